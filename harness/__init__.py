@@ -1,0 +1,1 @@
+"""Host side of first-boot automation: netboot images, QEMU nodes, network faults, checks."""

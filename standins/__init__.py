@@ -1,0 +1,1 @@
+"""Stand-in chainfire, flaredb and iam services over pysyncobj Raft."""
