@@ -1,0 +1,69 @@
+"""Errors of the node automation, one root.
+
+    FbaError                         carries the ExitCode the CLI exits with
+    ├── ConfigError                  the config file is missing, unreadable or invalid (3)
+    ├── UsageError                   bad command-line arguments (3)
+    ├── MarkerError                  a marker could not be written (1)
+    ├── StepFailed                   a step gave up; `cause` names why in one word (1)
+    │   ├── HealthTimeout            the local service never answered healthy
+    │   └── JoinFailed               the join ran out of attempts or deadline
+    └── MembershipConflict           our id is listed with another Raft address (2 for join)
+
+Messages read "what failed: what we saw; what to do". They never contain a secret: callers
+pass secrets only as `SecretStr` and never format them.
+"""
+
+from __future__ import annotations
+
+from automation.spec.exitcodes import ExitCode
+
+
+class FbaError(Exception):
+    exit_code: ExitCode = ExitCode.FAILED
+
+    def __init__(self, message: str, *, exit_code: ExitCode | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else type(self).__name__
+
+
+class ConfigError(FbaError):
+    exit_code = ExitCode.INVALID
+
+    def __init__(self, message: str, *, problems: tuple[str, ...] = (), exit_code: ExitCode | None = None) -> None:
+        super().__init__(message, exit_code=exit_code)
+        self.problems = problems or (message,)
+
+
+class UsageError(FbaError):
+    exit_code = ExitCode.INVALID
+
+
+class MarkerError(FbaError):
+    exit_code = ExitCode.FAILED
+
+
+class StepFailed(FbaError):
+    """A step gave up. `cause` is one of a small vocabulary, logged as the last line's `cause`."""
+
+    exit_code = ExitCode.FAILED
+
+    def __init__(self, message: str, *, cause: str, exit_code: ExitCode | None = None) -> None:
+        super().__init__(message, exit_code=exit_code)
+        self.cause = cause
+
+
+class HealthTimeout(StepFailed):
+    pass
+
+
+class JoinFailed(StepFailed):
+    pass
+
+
+class MembershipConflict(FbaError):
+    exit_code = ExitCode.ALREADY_DONE

@@ -1,0 +1,309 @@
+"""`cluster-config.json`: the design's schema as a strict pydantic model, plus our extensions.
+
+Required fields and their meaning are the design's appendix. Everything we add has a default,
+so a config written for the design validates unchanged. Strict: `"bootstrap": "true"` is an
+error, not a truthy string, and unknown keys are errors (a misspelt `leader_ur1` must not
+silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from automation.spec.markers import Service
+
+_HOST_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_NODE_ID_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+
+
+def _quote(value: object) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return '"' + text.encode("unicode_escape").decode("ascii").replace('"', '\\"') + '"'
+
+
+def _split_port(value: str, what: str) -> tuple[str, int]:
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise ValueError(f"expected {what}, got {_quote(value)}")
+    port = int(port_text)
+    if not 1 <= port <= 65535:
+        raise ValueError(f"expected {what} with a port in 1-65535, got {_quote(value)}")
+    return host, port
+
+
+def _ipv4_port(value: str) -> str:
+    host, _ = _split_port(value, "IPv4:port")
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        raise ValueError(f"expected IPv4:port, got {_quote(value)}") from None
+    return value
+
+
+def _host_port(value: str) -> str:
+    host, _ = _split_port(value, "host:port")
+    if not _HOST_RE.match(host):
+        raise ValueError(f"expected host:port, got {_quote(value)}")
+    return value
+
+
+def _peer(value: str) -> str:
+    """`host:port` (the design's form; the id is the host) or `id=host:port` (etcd's form)."""
+    peer_id, sep, addr = value.partition("=")
+    if sep:
+        if not re.match(_NODE_ID_RE, peer_id):
+            raise ValueError(f"expected id=host:port with a valid node id, got {_quote(value)}")
+        _host_port(addr)
+    else:
+        _host_port(value)
+    return value
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected an http:// or https:// URL, got {_quote(value)}")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise ValueError(f"expected a URL with a port in 1-65535, got {_quote(value)}") from None
+    return value
+
+
+RaftAddr = Annotated[str, AfterValidator(_ipv4_port), Field(json_schema_extra={"pattern": r"^[0-9.]+:[0-9]+$"})]
+Peer = Annotated[str, AfterValidator(_peer)]
+HttpUrl = Annotated[str, AfterValidator(_http_url), Field(json_schema_extra={"format": "uri"})]
+Port = Annotated[int, Field(ge=1, le=65535)]
+PositiveSeconds = Annotated[float, Field(gt=0, le=86400)]
+
+
+class NodeRole(StrEnum):
+    CONTROL_PLANE = "control-plane"
+    WORKER = "worker"
+    ALL_IN_ONE = "all-in-one"
+
+
+class RetryMode(StrEnum):
+    EXPONENTIAL = "exponential"  # jittered, doubling from retry_delay_s up to max_retry_delay_s
+    FIXED = "fixed"  # the design's original: retry_delay_s between attempts, no jitter
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+
+
+class TlsConfig(_Strict):
+    enabled: bool = False
+    ca_cert_path: str | None = None
+    node_cert_path: str | None = None
+    node_key_path: str | None = None
+    insecure_skip_verify: bool = Field(
+        default=False,
+        description="The design's `curl -k`. Off by default; every request that skips "
+        "verification logs a WARN.",
+    )
+
+    @model_validator(mode="after")
+    def _paths_when_enabled(self) -> TlsConfig:
+        if self.enabled and not self.ca_cert_path and not self.insecure_skip_verify:
+            raise ValueError("tls.enabled needs ca_cert_path (or insecure_skip_verify: true)")
+        if bool(self.node_cert_path) != bool(self.node_key_path):
+            raise ValueError("node_cert_path and node_key_path go together (mTLS needs both)")
+        return self
+
+
+class ServiceEndpoint(_Strict):
+    api_port: Port
+    raft_port: Port | None = None
+    health_path: str = "/health"
+    leader_url: HttpUrl | None = Field(
+        default=None, description="Override; default: leader_url's host with this api_port."
+    )
+
+
+def _chainfire() -> ServiceEndpoint:
+    return ServiceEndpoint(api_port=2379, raft_port=2380)
+
+
+def _flaredb() -> ServiceEndpoint:
+    return ServiceEndpoint(api_port=2479, raft_port=2480)
+
+
+def _iam() -> ServiceEndpoint:
+    return ServiceEndpoint(api_port=8080)
+
+
+class ServicesConfig(_Strict):
+    chainfire: ServiceEndpoint = Field(default_factory=_chainfire)
+    flaredb: ServiceEndpoint = Field(default_factory=_flaredb)
+    iam: ServiceEndpoint = Field(default_factory=_iam)
+
+
+class HealthConfig(_Strict):
+    timeout_s: PositiveSeconds = 120.0
+    max_elapsed_s: PositiveSeconds = 300.0
+    initial_interval_s: PositiveSeconds = 0.1
+    max_interval_s: PositiveSeconds = 5.0
+    request_timeout_s: PositiveSeconds = 5.0
+
+
+class JoinConfig(_Strict):
+    max_attempts: Annotated[int, Field(ge=1, le=1000)] = 5
+    retry_mode: RetryMode = RetryMode.EXPONENTIAL
+    retry_delay_s: PositiveSeconds = 1.0
+    max_retry_delay_s: PositiveSeconds = 16.0
+    deadline_s: PositiveSeconds = 300.0
+    request_timeout_s: PositiveSeconds = 10.0
+
+
+class DiscoveryConfig(_Strict):
+    dns_srv: bool = Field(default=False, description="Also try DNS SRV _<service>._tcp.<cluster_name>.")
+    peer_urls: list[HttpUrl] = Field(
+        default_factory=list, description="Extra API base URLs to ask for the leader."
+    )
+
+
+class IamConfig(_Strict):
+    admin_user: Annotated[str, Field(pattern=_NODE_ID_RE)] = "admin"
+    credentials_path: str = "/etc/nixos/secrets/iam-admin.json"
+    bootstrap_token_path: str = "/etc/nixos/secrets/iam-bootstrap-token"
+    token_ttl_s: Annotated[int, Field(ge=60, le=31_536_000)] = 86400
+
+
+class PreflightConfig(_Strict):
+    min_disk_mb: Annotated[int, Field(ge=0)] = 512
+    min_memory_mb: Annotated[int, Field(ge=0)] = 256
+    min_cpus: Annotated[int, Field(ge=1)] = 1
+    disk_path: str = "/var/lib"
+    cert_min_valid_days: Annotated[int, Field(ge=0)] = 1
+
+
+class ClusterConfig(_Strict):
+    """The node's `cluster-config.json`."""
+
+    schema_ref: str | None = Field(default=None, alias="$schema")
+    node_id: Annotated[str, Field(pattern=_NODE_ID_RE, description="Unique node identifier")]
+    node_role: NodeRole
+    bootstrap: bool = Field(description="True for the first 3 nodes, false to join")
+    cluster_name: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$")]
+    leader_url: HttpUrl
+    raft_addr: RaftAddr
+    initial_peers: list[Peer] = Field(default_factory=list)
+    flaredb_peers: list[Peer] = Field(default_factory=list)
+    tls: TlsConfig = Field(default_factory=TlsConfig)
+    services: ServicesConfig = Field(default_factory=ServicesConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
+    join: JoinConfig = Field(default_factory=JoinConfig)
+    discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig)
+    iam: IamConfig = Field(default_factory=IamConfig)
+    preflight: PreflightConfig = Field(default_factory=PreflightConfig)
+    notify_url: HttpUrl | None = Field(default=None, description="Webhook for the health summary.")
+    notify_token: SecretStr | None = Field(default=None, description="Bearer token for notify_url.")
+    notify_attempts: Annotated[int, Field(ge=1, le=20)] = 3
+    prometheus_textfile: str | None = Field(
+        default=None, description="Write health metrics here (node_exporter textfile collector)."
+    )
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> ClusterConfig:
+        if self.bootstrap and not self._lists_self(self.initial_peers):
+            raise ValueError(
+                f"initial_peers: a bootstrap node must list itself ({self.node_id} or {self.raft_addr})"
+            )
+        if self.tls.enabled:
+            for name, url in self._urls():
+                if urlsplit(url).scheme != "https":
+                    raise ValueError(f"{name}: expected an https:// URL because tls.enabled is true, got {_quote(url)}")
+        return self
+
+    def _lists_self(self, peers: list[str]) -> bool:
+        host = self.raft_addr.rpartition(":")[0]
+        for peer in peers:
+            peer_id, sep, addr = peer.partition("=")
+            peer_host = addr.rpartition(":")[0] if sep else peer.rpartition(":")[0]
+            if peer_id == self.node_id and sep:
+                return True
+            if peer == self.raft_addr or addr == self.raft_addr or peer_host in (self.node_id, host):
+                return True
+        return False
+
+    def _urls(self) -> list[tuple[str, str]]:
+        urls = [("leader_url", self.leader_url)]
+        for service in Service:
+            endpoint = self.endpoint(service)
+            if endpoint.leader_url:
+                urls.append((f"services.{service.value}.leader_url", endpoint.leader_url))
+        return urls
+
+    # Derived values: computed, never stored, so they cannot drift from the fields above.
+
+    def endpoint(self, service: Service) -> ServiceEndpoint:
+        result: ServiceEndpoint = getattr(self.services, service.value)
+        return result
+
+    @property
+    def scheme(self) -> Literal["http", "https"]:
+        return "https" if self.tls.enabled else "http"
+
+    @property
+    def host(self) -> str:
+        return self.raft_addr.rpartition(":")[0]
+
+    def local_api_url(self, service: Service) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.endpoint(service).api_port}"
+
+    def advertised_api_url(self, service: Service) -> str:
+        return f"{self.scheme}://{self.host}:{self.endpoint(service).api_port}"
+
+    def service_raft_addr(self, service: Service) -> str:
+        """chainfire uses raft_addr as given; flaredb the same host with its own Raft port."""
+        if service is Service.CHAINFIRE:
+            return self.raft_addr
+        port = self.endpoint(service).raft_port
+        return f"{self.host}:{port}" if port else self.raft_addr
+
+    def leader_url_for(self, service: Service) -> str:
+        endpoint = self.endpoint(service)
+        if endpoint.leader_url:
+            return endpoint.leader_url.rstrip("/")
+        return with_port(self.leader_url, endpoint.api_port)
+
+    def peers_for(self, service: Service) -> list[str]:
+        return self.flaredb_peers if service is Service.FLAREDB and self.flaredb_peers else self.initial_peers
+
+    def peer_api_urls(self, service: Service) -> list[str]:
+        """API base URLs of the known peers, for leader discovery."""
+        port = self.endpoint(service).api_port
+        scheme = urlsplit(self.leader_url).scheme
+        urls = []
+        for peer in self.peers_for(service):
+            _, sep, addr = peer.partition("=")
+            host = (addr if sep else peer).rpartition(":")[0]
+            urls.append(f"{scheme}://{host}:{port}")
+        urls.extend(u.rstrip("/") for u in self.discovery.peer_urls)
+        return list(dict.fromkeys(urls))
+
+
+def with_port(url: str, port: int) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return urlunsplit((parts.scheme, netloc, "", "", "")).rstrip("/")
+
+
+def json_schema() -> dict[str, Any]:
+    """Draft-07 JSON Schema of `ClusterConfig`: a superset of the design's appendix."""
+    schema = ClusterConfig.model_json_schema(ref_template="#/definitions/{model}", by_alias=True)
+    definitions = schema.pop("$defs", {})
+    out: dict[str, Any] = {"$schema": "http://json-schema.org/draft-07/schema#", "title": "cluster-config.json"}
+    out.update(schema)
+    if definitions:
+        out["definitions"] = definitions
+    return out

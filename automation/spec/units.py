@@ -1,0 +1,168 @@
+"""The unit graph: the design's four automation units, their ordering and their budgets.
+
+Everything that names a unit reads this table: `fba units render` (systemd files and
+`units.json`), the Nix module (through `nix/units.json`), the harness checks (ordering that
+systemd actually applied must match), `fba status`/`fba analyze` and the README.
+
+Changes to the design, and why:
+- `Wants=` on the service each join unit waits for, so starting the join unit alone pulls it in.
+- `TimeoutStartSec=` on every oneshot: systemd's default for oneshot is infinity, and a boot
+  step that can hang forever is exactly what we are here to prevent.
+- `Restart=on-failure` with a start limit, so a join that failed while the leader was away is
+  retried a bounded number of times, then left `failed` for the operator.
+- Budgets: the design's "typical timeline", as T+ offsets from systemd start at which each
+  unit should have finished (bootstrap node / joining node), with KVM.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from automation.spec.exitcodes import Command, systemd_success_codes
+from automation.spec.markers import DEFAULT_STATE_DIR, Service, Step, marker_name
+
+NETWORK_ONLINE = "network-online.target"
+MULTI_USER = "multi-user.target"
+DEFAULT_CONFIG_PATH = "/etc/nixos/secrets/cluster-config.json"
+SECRETS_DIR = "/etc/nixos/secrets"
+RUNTIME_DIR = "/run/first-boot-automation"
+# An optional file of KEY=VALUE lines (failpoints, knobs) that a harness or operator can drop in.
+ENVIRONMENT_FILE = f"{RUNTIME_DIR}/env"
+
+
+class UnitType(StrEnum):
+    ONESHOT = "oneshot"
+    SIMPLE = "simple"
+
+
+class Restart(StrEnum):
+    NO = "no"
+    ON_FAILURE = "on-failure"
+
+
+def service_unit(service: Service) -> str:
+    """The unit of the service itself (provided by the user's T024 modules or our stand-ins)."""
+    return f"{service.value}.service"
+
+
+@dataclass(frozen=True)
+class UnitSpec:
+    name: str
+    description: str
+    argv: tuple[str, ...]  # arguments after `fba`
+    exit_command: Command
+    after: tuple[str, ...]
+    before: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()
+    wants: tuple[str, ...] = ()
+    wanted_by: tuple[str, ...] = (MULTI_USER,)
+    unit_type: UnitType = UnitType.ONESHOT
+    remain_after_exit: bool = False
+    restart: Restart = Restart.ON_FAILURE
+    restart_sec: int = 10
+    timeout_start_sec: int = 600
+    start_limit_interval_sec: int = 1800
+    start_limit_burst: int = 6
+    service: Service | None = None
+    markers: tuple[str, ...] = ()
+    budget_bootstrap_s: float = 0.0
+    budget_join_s: float = 0.0
+    documentation: tuple[str, ...] = ("https://github.com/first-boot-automation/first-boot-automation#readme",)
+
+    @property
+    def success_exit_status(self) -> tuple[int, ...]:
+        return systemd_success_codes(self.exit_command)
+
+
+CHAINFIRE_JOIN = UnitSpec(
+    name="chainfire-cluster-join.service",
+    description="First-boot: bootstrap or join the chainfire cluster",
+    argv=("join", "--service", Service.CHAINFIRE.value),
+    exit_command=Command.JOIN,
+    after=(NETWORK_ONLINE, service_unit(Service.CHAINFIRE)),
+    before=("flaredb-cluster-join.service",),
+    wants=(NETWORK_ONLINE, service_unit(Service.CHAINFIRE)),
+    remain_after_exit=True,
+    service=Service.CHAINFIRE,
+    markers=(marker_name(Service.CHAINFIRE, Step.INITIALIZED), marker_name(Service.CHAINFIRE, Step.JOINED)),
+    budget_bootstrap_s=15,
+    budget_join_s=25,
+)
+
+FLAREDB_JOIN = UnitSpec(
+    name="flaredb-cluster-join.service",
+    description="First-boot: bootstrap or join the flaredb cluster",
+    argv=("join", "--service", Service.FLAREDB.value),
+    exit_command=Command.JOIN,
+    after=(CHAINFIRE_JOIN.name, service_unit(Service.FLAREDB)),
+    before=("iam-initial-setup.service",),
+    requires=(CHAINFIRE_JOIN.name,),
+    wants=(service_unit(Service.FLAREDB),),
+    remain_after_exit=True,
+    service=Service.FLAREDB,
+    markers=(marker_name(Service.FLAREDB, Step.INITIALIZED), marker_name(Service.FLAREDB, Step.JOINED)),
+    budget_bootstrap_s=25,
+    budget_join_s=35,
+)
+
+IAM_SETUP = UnitSpec(
+    name="iam-initial-setup.service",
+    description="First-boot: ensure the IAM admin user and this node's token",
+    argv=("iam-setup",),
+    exit_command=Command.IAM_SETUP,
+    after=(FLAREDB_JOIN.name, service_unit(Service.IAM)),
+    before=("cluster-health-check.service",),
+    wants=(service_unit(Service.IAM),),
+    remain_after_exit=True,
+    service=Service.IAM,
+    markers=(marker_name(Service.IAM, Step.INITIALIZED),),
+    budget_bootstrap_s=35,
+    budget_join_s=40,
+)
+
+HEALTH_CHECK = UnitSpec(
+    name="cluster-health-check.service",
+    description="First-boot: report cluster health and membership",
+    argv=("health-report",),
+    exit_command=Command.HEALTH_REPORT,
+    after=(CHAINFIRE_JOIN.name, FLAREDB_JOIN.name, IAM_SETUP.name),
+    remain_after_exit=False,
+    restart_sec=15,
+    timeout_start_sec=300,
+    budget_bootstrap_s=40,
+    budget_join_s=45,
+)
+
+AUTOMATION_UNITS: tuple[UnitSpec, ...] = (CHAINFIRE_JOIN, FLAREDB_JOIN, IAM_SETUP, HEALTH_CHECK)
+
+# Units the graph refers to but that others provide.
+EXTERNAL_UNITS: tuple[str, ...] = (
+    NETWORK_ONLINE,
+    service_unit(Service.CHAINFIRE),
+    service_unit(Service.FLAREDB),
+    service_unit(Service.IAM),
+)
+
+
+def unit_by_name(name: str) -> UnitSpec:
+    for unit in AUTOMATION_UNITS:
+        if unit.name == name:
+            return unit
+    raise KeyError(f"no automation unit named {name!r}; known: {', '.join(u.name for u in AUTOMATION_UNITS)}")
+
+
+def join_unit_for(service: Service) -> UnitSpec:
+    for unit in AUTOMATION_UNITS:
+        if unit.service is service:
+            return unit
+    raise KeyError(f"no automation unit for service {service.value!r}")
+
+
+def default_environment() -> dict[str, str]:
+    """Environment every automation unit runs with (overridable by the Nix module)."""
+    return {
+        "FBA_CONFIG": DEFAULT_CONFIG_PATH,
+        "FBA_STATE_DIR": str(DEFAULT_STATE_DIR),
+        "PYTHONUNBUFFERED": "1",
+    }
