@@ -30,6 +30,7 @@ from standins.raft import PROFILES, KvStore, RaftNode
 _MEMBERS = TypeAdapter(list[Member])
 NOTIFY_BUDGET_S = 60.0
 NOTIFY_INTERVAL_S = 0.5
+RAFT_CREATE_BUDGET_S = 10.0
 
 
 class ClusterNode:
@@ -102,10 +103,37 @@ class ClusterNode:
             if self._raft is not None:
                 return
             self._save_peers(members)
-            self._raft = RaftNode(me, self.cfg.raft_bind, members, self.cfg.data_dir,
-                                  PROFILES[self.cfg.raft_profile], KvStore())
+            self._raft = self._create_in_owner_thread(me, members)
         self.log.info("raft started", member_id=me.id, raft_addr=me.raft_addr,
                       peers=[m.id for m in members if m != me])
+
+    def _create_in_owner_thread(self, me: MemberRecord,
+                                members: list[MemberRecord]) -> RaftNode:
+        # pysyncobj's tick thread exits when the thread that created the SyncObj ends, so
+        # it must not be created in a short-lived HTTP request thread: a daemon thread that
+        # lives as long as this node owns it.
+        created = threading.Event()
+        made: list[RaftNode | BaseException] = []
+
+        def owner() -> None:
+            try:
+                made.append(RaftNode(me, self.cfg.raft_bind, members, self.cfg.data_dir,
+                                     PROFILES[self.cfg.raft_profile], KvStore()))
+            except BaseException as err:  # handed to the starting thread below
+                made.append(err)
+            finally:
+                created.set()
+            while not self._stopping.wait(timeout=1.0):
+                pass
+
+        threading.Thread(target=owner, name="raft-owner", daemon=True).start()
+        if not created.wait(timeout=RAFT_CREATE_BUDGET_S) or not made:
+            raise StandinError(f"raft: node not created within {RAFT_CREATE_BUDGET_S}s; "
+                               "check the data dir and the Raft port")
+        result = made[0]
+        if isinstance(result, BaseException):
+            raise StandinError(f"raft: cannot start: {result}") from result
+        return result
 
     def start_from_leader(self, body: RaftStart) -> bool:
         """Start Raft with the members the leader sent; False if it already runs.
