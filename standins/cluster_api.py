@@ -93,8 +93,6 @@ class ClusterApp:
 
     # -- admin ------------------------------------------------------------------------------
     def _admin(self, request: Request, action: Any) -> Response:
-        if self.cfg.admin_delay > 0:
-            time.sleep(self.cfg.admin_delay)
         if self.cfg.admin_fail_status and self.node.take_admin_failure():
             headers = (("Retry-After", RETRY_AFTER_S),) if self.cfg.admin_fail_status == 503 \
                 else ()
@@ -141,6 +139,7 @@ class ClusterApp:
         if not self.node.change_lock.acquire(blocking=False):
             return error(503, "membership change in flight", ("Retry-After", RETRY_AFTER_S))
         try:
+            self._slow()
             existing = conflict(raft.members(), body.id, body.raft_addr)  # re-check, locked
             if existing is not None:
                 return self._already(existing)
@@ -152,6 +151,12 @@ class ClusterApp:
         self.node.notify_added(record, members)
         return Response(201, c.dump(c.MemberAdded(added=record.body(),
                                                   members=sorted_bodies(members))))
+
+    def _slow(self) -> None:
+        # --admin-delay stretches the change while the change lock is held, so a slow
+        # endpoint also shows "membership change in flight" to concurrent callers.
+        if self.cfg.admin_delay > 0:
+            time.sleep(self.cfg.admin_delay)
 
     @staticmethod
     def _already(existing: MemberRecord) -> Response:
@@ -170,6 +175,7 @@ class ClusterApp:
         if not self.node.change_lock.acquire(blocking=False):
             return error(503, "membership change in flight", ("Retry-After", RETRY_AFTER_S))
         try:
+            self._slow()
             raft.remove_member(target, self.cfg.commit_timeout)
             members = raft.members()
             self.node.log.info("member removed", member_id=target.id)

@@ -69,7 +69,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("--tls-require-client-cert", "reject HTTPS clients without a cert from --tls-ca",
             _ALL, is_bool=True),
     Setting("--health-delay", "seconds /health answers 503 starting after start-up", _ALL, "0"),
-    Setting("--admin-delay", "seconds every /admin call sleeps first (slow endpoint)", _RAFT,
+    Setting("--admin-delay", "seconds each member add/remove takes (holding the change lock)", _RAFT,
             "0"),
     Setting("--admin-fail-status", "HTTP status the first --admin-fail-count calls get", _RAFT),
     Setting("--admin-fail-count", "how many admin calls fail with --admin-fail-status", _RAFT,

@@ -184,6 +184,9 @@ class ClusterNode:
             if self._stopping.wait(NOTIFY_INTERVAL_S):
                 return
             attempts += 1
+            raft = self._raft
+            if raft is not None and added not in raft.members():
+                return  # removed meanwhile: nothing to start any more
             if self._notify_once(added, body):
                 return
         self.log.error("gave up starting added node", member_id=added.id, attempts=attempts,

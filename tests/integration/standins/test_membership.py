@@ -1,0 +1,136 @@
+"""Member add/remove semantics, leader hints, one change at a time, restarts."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from standins import httpclient
+from standins.contract import Service
+from standins.launcher import LocalCluster, wait_until
+
+from .conftest import ClusterFactory
+
+
+def _add(base: str, ident: str, raft_addr: str) -> httpclient.HttpResult:
+    return httpclient.request("POST", base + "/admin/member/add",
+                              {"id": ident, "raft_addr": raft_addr}, timeout=15)
+
+
+def _up(make_cluster: ClusterFactory, *extra: str) -> tuple[LocalCluster, int, list[int]]:
+    cluster = make_cluster(Service.CHAINFIRE)
+    cluster.bootstrap(3, *extra)
+    leader = cluster.wait_leader([1, 2, 3])
+    return cluster, leader, [n for n in (1, 2, 3) if n != leader]
+
+
+def test_add_duplicate_follower_hint_remove(make_cluster: ClusterFactory) -> None:
+    cluster, leader, followers = _up(make_cluster)
+    lead_url = cluster.addr(leader).api_url
+    four = cluster.addr(4)
+    cluster.start_node(4)
+    wait_until("node04 health", lambda: cluster.health(4), 10)
+
+    added = _add(lead_url, four.id, four.raft_addr)
+    assert added.status == 201, added.body
+    assert added.body["added"] == {"id": four.id, "raft_addr": four.raft_addr,
+                                   "api_url": four.api_url}
+    assert [m["id"] for m in added.body["members"]] == [f"node0{i}" for i in (1, 2, 3, 4)]
+
+    again = _add(lead_url, four.id, four.raft_addr)
+    assert again.status == 409
+    assert again.body == {"error": "already a member", "member": added.body["added"]}
+    other_addr = _add(lead_url, four.id, "127.0.1.9:1")
+    assert other_addr.status == 409 and other_addr.body["member"]["raft_addr"] == four.raft_addr
+    taken_addr = _add(lead_url, "node09", four.raft_addr)
+    assert taken_addr.status == 409 and taken_addr.body["member"]["id"] == four.id
+
+    hint = _add(cluster.addr(followers[0]).api_url, "node05", cluster.addr(5).raft_addr)
+    assert hint.status == 421
+    assert hint.body == {"error": "not the leader", "leader_url": lead_url}
+    assert hint.header("x-leader-url") == lead_url
+
+    bad = httpclient.request("POST", lead_url + "/admin/member/add", {"id": "x"})
+    assert bad.status == 400 and bad.body["error"].startswith("malformed body: raft_addr")
+    garbage = httpclient.request("POST", lead_url + "/admin/member/add", "not an object")
+    assert garbage.status == 400
+
+    # the added node catches up and follows the leader
+    def follows() -> dict[str, object] | None:
+        h = cluster.health(4)
+        return h if h and h["role"] == "follower" and h["leader"] else None
+
+    assert wait_until("node04 follows", follows, 15)["leader"]["id"] == cluster.addr(leader).id
+
+    gone = httpclient.request("DELETE", lead_url + f"/admin/member/{four.id}", timeout=15)
+    assert gone.status == 200
+    assert gone.body["removed"]["id"] == four.id
+    assert four.id not in [m["id"] for m in gone.body["members"]]
+    assert httpclient.request("DELETE", lead_url + f"/admin/member/{four.id}").status == 404
+    follower_delete = httpclient.request(
+        "DELETE", cluster.addr(followers[0]).api_url + "/admin/member/node02")
+    assert follower_delete.status == 421
+
+
+def test_redirect_knob_answers_307_with_location(make_cluster: ClusterFactory) -> None:
+    cluster, leader, followers = _up(make_cluster, "--redirect-to-leader")
+    result = _add(cluster.addr(followers[0]).api_url, "node05", cluster.addr(5).raft_addr)
+    lead_url = cluster.addr(leader).api_url
+    assert result.status == 307
+    assert result.header("location") == lead_url + "/admin/member/add"
+
+
+def test_one_change_at_a_time_503_with_retry_after(make_cluster: ClusterFactory) -> None:
+    cluster, leader, _ = _up(make_cluster, "--admin-delay", "1.5")
+    lead_url = cluster.addr(leader).api_url
+    results: list[httpclient.HttpResult] = []
+    slow = threading.Thread(target=lambda: results.append(
+        _add(lead_url, "node04", cluster.addr(4).raft_addr)))
+    slow.start()
+    time.sleep(0.5)
+    health = cluster.health(leader)
+    second = _add(lead_url, "node05", cluster.addr(5).raft_addr)
+    slow.join(20)
+    assert health is not None and health["change_in_flight"] is True
+    assert second.status == 503
+    assert second.body == {"error": "membership change in flight"}
+    assert second.header("retry-after") == "1"
+    assert results[0].status == 201
+
+
+def test_injected_admin_failures_then_success(make_cluster: ClusterFactory) -> None:
+    cluster, leader, _ = _up(make_cluster, "--admin-fail-status", "500",
+                             "--admin-fail-count", "2")
+    lead_url = cluster.addr(leader).api_url
+    statuses = [_add(lead_url, "node04", cluster.addr(4).raft_addr).status for _ in range(3)]
+    # each node counts its own failures; only the leader's are seen here
+    assert statuses == [500, 500, 201]
+
+
+def test_membership_and_data_survive_a_restart(make_cluster: ClusterFactory) -> None:
+    cluster = make_cluster(Service.FLAREDB)
+    cluster.bootstrap(3)
+    leader = cluster.wait_leader([1, 2, 3])
+    lead_url = cluster.addr(leader).api_url
+    cluster.start_node(4)
+    wait_until("node04 health", lambda: cluster.health(4), 10)
+    assert _add(lead_url, "node04", cluster.addr(4).raft_addr).status == 201
+    put = httpclient.request("PUT", lead_url + "/kv/k1", {"value": [1, "two"]}, timeout=10)
+    assert put.status == 200
+    wait_until("node04 has k1", lambda: httpclient.request(
+        "GET", cluster.addr(4).api_url + "/kv/k1").body.get("value"), 10)
+
+    for proc in cluster.procs.values():
+        proc.stop()
+    initial = cluster.initial_cluster(3)
+    for n in (1, 2, 3):
+        cluster.start_node(n, initial=initial)
+    cluster.start_node(4)  # join mode flags again: resumes from its data dir
+    cluster.wait_leader([1, 2, 3, 4])
+    for n in (1, 2, 3, 4):
+        health = wait_until(f"node0{n} back", lambda n=n: cluster.health(n), 10)
+        assert [m["id"] for m in health["members"]] == [f"node0{i}" for i in (1, 2, 3, 4)]
+        value = wait_until(f"k1 on node0{n}", lambda n=n: httpclient.request(
+            "GET", cluster.addr(n).api_url + "/kv/k1").body.get("value"), 10)
+        assert value == [1, "two"]
+    assert cluster.health(4)["role"] in ("leader", "follower")  # type: ignore[index]
