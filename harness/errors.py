@@ -26,3 +26,32 @@ class WaitTimeout(HarnessError):
 
 class CheckFailed(HarnessError, AssertionError):
     """The system under test did not do what the design promises."""
+
+
+class KvmUnavailable(InfrastructureError):
+    """KVM was required (`require_kvm=True`) but the probe guest made no progress under it."""
+
+
+class CommandTimeout(WaitTimeout):
+    """A guest command ran past its deadline; its channel was closed, partial output kept.
+
+    `stdout` and `stderr` hold what arrived before the deadline, so a wait that gives up
+    can still show the last lines the command printed.
+    """
+
+    def __init__(self, message: str, *, stdout: str = "", stderr: str = "") -> None:
+        super().__init__(message)
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+class CommandFailed(CheckFailed):
+    """A guest command the test required to succeed (or to fail) did the opposite."""
+
+
+class NodeStateError(HarnessError):
+    """A verb was called in a state where it cannot work (e.g. QMP on a stopped node)."""
+
+
+class GuestUnreachable(InfrastructureError):
+    """The guest's SSH connection is closed or broke (crash, reboot); waits retry on it."""

@@ -1,0 +1,102 @@
+"""What a `Node` is made of: plain values and paths, no image or network internals.
+
+`NodeConfig` is frozen data; `BootImage` is the protocol a netboot image satisfies
+(`harness.image.NetbootImage` does: kernel, initrd, cmdline); `LinkControl` is what the
+network wing hands a node so `block()`/`unblock()` can cut its cluster link.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from harness.machine.accel import Accel
+from harness.machine.qemu import DirectBoot, PxeBoot, QemuSpec, TapNic, UserNic
+from harness.machine.ssh import SshKey
+
+__all__ = ["BootImage", "LinkControl", "NodeConfig", "SocketFactory", "direct_boot"]
+
+SocketFactory = Callable[[str, int, float], socket.socket]
+
+
+class BootImage(Protocol):
+    """Anything with a kernel, an initrd and a kernel command line."""
+
+    @property
+    def kernel(self) -> Path: ...
+    @property
+    def initrd(self) -> Path: ...
+    @property
+    def cmdline(self) -> str: ...
+
+
+class LinkControl(Protocol):
+    """Cuts and restores one node's cluster link (implemented by `harness.network`)."""
+
+    def block(self, node: str) -> None: ...
+    def unblock(self, node: str) -> None: ...
+
+
+def direct_boot(image: BootImage, extra_cmdline: str = "") -> DirectBoot:
+    """`DirectBoot` from a netboot image, with extra kernel arguments appended."""
+    cmdline = f"{image.cmdline} {extra_cmdline}".strip()
+    return DirectBoot(kernel=Path(image.kernel), initrd=Path(image.initrd), cmdline=cmdline)
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Inputs of one node. `state_dir` receives console.log, qmp.sock, serial.sock, qemu.log.
+
+    `launch_prefix` confines QEMU, e.g. `("ip", "netns", "exec", "fba-123-ab")`;
+    `ready_pattern` is a serial regex meaning "booted" (the image's READY_PATTERN);
+    `ssh_host` is where the user NIC's forward listens (inside the namespace when confined).
+    """
+
+    name: str
+    state_dir: Path
+    boot: DirectBoot | PxeBoot
+    accel: Accel = Accel.TCG
+    memory_mb: int = 512
+    smp: int = 1
+    ssh_port: int | None = None
+    ssh_host: str = "127.0.0.1"
+    ssh_user: str = "root"
+    ssh_key: SshKey | None = None
+    tap: TapNic | None = None
+    user_mac: str | None = None
+    disk: Path | None = None
+    disk_serial: str = "varlib"
+    fw_cfg: Path | None = None
+    fw_cfg_name: str = "opt/fba/inject"
+    launch_prefix: tuple[str, ...] = ()
+    ready_pattern: str | None = None
+    boot_timeout: float = 300.0
+    qemu: str = "qemu-system-x86_64"
+    extra_qemu_args: tuple[str, ...] = field(default=())
+
+    def qemu_spec(self, *, allow_reboot: bool = False, sock_dir: Path | None = None) -> QemuSpec:
+        """The `QemuSpec` for this node: logs under `state_dir`, sockets under `sock_dir`
+        (default `state_dir`; unix socket paths must stay under 108 bytes)."""
+        sockets = sock_dir or self.state_dir
+        return QemuSpec(
+            name=self.name,
+            accel=self.accel,
+            boot=self.boot,
+            serial_log=self.state_dir / "console.log",
+            serial_socket=sockets / "serial.sock",
+            qmp_socket=sockets / "qmp.sock",
+            memory_mb=self.memory_mb,
+            smp=self.smp,
+            cluster_nic=self.tap,
+            user_nic=UserNic(self.ssh_port, self.user_mac) if self.ssh_port else None,
+            disk=self.disk,
+            disk_serial=self.disk_serial,
+            fw_cfg=self.fw_cfg,
+            fw_cfg_name=self.fw_cfg_name,
+            allow_reboot=allow_reboot,
+            qemu=self.qemu,
+            extra=self.extra_qemu_args,
+        )

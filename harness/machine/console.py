@@ -1,0 +1,94 @@
+"""The serial console: a log file QEMU writes, a cursor for matching, a socket for input.
+
+QEMU's serial chardev writes every byte to the node's log file (`logfile=`), so the log is
+complete even if the harness is slow. `wait_for_text` searches from a cursor and moves it
+past each match, like the driver consuming console lines: waiting twice for "login:" waits
+for a second prompt. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from pathlib import Path
+
+from harness.errors import NodeStateError
+from harness.waits import Clock, Duration, Observation, Sleep, wait_until
+
+__all__ = ["Console", "CONSOLE_TIMEOUT"]
+
+CONSOLE_TIMEOUT = 900.0
+"""Budget when `wait_for_text(timeout=None)`: the driver waits forever here; we do not."""
+
+
+class Console:
+    """One node's serial console. Not thread-safe: one test thread drives one node."""
+
+    def __init__(self, log_path: Path, socket_path: Path | None = None) -> None:
+        self.log_path = log_path
+        self.socket_path = socket_path
+        self._cursor = 0
+
+    def text(self) -> str:
+        """The whole console log so far (all boots of this node), decoded leniently."""
+        try:
+            return self.log_path.read_bytes().decode("utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def mark(self) -> None:
+        """Move the match cursor to the end: later waits only see newer output."""
+        self._cursor = len(self.text())
+
+    def wait_for_text(
+        self,
+        regex: str,
+        timeout: Duration | None = None,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+        deadline_cap: float | None = None,
+    ) -> re.Match[str]:
+        """Wait until `regex` matches console output after the cursor; move the cursor past it.
+
+        `regex` is searched with `re.MULTILINE` over the unread text.
+
+        Raises:
+            WaitExpired: no match within `timeout` (None = `CONSOLE_TIMEOUT`); shows the
+                last 20 console lines.
+        """
+        pattern = re.compile(regex, re.MULTILINE)
+        found: list[re.Match[str]] = []
+
+        def look(_left: float) -> Observation:
+            text = self.text()
+            match = pattern.search(text, self._cursor)
+            if match is None:
+                return Observation(ok=False, output=text[self._cursor :])
+            found.append(match)
+            self._cursor = match.end()
+            return Observation(ok=True)
+
+        wait_until(
+            look,
+            what=f"console text matching {regex!r} in {self.log_path.name}",
+            timeout=CONSOLE_TIMEOUT if timeout is None else timeout,
+            clock=clock,
+            sleep=sleep,
+            deadline_cap=deadline_cap,
+        )
+        return found[0]
+
+    def send(self, chars: str, *, timeout: float = 5.0) -> None:
+        """Type `chars` into the serial port (QEMU's chardev socket).
+
+        Raises:
+            NodeStateError: the node has no console socket (not started).
+        """
+        if self.socket_path is None or not self.socket_path.exists():
+            raise NodeStateError(f"send_console: no serial socket at {self.socket_path}; start() the node first")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(str(self.socket_path))
+            sock.sendall(chars.encode())

@@ -1,0 +1,368 @@
+"""`Node`: one QEMU guest with the NixOS test driver's verbs.
+
+A facade: lifecycle here; guest commands in `commands.py`; systemd verbs in `units.py`;
+QMP, console and SSH in their own modules. Names, signatures and defaults follow the
+driver (see docs/harness-api.md), so a driver `testScript` runs unchanged; every wait is
+bounded and a command on a stopped node starts it, as in the driver.
+
+```python
+node = Node(NodeConfig(name="node01", state_dir=tmp / "node01", boot=direct_boot(image),
+                       ssh_port=2201, ssh_key=SshKey.generate()))
+node.start()
+node.wait_for_unit("multi-user.target", timeout=120)
+node.crash()
+```
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from harness.errors import InfrastructureError, NodeStateError, WaitTimeout
+from harness.log import NodeLog
+from harness.machine.config import LinkControl, NodeConfig, SocketFactory
+from harness.machine.console import Console
+from harness.machine.process import stop_process
+from harness.machine.qemu import build_argv
+from harness.machine.qmp import QmpSession
+from harness.machine.ssh import CommandResult, SshSession, tcp_connect
+from harness.machine.units import UnitVerbs
+from harness.waits import Clock, Duration, Observation, Sleep, tail
+
+__all__ = ["Node", "SHUTDOWN_TIMEOUT"]
+
+SHUTDOWN_TIMEOUT = 60.0
+"""Clean power-off budget before `shutdown()` pulls the plug (QEMU quit, then SIGKILL)."""
+
+
+class Node(UnitVerbs):
+    """One guest. Not thread-safe per node; different nodes may be driven from threads."""
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        *,
+        log: NodeLog | None = None,
+        link: LinkControl | None = None,
+        sock_factory: SocketFactory = tcp_connect,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+        deadline_cap: float | None = None,
+        out_dir: Path | None = None,
+    ) -> None:
+        super().__init__(config.name, log=log, clock=clock, sleep=sleep,
+                         deadline_cap=deadline_cap)  # fmt: skip
+        self.config = config
+        self.link = link
+        self.out_dir = out_dir or config.state_dir / "out"
+        self._sock_factory = sock_factory
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._qmp: QmpSession | None = None
+        self._ssh: SshSession | None = None
+        self._sock_dir: Path | None = None
+        self._allow_reboot = False
+        self.console = Console(config.state_dir / "console.log")
+
+    # -- state --------------------------------------------------------------------------
+    @property
+    def booted(self) -> bool:
+        """True while the QEMU process runs (the driver's `booted`)."""
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def qmp_socket(self) -> Path | None:
+        return self._sock_dir / "qmp.sock" if self._sock_dir else None
+
+    def is_up(self) -> bool:
+        """True if QEMU runs and an SSH session is established (does not connect)."""
+        return self.booted and self._ssh is not None and self._ssh.alive
+
+    def _ensure_started(self) -> None:
+        if not self.booted:
+            self.start()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self, allow_reboot: bool = False) -> None:
+        """Start QEMU (returns once QMP answers, not when the guest has booted).
+
+        `allow_reboot=False` (the driver's default) makes a guest reboot end QEMU.
+
+        Raises:
+            InfrastructureError: QEMU would not start (message quotes its stderr).
+        """
+        if self.booted:
+            return
+        self._reap()
+        cfg = self.config
+        cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        # Unix socket paths are limited to 108 bytes; test dirs are often longer.
+        self._sock_dir = Path(tempfile.mkdtemp(prefix=f"fba-{cfg.name[:12]}-", dir="/tmp"))
+        spec = cfg.qemu_spec(allow_reboot=allow_reboot, sock_dir=self._sock_dir)
+        self.console = Console(spec.serial_log, spec.serial_socket)
+        self.console.mark()
+        argv = [*cfg.launch_prefix, *build_argv(spec)]
+        self._allow_reboot = allow_reboot
+        with self.nested("starting vm", {"argv": " ".join(argv)}):
+            qemu_log = (cfg.state_dir / "qemu.log").open("ab")
+            try:
+                self._proc = subprocess.Popen(  # argv list, no shell
+                    argv, stdin=subprocess.DEVNULL, stdout=qemu_log, stderr=qemu_log,
+                    start_new_session=True,  # a Ctrl-C to the test reaches us, not QEMU
+                )  # fmt: skip
+            except OSError as err:
+                raise InfrastructureError(f"{cfg.name}: cannot run {argv[0]}: {err}") from err
+            finally:
+                qemu_log.close()
+            try:
+                self._qmp = QmpSession.connect(spec.qmp_socket, timeout=15, name=cfg.name)
+            except WaitTimeout as err:
+                self._check_alive()
+                self.crash()
+                raise InfrastructureError(f"{cfg.name}: QEMU started but QMP is silent: {err}") \
+                    from err  # fmt: skip
+            self.log(f"QEMU running, pid {self._proc.pid}, accel {cfg.accel}")
+
+    def _check_alive(self) -> None:
+        """Raise at once if QEMU has exited: waiting for a dead guest only burns the budget."""
+        if self._proc is not None and self._proc.poll() is not None:
+            qemu_log = self.config.state_dir / "qemu.log"
+            stderr = qemu_log.read_text(errors="replace") if qemu_log.exists() else ""
+            raise InfrastructureError(
+                f"{self.name}: QEMU exited with rc {self._proc.returncode}; stderr:\n"
+                f"{tail(stderr, 10)}\nconsole:\n{tail(self.console.text(), 20)}"
+            )
+
+    def _reap(self) -> None:
+        """Release everything of a previous run of this node (idempotent, bounded)."""
+        if self._ssh is not None:
+            self._ssh.close()
+            self._ssh = None
+        if self._qmp is not None:
+            self._qmp.close()
+            self._qmp = None
+        if self._proc is not None:
+            stop_process(self._proc, grace=2.0)
+            self._proc = None
+        if self._sock_dir is not None:
+            shutil.rmtree(self._sock_dir, ignore_errors=True)
+            self._sock_dir = None
+
+    def wait_for_shutdown(self, timeout: Duration | None = SHUTDOWN_TIMEOUT) -> None:
+        """Wait until the QEMU process has exited, then release its resources.
+
+        Raises:
+            WaitExpired: still running after `timeout`.
+        """
+        if self._proc is None:
+            return
+        proc = self._proc
+        with self.nested("waiting for the VM to power off"):
+            self._wait(lambda _left: Observation(ok=proc.poll() is not None,
+                                                 detail="QEMU still running"),
+                       "QEMU to exit", timeout)  # fmt: skip
+        self._reap()
+
+    def shutdown(self) -> None:
+        """Power off cleanly (`systemctl poweroff`, else ACPI), pulling the plug after
+        `SHUTDOWN_TIMEOUT`. Always returns with QEMU gone."""
+        if not self.booted:
+            self._reap()
+            return
+        with self.nested("shutting down"):
+            try:
+                if self._ssh is not None and self._ssh.alive:
+                    self._ssh.run("systemctl --no-block poweroff", timeout=5)
+                elif self._qmp is not None:
+                    self._qmp.system_powerdown()
+                self.wait_for_shutdown(SHUTDOWN_TIMEOUT)
+            except (WaitTimeout, InfrastructureError) as err:
+                self.log(f"clean power-off failed ({err}); pulling the plug")
+                self.crash()
+
+    def crash(self) -> None:
+        """Simulate a sudden power failure: QEMU quits at once, no guest shutdown."""
+        with self.nested("crashing (QEMU quit)"):
+            if self._qmp is not None and self.booted:
+                self._qmp.quit()
+            if self._proc is not None:
+                stop_process(self._proc, grace=2.0)
+            self._reap()
+
+    def reboot(self) -> None:
+        """Clean power-off then a fresh start with the same disk and inputs.
+
+        A restarted QEMU is a reboot from the guest's view (firmware, kernel, initrd again)
+        and works the same with or without `allow_reboot`.
+        """
+        with self.nested("rebooting"):
+            allow = self._allow_reboot
+            self.shutdown()
+            self.start(allow_reboot=allow)
+
+    def wait_for_console_text(self, regex: str, timeout: Duration | None = None) -> None:
+        """Wait for `regex` on the serial console (output since the last match/start).
+
+        Raises:
+            WaitExpired: not seen within `timeout` (None = 900 s); shows the last lines.
+            InfrastructureError: QEMU exited meanwhile.
+        """
+        with self.nested(f"waiting for {regex!r} on the console"):
+            try:
+                self.console.wait_for_text(regex, timeout, clock=self._clock, sleep=self._sleep,
+                                           deadline_cap=self.deadline_cap)  # fmt: skip
+            except WaitTimeout:
+                self._check_alive()
+                raise
+
+    def wait_for_ready(self, timeout: Duration | None = None) -> None:
+        """Wait for the image's readiness line (`NodeConfig.ready_pattern`) on serial."""
+        pattern = self.config.ready_pattern
+        if pattern is None:
+            raise NodeStateError(f"{self.name}: no ready_pattern configured; pass one")
+        self.wait_for_console_text(pattern, self.config.boot_timeout if timeout is None else timeout)
+
+    def get_console_log(self) -> str:
+        """The whole serial console log of this node (all boots)."""
+        return self.console.text()
+
+    def send_console(self, chars: str) -> None:
+        """Type `chars` on the serial console."""
+        self.console.send(chars)
+
+    # -- transport --------------------------------------------------------------------------
+    def _session(self, timeout: float) -> SshSession:
+        if self._ssh is not None and self._ssh.alive:
+            return self._ssh
+        cfg = self.config
+        if cfg.ssh_port is None or cfg.ssh_key is None:
+            raise NodeStateError(f"{self.name}: no ssh_port/ssh_key configured; commands need SSH")
+        self._ssh = SshSession.connect(
+            cfg.ssh_host, cfg.ssh_port, cfg.ssh_key, user=cfg.ssh_user,
+            timeout=min(timeout, cfg.boot_timeout), sock_factory=self._sock_factory,
+            precheck=self._check_alive,
+        )  # fmt: skip
+        return self._ssh
+
+    def _run(self, command: str, timeout: float) -> CommandResult:
+        begin = time.monotonic()
+        session = self._session(timeout)
+        left = max(0.5, timeout - (time.monotonic() - begin))
+        return session.run(command, timeout=left)
+
+    def copy_from_host(self, source: str | Path, target: str) -> None:
+        """Copy a host file (or directory, recursively) into the guest at `target`."""
+        src = Path(source)
+        self._ensure_started()
+        session = self._session(self._budget(None))
+        with self.nested(f"copying {src} to {target}"):
+            if src.is_dir():
+                self.succeed(f"mkdir -p {shlex.quote(target)}")
+                for path in sorted(src.rglob("*")):
+                    dest = f"{target}/{path.relative_to(src)}"
+                    if path.is_dir():
+                        self.succeed(f"mkdir -p {shlex.quote(dest)}")
+                    else:
+                        session.put(path, dest)
+            else:
+                session.put(src, target)
+
+    def copy_from_vm(self, source: str, target_dir: str | Path = "") -> Path:
+        """Copy a guest file to `out_dir / target_dir /` its name; returns the host path."""
+        self._ensure_started()
+        dest_dir = self.out_dir / target_dir
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        dest = dest_dir / Path(source).name
+        with self.nested(f"copying {source} from the VM to {dest}"):
+            self._session(self._budget(None)).get(source, dest)
+        return dest
+
+    # -- QMP and network ----------------------------------------------------------------
+    def _qmp_session(self) -> QmpSession:
+        if self._qmp is None or not self.booted:
+            raise NodeStateError(f"{self.name}: QEMU is not running; start() it first")
+        return self._qmp
+
+    @property
+    def qmp(self) -> QmpSession:
+        """The QMP session (stop/cont/query_status/...) of the running QEMU."""
+        return self._qmp_session()
+
+    def send_monitor_command(self, command: str) -> str:
+        """Run an HMP monitor command (through QMP) and return its output."""
+        with self.nested(f"sending monitor command: {command}"):
+            return self._qmp_session().human_monitor_command(command)
+
+    def wait_for_qmp_event(
+        self, event_filter: Mapping[str, Any] | Callable[[dict[str, Any]], bool],
+        timeout: Duration = 600,
+    ) -> dict[str, Any]:  # fmt: skip
+        """The next QMP event matching `event_filter` (dict subset or predicate)."""
+        with self.nested(f"waiting for QMP event {event_filter!r}"):
+            return self._qmp_session().wait_for_event(event_filter, timeout=timeout)
+
+    def block(self) -> None:
+        """Cut this node's cluster link at the host bridge (frames dropped both ways)."""
+        if self.link is None:
+            raise NodeStateError(f"{self.name}: no network fabric attached; block() needs one")
+        with self.nested("blocking the cluster link"):
+            self.link.block(self.name)
+
+    def unblock(self) -> None:
+        """Restore this node's cluster link (idempotent)."""
+        if self.link is None:
+            raise NodeStateError(f"{self.name}: no network fabric attached; unblock() needs one")
+        with self.nested("unblocking the cluster link"):
+            self.link.unblock(self.name)
+
+    # -- not supported: no display --------------------------------------------------------
+    def _no_gui(self, verb: str) -> NotImplementedError:
+        return NotImplementedError(f"{verb}: nodes run without a display (-display none); "
+                                   "use console or SSH verbs instead")  # fmt: skip
+
+    def screenshot(self, filename: str) -> None:
+        raise self._no_gui("screenshot")
+
+    def get_screen_text(self) -> str:
+        raise self._no_gui("get_screen_text")
+
+    def get_screen_text_variants(self) -> list[str]:
+        raise self._no_gui("get_screen_text_variants")
+
+    def wait_for_text(self, regex: str, timeout: Duration = 900) -> None:
+        raise self._no_gui("wait_for_text")
+
+    def send_key(self, key: str, delay: float | None = 0.01, log: bool = True) -> None:
+        raise self._no_gui("send_key")
+
+    def send_chars(self, chars: str, delay: float | None = 0.01) -> None:
+        raise self._no_gui("send_chars")
+
+    def wait_for_x(self, timeout: Duration = 900) -> None:
+        raise self._no_gui("wait_for_x")
+
+    def wait_for_window(self, regexp: str, timeout: Duration = 900) -> None:
+        raise self._no_gui("wait_for_window")
+
+    def get_tty_text(self, tty: str) -> str:
+        raise self._no_gui("get_tty_text")
+
+    def wait_until_tty_matches(self, tty: str, regexp: str, timeout: Duration = 900) -> None:
+        raise self._no_gui("wait_until_tty_matches")
+
+    def shell_interact(self, address: str | None = None) -> None:
+        raise NotImplementedError("shell_interact: use `ssh` with the printed attach command")
+
+    def __repr__(self) -> str:
+        return f"<Node {self.name} {'up' if self.booted else 'down'}>"

@@ -1,0 +1,223 @@
+"""Guest commands over SSH (paramiko): per-run keys, bounded connect, bounded commands.
+
+Deadlines everywhere: the TCP connect, banner, auth, opening the channel, and the command
+itself (the channel is polled with `select` and closed at the deadline, partial output
+kept in `CommandTimeout`). A command returns once its exit status is in, after a short
+drain, even if a background child still holds stdout open (the driver blocks forever there).
+
+The socket comes from a factory so the harness can dial into a network namespace.
+"""
+
+from __future__ import annotations
+
+import io
+import select
+import socket
+import stat
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from harness.errors import CommandTimeout, GuestUnreachable, InfrastructureError, WaitTimeout
+from harness.waits import Duration, Observation, seconds, wait_until
+
+__all__ = ["CommandResult", "SshKey", "SshSession", "SocketFactory", "tcp_connect"]
+
+SocketFactory = Callable[[str, int, float], socket.socket]
+DRAIN_AFTER_EXIT = 0.2
+"""Seconds to keep reading after the exit status arrives (output still in flight)."""
+
+
+def tcp_connect(host: str, port: int, timeout: float) -> socket.socket:
+    """Plain TCP connect with a timeout (the default `SocketFactory`)."""
+    return socket.create_connection((host, port), timeout=timeout)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """The outcome of one guest command."""
+
+    rc: int
+    stdout: str
+    stderr: str
+    duration: float
+
+    @property
+    def output(self) -> str:
+        """stdout then stderr, for error messages."""
+        return self.stdout + (("\n" + self.stderr) if self.stderr else "")
+
+
+@dataclass(frozen=True)
+class SshKey:
+    """An ed25519 key pair generated for one run; never reused across runs."""
+
+    private_openssh: str
+    public_line: str
+
+    @classmethod
+    def generate(cls, comment: str = "fba-harness") -> SshKey:
+        key = Ed25519PrivateKey.generate()
+        private = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        ).decode()
+        public = (
+            key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+        )
+        return cls(private, f"{public} {comment}")
+
+    def pkey(self) -> paramiko.PKey:
+        return paramiko.Ed25519Key.from_private_key(io.StringIO(self.private_openssh))
+
+    def write(self, path: Path) -> Path:
+        """Write the private key with mode 0600 (for `ssh -i` attach commands)."""
+        path.write_text(self.private_openssh)
+        path.chmod(stat.S_IRUSR | stat.S_IWUSR)
+        path.with_suffix(".pub").write_text(self.public_line + "\n")
+        return path
+
+
+class SshSession:
+    """One authenticated SSH connection to a guest."""
+
+    def __init__(self, client: paramiko.SSHClient, label: str) -> None:
+        self._client = client
+        self.label = label
+
+    @classmethod
+    def connect(
+        cls,
+        host: str,
+        port: int,
+        key: SshKey,
+        *,
+        user: str = "root",
+        timeout: Duration = 60,
+        sock_factory: SocketFactory = tcp_connect,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        precheck: Callable[[], None] | None = None,
+    ) -> SshSession:
+        """Connect and authenticate, retrying refused/reset/banner errors until `timeout`.
+
+        `precheck()` runs before every attempt and may raise to abort at once (e.g. when the
+        QEMU process has exited: no point waiting out the budget).
+
+        Raises:
+            WaitExpired: no session within `timeout`; the message quotes the last error.
+        """
+        label = f"{user}@{host}:{port}"
+        sessions: list[SshSession] = []
+
+        def attempt(left: float) -> Observation:
+            if precheck is not None:
+                precheck()
+            step = min(left, 10.0)
+            client = paramiko.SSHClient()
+            # Guests are ephemeral and their host keys are built into the image.
+            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+            try:
+                sock = sock_factory(host, port, step)
+                client.connect(
+                    host, port=port, username=user, pkey=key.pkey(), sock=sock,
+                    timeout=step, banner_timeout=step, auth_timeout=step,
+                    channel_timeout=step, look_for_keys=False, allow_agent=False,
+                )  # fmt: skip
+            except (OSError, paramiko.SSHException, EOFError) as err:
+                client.close()
+                return Observation(ok=False, output=f"{type(err).__name__}: {err}")
+            sessions.append(cls(client, label))
+            return Observation(ok=True)
+
+        wait_until(attempt, what=f"ssh {label}", timeout=timeout, clock=clock, sleep=sleep)
+        return sessions[0]
+
+    def close(self) -> None:
+        self._client.close()
+
+    @property
+    def alive(self) -> bool:
+        transport = self._client.get_transport()
+        return transport is not None and transport.is_active()
+
+    def run(self, command: str, *, timeout: Duration = 900) -> CommandResult:
+        """Run `command` (through the guest's shell) and wait at most `timeout` seconds.
+
+        Raises:
+            CommandTimeout: still running at the deadline (channel closed; partial output).
+            GuestUnreachable: the connection is gone (node crashed or rebooted).
+        """
+        budget = seconds(timeout)
+        begin = time.monotonic()
+        deadline = begin + budget
+        transport = self._client.get_transport()
+        if transport is None or not transport.is_active():
+            raise GuestUnreachable(f"ssh {self.label}: connection is closed; reconnect")
+        try:
+            chan = transport.open_session(timeout=min(budget, 10.0))
+            chan.exec_command(command)
+            chan.shutdown_write()
+        except (paramiko.SSHException, OSError, EOFError) as err:
+            raise GuestUnreachable(f"ssh {self.label}: cannot start {command!r}: {err}") from err
+        out, err_out = bytearray(), bytearray()
+        exited_at: float | None = None
+        try:
+            while time.monotonic() < deadline:
+                now = time.monotonic()
+                if exited_at is not None and now - exited_at > DRAIN_AFTER_EXIT:
+                    break
+                select.select([chan], [], [], max(0.0, min(0.1, deadline - now)))
+                while chan.recv_ready():
+                    out += chan.recv(65536)
+                while chan.recv_stderr_ready():
+                    err_out += chan.recv_stderr(65536)
+                if exited_at is None and chan.exit_status_ready():
+                    exited_at = time.monotonic()
+                if chan.eof_received and exited_at is not None and not chan.recv_ready():
+                    break
+            if exited_at is None:
+                raise CommandTimeout(
+                    f"command {command!r} on {self.label} still running after {budget:.1f} s",
+                    stdout=out.decode(errors="replace"),
+                    stderr=err_out.decode(errors="replace"),
+                )
+            rc = chan.recv_exit_status()
+        except (OSError, paramiko.SSHException, EOFError) as err:
+            raise GuestUnreachable(f"ssh {self.label}: lost during {command!r}: {err}") from err
+        finally:
+            chan.close()
+        return CommandResult(
+            rc, out.decode(errors="replace"), err_out.decode(errors="replace"),
+            time.monotonic() - begin,
+        )  # fmt: skip
+
+    def get(self, remote: str, local: Path, *, timeout: Duration = 300) -> None:
+        """Copy a guest file to `local` over SFTP, bounded by `timeout`."""
+        self._sftp(lambda sftp: sftp.get(remote, str(local)), timeout, f"get {remote}")
+
+    def put(self, local: Path, remote: str, *, timeout: Duration = 300) -> None:
+        """Copy `local` to the guest path `remote` over SFTP, bounded by `timeout`."""
+        self._sftp(lambda sftp: sftp.put(str(local), remote), timeout, f"put {remote}")
+
+    def _sftp(self, action: Callable[[paramiko.SFTPClient], object], timeout: Duration,
+              what: str) -> None:  # fmt: skip
+        try:
+            sftp = self._client.open_sftp()
+        except (paramiko.SSHException, OSError) as err:
+            raise InfrastructureError(f"sftp {self.label}: {what}: {err}") from err
+        try:
+            sftp.get_channel().settimeout(seconds(timeout))  # type: ignore[union-attr]
+            action(sftp)
+        except TimeoutError as err:
+            raise WaitTimeout(f"sftp {self.label}: {what}: no progress in {timeout} s") from err
+        except (paramiko.SSHException, OSError) as err:
+            raise InfrastructureError(f"sftp {self.label}: {what}: {err}") from err
+        finally:
+            sftp.close()

@@ -1,0 +1,247 @@
+"""`Fabric`: the cluster network of one run, confined to a fresh network namespace.
+
+Inside namespace `fba-<pid>-<rand>`: `lo` up (QEMU's SSH forwards listen there), bridge
+`br0` carrying the host-side address, one tap per node, and optional veth "hosts" (extra
+namespaces on the bridge, for services or tests). QEMU is launched through `exec_prefix`
+(`ip netns exec NS ...`). Faults are `self.faults` (`NetFaults`, bridge nftables rules).
+
+Teardown is always: on context exit, on SIGINT/SIGTERM (handlers chain to the previous
+ones), and at interpreter exit. It kills every process in the namespaces and deletes them,
+bounded by ~10 s. `sweep_stale()` removes what a SIGKILLed run left behind.
+
+```python
+with Fabric(["node01", "node02", "node03"]) as fabric:
+    node = Node(NodeConfig(..., tap=TapNic(fabric.port("node01"), mac),
+                           launch_prefix=fabric.exec_prefix), link=fabric,
+                sock_factory=fabric.connect)
+    fabric.faults.isolate("node03"); fabric.faults.heal()
+```
+"""
+
+from __future__ import annotations
+
+import atexit
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from types import FrameType, TracebackType
+from typing import Any
+
+from harness.errors import InfrastructureError
+from harness.network.netns import (
+    connect_in_netns,
+    delete_netns,
+    kill_netns_pids,
+    netns_name,
+    run,
+)  # fmt: skip
+from harness.network.nft import NetFaults
+
+__all__ = ["Fabric", "teardown_all"]
+
+# Live fabrics of this process. A module-level registry is the one global we keep: signal
+# handlers and atexit have no other way to find what must be torn down.
+_LIVE: set[Fabric] = set()
+_LIVE_LOCK = threading.Lock()
+_HANDLERS_INSTALLED: list[bool] = []
+
+
+def teardown_all() -> None:
+    """Tear down every live fabric of this process (signal/atexit path; idempotent)."""
+    with _LIVE_LOCK:
+        fabrics = list(_LIVE)
+    for fabric in fabrics:
+        fabric.teardown()
+
+
+def _install_handlers() -> None:
+    if _HANDLERS_INSTALLED or threading.current_thread() is not threading.main_thread():
+        return
+    _HANDLERS_INSTALLED.append(True)
+    atexit.register(teardown_all)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(signum)
+
+        def handler(num: int, frame: FrameType | None, previous: Any = previous) -> None:
+            teardown_all()
+            if callable(previous):
+                previous(num, frame)
+            elif previous == signal.SIG_IGN:
+                return
+            else:  # SIG_DFL: die by the same signal, as the caller expects
+                signal.signal(num, signal.SIG_DFL)
+                signal.raise_signal(num)
+
+        signal.signal(signum, handler)
+
+
+class Fabric:
+    """One run's namespace, bridge, taps and faults. Use as a context manager."""
+
+    def __init__(
+        self,
+        nodes: Sequence[str] = (),
+        *,
+        prefix: str = "fba",
+        bridge: str = "br0",
+        host_cidr: str = "10.77.0.1/24",
+        host_cidr6: str | None = None,
+    ) -> None:
+        self.name = netns_name(prefix)
+        self.bridge = bridge
+        self.host_cidr = host_cidr
+        self.host_cidr6 = host_cidr6
+        self.ports: dict[str, str] = {}
+        """Node or host name -> bridge port (tap or veth) in the namespace."""
+        self.hosts: dict[str, str] = {}
+        """veth host name -> its own namespace."""
+        self._wanted = list(nodes)
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._up = False
+        self._lock = threading.Lock()
+        self.faults = NetFaults(self.ports, self._nft)
+        self.teardown_seconds: float | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def __enter__(self) -> Fabric:
+        self.up()
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.teardown()
+
+    def up(self) -> None:
+        """Create the namespace, bridge and taps. On any failure, undo and raise.
+
+        Raises:
+            InfrastructureError: `ip` failed (usually: not root).
+        """
+        _install_handlers()
+        with _LIVE_LOCK:
+            _LIVE.add(self)
+        self._up = True
+        try:
+            run(["ip", "netns", "add", self.name])
+            self.ip("link", "set", "lo", "up")
+            self.ip("link", "add", self.bridge, "type", "bridge")
+            self.ip("addr", "add", self.host_cidr, "dev", self.bridge)
+            if self.host_cidr6:
+                self.ip("addr", "add", self.host_cidr6, "dev", self.bridge, "nodad")
+            self.ip("link", "set", self.bridge, "up")
+            for node in self._wanted:
+                self.add_tap(node)
+        except BaseException:
+            self.teardown()
+            raise
+
+    def teardown(self) -> None:
+        """Kill what runs inside, delete the namespaces (idempotent, ~10 s worst case)."""
+        with self._lock:
+            if not self._up:
+                return
+            self._up = False
+            begin = time.monotonic()
+            for proc in self._procs:
+                if proc.poll() is None:
+                    proc.kill()
+            for proc in self._procs:
+                try:
+                    proc.wait(timeout=3.0)
+                except subprocess.TimeoutExpired:
+                    pass
+            for host_ns in self.hosts.values():
+                delete_netns(host_ns)
+            delete_netns(self.name)
+            self.teardown_seconds = time.monotonic() - begin
+        with _LIVE_LOCK:
+            _LIVE.discard(self)
+
+    @property
+    def is_up(self) -> bool:
+        return self._up
+
+    # -- inside the namespace -------------------------------------------------------------
+    @property
+    def exec_prefix(self) -> tuple[str, ...]:
+        """Prefix an argv with this to run it inside the namespace."""
+        return ("ip", "netns", "exec", self.name)
+
+    def ip(self, *args: str) -> str:
+        """Run `ip -n NS args...`; returns stdout."""
+        return run(["ip", "-n", self.name, *args]).stdout
+
+    def exec(self, argv: Sequence[str], *, timeout: float = 10.0,
+             check: bool = True) -> subprocess.CompletedProcess[str]:  # fmt: skip
+        """Run a command inside the namespace and wait for it (bounded)."""
+        return run([*self.exec_prefix, *argv], timeout=timeout, check=check)
+
+    def spawn(self, argv: Sequence[str], **popen: Any) -> subprocess.Popen[bytes]:
+        """Start a long-running process inside the namespace; killed at teardown."""
+        proc: subprocess.Popen[bytes] = subprocess.Popen(  # argv list, no shell
+            [*self.exec_prefix, *argv], **popen
+        )
+        self._procs.append(proc)
+        return proc
+
+    def connect(self, host: str, port: int, timeout: float) -> socket.socket:
+        """TCP connect from inside the namespace (a `SocketFactory` for SSH)."""
+        return connect_in_netns(self.name, host, port, timeout)
+
+    def _nft(self, script: str) -> None:
+        run([*self.exec_prefix, "nft", "-f", "-"], stdin=script)
+
+    # -- ports ----------------------------------------------------------------------------
+    def add_tap(self, node: str) -> str:
+        """Create a tap for `node` on the bridge; returns its name (tap1, tap2, ...)."""
+        tap = f"tap{len(self.ports) + 1}"
+        self.ip("tuntap", "add", "dev", tap, "mode", "tap")
+        self.ip("link", "set", tap, "master", self.bridge)
+        self.ip("link", "set", tap, "up")
+        self.ports[node] = tap
+        return tap
+
+    def port(self, name: str) -> str:
+        """The bridge port of a node or host.
+
+        Raises:
+            InfrastructureError: unknown name.
+        """
+        try:
+            return self.ports[name]
+        except KeyError:
+            raise InfrastructureError(f"fabric {self.name} has no port for {name!r}") from None
+
+    def add_veth_host(self, name: str, cidr: str) -> str:
+        """A tiny "host" on the bridge: its own namespace, a veth with address `cidr`.
+
+        Returns the host's namespace name (run commands there with `ip netns exec`).
+        """
+        host_ns = f"{self.name}-{name}"
+        port = f"vh{len(self.ports) + 1}"
+        run(["ip", "netns", "add", host_ns])
+        self.hosts[name] = host_ns
+        self.ip("link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", host_ns)
+        self.ip("link", "set", port, "master", self.bridge)
+        self.ip("link", "set", port, "up")
+        run(["ip", "-n", host_ns, "addr", "add", cidr, "dev", "eth0"])
+        run(["ip", "-n", host_ns, "link", "set", "eth0", "up"])
+        run(["ip", "-n", host_ns, "link", "set", "lo", "up"])
+        self.ports[name] = port
+        return host_ns
+
+    # -- LinkControl for Node.block()/unblock() -----------------------------------------
+    def block(self, node: str) -> None:
+        self.faults.block(node)
+
+    def unblock(self, node: str) -> None:
+        self.faults.unblock(node)
+
+    def kill_inside(self) -> int:
+        """SIGKILL every process in the namespace (keeps the namespace)."""
+        return kill_netns_pids(self.name)
+
+    def __repr__(self) -> str:
+        return f"<Fabric {self.name} {'up' if self._up else 'down'} ports={self.ports}>"

@@ -1,0 +1,194 @@
+"""Node command and unit verbs on a fake guest with a fake clock: bounds and messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.errors import CheckFailed, CommandFailed, CommandTimeout, WaitTimeout
+from harness.machine.units import INACTIVE_GRACE
+from harness.waits import WaitExpired
+from tests.unit.harness.machine.fakes import FakeClock, FakeNode
+
+
+def sleeper(command: str, timeout: float) -> tuple[int, str, float]:
+    if command.startswith("sleep "):
+        return 0, "", float(command.split()[1])
+    return 0, "ok\n", 0.01
+
+
+def test_wait_until_succeeds_sleep_999_returns_within_6_5_s_of_fake_time() -> None:
+    clock = FakeClock()
+    node = FakeNode("node01", sleeper, clock)
+    begin = clock.now
+    with pytest.raises(WaitTimeout) as info:
+        node.wait_until_succeeds("sleep 999", timeout=5)
+    assert clock.now - begin < 6.5
+    text = str(info.value)
+    assert "`sleep 999` to succeed on node01" in text
+    assert "of a 5.0 s budget" in text
+    assert "1 attempt" in text
+    assert "last rc: none" in text
+    assert "still running after 5.0 s" in text
+
+
+def test_wait_until_succeeds_returns_output_once_it_passes() -> None:
+    clock = FakeClock()
+    answers = iter([(1, "no\n", 0.1), (1, "no\n", 0.1), (0, "yes\n", 0.1)])
+    node = FakeNode("n", lambda _c, _t: next(answers), clock)
+    assert node.wait_until_succeeds("probe", timeout=30) == "yes\n"
+    assert node.started == 1  # a command on a stopped node starts it
+
+
+def test_wait_until_fails_honours_its_timeout() -> None:
+    clock = FakeClock()
+    node = FakeNode("n", lambda _c, _t: (0, "still fine\n", 0.3), clock)
+    begin = clock.now
+    with pytest.raises(WaitExpired) as info:
+        node.wait_until_fails("true", timeout=4)
+    assert clock.now - begin < 4 + 0.5
+    assert "last rc: 0" in str(info.value) and "still fine" in str(info.value)
+
+
+def test_succeed_and_fail_messages_quote_command_and_rc() -> None:
+    clock = FakeClock()
+    node = FakeNode("n", lambda c, _t: (2 if c == "bad" else 0, "out\n", 0.0), clock)
+    assert node.succeed("good", "good") == "out\nout\n"
+    with pytest.raises(CommandFailed, match=r"command `bad` failed on n \(exit code 2\)"):
+        node.succeed("bad")
+    with pytest.raises(CommandFailed, match="command `good` unexpectedly succeeded on n"):
+        node.fail("good")
+    assert node.fail("bad") == "out\n"
+    assert isinstance(CommandFailed("x"), AssertionError)
+
+
+def test_succeed_timeout_none_is_bounded() -> None:
+    clock = FakeClock()
+    node = FakeNode("n", sleeper, clock)
+    with pytest.raises(CommandTimeout):
+        node.succeed("sleep 99999", timeout=None)
+    assert clock.now - 1000 <= 900.0
+
+
+def test_execute_driver_flags() -> None:
+    node = FakeNode("n", lambda _c, _t: (4, "text", 0.0), FakeClock())
+    assert node.execute("x") == (4, "text")
+    assert node.execute("x", check_return=False) == (-1, "text")
+    assert node.execute("x", check_output=False) == (4, "")
+
+
+def show(state: str, sub: str = "dead", jobs: str = "") -> str:
+    return f"ActiveState={state}\nSubState={sub}\nLoadState=loaded\n--jobs--\n{jobs}"
+
+
+def unit_guest(states: list[str], jobs: str = ""):  # type: ignore[no-untyped-def]
+    seq = iter(states)
+    last = [states[0]]
+
+    def guest(command: str, _timeout: float) -> tuple[int, str, float]:
+        if "list-jobs" in command:
+            last[0] = next(seq, last[0])
+            return 0, show(last[0], jobs=jobs), 0.2
+        if "status" in command:
+            return 0, "● x.service - status text\n", 0.1
+        if "journalctl" in command:
+            return 0, "journal line\n", 0.1
+        return 0, "", 0.0
+
+    return guest
+
+
+def test_wait_for_unit_rides_out_brief_inactive() -> None:
+    clock = FakeClock()
+    node = FakeNode("n", unit_guest(["inactive", "inactive", "activating", "active"]), clock)
+    node.wait_for_unit("x.service", timeout=60)
+
+
+def test_wait_for_unit_inactive_without_jobs_fails_after_grace() -> None:
+    clock = FakeClock()
+    node = FakeNode("n", unit_guest(["inactive"]), clock)
+    begin = clock.now
+    with pytest.raises(CheckFailed) as info:
+        node.wait_for_unit("x.service", timeout=600)
+    assert INACTIVE_GRACE <= clock.now - begin < INACTIVE_GRACE + 6
+    text = str(info.value)
+    assert "unit x.service on n is inactive and there are no pending jobs" in text
+    assert "status text" in text and "journal line" in text
+
+
+def test_wait_for_unit_inactive_with_pending_job_keeps_waiting() -> None:
+    clock = FakeClock()
+    states = ["inactive"] * 20 + ["active"]
+    node = FakeNode("n", unit_guest(states, jobs="12 x.service start waiting"), clock)
+    node.wait_for_unit("x.service", timeout=600)
+
+
+def test_wait_for_unit_fails_at_once_on_failed() -> None:
+    clock = FakeClock()
+    node = FakeNode("n", unit_guest(["activating", "failed"]), clock)
+    begin = clock.now
+    with pytest.raises(CheckFailed, match="unit x.service reached state 'failed' on n"):
+        node.wait_for_unit("x.service", timeout=600)
+    assert clock.now - begin < 2
+
+
+def test_wait_for_unit_timeout_carries_status_and_journal() -> None:
+    clock = FakeClock()
+    node = FakeNode("n", unit_guest(["activating"]), clock)
+    with pytest.raises(WaitExpired) as info:
+        node.wait_for_unit("x.service", timeout=10)
+    text = str(info.value)
+    assert "timed out waiting for unit x.service on n" in text
+    assert "last state: ActiveState=activating" in text
+    assert "systemctl status x.service" in text and "journal line" in text
+
+
+def test_unit_queries_parse_systemctl_show() -> None:
+    def guest(command: str, _t: float) -> tuple[int, str, float]:
+        if "ExecMainStatus" in command:
+            return 0, "ExecMainStatus=2\nResult=exit-code\n", 0.0
+        if "TimestampMonotonic" in command:
+            return 0, "ActiveEnterTimestampMonotonic=123\nInactiveExitTimestampMonotonic=\n", 0.0
+        if "-o json" in command:
+            return 0, '{"MESSAGE": "a"}\n\n{"MESSAGE": "b=c"}\n', 0.0
+        if "--property=ActiveState" in command:
+            return 0, "ActiveState=active\n", 0.0
+        return 0, "Id=x.service\nDescription=a=b\n", 0.0
+
+    node = FakeNode("n", guest, FakeClock())
+    assert node.unit_exit_status("x") == (2, "exit-code")
+    stamps = node.unit_timestamps("x")
+    assert stamps["ActiveEnterTimestampMonotonic"] == 123
+    assert stamps["InactiveExitTimestampMonotonic"] == 0
+    assert [r["MESSAGE"] for r in node.journal_json("x")] == ["a", "b=c"]
+    assert node.get_unit_info("x")["Description"] == "a=b"
+    assert node.get_unit_property("x", "ActiveState") == "active"
+    node.require_unit_state("x", "active")
+    with pytest.raises(CheckFailed, match="is in state 'active', expected 'inactive'"):
+        node.require_unit_state("x", "inactive")
+
+
+def test_user_systemctl_runs_through_su() -> None:
+    node = FakeNode("n", lambda _c, _t: (0, "", 0.0), FakeClock())
+    node.systemctl("start foo", user="alice")
+    assert node.commands[-1].startswith("su -l alice --shell /bin/sh -c ")
+    assert "systemctl --user start foo" in node.commands[-1]
+
+
+def test_wait_for_port_and_file_commands() -> None:
+    clock = FakeClock()
+    node = FakeNode("n", lambda _c, _t: (0, "", 0.0), clock)
+    node.wait_for_open_port(2379)
+    node.wait_for_file("/var/lib/x marker")
+    node.wait_for_open_unix_socket("/run/x.sock")
+    assert "/dev/tcp/localhost/2379" in node.commands[0]
+    assert node.commands[1] == "test -e '/var/lib/x marker'"
+    assert "AF_UNIX" in node.commands[2]
+    node2 = FakeNode("n", lambda _c, _t: (0, "", 0.0), clock)
+    with pytest.raises(WaitExpired, match="closed port localhost:22"):
+        node2.wait_for_closed_port(22, timeout=3)
+
+
+def test_sleep_uses_injected_clock() -> None:
+    clock = FakeClock()
+    FakeNode("n", sleeper, clock).sleep(12)
+    assert clock.now == 1012.0
