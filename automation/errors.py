@@ -20,6 +20,8 @@ from automation.spec.exitcodes import ExitCode
 
 class FbaError(Exception):
     exit_code: ExitCode = ExitCode.FAILED
+    # True once the raiser logged its own final line (with the cause); the CLI then adds none.
+    logged: bool = False
 
     def __init__(self, message: str, *, exit_code: ExitCode | None = None) -> None:
         super().__init__(message)
@@ -58,12 +60,15 @@ class StepFailed(FbaError):
 
 
 class HealthTimeout(StepFailed):
-    pass
+    logged = True
 
 
 class JoinFailed(StepFailed):
-    pass
+    logged = True
 
 
 class MembershipConflict(FbaError):
-    exit_code = ExitCode.ALREADY_DONE
+    """Exits 3, not 2: 2 is success to systemd, and a conflict must stop the boot for a human."""
+
+    exit_code = ExitCode.INVALID
+    logged = True

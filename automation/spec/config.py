@@ -302,8 +302,9 @@ def json_schema() -> dict[str, Any]:
     """Draft-07 JSON Schema of `ClusterConfig`: a superset of the design's appendix."""
     schema = ClusterConfig.model_json_schema(ref_template="#/definitions/{model}", by_alias=True)
     definitions = schema.pop("$defs", {})
-    out: dict[str, Any] = {"$schema": "http://json-schema.org/draft-07/schema#", "title": "cluster-config.json"}
+    out: dict[str, Any] = {"$schema": "http://json-schema.org/draft-07/schema#"}
     out.update(schema)
+    out["title"] = "cluster-config.json"
     if definitions:
         out["definitions"] = definitions
     return out

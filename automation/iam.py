@@ -1,0 +1,190 @@
+"""`fba iam-setup`: ensure the cluster has its admin user and this node has a token.
+
+Crash-safe by write-ahead: the admin password is generated and staged in the credentials
+file (0600, atomic) before the create request, so a crash between "IAM created the admin" and
+"we recorded it" never loses the only copy of the password. On the next run the staged
+password is sent again: 201/200 means it is ours, 409 means another node won the race and
+its password is not ours to know. Secrets are registered with the logger's redactor before
+any request, so they cannot reach a log line.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from automation.configfile import permission_problems
+from automation.context import Context
+from automation.errors import ConfigError, StepFailed
+from automation.health import wait_healthy
+from automation.http import Response, TransportError
+from automation.log import Logger
+from automation.markers import write_atomic
+from automation.policy import Deadline, join_backoff
+from automation.spec.exitcodes import ExitCode
+from automation.spec.markers import Service, Step, marker_name
+
+STATUS_PENDING = "pending"  # staged, create not confirmed
+STATUS_CREATED = "created"  # this node created the admin; the password is valid
+STATUS_ELSEWHERE = "created-elsewhere"  # another node created it; we hold no password
+
+
+def run_iam_setup(ctx: Context) -> ExitCode:
+    log = ctx.log.bind(service=Service.IAM.value, operation="iam-setup")
+    name = marker_name(Service.IAM, Step.INITIALIZED)
+    state = ctx.markers.read(name)
+    if state.present:
+        log.info("IAM already initialized (marker present); nothing to do", marker=name)
+        return ExitCode.ALREADY_DONE
+    if state.status.value == "corrupt":
+        log.warn("Marker corrupt; not trusted, running IAM setup again", marker=name, detail=state.detail)
+    warning = ctx.markers.ensure_directory()
+    if warning:
+        log.warn(warning)
+    cfg = ctx.config
+    token = _bootstrap_token(Path(cfg.iam.bootstrap_token_path))
+    log.redactor.add(token)
+    base = cfg.local_api_url(Service.IAM)
+    wait_healthy(
+        base + cfg.endpoint(Service.IAM).health_path,
+        http=ctx.http,
+        cfg=cfg.health,
+        deadline=Deadline.start(cfg.health.timeout_s, ctx.clock),
+        log=log,
+    )
+    setup = _Setup(ctx, log, base, token)
+    setup.ensure_admin()
+    setup.issue_node_token()
+    ctx.failpoints.hit("iam.before-marker")
+    ctx.markers.write(name)
+    log.info("IAM initialized", marker=name, credentials=cfg.iam.credentials_path, admin_status=setup.creds["admin_status"])
+    return ExitCode.OK
+
+
+def _bootstrap_token(path: Path) -> str:
+    problem = permission_problems(path, private_key=True)
+    if problem:
+        raise ConfigError(f"IAM bootstrap token unsafe: {problem}")
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise ConfigError(f"IAM bootstrap token not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"IAM bootstrap token unreadable: {path}: {type(err).__name__}") from None
+    if not token:
+        raise ConfigError(f"IAM bootstrap token is empty: {path}")
+    return token
+
+
+class _Setup:
+    def __init__(self, ctx: Context, log: Logger, base: str, token: str) -> None:
+        self.ctx = ctx
+        self.log = log
+        self.base = base
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.path = Path(ctx.config.iam.credentials_path)
+        self.deadline = Deadline.start(ctx.config.join.deadline_s, ctx.clock)
+        self.creds = self._load()
+
+    def _load(self) -> dict[str, Any]:
+        admin = self.ctx.config.iam.admin_user
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            data = None
+        except (OSError, ValueError):
+            self.log.warn("Credentials file unreadable; starting a new one", path=str(self.path))
+            data = None
+        if not isinstance(data, dict) or data.get("admin_user") != admin:
+            data = {"admin_user": admin, "admin_password": None, "admin_status": STATUS_PENDING}
+        for key in ("admin_password", "node_token"):
+            if isinstance(data.get(key), str):
+                self.log.redactor.add(data[key])
+        return data
+
+    def _save(self) -> None:
+        self.creds["updated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        self.creds["iam_url"] = self.base
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_atomic(self.path, (json.dumps(self.creds, indent=2) + "\n").encode("utf-8"), mode=0o600)
+
+    def ensure_admin(self) -> None:
+        if self.creds.get("admin_status") in (STATUS_CREATED, STATUS_ELSEWHERE):
+            return
+        admins = self._call("GET", "/users?role=admin", None, accept=(200,), what="list admin users").json_object()
+        names = [u.get("name") for u in admins.get("users", []) if isinstance(u, dict)]
+        if names and self.creds["admin_user"] not in names:
+            self.log.info("Cluster already has an admin user; not creating another", admins=names)
+            self.creds.update(admin_password=None, admin_status=STATUS_ELSEWHERE)
+            self._save()
+            return
+        if not self.creds.get("admin_password"):
+            password = secrets.token_urlsafe(24)
+            self.log.redactor.add(password)
+            self.creds["admin_password"] = password
+            self._save()
+        self.ctx.failpoints.hit("iam.before-create")
+        body = {"name": self.creds["admin_user"], "role": "admin", "password": self.creds["admin_password"]}
+        reply = self._call("POST", "/users", body, accept=(200, 201, 409), what="create admin user")
+        self.ctx.failpoints.hit("iam.after-admin-create")
+        if reply.status == 409:
+            self.log.info("Admin user already exists (HTTP 409): created by another node", user=self.creds["admin_user"])
+            self.creds.update(admin_password=None, admin_status=STATUS_ELSEWHERE)
+        else:
+            self.log.info("Admin user created", user=self.creds["admin_user"], http_code=reply.status)
+            self.creds["admin_status"] = STATUS_CREATED
+        self._save()
+
+    def issue_node_token(self) -> None:
+        subject = f"node:{self.ctx.config.node_id}"
+        body = {"subject": subject, "ttl_s": self.ctx.config.iam.token_ttl_s}
+        reply = self._call("POST", "/tokens", body, accept=(200, 201), what="issue node token")
+        data = reply.json_object()
+        token = data.get("token")
+        if not isinstance(token, str) or not token:
+            raise StepFailed("IAM token response has no token", cause="bad response")
+        self.log.redactor.add(token)
+        self.ctx.failpoints.hit("iam.after-token")
+        self.creds.update(node_token=token, node_token_subject=subject, node_token_expires_at=data.get("expires_at"))
+        self._save()
+        self.log.info("Node token issued", subject=subject, expires_at=data.get("expires_at"))
+
+    def _call(self, method: str, path: str, body: Any, *, accept: tuple[int, ...], what: str) -> Response:
+        backoff = join_backoff(self.ctx.config.join, self.deadline)
+        last = "no attempt made"
+        attempt = 0
+        for attempt in range(1, self.ctx.config.join.max_attempts + 1):
+            try:
+                reply = self.ctx.http.request(
+                    method,
+                    self.base + path,
+                    body=body,
+                    headers=self.headers,
+                    timeout=self.deadline.cap(self.ctx.config.join.request_timeout_s),
+                )
+            except TransportError as err:
+                last = err.cause
+            else:
+                if reply.status in accept:
+                    return reply
+                last = _cause(reply)
+                if reply.status in (400, 401, 403, 404):
+                    break
+            if backoff.should_stop(attempt):
+                break
+            self.log.warn(f"IAM {what} failed; retrying", attempt=attempt, cause=last)
+            self.deadline.sleep(backoff.delay(attempt))
+        self.log.error(f"IAM setup failed: {what}: {last}", cause=last, attempt=attempt)
+        failure = StepFailed(f"IAM {what} failed after {attempt} attempts: {last}", cause=last)
+        failure.logged = True
+        raise failure
+
+
+def _cause(reply: Response) -> str:
+    error = reply.json_object().get("error")
+    named = str(error) if isinstance(error, str) else reply.excerpt(80)
+    return f"HTTP {reply.status}: {named}" if named else f"HTTP {reply.status}"
+

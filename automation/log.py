@@ -1,0 +1,107 @@
+"""JSON-line logging to stdout, which journald captures.
+
+One object per line, compact separators so the design's `grep '"level":"ERROR"'` works:
+`{"timestamp":..., "level":..., "service":..., "operation":..., "node_id":..., "message":...,
+"context":{...}}`. Secrets never reach a line: `SecretStr` values render masked, and any
+string registered with `Redactor.add` is replaced wherever it appears.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, TextIO
+
+from pydantic import SecretStr
+
+REDACTED = "[REDACTED]"
+
+
+class Level(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARN = "WARN"
+    ERROR = "ERROR"
+
+
+class Redactor:
+    """The secrets this process knows; shared by every bound logger of one command run."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+
+    def add(self, secret: str | SecretStr | None) -> None:
+        value = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+        if value and len(value) >= 4:
+            self._secrets.add(value)
+
+    def clean(self, value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            return "**********"
+        if isinstance(value, str):
+            for secret in self._secrets:
+                if secret in value:
+                    value = value.replace(secret, REDACTED)
+            return value
+        if isinstance(value, Mapping):
+            return {str(k): self.clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.clean(v) for v in value]
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
+        return self.clean(str(value))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Logger:
+    stream: TextIO = field(default_factory=lambda: sys.stdout)
+    redactor: Redactor = field(default_factory=Redactor)
+    clock: Callable[[], datetime] = _now
+    fields: Mapping[str, str] = field(default_factory=dict)
+    min_level: Level = Level.INFO
+
+    def bind(self, **fields: str | None) -> Logger:
+        merged = dict(self.fields)
+        merged.update({k: v for k, v in fields.items() if v is not None})
+        return replace(self, fields=merged)
+
+    def emit(self, level: Level, message: str, **context: Any) -> None:
+        if _order(level) < _order(self.min_level):
+            return
+        record: dict[str, Any] = {
+            "timestamp": self.clock().isoformat(timespec="milliseconds"),
+            "level": level.value,
+            "service": self.fields.get("service", "fba"),
+            "operation": self.fields.get("operation", ""),
+            "node_id": self.fields.get("node_id", ""),
+            "message": self.redactor.clean(message),
+        }
+        clean_context = {k: self.redactor.clean(v) for k, v in context.items() if v is not None}
+        if clean_context:
+            record["context"] = clean_context
+        self.stream.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n")
+        self.stream.flush()
+
+    def debug(self, message: str, **context: Any) -> None:
+        self.emit(Level.DEBUG, message, **context)
+
+    def info(self, message: str, **context: Any) -> None:
+        self.emit(Level.INFO, message, **context)
+
+    def warn(self, message: str, **context: Any) -> None:
+        self.emit(Level.WARN, message, **context)
+
+    def error(self, message: str, **context: Any) -> None:
+        self.emit(Level.ERROR, message, **context)
+
+
+def _order(level: Level) -> int:
+    return list(Level).index(level)

@@ -1,0 +1,163 @@
+"""Marker files, written atomically and read suspiciously.
+
+Write: temp file in the same directory (O_EXCL, 0600), content, fsync, rename over the
+marker, fsync the directory. A crash at any point leaves either no marker or a whole one,
+never a torn one (cloud-init's run-once markers are not atomic, and lie after a crash).
+Read: absent, valid (timestamp + matching checksum), unverified (timestamp only, as the
+design's manual procedure writes), or corrupt (empty, unparsable, checksum mismatch). A
+corrupt marker is reported and not trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+
+from automation.errors import MarkerError
+from automation.spec.markers import CHECKSUM_PREFIX, MARKER_MODE, STATE_DIR_MODE
+
+MAX_MARKER_BYTES = 4096
+
+
+class MarkerStatus(StrEnum):
+    ABSENT = "absent"
+    VALID = "valid"
+    UNVERIFIED = "unverified"
+    CORRUPT = "corrupt"
+
+
+@dataclass(frozen=True)
+class MarkerState:
+    name: str
+    status: MarkerStatus
+    timestamp: datetime | None = None
+    detail: str = ""
+
+    @property
+    def present(self) -> bool:
+        """Counts as done: a valid marker, or a timestamp-only one written by hand."""
+        return self.status in (MarkerStatus.VALID, MarkerStatus.UNVERIFIED)
+
+
+def checksum(line: str) -> str:
+    return CHECKSUM_PREFIX + hashlib.sha256(line.encode("utf-8")).hexdigest()
+
+
+def render(timestamp: datetime) -> str:
+    line = timestamp.isoformat(timespec="seconds")
+    return f"{line}\n{checksum(line)}\n"
+
+
+def parse(name: str, raw: bytes) -> MarkerState:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return MarkerState(name, MarkerStatus.CORRUPT, detail="not UTF-8 text")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return MarkerState(name, MarkerStatus.CORRUPT, detail="empty")
+    try:
+        timestamp = datetime.fromisoformat(lines[0])
+    except ValueError:
+        return MarkerState(name, MarkerStatus.CORRUPT, detail=f"first line is not an ISO-8601 timestamp: {lines[0][:40]!r}")
+    if len(lines) == 1:
+        return MarkerState(name, MarkerStatus.UNVERIFIED, timestamp, "timestamp only (written by hand?)")
+    if len(lines) > 2 or lines[1] != checksum(lines[0]):
+        return MarkerState(name, MarkerStatus.CORRUPT, timestamp, "checksum does not match the timestamp")
+    return MarkerState(name, MarkerStatus.VALID, timestamp)
+
+
+class MarkerStore:
+    """The marker directory. `before_rename` is the failpoint hook between fsync and rename."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        before_rename: Callable[[], None] | None = None,
+    ) -> None:
+        self.directory = directory
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._before_rename = before_rename
+
+    def ensure_directory(self) -> str | None:
+        """Create the directory 0700. Returns a warning when an existing one had a wider mode."""
+        try:
+            self.directory.mkdir(mode=STATE_DIR_MODE, parents=True, exist_ok=True)
+            mode = stat.S_IMODE(self.directory.stat().st_mode)
+            if mode != STATE_DIR_MODE:
+                os.chmod(self.directory, STATE_DIR_MODE)
+                return f"state directory {self.directory} had mode {mode:04o}; set to {STATE_DIR_MODE:04o}"
+        except OSError as err:
+            raise MarkerError(f"cannot create state directory {self.directory}: {err.strerror}") from None
+        return None
+
+    def path(self, name: str) -> Path:
+        return self.directory / name
+
+    def read(self, name: str) -> MarkerState:
+        path = self.path(name)
+        try:
+            with path.open("rb") as handle:
+                raw = handle.read(MAX_MARKER_BYTES + 1)
+        except FileNotFoundError:
+            return MarkerState(name, MarkerStatus.ABSENT)
+        except OSError as err:
+            return MarkerState(name, MarkerStatus.CORRUPT, detail=f"unreadable: {err.strerror}")
+        if len(raw) > MAX_MARKER_BYTES:
+            return MarkerState(name, MarkerStatus.CORRUPT, detail="too large")
+        return parse(name, raw)
+
+    def write(self, name: str) -> MarkerState:
+        content = render(self._clock())
+        write_atomic(self.path(name), content.encode("utf-8"), before_rename=self._before_rename)
+        return parse(name, content.encode("utf-8"))
+
+    def remove(self, name: str) -> bool:
+        try:
+            self.path(name).unlink()
+        except FileNotFoundError:
+            return False
+        except OSError as err:
+            raise MarkerError(f"cannot remove marker {self.path(name)}: {err.strerror}") from None
+        _fsync_directory(self.directory)
+        return True
+
+
+def write_atomic(path: Path, data: bytes, *, mode: int = MARKER_MODE, before_rename: Callable[[], None] | None = None) -> None:
+    """Replace `path` with `data` so that a crash leaves the old file or the new one, whole."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.unlink(missing_ok=True)  # left by a crashed run whose pid we now reuse
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+        try:
+            os.write(fd, data)
+            os.fchmod(fd, mode)  # the umask may have narrowed or (with O_CREAT) not applied
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if before_rename:
+            before_rename()
+        os.replace(tmp, path)
+        _fsync_directory(path.parent)
+    except OSError as err:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise MarkerError(f"cannot write {path}: {err.strerror}") from None
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

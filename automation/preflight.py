@@ -1,0 +1,139 @@
+"""`fba preflight`: the design's "future enhancement 4", one JSON line per check.
+
+Leader reachable (join nodes only: a bootstrap node's peers may not be up yet), TLS files
+present, readable, not expired and the key matching the certificate, config and key file
+modes, disk, memory and CPU minimums.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from automation.configfile import permission_problems
+from automation.context import Context
+from automation.http import TransportError
+from automation.spec.exitcodes import ExitCode
+from automation.spec.markers import Service
+
+
+@dataclass(frozen=True)
+class Result:
+    check: str
+    ok: bool
+    detail: str
+    warn_only: bool = False
+
+
+def run_preflight(ctx: Context) -> ExitCode:
+    log = ctx.log.bind(operation="preflight")
+    failed = False
+    for result in checks(ctx):
+        if result.ok:
+            log.info(f"Preflight check passed: {result.check}", check=result.check, ok=True, detail=result.detail)
+        elif result.warn_only:
+            log.warn(f"Preflight check warning: {result.check}", check=result.check, ok=False, detail=result.detail)
+        else:
+            failed = True
+            log.error(f"Preflight check failed: {result.check}", check=result.check, ok=False, detail=result.detail)
+    return ExitCode.FAILED if failed else ExitCode.OK
+
+
+def checks(ctx: Context) -> Iterator[Result]:
+    yield _config_mode(ctx)
+    yield from _tls(ctx)
+    yield _leader(ctx)
+    yield from _resources(ctx)
+
+
+def _config_mode(ctx: Context) -> Result:
+    problem = permission_problems(ctx.config_path, private_key=False)
+    return Result("config-permissions", problem is None, problem or f"{ctx.config_path} is private", warn_only=True)
+
+
+def _leader(ctx: Context) -> Result:
+    if ctx.config.bootstrap:
+        return Result("leader-reachable", True, "skipped: bootstrap node (the cluster forms from initial_peers)")
+    url = ctx.config.leader_url_for(Service.CHAINFIRE) + ctx.config.endpoint(Service.CHAINFIRE).health_path
+    try:
+        reply = ctx.http.request("GET", url, timeout=5.0)
+    except TransportError as err:
+        return Result("leader-reachable", False, f"{url}: {err.cause}")
+    return Result("leader-reachable", reply.status < 500, f"{url}: HTTP {reply.status}")
+
+
+def _tls(ctx: Context) -> Iterator[Result]:
+    tls = ctx.config.tls
+    if not tls.enabled:
+        yield Result("tls", True, "skipped: tls.enabled is false")
+        return
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    now = datetime.now(UTC)
+    margin = timedelta(days=ctx.config.preflight.cert_min_valid_days)
+    certs: dict[str, x509.Certificate] = {}
+    for label, path in (("ca", tls.ca_cert_path), ("node-cert", tls.node_cert_path)):
+        if not path:
+            continue
+        try:
+            cert = x509.load_pem_x509_certificate(Path(path).read_bytes())
+        except OSError as err:
+            yield Result(f"tls-{label}", False, f"{path}: {err.strerror}")
+            continue
+        except ValueError:
+            yield Result(f"tls-{label}", False, f"{path}: not a PEM certificate")
+            continue
+        certs[label] = cert
+        expires = cert.not_valid_after_utc
+        if cert.not_valid_before_utc > now:
+            yield Result(f"tls-{label}", False, f"{path}: not valid before {cert.not_valid_before_utc.isoformat()}")
+        elif expires < now + margin:
+            yield Result(f"tls-{label}", False, f"{path}: expires {expires.isoformat()} (within {margin.days} days)")
+        else:
+            yield Result(f"tls-{label}", True, f"{path}: '{cert.subject.rfc4514_string()}' valid until {expires.date()}")
+    if tls.node_key_path:
+        key_path = Path(tls.node_key_path)
+        problem = permission_problems(key_path, private_key=True)
+        yield Result("tls-key-permissions", problem is None, problem or f"{key_path} is private")
+        try:
+            key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        except (OSError, ValueError, TypeError) as err:
+            yield Result("tls-key", False, f"{key_path}: cannot load private key ({type(err).__name__})")
+            return
+        node_cert = certs.get("node-cert")
+        if node_cert is not None:
+            matches = node_cert.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            ) == key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+            yield Result("tls-key-matches-cert", matches, "key matches certificate" if matches else "key does NOT match the node certificate")
+
+
+def _resources(ctx: Context) -> Iterator[Result]:
+    want = ctx.config.preflight
+    try:
+        free_mb = shutil.disk_usage(want.disk_path).free // (1024 * 1024)
+        yield Result("disk", free_mb >= want.min_disk_mb, f"{want.disk_path}: {free_mb} MiB free, need {want.min_disk_mb}")
+    except OSError as err:
+        yield Result("disk", False, f"{want.disk_path}: {err.strerror}")
+    memory_mb = _memory_mb()
+    if memory_mb is None:
+        yield Result("memory", False, "cannot read /proc/meminfo", warn_only=True)
+    else:
+        yield Result("memory", memory_mb >= want.min_memory_mb, f"{memory_mb} MiB, need {want.min_memory_mb}")
+    cpus = os.cpu_count() or 0
+    yield Result("cpus", cpus >= want.min_cpus, f"{cpus} CPUs, need {want.min_cpus}")
+
+
+def _memory_mb() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text(encoding="ascii").splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None

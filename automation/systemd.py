@@ -1,0 +1,96 @@
+"""Reading unit state and journal lines from systemd, with deadlines.
+
+Runs `systemctl show` and `journalctl` as subprocesses (argv lists, 5 s timeout each). The
+runner is injectable so `fba status` and `fba analyze` are tested without systemd.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+Runner = Callable[[Sequence[str]], str | None]
+
+UNIT_PROPERTIES = (
+    "ActiveState",
+    "SubState",
+    "Result",
+    "ExecMainStatus",
+    "ExecMainCode",
+    "NRestarts",
+    "ExecMainStartTimestampMonotonic",
+    "ExecMainExitTimestampMonotonic",
+    "ActiveEnterTimestampMonotonic",
+    "InactiveExitTimestampMonotonic",
+    "ExecMainExitTimestamp",
+)
+
+
+def run_command(argv: Sequence[str]) -> str | None:
+    """stdout of a command, or None when it is missing, fails or takes over 5 s."""
+    if shutil.which(argv[0]) is None:
+        return None
+    try:
+        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+@dataclass(frozen=True)
+class Systemd:
+    runner: Runner = run_command
+
+    def available(self) -> bool:
+        return self.runner(["systemctl", "--version"]) is not None
+
+    def show(self, unit: str | None, properties: Sequence[str]) -> dict[str, str]:
+        argv = ["systemctl", "show", "--property", ",".join(properties)]
+        if unit:
+            argv.append(unit)
+        out = self.runner(argv)
+        if out is None:
+            return {}
+        props: dict[str, str] = {}
+        for line in out.splitlines():
+            key, sep, value = line.partition("=")
+            if sep:
+                props[key] = value
+        return props
+
+    def unit(self, unit: str) -> dict[str, str]:
+        return self.show(unit, UNIT_PROPERTIES)
+
+    def userspace_start_monotonic_us(self) -> int | None:
+        value = self.show(None, ("UserspaceTimestampMonotonic",)).get("UserspaceTimestampMonotonic")
+        return int(value) if value and value.isdigit() else None
+
+    def journal_json(self, unit: str, lines: int = 50, boot: bool = True) -> list[dict[str, Any]]:
+        """The unit's fba JSON lines of this boot, parsed; non-JSON lines are skipped."""
+        argv = ["journalctl", "--no-pager", "-o", "cat", "-n", str(lines), "-u", unit]
+        if boot:
+            argv.insert(2, "-b")
+        out = self.runner(argv) or ""
+        records = []
+        for line in out.splitlines():
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                records.append(value)
+        return records
+
+
+def last_cause(records: list[dict[str, Any]]) -> str | None:
+    """The `cause` of the last ERROR line, else its message."""
+    for record in reversed(records):
+        if record.get("level") == "ERROR":
+            context = record.get("context")
+            cause = context.get("cause") if isinstance(context, dict) else None
+            return str(cause or record.get("message"))
+    return None
