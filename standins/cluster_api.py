@@ -12,7 +12,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from standins import contract as c
-from standins.errors import ChangeInFlight, ConfigError, NoQuorum, NotLeader, RaftError
+from standins import httpclient
+from standins.errors import (
+    ChangeInFlight,
+    ClientError,
+    ConfigError,
+    NoQuorum,
+    NotLeader,
+    RaftError,
+)
 from standins.lifecycle import ClusterNode
 from standins.membership import MemberRecord, conflict, derive_api_url, find, sorted_bodies
 from standins.raft import RaftNode
@@ -133,6 +141,10 @@ class ClusterApp:
         record = MemberRecord(body.id, body.raft_addr, api_url)
         existing = conflict(raft.members(), body.id, body.raft_addr)
         if existing is not None:
+            if existing == record:
+                # Same node asking again: make sure its Raft runs (heals a node whose first
+                # start notice was lost), then answer 409 as the contract says.
+                self.node.notify_added(existing, raft.members())
             return self._already(existing)
         if not raft.has_quorum():
             return error(503, "no quorum", ("Retry-After", RETRY_AFTER_S))
@@ -143,14 +155,54 @@ class ClusterApp:
             existing = conflict(raft.members(), body.id, body.raft_addr)  # re-check, locked
             if existing is not None:
                 return self._already(existing)
-            raft.add_member(record, self.cfg.commit_timeout)
-            members = raft.members()
+            refused = self._quorum_after_add(raft, record)
+            if refused is not None:
+                return refused
+            members = self._commit_add(raft, record)
             self.node.log.info("member added", member_id=record.id, raft_addr=record.raft_addr)
         finally:
             self.node.change_lock.release()
-        self.node.notify_added(record, members)
         return Response(201, c.dump(c.MemberAdded(added=record.body(),
                                                   members=sorted_bodies(members))))
+
+    def _quorum_after_add(self, raft: RaftNode, record: MemberRecord) -> Response | None:
+        """Refuse an add that would leave the cluster without quorum (etcd's strict reconfig
+        check): the live members, plus the new node if it answers, must be a majority of
+        the new configuration, or the change could never commit and would wedge Raft."""
+        size = len(raft.members()) + 1
+        need = size // 2 + 1
+        live = raft.live_voters()
+        if live >= need:
+            return None
+        if live + 1 >= need and self._answers(record):
+            return None
+        return error(503, "no quorum", ("Retry-After", RETRY_AFTER_S),
+                     detail=f"{live} members reachable; {size} members need {need}")
+
+    def _answers(self, record: MemberRecord) -> bool:
+        try:
+            return httpclient.request("GET", record.api_url + "/health", timeout=2.0,
+                                      tls=self.node.client_tls).status == 200
+        except ClientError:
+            return False
+
+    def _commit_add(self, raft: RaftNode, record: MemberRecord) -> list[MemberRecord]:
+        """Submit the add, start the new node's Raft as soon as the leader has appended the
+        change (its vote may be needed to commit its own addition), then wait for commit."""
+        pending = raft.submit_add(record)
+        notified = False
+        for _ in range(200):  # <= 2 s until appended or refused
+            if pending.settled(0.01):
+                break
+            if record in raft.members():
+                self.node.notify_added(record, raft.members())
+                notified = True
+                break
+        pending.wait(self.cfg.commit_timeout)
+        members = raft.members()
+        if not notified:
+            self.node.notify_added(record, members)
+        return members
 
     def _slow(self) -> None:
         # --admin-delay stretches the change while the change lock is held, so a slow
@@ -170,13 +222,14 @@ class ClusterApp:
         if target.raft_addr == raft.me().raft_addr:
             return error(409, "cannot remove the current leader",
                          detail="remove it through another node after a new leader is elected")
-        if not raft.has_quorum():
+        live_after = raft.live_voters() - (1 if raft.is_connected(target) else 0)
+        if not raft.has_quorum() or live_after < (len(raft.members()) - 1) // 2 + 1:
             return error(503, "no quorum", ("Retry-After", RETRY_AFTER_S))
         if not self.node.change_lock.acquire(blocking=False):
             return error(503, "membership change in flight", ("Retry-After", RETRY_AFTER_S))
         try:
             self._slow()
-            raft.remove_member(target, self.cfg.commit_timeout)
+            raft.submit_remove(target).wait(self.cfg.commit_timeout)
             members = raft.members()
             self.node.log.info("member removed", member_id=target.id)
         finally:

@@ -10,7 +10,6 @@ is applied, which makes `create_only` atomic cluster-wide.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,6 +99,47 @@ _FAIL_TEXT = {
 }
 
 
+class Pending:
+    """A command handed to pysyncobj; its callback fires when committed or refused."""
+
+    def __init__(self, what: str, membership: bool) -> None:
+        self.what = what
+        self.membership = membership
+        self._done = threading.Event()
+        self._outcome: list[tuple[Any, int]] = []
+
+    def callback(self, result: Any, error: int) -> None:
+        self._outcome.append((result, error))
+        self._done.set()
+
+    def settled(self, timeout: float = 0.0) -> bool:
+        """Whether the command already failed or committed (waits up to `timeout`)."""
+        return self._done.wait(timeout)
+
+    def wait(self, timeout: float) -> Any:
+        """The command's result once committed.
+
+        Raises:
+            ChangeInFlight: a membership change was refused (another one is pending) or did
+                not commit within `timeout`.
+            NoQuorum: a write did not commit in time, or the leader changed meanwhile.
+            RaftError: the queue is full or the command was refused otherwise.
+        """
+        if not self._done.wait(timeout):
+            err_cls = ChangeInFlight if self.membership else NoQuorum
+            raise err_cls(f"{self.what}: not committed within {timeout:.1f}s; retry later")
+        result, error = self._outcome[0]
+        if error == FAIL_REASON.SUCCESS:
+            return result
+        text = _FAIL_TEXT.get(error, f"error {error}")
+        if self.membership and error == FAIL_REASON.REQUEST_DENIED:
+            raise ChangeInFlight(f"{self.what}: Raft refused ({text}); another change is "
+                                 "pending")
+        if error in (FAIL_REASON.QUEUE_FULL, FAIL_REASON.REQUEST_DENIED):
+            raise RaftError(f"{self.what}: Raft refused ({text})")
+        raise NoQuorum(f"{self.what}: {text}; retry against the new leader")
+
+
 class RaftNode:
     """One running pysyncobj node: membership changes, KV writes, status."""
 
@@ -151,21 +191,24 @@ class RaftNode:
         return bool(self._sync.hasQuorum)
 
     # -- writes ---------------------------------------------------------------------------
-    def add_member(self, record: MemberRecord, timeout: float) -> None:
-        """Add a member and return once the change is committed.
+    def live_voters(self) -> int:
+        """Members this node can reach right now, itself included (meaningful on a leader)."""
+        return 1 + sum(1 for n in self._sync.otherNodes if self._sync.isNodeConnected(n))
 
-        Raises:
-            ChangeInFlight: pysyncobj refused (a change or the leader's no-op is pending),
-                or the commit did not happen within `timeout`.
-            NoQuorum: the leader changed or vanished before the commit.
-        """
-        self._wait(lambda cb: self._sync.addNodeToCluster(MemberNode(record), callback=cb),
-                   f"add member {record.id}", timeout, membership=True)
+    def is_connected(self, record: MemberRecord) -> bool:
+        return bool(self._sync.isNodeConnected(MemberNode(record)))
 
-    def remove_member(self, record: MemberRecord, timeout: float) -> None:
-        """Remove a member and return once the change is committed (raises as add)."""
-        self._wait(lambda cb: self._sync.removeNodeFromCluster(MemberNode(record), callback=cb),
-                   f"remove member {record.id}", timeout, membership=True)
+    def submit_add(self, record: MemberRecord) -> Pending:
+        """Hand a member add to Raft; `Pending.wait` returns once it is committed."""
+        pending = Pending(f"add member {record.id}", membership=True)
+        self._sync.addNodeToCluster(MemberNode(record), callback=pending.callback)
+        return pending
+
+    def submit_remove(self, record: MemberRecord) -> Pending:
+        """Hand a member removal to Raft; `Pending.wait` returns once it is committed."""
+        pending = Pending(f"remove member {record.id}", membership=True)
+        self._sync.removeNodeFromCluster(MemberNode(record), callback=pending.callback)
+        return pending
 
     def kv_put(self, key: str, value: Any, create_only: bool, timeout: float) -> bool:
         """Replicate a write (followers forward it to the leader); True if it wrote.
@@ -173,37 +216,15 @@ class RaftNode:
         Raises:
             NoQuorum: no commit within `timeout`, or the leader changed meanwhile.
         """
-        return bool(self._wait(
-            lambda cb: self.store.put(key, value, create_only, callback=cb),
-            f"put {key}", timeout, membership=False))
+        pending = Pending(f"put {key}", membership=False)
+        self.store.put(key, value, create_only, callback=pending.callback)
+        return bool(pending.wait(timeout))
 
     def kv_delete(self, key: str, timeout: float) -> bool:
         """Replicate a delete; True if the key existed."""
-        return bool(self._wait(lambda cb: self.store.delete(key, callback=cb),
-                               f"delete {key}", timeout, membership=False))
-
-    def _wait(self, submit: Callable[[Callable[[Any, int], None]], None], what: str,
-              timeout: float, membership: bool) -> Any:
-        done = threading.Event()
-        outcome: list[tuple[Any, int]] = []
-
-        def callback(result: Any, error: int) -> None:
-            outcome.append((result, error))
-            done.set()
-
-        submit(callback)
-        if not done.wait(timeout):
-            err_cls = ChangeInFlight if membership else NoQuorum
-            raise err_cls(f"{what}: not committed within {timeout:.1f}s; retry later")
-        result, error = outcome[0]
-        if error == FAIL_REASON.SUCCESS:
-            return result
-        text = _FAIL_TEXT.get(error, f"error {error}")
-        if membership and error == FAIL_REASON.REQUEST_DENIED:
-            raise ChangeInFlight(f"{what}: Raft refused ({text}); another change is pending")
-        if error in (FAIL_REASON.QUEUE_FULL, FAIL_REASON.REQUEST_DENIED):
-            raise RaftError(f"{what}: Raft refused ({text})")
-        raise NoQuorum(f"{what}: {text}; retry against the new leader")
+        pending = Pending(f"delete {key}", membership=False)
+        self.store.delete(key, callback=pending.callback)
+        return bool(pending.wait(timeout))
 
     def destroy(self) -> None:
         self._sync.destroy()
