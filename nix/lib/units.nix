@@ -43,7 +43,7 @@ rec {
 
   hardening = graph.hardening or fallbackHardening;
 
-  # "chainfire-cluster-join.service" -> "chainfire-cluster-join" (NixOS keys services by stem)
+  # "<stem>.service" -> "<stem>" (NixOS keys systemd.services by the stem)
   attrName = unit: removeSuffix ".service" unit.name;
 
   # The service a unit automates ("chainfire", ...) or null (the health report).

@@ -1,0 +1,2 @@
+# GPT: ESP, root and a persistent /var/lib (see ../disko-layout.nix).
+import ../disko-layout.nix { device = "/dev/vda"; }
