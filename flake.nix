@@ -157,6 +157,7 @@
                 (pkgs.python3.withPackages (ps: [
                   ps.pydantic
                   ps.tenacity
+                  ps.cryptography
                 ]))
               ];
             }
