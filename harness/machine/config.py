@@ -7,8 +7,9 @@ network wing hands a node so `block()`/`unblock()` can cut its cluster link.
 
 from __future__ import annotations
 
+import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -23,14 +24,14 @@ SocketFactory = Callable[[str, int, float], socket.socket]
 
 
 class BootImage(Protocol):
-    """Anything with a kernel, an initrd and a kernel command line."""
+    """Anything with a kernel, an initrd and a kernel command line (a string or its words)."""
 
     @property
     def kernel(self) -> Path: ...
     @property
     def initrd(self) -> Path: ...
     @property
-    def cmdline(self) -> str: ...
+    def cmdline(self) -> str | Sequence[str]: ...
 
 
 class LinkControl(Protocol):
@@ -42,7 +43,8 @@ class LinkControl(Protocol):
 
 def direct_boot(image: BootImage, extra_cmdline: str = "") -> DirectBoot:
     """`DirectBoot` from a netboot image, with extra kernel arguments appended."""
-    cmdline = f"{image.cmdline} {extra_cmdline}".strip()
+    base = image.cmdline if isinstance(image.cmdline, str) else " ".join(image.cmdline)
+    cmdline = f"{base} {extra_cmdline}".strip()
     return DirectBoot(kernel=Path(image.kernel), initrd=Path(image.initrd), cmdline=cmdline)
 
 
@@ -72,7 +74,7 @@ class NodeConfig:
     fw_cfg: Path | None = None
     fw_cfg_name: str = "opt/fba/inject"
     launch_prefix: tuple[str, ...] = ()
-    ready_pattern: str | None = None
+    ready_pattern: str | re.Pattern[str] | None = None
     boot_timeout: float = 300.0
     qemu: str = "qemu-system-x86_64"
     extra_qemu_args: tuple[str, ...] = field(default=())

@@ -43,7 +43,7 @@ class Console:
 
     def wait_for_text(
         self,
-        regex: str,
+        regex: str | re.Pattern[str],
         timeout: Duration | None = None,
         *,
         clock: Clock = time.monotonic,
@@ -52,13 +52,13 @@ class Console:
     ) -> re.Match[str]:
         """Wait until `regex` matches console output after the cursor; move the cursor past it.
 
-        `regex` is searched with `re.MULTILINE` over the unread text.
+        A string `regex` is compiled with `re.MULTILINE`; a compiled pattern is used as is.
 
         Raises:
             WaitExpired: no match within `timeout` (None = `CONSOLE_TIMEOUT`); shows the
                 last 20 console lines.
         """
-        pattern = re.compile(regex, re.MULTILINE)
+        pattern = regex if isinstance(regex, re.Pattern) else re.compile(regex, re.MULTILINE)
         found: list[re.Match[str]] = []
 
         def look(_left: float) -> Observation:
@@ -72,7 +72,7 @@ class Console:
 
         wait_until(
             look,
-            what=f"console text matching {regex!r} in {self.log_path.name}",
+            what=f"console text matching {pattern.pattern!r} in {self.log_path.name}",
             timeout=CONSOLE_TIMEOUT if timeout is None else timeout,
             clock=clock,
             sleep=sleep,

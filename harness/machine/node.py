@@ -16,6 +16,7 @@ node.crash()
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import subprocess
@@ -27,6 +28,7 @@ from typing import Any
 
 from harness.errors import InfrastructureError, NodeStateError, WaitTimeout
 from harness.log import NodeLog
+from harness.machine import reaper
 from harness.machine.config import LinkControl, NodeConfig, SocketFactory
 from harness.machine.console import Console
 from harness.machine.process import stop_process
@@ -68,6 +70,7 @@ class Node(UnitVerbs):
         self._ssh: SshSession | None = None
         self._sock_dir: Path | None = None
         self._allow_reboot = False
+        self._token = 0
         self.console = Console(config.state_dir / "console.log")
 
     # -- state --------------------------------------------------------------------------
@@ -125,6 +128,7 @@ class Node(UnitVerbs):
                 raise InfrastructureError(f"{cfg.name}: cannot run {argv[0]}: {err}") from err
             finally:
                 qemu_log.close()
+            self._token = reaper.register(f"node {cfg.name}", self._reap)
             try:
                 self._qmp = QmpSession.connect(spec.qmp_socket, timeout=15, name=cfg.name)
             except WaitTimeout as err:
@@ -158,6 +162,7 @@ class Node(UnitVerbs):
         if self._sock_dir is not None:
             shutil.rmtree(self._sock_dir, ignore_errors=True)
             self._sock_dir = None
+        reaper.unregister(self._token)
 
     def wait_for_shutdown(self, timeout: Duration | None = SHUTDOWN_TIMEOUT) -> None:
         """Wait until the QEMU process has exited, then release its resources.
@@ -211,14 +216,15 @@ class Node(UnitVerbs):
             self.shutdown()
             self.start(allow_reboot=allow)
 
-    def wait_for_console_text(self, regex: str, timeout: Duration | None = None) -> None:
+    def wait_for_console_text(self, regex: str | re.Pattern[str], timeout: Duration | None = None) -> None:
         """Wait for `regex` on the serial console (output since the last match/start).
 
         Raises:
             WaitExpired: not seen within `timeout` (None = 900 s); shows the last lines.
             InfrastructureError: QEMU exited meanwhile.
         """
-        with self.nested(f"waiting for {regex!r} on the console"):
+        shown = regex.pattern if isinstance(regex, re.Pattern) else regex
+        with self.nested(f"waiting for {shown!r} on the console"):
             try:
                 self.console.wait_for_text(regex, timeout, clock=self._clock, sleep=self._sleep,
                                            deadline_cap=self.deadline_cap)  # fmt: skip

@@ -1,9 +1,11 @@
 """The run's cluster network: a namespace with a bridge and taps (`fabric`), and faults as
 bridge nftables rules (`nft`). Knows nothing of QEMU: nodes get plain values from it
 (tap names, `exec_prefix`, a socket factory) and it acts as their `LinkControl`.
+Imports downward only: `harness.machine.reaper` for teardown on signals.
 """
 
-from harness.network.fabric import Fabric, teardown_all
+from harness.machine.reaper import teardown_all
+from harness.network.fabric import Fabric
 from harness.network.netns import connect_in_netns, sweep_stale
 from harness.network.nft import Cut, FaultRules, NetFaults
 

@@ -5,9 +5,9 @@ Inside namespace `fba-<pid>-<rand>`: `lo` up (QEMU's SSH forwards listen there),
 namespaces on the bridge, for services or tests). QEMU is launched through `exec_prefix`
 (`ip netns exec NS ...`). Faults are `self.faults` (`NetFaults`, bridge nftables rules).
 
-Teardown is always: on context exit, on SIGINT/SIGTERM (handlers chain to the previous
-ones), and at interpreter exit. It kills every process in the namespaces and deletes them,
-bounded by ~10 s. `sweep_stale()` removes what a SIGKILLed run left behind.
+Teardown is always: on context exit, and through `harness.machine.reaper` on SIGINT/SIGTERM
+(handlers chain to the previous ones) and at interpreter exit. It kills every process in the
+namespaces and deletes them, bounded by ~10 s. `sweep_stale()` removes what a SIGKILLed run left behind.
 
 ```python
 with Fabric(["node01", "node02", "node03"]) as fabric:
@@ -20,17 +20,16 @@ with Fabric(["node01", "node02", "node03"]) as fabric:
 
 from __future__ import annotations
 
-import atexit
-import signal
 import socket
 import subprocess
 import threading
 import time
 from collections.abc import Sequence
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any
 
 from harness.errors import InfrastructureError
+from harness.machine import reaper
 from harness.network.netns import (
     connect_in_netns,
     delete_netns,
@@ -40,42 +39,7 @@ from harness.network.netns import (
 )  # fmt: skip
 from harness.network.nft import NetFaults
 
-__all__ = ["Fabric", "teardown_all"]
-
-# Live fabrics of this process. A module-level registry is the one global we keep: signal
-# handlers and atexit have no other way to find what must be torn down.
-_LIVE: set[Fabric] = set()
-_LIVE_LOCK = threading.Lock()
-_HANDLERS_INSTALLED: list[bool] = []
-
-
-def teardown_all() -> None:
-    """Tear down every live fabric of this process (signal/atexit path; idempotent)."""
-    with _LIVE_LOCK:
-        fabrics = list(_LIVE)
-    for fabric in fabrics:
-        fabric.teardown()
-
-
-def _install_handlers() -> None:
-    if _HANDLERS_INSTALLED or threading.current_thread() is not threading.main_thread():
-        return
-    _HANDLERS_INSTALLED.append(True)
-    atexit.register(teardown_all)
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        previous = signal.getsignal(signum)
-
-        def handler(num: int, frame: FrameType | None, previous: Any = previous) -> None:
-            teardown_all()
-            if callable(previous):
-                previous(num, frame)
-            elif previous == signal.SIG_IGN:
-                return
-            else:  # SIG_DFL: die by the same signal, as the caller expects
-                signal.signal(num, signal.SIG_DFL)
-                signal.raise_signal(num)
-
-        signal.signal(signum, handler)
+__all__ = ["Fabric"]
 
 
 class Fabric:
@@ -104,6 +68,7 @@ class Fabric:
         self._lock = threading.Lock()
         self.faults = NetFaults(self.ports, self._nft)
         self.teardown_seconds: float | None = None
+        self._token = 0
 
     # -- lifecycle ------------------------------------------------------------------------
     def __enter__(self) -> Fabric:
@@ -119,9 +84,7 @@ class Fabric:
         Raises:
             InfrastructureError: `ip` failed (usually: not root).
         """
-        _install_handlers()
-        with _LIVE_LOCK:
-            _LIVE.add(self)
+        self._token = reaper.register(f"fabric {self.name}", self.teardown)
         self._up = True
         try:
             run(["ip", "netns", "add", self.name])
@@ -156,8 +119,7 @@ class Fabric:
                 delete_netns(host_ns)
             delete_netns(self.name)
             self.teardown_seconds = time.monotonic() - begin
-        with _LIVE_LOCK:
-            _LIVE.discard(self)
+        reaper.unregister(self._token)
 
     @property
     def is_up(self) -> bool:
