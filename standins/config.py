@@ -56,7 +56,8 @@ _IAM = frozenset({Service.IAM})
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("--node-id", "this node's member id", _ALL),
-    Setting("--api-addr", "HOST:PORT the HTTP API listens on", _ALL),
+    Setting("--api-addr", "HOST:PORT[,HOST:PORT...] the API listens on (first is primary)",
+            _ALL),
     Setting("--raft-addr", "HOST:PORT of this node's Raft transport", _RAFT),
     Setting("--advertise-api-url", "URL other nodes use to reach this API", _ALL),
     Setting("--data-dir", "Raft journal, snapshot and peer list live here", _RAFT),
@@ -103,6 +104,7 @@ class DaemonConfig:
     api_host: str
     api_port: int
     advertise_api_url: str
+    extra_listen: tuple[tuple[str, int], ...] = ()
     raft_addr: str = ""
     raft_bind: str = ""
     data_dir: Path = Path(".")
@@ -193,9 +195,12 @@ def _resolve(service: Service, raw: Mapping[str, str | None]) -> DaemonConfig:
     if not api_addr:
         api_addr = f"{raft_host}:{api_port_default}"
     try:
-        api_host, api_port = split_host_port(api_addr)
+        listen = [split_host_port(a.strip()) for a in api_addr.split(",") if a.strip()]
     except ValueError as err:
-        raise ConfigError(f"--api-addr: {err}; give HOST:PORT") from err
+        raise ConfigError(f"--api-addr: {err}; give HOST:PORT[,HOST:PORT...]") from err
+    if not listen:
+        raise ConfigError("--api-addr: empty; give HOST:PORT")
+    (api_host, api_port), extra_listen = listen[0], tuple(listen[1:])
     if not node_id:
         node_id = raft_host if raft_addr else api_host
     tls = _tls(raw, from_file)
@@ -212,6 +217,7 @@ def _resolve(service: Service, raw: Mapping[str, str | None]) -> DaemonConfig:
     data_dir = Path(raw.get("data_dir") or f"/var/lib/{service}")
     return DaemonConfig(
         service=service, node_id=node_id, api_host=api_host, api_port=api_port,
+        extra_listen=extra_listen,
         advertise_api_url=advertise.rstrip("/"), raft_addr=raft_addr,
         raft_bind=raft_addr, data_dir=data_dir, initial_cluster=peers, tls=tls,
         health_delay=_number(raw.get("health_delay") or "0", "--health-delay", float),

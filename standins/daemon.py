@@ -16,7 +16,7 @@ from standins.errors import StandinError
 from standins.httpclient import client_tls_context
 from standins.lifecycle import ClusterNode
 from standins.log import JsonLog, bridge_stdlib_logging
-from standins.server import ApiServer, server_tls_context
+from standins.server import ApiServer, App, server_tls_context
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -60,19 +60,42 @@ def run_cluster_daemon(service: Service, argv: Sequence[str] | None = None,
                       if cfg.tls else None)
         node = ClusterNode(cfg, log, client_tls)
         node.boot()
-        server = ApiServer(cfg.api_host, cfg.api_port, ClusterApp(node), log,
-                           server_tls_context(cfg.tls) if cfg.tls else None)
+        servers = listen_all(cfg, ClusterApp(node), log)
     except (StandinError, OSError) as err:
         log.error("start-up failed", error=str(err))
         return EXIT_FAILED
-    server.start()
     log.info("serving", api=cfg.advertise_api_url, raft_addr=cfg.raft_addr,
              mode="raft" if node.raft else "join", health_delay_s=cfg.health_delay)
     # A daemon lives until signalled; the 1 s timeout keeps signal handling responsive.
     while not stop.wait(timeout=1.0):
         pass
     log.info("stopping")
-    server.shutdown()
-    server.server_close()
+    stop_all(servers)
     node.stop()
     return EXIT_OK
+
+
+def listen_all(cfg: DaemonConfig, app: App, log: JsonLog) -> list[ApiServer]:
+    """One started server per --api-addr entry, all serving the same app.
+
+    Raises:
+        OSError: an address cannot be bound (servers already started are closed).
+    """
+    tls = server_tls_context(cfg.tls) if cfg.tls else None
+    servers: list[ApiServer] = []
+    try:
+        for host, port in ((cfg.api_host, cfg.api_port), *cfg.extra_listen):
+            servers.append(ApiServer(host, port, app, log, tls))
+    except OSError:
+        for server in servers:
+            server.server_close()
+        raise
+    for server in servers:
+        server.start()
+    return servers
+
+
+def stop_all(servers: list[ApiServer]) -> None:
+    for server in servers:
+        server.shutdown()
+        server.server_close()

@@ -6,13 +6,20 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from standins.contract import Service
-from standins.daemon import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, config_or_none, install_stop_signals
+from standins.daemon import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_OK,
+    config_or_none,
+    install_stop_signals,
+    listen_all,
+    stop_all,
+)
 from standins.errors import ConfigError
 from standins.httpclient import client_tls_context
 from standins.iam_api import IamApp
 from standins.iam_store import FlaredbStore
 from standins.log import JsonLog
-from standins.server import ApiServer, server_tls_context
 
 
 def _read_token(path: Path | None) -> str | None:
@@ -47,17 +54,14 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     app = IamApp(cfg.node_id, FlaredbStore(cfg.flaredb_url, tls), log, token,
                  cfg.bootstrap_token_expires, health_delay=cfg.health_delay)
     try:
-        server = ApiServer(cfg.api_host, cfg.api_port, app, log,
-                           server_tls_context(cfg.tls) if cfg.tls else None)
+        servers = listen_all(cfg, app, log)
     except OSError as err:
         log.error("start-up failed", error=str(err))
         return EXIT_FAILED
-    server.start()
     log.info("serving", api=cfg.advertise_api_url, flaredb=cfg.flaredb_url)
     while not stop.wait(timeout=1.0):  # a daemon lives until signalled
         pass
-    server.shutdown()
-    server.server_close()
+    stop_all(servers)
     return EXIT_OK
 
 
