@@ -16,16 +16,16 @@ INJECTION_FORMAT = "fba-inject/1"
 MAX_INJECTION_BYTES = 100 * 1024
 
 # Serial console line written once `systemctl is-system-running --wait` returns, e.g.
-# "FBA-READY running host=node01 boot=2 varlib=disk failed=-".
+# "FBA-READY running host=node01 boot=2 varlib=disk failed=-". Not anchored at line start:
+# the getty's "node01 login: " prompt or a journal prefix ("sh[121]: ") may precede the line.
 READY_PATTERN: re.Pattern[str] = re.compile(
-    r"^FBA-READY (?P<state>[a-z-]+) host=(?P<host>\S+) boot=(?P<boot>\d+) "
-    r"varlib=(?P<varlib>\S+) failed=(?P<failed>\S+)\s*$",
-    re.MULTILINE,
+    r"FBA-READY (?P<state>[a-z-]+) host=(?P<host>\S+) boot=(?P<boot>\d+) "
+    r"varlib=(?P<varlib>\S+) failed=(?P<failed>\S+)"
 )
 # Serial console line of the /var/lib disk unit: formatted (first boot), existing, absent.
-VARLIB_PATTERN: re.Pattern[str] = re.compile(r"^FBA-VARLIB (?P<action>formatted|existing|absent)\b.*$", re.MULTILINE)
+VARLIB_PATTERN: re.Pattern[str] = re.compile(r"FBA-VARLIB (?P<action>formatted|existing|absent)\b")
 # Serial console line of the injection reader (names only, never contents).
-INJECT_PATTERN: re.Pattern[str] = re.compile(r"^FBA-INJECT (?P<status>ok|none|error) .*$", re.MULTILINE)
+INJECT_PATTERN: re.Pattern[str] = re.compile(r"FBA-INJECT (?P<status>ok|none|error)\b(?P<detail>[^\r\n]*)")
 # Kernel messages that mean the boot cannot succeed: stop waiting at once.
 FATAL_CONSOLE_PATTERN: re.Pattern[str] = re.compile(
     r"Initramfs unpacking failed|Kernel panic|VFS: Unable to mount root fs"

@@ -1,0 +1,5 @@
+"""Entry point of `python -m harness.image`."""
+
+from harness.image.cli import main
+
+raise SystemExit(main())
