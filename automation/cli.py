@@ -128,7 +128,7 @@ class App:
         self.state_dir: Path = getattr(args, "state_dir", None) or Path(env.get("FBA_STATE_DIR", str(DEFAULT_STATE_DIR)))
 
     def load_config(self) -> ClusterConfig:
-        config = configfile.load(self.config_path)
+        config = configfile.load(self.config_path, self.env)
         self.log = self.log.bind(node_id=config.node_id)
         if config.notify_token:
             self.log.redactor.add(config.notify_token)
@@ -218,7 +218,7 @@ class App:
             self.out(json.dumps(json_schema(), indent=2))
             return ExitCode.OK
         try:
-            config = configfile.load(self.config_path)
+            config = configfile.load(self.config_path, self.env)
         except ConfigError as err:
             for problem in err.problems:
                 self.out(f"{self.config_path}: {problem}")

@@ -11,7 +11,7 @@ import difflib
 import json
 import os
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +27,52 @@ _JSON_TYPES = {
     "int": "an integer",
     "float": "a number",
     "str": "a string",
+    "string": "a string",
     "list": "a list",
     "dict": "an object",
     "model": "an object",
 }
 
 
-def load(path: Path) -> ClusterConfig:
-    """Read and validate the config. Raises ConfigError with every problem found."""
-    return parse(read_bytes(path), source=str(path))
+# Sections whose scalar settings may be overridden from the environment as FBA_<SECTION>_<KEY>
+# (the NixOS module sets these from its options; unset leaves the file in charge).
+ENV_SECTIONS = ("health", "join")
+
+
+def load(path: Path, env: Mapping[str, str] | None = None) -> ClusterConfig:
+    """Read and validate the config, with environment overrides. Raises ConfigError."""
+    config = parse(read_bytes(path), source=str(path))
+    return apply_environment(config, env) if env else config
+
+
+def apply_environment(config: ClusterConfig, env: Mapping[str, str]) -> ClusterConfig:
+    data = config.model_dump(mode="json", by_alias=True)
+    applied = []
+    for section in ENV_SECTIONS:
+        for key in data[section]:
+            name = f"FBA_{section}_{key}".upper()
+            if name not in env:
+                continue
+            raw = env[name]
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                value = raw
+            data[section][key] = value
+            applied.append(name)
+    if not applied:
+        return config
+    try:
+        return ClusterConfig.model_validate_json(json.dumps(data))
+    except ValidationError as err:
+        problems = tuple(_env_problem(p, applied) for p in describe_errors(err.errors(include_url=False)))
+        raise ConfigError(f"Configuration invalid: environment override: {problems[0]}", problems=problems) from None
+
+
+def _env_problem(problem: str, applied: list[str]) -> str:
+    path = problem.partition(":")[0]
+    name = "FBA_" + path.replace(".", "_").upper()
+    return f"{name} ({path}){problem[len(path):]}" if name in applied else problem
 
 
 def read_bytes(path: Path) -> bytes:
@@ -84,7 +121,11 @@ def _path(loc: Sequence[str | int]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + part
+            # Keys come from the file: escape control characters and cap the length, so a
+            # hostile key cannot break the one-line-per-problem promise.
+            key = part if part.isprintable() else part.encode("unicode_escape").decode("ascii")
+            key = key if len(key) <= 60 else key[:57] + "..."
+            out += ("." if out else "") + key
     return out
 
 
@@ -118,7 +159,7 @@ def _describe(error: Any) -> str:
     if kind == "extra_forbidden":
         owner = _model_at(loc[:-1])
         known = [f.alias or name for name, f in owner.model_fields.items()] if owner else []
-        name = str(loc[-1]) if loc else ""
+        name = _path(loc[-1:]) if loc else ""
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}" if known else ""
         return f"{prefix}unknown key{hint}"

@@ -103,7 +103,7 @@ class _State:
 
 def health_backoff(cfg: HealthConfig, deadline: Deadline) -> Backoff:
     return Backoff(
-        wait=wait_exponential_jitter(initial=cfg.initial_interval_s, max=cfg.max_interval_s, jitter=cfg.initial_interval_s),
+        wait=wait_exponential_jitter(multiplier=cfg.initial_interval_s, max=cfg.max_interval_s, jitter=cfg.initial_interval_s),
         stop=stop_at_deadline(deadline),
         describe=f"jittered backoff {cfg.initial_interval_s}s -> {cfg.max_interval_s}s within {deadline.budget_s:g}s",
     )
@@ -114,7 +114,7 @@ def join_backoff(cfg: JoinConfig, deadline: Deadline, *, rng: random.Random | No
     if cfg.retry_mode is RetryMode.FIXED:
         return Backoff(wait_fixed(cfg.retry_delay_s), stop, f"fixed {cfg.retry_delay_s:g}s x {cfg.max_attempts}")
     return Backoff(
-        wait=wait_exponential_jitter(initial=cfg.retry_delay_s, max=cfg.max_retry_delay_s, jitter=cfg.retry_delay_s),
+        wait=wait_exponential_jitter(multiplier=cfg.retry_delay_s, max=cfg.max_retry_delay_s, jitter=cfg.retry_delay_s),
         stop=stop,
         describe=(
             f"jittered backoff {cfg.retry_delay_s:g}s -> {cfg.max_retry_delay_s:g}s, "
@@ -125,7 +125,7 @@ def join_backoff(cfg: JoinConfig, deadline: Deadline, *, rng: random.Random | No
 
 def notify_backoff(attempts: int, deadline: Deadline) -> Backoff:
     return Backoff(
-        wait=wait_exponential_jitter(initial=0.5, max=5.0, jitter=0.5),
+        wait=wait_exponential_jitter(multiplier=0.5, max=5.0, jitter=0.5),
         stop=stop_after_attempt(attempts) | stop_at_deadline(deadline),
         describe=f"{attempts} attempts, jittered 0.5s -> 5s",
     )

@@ -18,6 +18,8 @@ from automation.spec.units import (
     AUTOMATION_UNITS,
     ENVIRONMENT_FILE,
     EXTERNAL_UNITS,
+    HARDENING,
+    RESTART_PREVENT_EXIT_STATUS,
     SECRETS_DIR,
     UnitSpec,
     default_environment,
@@ -42,6 +44,7 @@ def unit_data(unit: UnitSpec) -> dict[str, Any]:
         "remainAfterExit": unit.remain_after_exit,
         "successExitStatus": list(unit.success_exit_status),
         "restart": unit.restart.value,
+        "restartPreventExitStatus": list(RESTART_PREVENT_EXIT_STATUS),
         "restartSec": unit.restart_sec,
         "timeoutStartSec": unit.timeout_start_sec,
         "startLimitIntervalSec": unit.start_limit_interval_sec,
@@ -50,6 +53,7 @@ def unit_data(unit: UnitSpec) -> dict[str, Any]:
         "markers": list(unit.markers),
         "budgetBootstrapSec": unit.budget_bootstrap_s,
         "budgetJoinSec": unit.budget_join_s,
+        "documentation": list(unit.documentation),
     }
 
 
@@ -65,6 +69,7 @@ def graph_data() -> dict[str, Any]:
         "environmentFile": ENVIRONMENT_FILE,
         "environment": default_environment(),
         "externalUnits": list(EXTERNAL_UNITS),
+        "hardening": HARDENING,
         "units": [unit_data(u) for u in AUTOMATION_UNITS],
         "exitCodes": {
             str(cmd): [{"code": m.code, "name": m.name, "meaning": m.meaning} for m in rows]
@@ -98,25 +103,26 @@ def systemd_unit(unit: UnitSpec, *, fba: str = DEFAULT_FBA, environment: Mapping
     lines.append(f"ExecStart={fba} {' '.join(unit.argv)}")
     lines += _line("SuccessExitStatus", [str(c) for c in unit.success_exit_status])
     lines.append(f"Restart={unit.restart.value}")
+    lines += _line("RestartPreventExitStatus", [str(c) for c in RESTART_PREVENT_EXIT_STATUS])
     lines.append(f"RestartSec={unit.restart_sec}")
     lines.append(f"TimeoutStartSec={unit.timeout_start_sec}")
     lines += [f'Environment="{k}={v}"' for k, v in env.items()]
     lines.append(f"EnvironmentFile=-{ENVIRONMENT_FILE}")
-    # Hardening: the automation only writes its state dir and the secrets dir.
+    lines += [f"{key}={_systemd_value(value)}" for key, value in HARDENING.items()]
     lines += [
-        "UMask=0077",
         "StateDirectory=first-boot-automation",
         f"StateDirectoryMode={STATE_DIR_MODE:04o}",
-        "ProtectSystem=strict",
         f"ReadWritePaths=-{SECRETS_DIR}",
-        "PrivateTmp=yes",
-        "NoNewPrivileges=yes",
-        "StandardOutput=journal",
-        "SyslogIdentifier=fba",
     ]
     lines += ["", "[Install]"]
     lines += _line("WantedBy", unit.wanted_by)
     return "\n".join(lines) + "\n"
+
+
+def _systemd_value(value: str | bool) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return value
 
 
 def render_units(directory: Path, *, fba: str = DEFAULT_FBA) -> list[Path]:
@@ -133,10 +139,79 @@ def render_units(directory: Path, *, fba: str = DEFAULT_FBA) -> list[Path]:
     return written
 
 
+def config_reference_markdown() -> str:
+    """The README's config reference, walked from the pydantic model."""
+    from pydantic import BaseModel
+
+    from automation.spec.config import ClusterConfig
+
+    rows = ["| key | type | default | notes |", "|---|---|---|---|"]
+
+    def kind_of(annotation: object) -> str:
+        name = getattr(annotation, "__name__", None)
+        if name and name != "Optional":
+            return str(name)
+        text = str(annotation)
+        base = next((k for k in ("SecretStr", "bool", "int", "float", "str", "list") if k in text), text)
+        return base + (" or null" if "None" in text or "Optional" in text else "")
+
+    def walk(model: type[BaseModel], prefix: str, instance: BaseModel | None) -> None:
+        for name, field in model.model_fields.items():
+            key = prefix + (field.alias or name)
+            annotation = field.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                default = None if field.is_required() else field.get_default(call_default_factory=True)
+                walk(annotation, key + ".", default if isinstance(default, BaseModel) else None)
+                continue
+            if instance is not None:
+                value = getattr(instance, name)
+                default = "`" + json.dumps(getattr(value, "value", value), default=str) + "`"
+            elif field.is_required():
+                default = "**required**"
+            else:
+                value = field.get_default(call_default_factory=True)
+                default = "`" + json.dumps(getattr(value, "value", value), default=str) + "`"
+            notes = (field.description or "").replace("|", "\\|").replace("\n", " ")
+            rows.append(f"| `{key}` | {kind_of(annotation)} | {default} | {notes} |")
+
+    walk(ClusterConfig, "", None)
+    return "\n".join(rows) + "\n"
+
+
+def failpoints_markdown() -> str:
+    from automation.spec.failpoints import FAILPOINTS
+
+    rows = ["| failpoint | where it fires |", "|---|---|"]
+    rows += [f"| `{name}` | {text} |" for name, text in FAILPOINTS.items()]
+    return "\n".join(rows) + "\n"
+
+
+GENERATED = {
+    "exit-codes": exit_table_markdown,
+    "config-reference": config_reference_markdown,
+    "failpoints": failpoints_markdown,
+}
+
+
+def refresh_generated(text: str) -> str:
+    """Replace each `<!-- generated:NAME -->...<!-- end:NAME -->` block with fresh output."""
+    for name, producer in GENERATED.items():
+        begin, end = f"<!-- generated:{name} -->", f"<!-- end:{name} -->"
+        if begin in text and end in text:
+            head, _, rest = text.partition(begin)
+            _, _, tail = rest.partition(end)
+            text = f"{head}{begin}\n{producer()}{end}{tail}"
+    return text
+
+
 def main() -> None:
-    """`python -m automation.render [--exit-table]`: print units.json (or the exit table)."""
+    """`python -m automation.render [--exit-table | --update-readme FILE]`; default: units.json."""
     import sys
 
+    if "--update-readme" in sys.argv:
+        path = Path(sys.argv[sys.argv.index("--update-readme") + 1])
+        path.write_text(refresh_generated(path.read_text(encoding="utf-8")), encoding="utf-8")
+        return
     sys.stdout.write(exit_table_markdown() if "--exit-table" in sys.argv else units_json())
 
 

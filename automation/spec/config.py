@@ -100,10 +100,10 @@ class _Strict(BaseModel):
 
 
 class TlsConfig(_Strict):
-    enabled: bool = False
-    ca_cert_path: str | None = None
-    node_cert_path: str | None = None
-    node_key_path: str | None = None
+    enabled: bool = Field(default=False, description="Use https:// everywhere; verify peers against ca_cert_path.")
+    ca_cert_path: str | None = Field(default=None, description="CA bundle that signs the cluster's certificates.")
+    node_cert_path: str | None = Field(default=None, description="Client certificate for mTLS (with node_key_path).")
+    node_key_path: str | None = Field(default=None, description="Private key for mTLS; must be mode 0600.")
     insecure_skip_verify: bool = Field(
         default=False,
         description="The design's `curl -k`. Off by default; every request that skips "
@@ -120,9 +120,9 @@ class TlsConfig(_Strict):
 
 
 class ServiceEndpoint(_Strict):
-    api_port: Port
-    raft_port: Port | None = None
-    health_path: str = "/health"
+    api_port: Port = Field(description="HTTP(S) API port (health, admin, member add).")
+    raft_port: Port | None = Field(default=None, description="Raft port; flaredb's raft_addr is raft_addr's host with it.")
+    health_path: str = Field(default="/health", description="200 means healthy.")
     leader_url: HttpUrl | None = Field(
         default=None, description="Override; default: leader_url's host with this api_port."
     )
@@ -147,20 +147,20 @@ class ServicesConfig(_Strict):
 
 
 class HealthConfig(_Strict):
-    timeout_s: PositiveSeconds = 120.0
-    max_elapsed_s: PositiveSeconds = 300.0
-    initial_interval_s: PositiveSeconds = 0.1
-    max_interval_s: PositiveSeconds = 5.0
-    request_timeout_s: PositiveSeconds = 5.0
+    timeout_s: PositiveSeconds = Field(default=120.0, description="Budget for a local service to turn healthy (design: 120 s).")
+    max_elapsed_s: PositiveSeconds = Field(default=300.0, description="The design's overall cap; see join.deadline_s.")
+    initial_interval_s: PositiveSeconds = Field(default=0.1, description="First poll interval; doubles with jitter.")
+    max_interval_s: PositiveSeconds = Field(default=5.0, description="Poll interval cap (the design polled every 5 s flat).")
+    request_timeout_s: PositiveSeconds = Field(default=5.0, description="Per-request timeout, capped by what is left.")
 
 
 class JoinConfig(_Strict):
-    max_attempts: Annotated[int, Field(ge=1, le=1000)] = 5
-    retry_mode: RetryMode = RetryMode.EXPONENTIAL
-    retry_delay_s: PositiveSeconds = 1.0
-    max_retry_delay_s: PositiveSeconds = 16.0
-    deadline_s: PositiveSeconds = 300.0
-    request_timeout_s: PositiveSeconds = 10.0
+    max_attempts: Annotated[int, Field(ge=1, le=1000, description="Failed attempts before exit 1 (design: 5). Waits for quorum or a busy leader do not count.")] = 5
+    retry_mode: RetryMode = Field(default=RetryMode.EXPONENTIAL, description="exponential (jittered) or fixed (the design's).")
+    retry_delay_s: PositiveSeconds = Field(default=1.0, description="First delay (exponential) or every delay (fixed; design: 10).")
+    max_retry_delay_s: PositiveSeconds = Field(default=16.0, description="Exponential delay cap (design's plan: 1, 2, 4, 8, 16 s).")
+    deadline_s: PositiveSeconds = Field(default=300.0, description="Wall-clock budget of the whole join (design: 300 s).")
+    request_timeout_s: PositiveSeconds = Field(default=10.0, description="Per-request timeout, capped by what is left.")
 
 
 class DiscoveryConfig(_Strict):
@@ -171,10 +171,12 @@ class DiscoveryConfig(_Strict):
 
 
 class IamConfig(_Strict):
-    admin_user: Annotated[str, Field(pattern=_NODE_ID_RE)] = "admin"
-    credentials_path: str = "/etc/nixos/secrets/iam-admin.json"
-    bootstrap_token_path: str = "/etc/nixos/secrets/iam-bootstrap-token"
-    token_ttl_s: Annotated[int, Field(ge=60, le=31_536_000)] = 86400
+    admin_user: Annotated[str, Field(pattern=_NODE_ID_RE, description="The cluster's one admin user.")] = "admin"
+    credentials_path: str = Field(default="/etc/nixos/secrets/iam-admin.json", description="Written 0600, atomically.")
+    bootstrap_token_path: str = Field(
+        default="/etc/nixos/secrets/iam-bootstrap-token", description="Shared bootstrap token (0600) IAM accepts."
+    )
+    token_ttl_s: Annotated[int, Field(ge=60, le=31_536_000, description="Lifetime of this node's token.")] = 86400
 
 
 class PreflightConfig(_Strict):
@@ -190,13 +192,18 @@ class ClusterConfig(_Strict):
 
     schema_ref: str | None = Field(default=None, alias="$schema")
     node_id: Annotated[str, Field(pattern=_NODE_ID_RE, description="Unique node identifier")]
-    node_role: NodeRole
+    node_role: NodeRole = Field(description="control-plane, worker or all-in-one")
     bootstrap: bool = Field(description="True for the first 3 nodes, false to join")
-    cluster_name: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$")]
-    leader_url: HttpUrl
-    raft_addr: RaftAddr
-    initial_peers: list[Peer] = Field(default_factory=list)
-    flaredb_peers: list[Peer] = Field(default_factory=list)
+    cluster_name: Annotated[
+        str,
+        Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$", description="Also the DNS SRV domain."),
+    ]
+    leader_url: HttpUrl = Field(description="chainfire API of the leader to join; the first discovery candidate.")
+    raft_addr: RaftAddr = Field(description="This node's chainfire Raft address, IPv4:port.")
+    initial_peers: list[Peer] = Field(
+        default_factory=list, description="Bootstrap peers, host:port or id=host:port; also leader-discovery candidates."
+    )
+    flaredb_peers: list[Peer] = Field(default_factory=list, description="flaredb's peers, when they differ.")
     tls: TlsConfig = Field(default_factory=TlsConfig)
     services: ServicesConfig = Field(default_factory=ServicesConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
@@ -257,7 +264,9 @@ class ClusterConfig(_Strict):
         return self.raft_addr.rpartition(":")[0]
 
     def local_api_url(self, service: Service) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.endpoint(service).api_port}"
+        """This node's own service, at the address it advertises (services bind to it, not
+        necessarily to loopback; TLS certificates name it)."""
+        return self.advertised_api_url(service)
 
     def advertised_api_url(self, service: Service) -> str:
         return f"{self.scheme}://{self.host}:{self.endpoint(service).api_port}"

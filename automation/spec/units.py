@@ -31,6 +31,19 @@ RUNTIME_DIR = "/run/first-boot-automation"
 ENVIRONMENT_FILE = f"{RUNTIME_DIR}/env"
 
 
+# [Service] hardening of every automation unit: it writes only its state and secrets dirs.
+HARDENING: dict[str, str | bool] = {
+    "UMask": "0077",
+    "ProtectSystem": "strict",
+    "PrivateTmp": True,
+    "NoNewPrivileges": True,
+    "StandardOutput": "journal",
+    "SyslogIdentifier": "fba",
+}
+# Exit codes after which systemd must not restart a unit: bad configuration does not heal itself.
+RESTART_PREVENT_EXIT_STATUS: tuple[int, ...] = (3,)
+
+
 class UnitType(StrEnum):
     ONESHOT = "oneshot"
     SIMPLE = "simple"

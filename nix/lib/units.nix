@@ -25,23 +25,12 @@ let
     in
     if substring 0 k s == prefix then substring k (stringLength s - k) s else s;
 
-  # What automation/render.py's systemd_unit() writes into [Service] and units.json does not
-  # carry (yet). Read from units.json as soon as it has them (`hardening`, `documentation`).
-  fallbackHardening = {
-    UMask = "0077";
-    ProtectSystem = "strict";
-    PrivateTmp = true;
-    NoNewPrivileges = true;
-    StandardOutput = "journal";
-    SyslogIdentifier = "fba";
-  };
-  fallbackDocumentation = [ "https://github.com/first-boot-automation/first-boot-automation#readme" ];
 in
 rec {
   inherit graph;
   inherit (graph) units;
 
-  hardening = graph.hardening or fallbackHardening;
+  inherit (graph) hardening;
 
   # "<stem>.service" -> "<stem>" (NixOS keys systemd.services by the stem)
   attrName = unit: removeSuffix ".service" unit.name;
@@ -74,7 +63,7 @@ rec {
     unit:
     {
       description = unit.description;
-      documentation = unit.documentation or fallbackDocumentation;
+      inherit (unit) documentation;
       inherit (unit)
         after
         before
@@ -99,7 +88,13 @@ rec {
           StateDirectoryMode = graph.stateDirMode;
           ReadWritePaths = [ "-${secretsDir}" ];
         }
-        // (if unit.successExitStatus == [ ] then { } else { SuccessExitStatus = unit.successExitStatus; });
+        // (if unit.successExitStatus == [ ] then { } else { SuccessExitStatus = unit.successExitStatus; })
+        // (
+          if unit.restartPreventExitStatus == [ ] then
+            { }
+          else
+            { RestartPreventExitStatus = unit.restartPreventExitStatus; }
+        );
     };
 
   # { <stem> = <service options>; } for the selected units.

@@ -1,0 +1,90 @@
+"""The CLI turns every outcome into the documented exit code and one line, never a traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from automation.cli import run
+
+
+def write(tmp_path: Path, data: Any, mode: int = 0o600) -> Path:
+    path = tmp_path / "cluster-config.json"
+    path.write_text(json.dumps(data) if not isinstance(data, (bytes, str)) else data)  # type: ignore[arg-type]
+    path.chmod(mode)
+    return path
+
+
+def test_validate_and_detect(tmp_path: Path, bootstrap_config: dict[str, Any], join_config: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, bootstrap_config)
+    assert run(["config", "validate", "--config", str(path)], {}) == 0
+    assert run(["--config", str(path), "detect"], {}) == 0
+    path = write(tmp_path, join_config)
+    assert run(["detect", "--config", str(path)], {}) == 1
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("content", ["", "{", "\x00\x01", '{"node_id": 5}', "[]"])
+def test_invalid_config_exit_codes(tmp_path: Path, content: str, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, content)
+    assert run(["config", "validate", "--config", str(path)], {}) == 2
+    assert run(["detect", "--config", str(path)], {}) == 2
+    assert run(["join", "--service", "chainfire", "--config", str(path), "--state-dir", str(tmp_path / "s")], {}) == 3
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert not (tmp_path / "s").exists()
+
+
+def test_missing_config_uses_design_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["join", "--service", "flaredb", "--config", str(tmp_path / "nope.json")], {}) == 3
+    line = json.loads(capsys.readouterr().out.strip())
+    assert line["level"] == "ERROR" and line["message"].startswith("Configuration file not found")
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [
+        (["join"], 3),
+        (["join", "--service", "iam"], 3),
+        (["bogus"], 3),
+        (["detect", "--nope"], 2),
+        (["wait-healthy"], 3),
+        (["status", "--timeout", "-1"], 3),
+    ],
+)
+def test_usage_errors_are_one_line(argv: list[str], code: int, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(argv, {}) == code
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_world_readable_config_warns(tmp_path: Path, bootstrap_config: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, bootstrap_config, mode=0o644)
+    assert run(["config", "validate", "--config", str(path)], {}) == 0
+    assert "accessible by group/others (mode 0644)" in capsys.readouterr().out
+
+
+def test_unknown_failpoint_is_a_usage_error(tmp_path: Path, join_config: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, join_config)
+    env = {"FBA_FAILPOINTS": "join.nope=crash"}
+    assert run(["join", "--service", "chainfire", "--config", str(path), "--state-dir", str(tmp_path / "s")], env) == 3
+    assert "unknown failpoint 'join.nope'" in capsys.readouterr().err
+
+
+def test_marker_present_means_no_network(tmp_path: Path, join_config: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    # leader_url points at a closed port: any network call would fail the run.
+    join_config.update(leader_url="http://127.0.0.1:9", tls={"enabled": False})
+    path = write(tmp_path, join_config)
+    state = tmp_path / "s"
+    state.mkdir(mode=0o700)
+    (state / ".chainfire-joined").write_text("2025-12-10T10:30:45+00:00\n")
+    assert run(["join", "--service", "chainfire", "--config", str(path), "--state-dir", str(state)], {}) == 2
+    assert "marker present" in capsys.readouterr().out
+
+
+def test_schema_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["config", "schema"], {}) == 0
+    assert json.loads(capsys.readouterr().out)["$schema"].startswith("http://json-schema.org/draft-07")

@@ -1,0 +1,162 @@
+"""Config validation: the design's examples pass; every problem is one line with its JSON path."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from automation.configfile import parse
+from automation.errors import ConfigError
+from automation.spec.config import ClusterConfig, json_schema
+from automation.spec.markers import Service
+
+
+def problems(data: dict[str, Any]) -> tuple[str, ...]:
+    with pytest.raises(ConfigError) as caught:
+        parse(json.dumps(data).encode())
+    return caught.value.problems
+
+
+def test_design_examples_validate(bootstrap_config: dict[str, Any], join_config: dict[str, Any]) -> None:
+    assert parse(json.dumps(bootstrap_config).encode()).bootstrap is True
+    joined = parse(json.dumps(join_config).encode())
+    assert joined.leader_url_for(Service.FLAREDB) == "https://node01.example.com:2479"
+    assert joined.service_raft_addr(Service.FLAREDB) == "10.0.1.13:2480"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"raft_addr": "10.0.1.13"}, 'raft_addr: expected IPv4:port, got "10.0.1.13"'),
+        ({"raft_addr": "256.0.1.13:2380"}, 'raft_addr: expected IPv4:port, got "256.0.1.13:2380"'),
+        ({"raft_addr": "10.0.1.13:70000"}, 'raft_addr: expected IPv4:port with a port in 1-65535, got "10.0.1.13:70000"'),
+        ({"raft_addr": "node04:2380"}, 'raft_addr: expected IPv4:port, got "node04:2380"'),
+        ({"bootstrap": "false"}, 'bootstrap: expected true or false, got "false"'),
+        ({"node_role": "boss"}, "node_role: expected one of 'control-plane', 'worker' or 'all-in-one', got \"boss\""),
+        ({"leader_url": "ftp://x"}, 'leader_url: expected an http:// or https:// URL, got "ftp://x"'),
+        ({"leader_ur1": "https://x:1"}, "leader_ur1: unknown key; did you mean 'leader_url'?"),
+        ({"tls": {"enabeld": True}}, "tls.enabeld: unknown key; did you mean 'enabled'?"),
+        ({"initial_peers": ["node01:2380", 5]}, "initial_peers[1]: expected a string, got 5"),
+        ({"join": {"max_attempts": 0}}, "join.max_attempts: input should be greater than or equal to 1, got 0"),
+        (
+            {"leader_url": "http://node01:2379"},
+            'leader_url: expected an https:// URL because tls.enabled is true, got "http://node01:2379"',
+        ),
+    ],
+)
+def test_one_line_per_problem(join_config: dict[str, Any], change: dict[str, Any], expected: str) -> None:
+    join_config.update(change)
+    assert problems(join_config) == (expected,)
+
+
+def test_missing_required_fields_are_all_named() -> None:
+    assert problems({}) == tuple(
+        f"{name}: required field is missing"
+        for name in ("node_id", "node_role", "bootstrap", "cluster_name", "leader_url", "raft_addr")
+    )
+
+
+def test_bootstrap_node_must_list_itself(bootstrap_config: dict[str, Any]) -> None:
+    bootstrap_config["initial_peers"] = ["node02:2380", "node03:2380"]
+    assert problems(bootstrap_config) == ("initial_peers: a bootstrap node must list itself (node01 or 10.0.1.11:2380)",)
+
+
+@pytest.mark.parametrize("peers", [["node01:2380"], ["10.0.1.11:2380"], ["node01=10.0.1.11:2380"]])
+def test_bootstrap_self_forms(bootstrap_config: dict[str, Any], peers: list[str]) -> None:
+    bootstrap_config["initial_peers"] = peers
+    parse(json.dumps(bootstrap_config).encode())
+
+
+def test_secret_values_never_echoed(join_config: dict[str, Any]) -> None:
+    join_config["notify_token"] = ["s3cr3t-value-123"]
+    join_config["notify_url"] = "https://prov.example:8443/hook"
+    text = "\n".join(problems(join_config))
+    assert "s3cr3t" not in text
+    assert text.startswith("notify_token:")
+
+
+def test_schema_is_draft07_superset_of_design() -> None:
+    schema = json_schema()
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    assert set(schema["required"]) == {"node_id", "node_role", "bootstrap", "cluster_name", "leader_url", "raft_addr"}
+    assert schema["properties"]["raft_addr"]["pattern"] == "^[0-9.]+:[0-9]+$"
+    assert schema["properties"]["leader_url"]["format"] == "uri"
+    assert "$defs" not in json.dumps(schema)
+
+
+@pytest.mark.parametrize(
+    ("raw", "first"),
+    [
+        (b"", "Configuration file is empty"),
+        (b"   \n", "Configuration file is empty"),
+        (b"\xff\xfe\x00", "Configuration file is not UTF-8 text"),
+        (b"[" * 100_000, "not valid JSON"),
+        (b"null", "expected an object"),
+    ],
+)
+def test_garbage_files(raw: bytes, first: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse(raw)
+    assert caught.value.problems[0].startswith(first)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=2048))
+def test_any_bytes_give_config_or_one_line_errors(raw: bytes) -> None:
+    try:
+        config = parse(raw)
+    except ConfigError as err:
+        assert err.problems
+        assert all("\n" not in p and p for p in err.problems)
+    else:
+        assert isinstance(config, ClusterConfig)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(["node_id", "bootstrap", "raft_addr", "tls", "join", "x"]), json_values))
+def test_any_json_object_gives_config_or_one_line_errors(overrides: dict[str, Any]) -> None:
+    data = {
+        "node_id": "n1",
+        "node_role": "worker",
+        "bootstrap": False,
+        "cluster_name": "c",
+        "leader_url": "http://a:1",
+        "raft_addr": "1.2.3.4:5",
+    }
+    data.update(overrides)
+    try:
+        parse(json.dumps(data).encode())
+    except ConfigError as err:
+        assert all("\n" not in p for p in err.problems)
+
+
+def test_environment_overrides(join_config: dict[str, Any]) -> None:
+    from automation.configfile import apply_environment
+
+    config = parse(json.dumps(join_config).encode())
+    env = {"FBA_HEALTH_TIMEOUT_S": "7.5", "FBA_JOIN_MAX_ATTEMPTS": "9", "FBA_JOIN_RETRY_MODE": "fixed"}
+    updated = apply_environment(config, env)
+    assert updated.health.timeout_s == 7.5 and updated.join.max_attempts == 9 and updated.join.retry_mode.value == "fixed"
+    assert apply_environment(config, {}) is config
+
+
+def test_bad_environment_override_names_the_variable(join_config: dict[str, Any]) -> None:
+    from automation.configfile import apply_environment
+
+    config = parse(json.dumps(join_config).encode())
+    with pytest.raises(ConfigError) as caught:
+        apply_environment(config, {"FBA_JOIN_MAX_ATTEMPTS": "0"})
+    assert caught.value.problems == (
+        "FBA_JOIN_MAX_ATTEMPTS (join.max_attempts): input should be greater than or equal to 1, got 0",
+    )

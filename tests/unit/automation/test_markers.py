@@ -1,0 +1,106 @@
+"""Markers: atomic, checksummed, and a corrupt one is never trusted."""
+
+from __future__ import annotations
+
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from automation.markers import MarkerStatus, MarkerStore, parse, render
+
+NOW = datetime(2025, 12, 10, 10, 30, 45, tzinfo=UTC)
+
+
+def store(tmp_path: Path, **kwargs: object) -> MarkerStore:
+    return MarkerStore(tmp_path / "state", clock=lambda: NOW, **kwargs)  # type: ignore[arg-type]
+
+
+def test_write_then_read(tmp_path: Path) -> None:
+    markers = store(tmp_path)
+    assert markers.ensure_directory() is None
+    markers.write(".chainfire-joined")
+    path = markers.path(".chainfire-joined")
+    assert path.read_text().splitlines()[0] == "2025-12-10T10:30:45+00:00"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(markers.directory.stat().st_mode) == 0o700
+    state = markers.read(".chainfire-joined")
+    assert state.status is MarkerStatus.VALID and state.present and state.timestamp == NOW
+
+
+def test_wide_directory_mode_is_narrowed_and_reported(tmp_path: Path) -> None:
+    (tmp_path / "state").mkdir(mode=0o755)
+    (tmp_path / "state").chmod(0o755)
+    warning = store(tmp_path).ensure_directory()
+    assert warning is not None and "0755" in warning
+    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
+
+
+def test_design_manual_marker_is_accepted_unverified() -> None:
+    state = parse(".chainfire-joined", b"2025-12-10T10:30:45+00:00\n")
+    assert state.status is MarkerStatus.UNVERIFIED and state.present
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"", b"\n\n", b"garbage\n", b"2025-12-10T10:30:45+00:00\nsha256:00\n", b"\xff\xfe", b"2025-12-10\nsha256:x\nmore\n"],
+)
+def test_corrupt_markers_are_not_trusted(raw: bytes) -> None:
+    state = parse(".x", raw)
+    assert state.status is MarkerStatus.CORRUPT and not state.present and state.detail
+
+
+def test_crash_before_rename_leaves_no_marker(tmp_path: Path) -> None:
+    class Crash(Exception):
+        pass
+
+    def crash() -> None:
+        raise Crash
+
+    markers = store(tmp_path, before_rename=crash)
+    markers.ensure_directory()
+    with pytest.raises(Crash):
+        markers.write(".iam-initialized")
+    assert markers.read(".iam-initialized").status is MarkerStatus.ABSENT
+    # The next run (same pid reused after a reboot) still writes it.
+    store(tmp_path).write(".iam-initialized")
+    assert store(tmp_path).read(".iam-initialized").status is MarkerStatus.VALID
+
+
+def test_crash_before_rename_keeps_the_previous_marker_whole(tmp_path: Path) -> None:
+    store(tmp_path).ensure_directory()
+    store(tmp_path).write(".flaredb-joined")
+    before = store(tmp_path).path(".flaredb-joined").read_bytes()
+
+    def crash() -> None:
+        raise RuntimeError("power cut")
+
+    with pytest.raises(RuntimeError):
+        MarkerStore(tmp_path / "state", clock=lambda: datetime(2030, 1, 1, tzinfo=UTC), before_rename=crash).write(
+            ".flaredb-joined"
+        )
+    assert store(tmp_path).path(".flaredb-joined").read_bytes() == before
+
+
+def test_remove(tmp_path: Path) -> None:
+    markers = store(tmp_path)
+    markers.ensure_directory()
+    markers.write(".x")
+    assert markers.remove(".x") is True
+    assert markers.remove(".x") is False
+
+
+@given(st.binary(max_size=300))
+def test_any_marker_content_parses_without_raising(raw: bytes) -> None:
+    state = parse(".x", raw)
+    assert state.status in MarkerStatus
+
+
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_rendered_markers_round_trip(when: datetime) -> None:
+    state = parse(".x", render(when).encode())
+    assert state.status is MarkerStatus.VALID
+    assert state.timestamp == when.replace(microsecond=0)

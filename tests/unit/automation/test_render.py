@@ -1,0 +1,89 @@
+"""Units, units.json and the docs table come from the one unit graph."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from automation.render import render_units, systemd_unit, units_json
+from automation.spec.exitcodes import EXIT_CODES, Command, exit_table_markdown
+from automation.spec.units import AUTOMATION_UNITS, FLAREDB_JOIN, HEALTH_CHECK
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_checked_in_units_json_is_current() -> None:
+    assert (ROOT / "nix" / "units.json").read_text() == units_json()
+
+
+def test_design_ordering() -> None:
+    text = systemd_unit(FLAREDB_JOIN)
+    assert "After=chainfire-cluster-join.service flaredb.service" in text
+    assert "Requires=chainfire-cluster-join.service" in text
+    assert "Before=iam-initial-setup.service" in text
+    assert "Type=oneshot" in text and "RemainAfterExit=yes" in text
+    assert "SuccessExitStatus=2" in text
+    assert "RestartPreventExitStatus=3" in text
+    health = systemd_unit(HEALTH_CHECK)
+    assert "RemainAfterExit" not in health and "SuccessExitStatus" not in health
+
+
+def test_every_oneshot_has_a_finite_start_timeout() -> None:
+    for unit in AUTOMATION_UNITS:
+        assert f"TimeoutStartSec={unit.timeout_start_sec}" in systemd_unit(unit)
+        assert 0 < unit.timeout_start_sec <= 900
+
+
+def test_graph_is_acyclic_and_refers_to_known_units() -> None:
+    names = {u.name for u in AUTOMATION_UNITS}
+    graph = json.loads(units_json())
+    known = names | set(graph["externalUnits"]) | {"multi-user.target"}
+    edges: dict[str, set[str]] = {n: set() for n in names}
+    for unit in AUTOMATION_UNITS:
+        for other in (*unit.after, *unit.before, *unit.requires, *unit.wants):
+            assert other in known, f"{unit.name} refers to unknown {other}"
+        for req in unit.requires:
+            assert req in unit.after, f"{unit.name}: Requires={req} without After="
+        edges[unit.name] |= {a for a in unit.after if a in names}
+        for b in unit.before:
+            if b in names:
+                edges[b].add(unit.name)
+    seen: set[str] = set()
+
+    def visit(node: str, path: tuple[str, ...]) -> None:
+        assert node not in path, f"cycle: {' -> '.join((*path, node))}"
+        if node in seen:
+            return
+        for nxt in edges[node]:
+            visit(nxt, (*path, node))
+        seen.add(node)
+
+    for name in names:
+        visit(name, ())
+
+
+def test_render_units_writes_files(tmp_path: Path) -> None:
+    written = render_units(tmp_path, fba="/opt/fba/bin/fba")
+    assert {p.name for p in written} == {u.name for u in AUTOMATION_UNITS} | {"units.json"}
+    assert "ExecStart=/opt/fba/bin/fba join --service chainfire" in (tmp_path / "chainfire-cluster-join.service").read_text()
+
+
+def test_exit_table_lists_every_code() -> None:
+    table = exit_table_markdown()
+    for command, rows in EXIT_CODES.items():
+        for row in rows:
+            assert f"| `fba {command}` | {row.code} | {row.name} |" in table
+    assert [m.code for m in EXIT_CODES[Command.JOIN]] == [0, 1, 2, 3, 70]
+    assert [m.code for m in EXIT_CODES[Command.DETECT]] == [0, 1, 2, 70]
+
+
+def test_readme_exit_table_is_current() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert exit_table_markdown() in readme
+
+
+def test_readme_generated_tables_are_current() -> None:
+    from automation.render import refresh_generated
+
+    readme = (ROOT / "README.md").read_text()
+    assert refresh_generated(readme) == readme

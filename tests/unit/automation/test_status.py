@@ -1,0 +1,71 @@
+"""`fba status` from markers and (faked) systemd; never blocks past its deadline."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from automation.markers import MarkerStore
+from automation.policy import Clock, Deadline
+from automation.spec.exitcodes import ExitCode
+from automation.status import StepState, collect, run_status
+from automation.systemd import Systemd
+
+
+def fake_systemd(units: dict[str, dict[str, str]], journal: dict[str, list[str]] | None = None) -> Systemd:
+    def runner(argv: Sequence[str]) -> str | None:
+        if argv[0] == "systemctl" and argv[1] == "show":
+            props = units.get(argv[-1], {})
+            return "".join(f"{k}={v}\n" for k, v in props.items())
+        if argv[0] == "journalctl":
+            return "\n".join((journal or {}).get(argv[-1], []))
+        return ""
+
+    return Systemd(runner=runner)
+
+
+def test_done_failed_pending(tmp_path: Path) -> None:
+    markers = MarkerStore(tmp_path)
+    markers.write(".chainfire-initialized")
+    error = json.dumps({"level": "ERROR", "message": "Health check timeout", "context": {"cause": "health check timeout"}})
+    systemd = fake_systemd(
+        {"flaredb-cluster-join.service": {"ActiveState": "failed", "Result": "exit-code"}},
+        {"flaredb-cluster-join.service": ["not json", error]},
+    )
+    steps = collect(markers, systemd)
+    assert [s.state for s in steps] == [StepState.DONE, StepState.FAILED, StepState.PENDING, StepState.PENDING]
+    assert steps[1].cause == "health check timeout"
+
+
+def test_wait_returns_at_deadline_when_units_never_ran(tmp_path: Path) -> None:
+    now = [0.0]
+
+    def sleep(s: float) -> None:
+        now[0] += s
+
+    lines: list[str] = []
+    code = run_status(
+        MarkerStore(tmp_path),
+        fake_systemd({}),
+        wait=True,
+        deadline=Deadline.start(5, Clock(monotonic=lambda: now[0], sleep=sleep)),
+        emit=lines.append,
+        fmt="json",
+    )
+    assert code is ExitCode.NOT_FINISHED
+    assert now[0] <= 5.0
+    assert json.loads(lines[0])["status"] == "not-finished"
+
+
+def test_all_done(tmp_path: Path) -> None:
+    markers = MarkerStore(tmp_path)
+    for name in (".chainfire-joined", ".flaredb-joined", ".iam-initialized"):
+        markers.write(name)
+    systemd = fake_systemd(
+        {"cluster-health-check.service": {"Result": "success", "ExecMainExitTimestamp": "Tue 2026-11-24 10:00:00 UTC"}}
+    )
+    lines: list[str] = []
+    code = run_status(markers, systemd, wait=False, deadline=Deadline.start(1), emit=lines.append, fmt="text")
+    assert code is ExitCode.OK
+    assert lines[0].startswith("first-boot: done")
