@@ -9,6 +9,7 @@ for a second prompt. Every wait is bounded.
 from __future__ import annotations
 
 import re
+import select
 import socket
 import time
 from pathlib import Path
@@ -18,6 +19,9 @@ from harness.waits import Clock, Duration, Observation, Sleep, wait_until
 
 __all__ = ["Console", "CONSOLE_TIMEOUT"]
 
+SEND_CHUNK = 8
+SEND_PAUSE = 0.05
+SEND_LINGER = 0.3
 CONSOLE_TIMEOUT = 900.0
 """Budget when `wait_for_text(timeout=None)`: the driver waits forever here; we do not."""
 
@@ -80,15 +84,38 @@ class Console:
         )
         return found[0]
 
-    def send(self, chars: str, *, timeout: float = 5.0) -> None:
+    def send(self, chars: str, *, timeout: float = 10.0) -> None:
         """Type `chars` into the serial port (QEMU's chardev socket).
+
+        The emulated UART takes 16 bytes at a time and QEMU drops whatever it has not read
+        when the client hangs up, so we send in small chunks and linger before closing,
+        reading (and discarding: the log file has it) what the guest echoes meanwhile.
 
         Raises:
             NodeStateError: the node has no console socket (not started).
+            TimeoutError: QEMU did not take the input within `timeout`.
         """
         if self.socket_path is None or not self.socket_path.exists():
             raise NodeStateError(f"send_console: no serial socket at {self.socket_path}; start() the node first")
+        data = chars.encode()
+        deadline = time.monotonic() + timeout
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
             sock.connect(str(self.socket_path))
-            sock.sendall(chars.encode())
+            for offset in range(0, len(data), SEND_CHUNK):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"send_console: input not taken within {timeout:g} s")
+                sock.sendall(data[offset : offset + SEND_CHUNK])
+                self._drain(sock, SEND_PAUSE)
+            self._drain(sock, SEND_LINGER)
+
+    @staticmethod
+    def _drain(sock: socket.socket, secs: float) -> None:
+        end = time.monotonic() + secs
+        for _ in range(1000):
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            ready, _, _ = select.select([sock], [], [], left)
+            if ready and not sock.recv(65536):
+                return

@@ -14,6 +14,7 @@ with QmpSession.connect(node_dir / "qmp.sock", timeout=10) as qmp:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Coroutine, Mapping
@@ -62,7 +63,7 @@ class QmpSession:
         self._client = QMPClient(name)
         self._events: list[dict[str, Any]] = []
         self._events_lock = threading.Lock()
-        self._pump: Any = None
+        self._pump: asyncio.Task[None] | None = None
 
     # -- plumbing -------------------------------------------------------------------------
     def _call(self, coro: Coroutine[Any, Any, T], timeout: float, what: str) -> T:
@@ -75,13 +76,23 @@ class QmpSession:
                 f"QMP {what} on {self._name}: no answer within {timeout:g} s; "
                 "QEMU is frozen or gone; check the console log, then crash() the node"
             ) from err
-        except QMPError as err:
-            raise InfrastructureError(f"QMP {what} on {self._name} failed: {err}") from err
+        except (QMPError, EOFError, OSError) as err:
+            # EOF/OSError: QEMU went away mid-call (quit, crash, kill).
+            raise InfrastructureError(f"QMP {what} on {self._name} failed: {err!r}") from err
 
     async def _collect(self, listener: EventListener) -> None:
         async for event in listener:
             with self._events_lock:
                 self._events.append(dict(event))
+
+    async def _start_pump(self, listener: EventListener) -> None:
+        self._pump = asyncio.get_running_loop().create_task(self._collect(listener))
+
+    async def _stop_pump(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
 
     @classmethod
     def connect(cls, socket: Path, *, timeout: Duration = QMP_CALL_TIMEOUT, name: str = "qemu") -> QmpSession:
@@ -96,6 +107,8 @@ class QmpSession:
         last_error = [""]
 
         def try_connect(left: float) -> Observation:
+            if not socket.exists():  # QEMU has not created it yet: no need to ask
+                return Observation(ok=False, output=f"{socket} does not exist yet")
             try:
                 session._call(session._client.connect(str(socket)), left, "connect")
             except (InfrastructureError, WaitTimeout, OSError) as err:
@@ -108,7 +121,7 @@ class QmpSession:
         except WaitTimeout:
             session.close()
             raise
-        session._pump = asyncio.run_coroutine_threadsafe(session._collect(listener), session._loop)
+        session._call(session._start_pump(listener), 2.0, "event pump")
         return session
 
     def close(self) -> None:
@@ -119,8 +132,8 @@ class QmpSession:
             self._call(self._client.disconnect(), 2.0, "disconnect")
         except (WaitTimeout, InfrastructureError):
             pass  # QEMU already gone: nothing to say goodbye to
-        if self._pump is not None:
-            self._pump.cancel()
+        with contextlib.suppress(WaitTimeout, InfrastructureError):
+            self._call(self._stop_pump(), 2.0, "event pump stop")
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=2.0)
         if not self._thread.is_alive():

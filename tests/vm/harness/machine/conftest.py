@@ -1,0 +1,66 @@
+"""VM tier for the machine wing: a tiny busybox guest built here (no image build needed)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.machine.reaper import teardown_all
+from harness.network.netns import list_netns
+
+BUSYBOX = Path("/bin/busybox")
+INIT = """#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+echo "BUSYBOX-READY $(cat /proc/uptime)"
+exec setsid sh -c 'exec sh </dev/ttyS0 >/dev/ttyS0 2>&1'
+"""
+
+
+def _newc(entries: list[tuple[str, int, bytes]]) -> bytes:
+    """A minimal newc cpio archive: (name, mode, data) entries plus the trailer."""
+    out = bytearray()
+    for ino, (name, mode, data) in enumerate([*entries, ("TRAILER!!!", 0, b"")], start=1):
+        raw = name.encode() + b"\0"
+        fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(raw), 0]
+        out += b"070701" + b"".join(f"{f:08x}".encode() for f in fields) + raw
+        out += b"\0" * (-len(out) % 4) + data
+        out += b"\0" * (-len(out) % 4)
+    return bytes(out)
+
+
+@pytest.fixture(scope="session")
+def kernel() -> Path:
+    kernels = sorted(Path("/boot").glob("vmlinuz-*"))
+    if not kernels:
+        pytest.skip("no kernel in /boot (apt-get install linux-image-amd64)")
+    return kernels[-1]
+
+
+@pytest.fixture(scope="session")
+def busybox_initrd(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not BUSYBOX.exists():
+        pytest.skip("busybox-static is not installed")
+    d = stat.S_IFDIR | 0o755
+    entries = [(name, d, b"") for name in ("bin", "proc", "sys", "dev")]
+    entries += [("bin/busybox", stat.S_IFREG | 0o755, BUSYBOX.read_bytes()),
+                ("init", stat.S_IFREG | 0o755, INIT.encode())]  # fmt: skip
+    path = tmp_path_factory.mktemp("busybox") / "initrd.cpio"
+    path.write_bytes(_newc(entries))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _root_and_no_leaks() -> Iterator[None]:
+    if os.geteuid() != 0:
+        pytest.skip("VM tests run QEMU in network namespaces: need root")
+    yield
+    teardown_all()  # what a failed test left registered; then check nothing is left anyway
+    mine = [n for n in list_netns() if f"-{os.getpid()}-" in n]
+    assert mine == [], f"namespaces left behind: {mine}"
