@@ -110,6 +110,15 @@ class StandinProcess:
             return ""
 
 
+def stop_all(procs: Sequence[StandinProcess], timeout: float = 5.0) -> None:
+    """SIGTERM every process at once, then wait for each (SIGKILL past `timeout`)."""
+    for proc in procs:
+        if proc.running and proc.proc is not None:
+            proc.proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        proc.stop(timeout=timeout)
+
+
 @dataclass(frozen=True)
 class NodeAddr:
     id: str
@@ -193,5 +202,4 @@ class LocalCluster:
         return wait_until(f"{self.service} leader agreed by {list(nodes)}", agreed, timeout)
 
     def close(self) -> None:
-        for proc in self.procs.values():
-            proc.stop(timeout=3.0)
+        stop_all(list(self.procs.values()))

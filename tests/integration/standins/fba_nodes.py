@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from standins import httpclient
-from standins.launcher import StandinProcess, common_free_port
+from standins.launcher import StandinProcess, common_free_port, stop_all
 
 FBA = str(Path(sys.executable).with_name("fba"))
 
@@ -91,5 +91,4 @@ class FbaCluster:
         return [m["id"] for m in body["members"]]
 
     def close(self) -> None:
-        for proc in self.procs.values():
-            proc.stop(timeout=3.0)
+        stop_all(list(self.procs.values()))
