@@ -1,0 +1,47 @@
+"""Checks shared by the `fba` integration tests (markers on disk, secrets in output)."""
+
+from __future__ import annotations
+
+import hashlib
+import stat
+from datetime import datetime
+from pathlib import Path
+
+from automation.spec.markers import MARKER_MODE, STATE_DIR_MODE, Service, Step, marker_name
+
+JOINED = marker_name(Service.CHAINFIRE, Step.JOINED)
+INITIALIZED = marker_name(Service.CHAINFIRE, Step.INITIALIZED)
+FLAREDB_JOINED = marker_name(Service.FLAREDB, Step.JOINED)
+IAM_INITIALIZED = marker_name(Service.IAM, Step.INITIALIZED)
+
+
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def assert_marker(path: Path) -> datetime:
+    """A whole marker: ISO-8601 line + `sha256:` line of it, mode 0600, directory 0700."""
+    assert path.is_file(), (
+        f"marker {path.name} missing; directory holds {sorted(p.name for p in path.parent.iterdir())}"
+    )
+    assert mode_of(path) == MARKER_MODE, f"{path.name} mode {mode_of(path):04o}"
+    assert mode_of(path.parent) == STATE_DIR_MODE, f"state dir mode {mode_of(path.parent):04o}"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2, lines
+    stamp = datetime.fromisoformat(lines[0])
+    assert stamp.tzinfo is not None, f"timestamp without zone: {lines[0]}"
+    assert lines[1] == "sha256:" + hashlib.sha256(lines[0].encode()).hexdigest()
+    return stamp
+
+
+def markers_in(directory: Path) -> list[str]:
+    """Marker names present (temp files of an interrupted write excluded)."""
+    if not directory.exists():
+        return []
+    return sorted(p.name for p in directory.iterdir() if ".tmp-" not in p.name)
+
+
+def assert_no_secret(text: str, *secrets: str | None) -> None:
+    for secret in secrets:
+        if secret:
+            assert secret not in text, f"a secret ({secret[:4]}...) appears in the output"
