@@ -1,0 +1,176 @@
+"""`fba iam-setup` against a fake IAM: admin created or created elsewhere, node token,
+credentials file 0600, expired/missing bootstrap token, crash-safety, and no secret ever
+printed."""
+
+from __future__ import annotations
+
+import json
+import signal
+from typing import Any
+
+from automation.spec.exitcodes import ExitCode
+
+from .conftest import NODE_ID, Fba, FbaResult, Node, cause
+from .expect import IAM_INITIALIZED, assert_marker, assert_no_secret, markers_in, mode_of
+
+
+def _secrets(node: Node, *extra: str | None) -> list[str | None]:
+    with node.iam_state.lock:
+        passwords = [u["password"] for u in node.iam_state.users.values()]
+        tokens = list(node.iam_state.issued)
+    return [node.iam_state.bootstrap_token, *passwords, *tokens, *extra]
+
+
+def _creds(node: Node) -> dict[str, Any]:
+    value = json.loads(node.credentials_path.read_text())
+    assert isinstance(value, dict)
+    return value
+
+
+def _assert_quiet(node: Node, *results: FbaResult) -> None:
+    creds = _creds(node) if node.credentials_path.exists() else {}
+    for result in results:
+        assert_no_secret(result.output, *_secrets(node, creds.get("admin_password"), creds.get("node_token")))
+
+
+def test_creates_admin_and_node_token(fba: Fba, node: Node) -> None:
+    node.write_token()
+    fba.write_config(node.config())
+
+    result = fba.run("iam-setup")
+
+    assert result.rc == ExitCode.OK, result.describe()
+    assert_marker(fba.marker(IAM_INITIALIZED))
+    assert mode_of(node.credentials_path) == 0o600
+    creds = _creds(node)
+    assert creds["admin_status"] == "created"
+    assert creds["admin_password"] == node.iam_state.users["admin"]["password"]
+    assert creds["node_token"] in node.iam_state.issued
+    assert creds["node_token_subject"] == f"node:{NODE_ID}"
+    assert node.iam_state.admins() == ["admin"]
+    for request in node.iam.requests:
+        if request.path != "/health":
+            assert request.headers["authorization"] == f"Bearer {node.iam_state.bootstrap_token}"
+    _assert_quiet(node, result)
+
+
+def test_rerun_after_success_is_already_done_without_requests(fba: Fba, node: Node) -> None:
+    node.write_token()
+    fba.write_config(node.config())
+    first = fba.run("iam-setup")
+    assert first.rc == ExitCode.OK, first.describe()
+    node.iam.clear()
+
+    again = fba.run("iam-setup")
+
+    assert again.rc == ExitCode.ALREADY_DONE, again.describe()
+    assert node.iam.requests == []
+    _assert_quiet(node, first, again)
+
+
+def test_admin_409_means_created_elsewhere(fba: Fba, node: Node) -> None:
+    node.iam_state.add_user("admin", password="the-other-nodes-password")
+    node.write_token()
+    fba.write_config(node.config())
+
+    result = fba.run("iam-setup")
+
+    assert result.rc == ExitCode.OK, result.describe()
+    creds = _creds(node)
+    assert creds["admin_password"] is None
+    assert creds["admin_status"] == "created-elsewhere"
+    assert isinstance(creds["node_token"], str) and creds["node_token"]
+    assert node.iam_state.admins() == ["admin"]
+    assert_marker(fba.marker(IAM_INITIALIZED))
+    _assert_quiet(node, result)
+
+
+def test_other_admin_present_means_no_create(fba: Fba, node: Node) -> None:
+    node.iam_state.add_user("root", password="roots-password")
+    node.write_token()
+    fba.write_config(node.config())
+
+    result = fba.run("iam-setup")
+
+    assert result.rc == ExitCode.OK, result.describe()
+    assert node.iam.requests_to("POST", "/users") == []
+    assert _creds(node)["admin_status"] == "created-elsewhere"
+    _assert_quiet(node, result)
+
+
+def test_expired_bootstrap_token_fails_naming_it(fba: Fba, node: Node) -> None:
+    node.iam_state.expired = True
+    node.write_token()
+    fba.write_config(node.config())
+
+    result = fba.run("iam-setup")
+
+    assert result.rc == ExitCode.FAILED, result.describe()
+    assert "token expired" in str(cause(result.last))
+    assert markers_in(fba.state_dir) == []
+    _assert_quiet(node, result)
+
+
+def test_missing_bootstrap_token_is_invalid_configuration(fba: Fba, node: Node) -> None:
+    fba.write_config(node.config())
+
+    result = fba.run("iam-setup")
+
+    assert result.rc == ExitCode.INVALID, result.describe()
+    assert str(node.token_path) in result.last["message"]
+    assert node.iam.requests == []
+    assert "Traceback" not in result.output
+
+
+def test_world_readable_bootstrap_token_is_refused(fba: Fba, node: Node) -> None:
+    node.write_token(mode=0o644)
+    fba.write_config(node.config())
+
+    result = fba.run("iam-setup")
+
+    assert result.rc == ExitCode.INVALID, result.describe()
+    assert node.iam.requests == []
+    _assert_quiet(node, result)
+
+
+def test_crash_after_admin_create_keeps_the_staged_password(fba: Fba, node: Node) -> None:
+    node.write_token()
+    fba.write_config(node.config())
+    env = {"FBA_FAILPOINTS": "iam.after-admin-create=crash"}
+
+    crashed = fba.run("iam-setup", env=env)
+
+    assert crashed.rc == -signal.SIGKILL, crashed.describe()
+    staged = _creds(node)["admin_password"]
+    assert staged and staged == node.iam_state.users["admin"]["password"]  # IAM has the admin, we have its password
+    assert markers_in(fba.state_dir) == []
+
+    rerun = fba.run("iam-setup", env=env)
+
+    assert rerun.rc == ExitCode.OK, rerun.describe()
+    assert node.iam_state.admins() == ["admin"]
+    creds = _creds(node)
+    # The admin IAM holds was created with our staged password: it must not be thrown away.
+    assert creds["admin_password"] == staged, creds.get("admin_status")
+    assert creds["admin_status"] == "created"
+    assert_marker(fba.marker(IAM_INITIALIZED))
+    _assert_quiet(node, crashed, rerun)
+
+
+def test_crash_after_token_then_rerun_converges(fba: Fba, node: Node) -> None:
+    node.write_token()
+    fba.write_config(node.config())
+    env = {"FBA_FAILPOINTS": "iam.after-token=crash"}
+
+    crashed = fba.run("iam-setup", env=env)
+    assert crashed.rc == -signal.SIGKILL, crashed.describe()
+
+    rerun = fba.run("iam-setup", env=env)
+
+    assert rerun.rc == ExitCode.OK, rerun.describe()
+    creds = _creds(node)
+    assert creds["admin_status"] == "created"
+    assert creds["node_token"] in node.iam_state.issued
+    assert node.iam_state.admins() == ["admin"]
+    assert_marker(fba.marker(IAM_INITIALIZED))
+    _assert_quiet(node, crashed, rerun)
