@@ -267,6 +267,17 @@ class Node:
             self.leaders[service] = self.servers.start(f"leader-{service}", cluster=self.clusters[service], **kwargs)
         return self.leaders[service]
 
+    def serve_members(self) -> None:
+        """The local chainfire and flaredb answer GET /admin/members from their clusters."""
+        for service in ("chainfire", "flaredb"):
+            local = self.local(service)
+            local.cluster, local.role = self.clusters[service], "follower"
+
+    def list_self(self) -> None:
+        """This node listed in both clusters, with its local API URL."""
+        self.clusters["chainfire"].add_member(NODE_ID, RAFT_ADDR, self.chainfire.url)
+        self.clusters["flaredb"].add_member(NODE_ID, "127.0.0.1:2480", self.flaredb.url)
+
     def peer(self, service: str, **kwargs: Any) -> FakeServer:
         """A server on 127.0.0.2 with the local API port of `service` (an `initial_peers` host)."""
         kwargs.setdefault("tls", self.tls)

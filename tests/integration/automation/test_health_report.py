@@ -1,0 +1,151 @@
+"""`fba health-report`: one JSON summary; membership, peers, stale members, webhook, metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from automation.spec.exitcodes import ExitCode
+
+from .conftest import NODE_ID, Fba, FbaResult, Node, Servers
+from .expect import assert_no_secret
+from .fakes import Answer, FakeServer, free_port
+
+NOTIFY_TOKEN = "notify-secret-7c1e9f0a2b"
+
+
+def _peers(node: Node) -> dict[str, FakeServer]:
+    return {service: node.peer(service) for service in ("chainfire", "flaredb", "iam")}
+
+
+def _healthy_node(node: Node) -> dict[str, FakeServer]:
+    node.serve_members()
+    node.list_self()
+    node.leader("chainfire")
+    node.leader("flaredb")
+    return _peers(node)
+
+
+def _summary(result: FbaResult) -> dict[str, Any]:
+    lines = [line for line in result.lines if "summary" in line.get("context", {})]
+    assert len(lines) == 1, result.describe()
+    summary = lines[0]["context"]["summary"]
+    assert isinstance(summary, dict)
+    return summary
+
+
+def test_all_healthy_exits_0_with_one_summary_line(fba: Fba, node: Node) -> None:
+    peers = _healthy_node(node)
+    fba.write_config(node.config(initial_peers=["127.0.0.2:2380"]))
+
+    result = fba.run("health-report")
+
+    assert result.rc == ExitCode.HEALTHY, result.describe()
+    assert len(result.lines) == 1
+    summary = _summary(result)
+    assert summary["healthy"] is True and summary["failed"] == [] and summary["stale_members"] == []
+    assert summary["node_id"] == NODE_ID
+    names = {c["name"] for c in summary["checks"]}
+    assert {"chainfire:local", "flaredb:local", "iam:local", "chainfire:member", "flaredb:member"} <= names
+    assert {"chainfire:peer:127.0.0.2", "flaredb:peer:127.0.0.2", "iam:peer:127.0.0.2"} <= names
+    for peer in peers.values():
+        assert peer.requests_to("GET", "/health")
+
+
+def test_node_missing_from_member_list_is_degraded(fba: Fba, node: Node) -> None:
+    _healthy_node(node)
+    node.clusters["flaredb"].members.pop(NODE_ID)
+    fba.write_config(node.config(initial_peers=["127.0.0.2:2380"]))
+
+    result = fba.run("health-report")
+
+    assert result.rc == ExitCode.UNHEALTHY, result.describe()
+    summary = _summary(result)
+    assert summary["failed"] == ["flaredb:member"]
+    assert result.last["level"] == "WARN"
+
+
+def test_peer_down_is_degraded_and_named(fba: Fba, node: Node) -> None:
+    peers = _healthy_node(node)
+    peers["iam"].close()
+    fba.write_config(node.config(initial_peers=["127.0.0.2:2380"]))
+
+    result = fba.run("health-report")
+
+    assert result.rc == ExitCode.UNHEALTHY, result.describe()
+    assert _summary(result)["failed"] == ["iam:peer:127.0.0.2"]
+
+
+def test_listed_member_that_never_came_up_is_stale(fba: Fba, node: Node) -> None:
+    _healthy_node(node)
+    node.clusters["chainfire"].add_member("node09", "127.0.0.1:2389", f"http://127.0.0.1:{free_port()}")
+    fba.write_config(node.config(initial_peers=["127.0.0.2:2380"]))
+
+    result = fba.run("health-report")
+
+    assert result.rc == ExitCode.UNHEALTHY, result.describe()
+    summary = _summary(result)
+    assert summary["stale_members"] == ["stale-member:chainfire:node09"]
+    detail = next(c["detail"] for c in summary["checks"] if c["name"] == "stale-member:chainfire:node09")
+    assert "fba leave --service chainfire --member node09" in detail
+
+
+def test_webhook_gets_the_summary_with_bearer_token_never_printed(fba: Fba, node: Node, servers: Servers) -> None:
+    _healthy_node(node)
+    hook = servers.start("provisioning-server")
+    hook.script("POST", "/notify", Answer(500, {"error": "try again"}), Answer(204), repeat_last=True)
+    fba.write_config(
+        node.config(
+            initial_peers=["127.0.0.2:2380"],
+            notify_url=f"{hook.url}/notify",
+            notify_token=NOTIFY_TOKEN,
+            notify_attempts=3,
+        )
+    )
+
+    result = fba.run("health-report")
+
+    assert result.rc == ExitCode.HEALTHY, result.describe()
+    posts = hook.requests_to("POST", "/notify")
+    assert [p.status for p in posts] == [500, 204]
+    assert posts[-1].headers["authorization"] == f"Bearer {NOTIFY_TOKEN}"
+    body = posts[-1].body
+    assert isinstance(body, dict) and body["healthy"] is True and body["node_id"] == NODE_ID
+    assert result.with_message("Health summary sent")
+    assert_no_secret(result.output, NOTIFY_TOKEN)
+    assert_no_secret(str(body), NOTIFY_TOKEN)
+
+
+def test_webhook_down_does_not_change_the_verdict(fba: Fba, node: Node) -> None:
+    _healthy_node(node)
+    fba.write_config(
+        node.config(
+            initial_peers=["127.0.0.2:2380"],
+            notify_url=f"http://127.0.0.1:{free_port()}/notify",
+            notify_token=NOTIFY_TOKEN,
+            notify_attempts=2,
+        )
+    )
+
+    result = fba.run("health-report")
+
+    assert result.rc == ExitCode.HEALTHY, result.describe()
+    assert result.with_message("Could not send the health summary", "WARN")
+    assert_no_secret(result.output, NOTIFY_TOKEN)
+
+
+def test_prometheus_textfile_written(fba: Fba, node: Node, tmp_path: Path) -> None:
+    _healthy_node(node)
+    node.clusters["chainfire"].add_member("node09", "127.0.0.1:2389", f"http://127.0.0.1:{free_port()}")
+    metrics = tmp_path / "textfile" / "fba.prom"
+    metrics.parent.mkdir()
+    fba.write_config(node.config(initial_peers=["127.0.0.2:2380"], prometheus_textfile=str(metrics)))
+
+    result = fba.run("health-report")
+
+    assert result.rc == ExitCode.UNHEALTHY, result.describe()
+    text = metrics.read_text()
+    assert "fba_cluster_healthy 0" in text.splitlines()
+    assert 'fba_check_ok{check="chainfire:member"} 1' in text
+    assert 'fba_check_ok{check="stale-member:chainfire:node09"} 0' in text
+    assert [p.name for p in metrics.parent.iterdir()] == ["fba.prom"]
