@@ -55,3 +55,7 @@ class NodeStateError(HarnessError):
 
 class GuestUnreachable(InfrastructureError):
     """The guest's SSH connection is closed or broke (crash, reboot); waits retry on it."""
+
+
+class ConsoleFatal(InfrastructureError):
+    """The serial console showed a line after which the boot cannot succeed (panic, ...)."""

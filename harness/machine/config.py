@@ -53,7 +53,8 @@ class NodeConfig:
     """Inputs of one node. `state_dir` receives console.log, qmp.sock, serial.sock, qemu.log.
 
     `launch_prefix` confines QEMU, e.g. `("ip", "netns", "exec", "fba-123-ab")`;
-    `ready_pattern` is a serial regex meaning "booted" (the image's READY_PATTERN);
+    `ready_pattern` is a serial regex meaning "booted" (the image's READY_PATTERN), and
+    `fatal_pattern` one meaning "this boot is lost" (FATAL_CONSOLE_PATTERN): fail at once;
     `ssh_host` is where the user NIC's forward listens (inside the namespace when confined).
     """
 
@@ -75,6 +76,7 @@ class NodeConfig:
     fw_cfg_name: str = "opt/fba/inject"
     launch_prefix: tuple[str, ...] = ()
     ready_pattern: str | re.Pattern[str] | None = None
+    fatal_pattern: str | re.Pattern[str] | None = None
     boot_timeout: float = 300.0
     qemu: str = "qemu-system-x86_64"
     extra_qemu_args: tuple[str, ...] = field(default=())

@@ -12,10 +12,11 @@ import re
 import select
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from harness.errors import NodeStateError
-from harness.waits import Clock, Duration, Observation, Sleep, wait_until
+from harness.errors import ConsoleFatal, NodeStateError
+from harness.waits import Clock, Duration, Observation, Sleep, tail, wait_until
 
 __all__ = ["Console", "CONSOLE_TIMEOUT"]
 
@@ -24,6 +25,10 @@ SEND_PAUSE = 0.05
 SEND_LINGER = 0.3
 CONSOLE_TIMEOUT = 900.0
 """Budget when `wait_for_text(timeout=None)`: the driver waits forever here; we do not."""
+
+
+def _compile(regex: str | re.Pattern[str]) -> re.Pattern[str]:
+    return regex if isinstance(regex, re.Pattern) else re.compile(regex, re.MULTILINE)
 
 
 class Console:
@@ -53,22 +58,35 @@ class Console:
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
         deadline_cap: float | None = None,
+        fatal: str | re.Pattern[str] | None = None,
+        precheck: Callable[[], None] | None = None,
     ) -> re.Match[str]:
         """Wait until `regex` matches console output after the cursor; move the cursor past it.
 
         A string `regex` is compiled with `re.MULTILINE`; a compiled pattern is used as is.
+        If `fatal` matches the unread text first (e.g. "Kernel panic"), give up at once.
 
         Raises:
+            ConsoleFatal: `fatal` matched; the boot cannot succeed.
             WaitExpired: no match within `timeout` (None = `CONSOLE_TIMEOUT`); shows the
                 last 20 console lines.
         """
-        pattern = regex if isinstance(regex, re.Pattern) else re.compile(regex, re.MULTILINE)
+        pattern = _compile(regex)
+        stop = _compile(fatal) if fatal is not None else None
         found: list[re.Match[str]] = []
 
         def look(_left: float) -> Observation:
             text = self.text()
+            if precheck is not None and pattern.search(text, self._cursor) is None:
+                precheck()  # e.g. raise at once if QEMU has exited
             match = pattern.search(text, self._cursor)
             if match is None:
+                bad = stop.search(text, self._cursor) if stop is not None else None
+                if bad is not None:
+                    raise ConsoleFatal(
+                        f"{self.log_path.name}: fatal console line {bad.group(0)!r} while waiting "
+                        f"for {pattern.pattern!r}; last lines:\n{tail(text[self._cursor :])}"
+                    )
                 return Observation(ok=False, output=text[self._cursor :])
             found.append(match)
             self._cursor = match.end()

@@ -216,18 +216,27 @@ class Node(UnitVerbs):
             self.shutdown()
             self.start(allow_reboot=allow)
 
-    def wait_for_console_text(self, regex: str | re.Pattern[str], timeout: Duration | None = None) -> None:
+    def wait_for_console_text(
+        self,
+        regex: str | re.Pattern[str],
+        timeout: Duration | None = None,
+        *,
+        fatal: str | re.Pattern[str] | None = None,
+    ) -> None:
         """Wait for `regex` on the serial console (output since the last match/start).
 
         Raises:
             WaitExpired: not seen within `timeout` (None = 900 s); shows the last lines.
-            InfrastructureError: QEMU exited meanwhile.
+            ConsoleFatal: `fatal` matched first (e.g. a kernel panic): no point waiting.
+            InfrastructureError: QEMU exited meanwhile (raised at once, not at the deadline).
         """
         shown = regex.pattern if isinstance(regex, re.Pattern) else regex
         with self.nested(f"waiting for {shown!r} on the console"):
             try:
-                self.console.wait_for_text(regex, timeout, clock=self._clock, sleep=self._sleep,
-                                           deadline_cap=self.deadline_cap)  # fmt: skip
+                self.console.wait_for_text(
+                    regex, timeout, clock=self._clock, sleep=self._sleep,
+                    deadline_cap=self.deadline_cap, fatal=fatal, precheck=self._check_alive,
+                )  # fmt: skip
             except WaitTimeout:
                 self._check_alive()
                 raise
@@ -237,7 +246,8 @@ class Node(UnitVerbs):
         pattern = self.config.ready_pattern
         if pattern is None:
             raise NodeStateError(f"{self.name}: no ready_pattern configured; pass one")
-        self.wait_for_console_text(pattern, self.config.boot_timeout if timeout is None else timeout)
+        budget = self.config.boot_timeout if timeout is None else timeout
+        self.wait_for_console_text(pattern, budget, fatal=self.config.fatal_pattern)
 
     def get_console_log(self) -> str:
         """The whole serial console log of this node (all boots)."""

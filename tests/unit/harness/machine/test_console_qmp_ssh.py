@@ -67,3 +67,23 @@ def test_command_result_is_frozen() -> None:
     assert res.output == "o\ne"
     with pytest.raises(AttributeError):
         res.rc = 0  # type: ignore[misc]
+
+
+def test_console_fatal_line_fails_at_once(tmp_path: Path) -> None:
+    from harness.errors import ConsoleFatal
+
+    log = tmp_path / "c.log"
+    log.write_text("booting\nKernel panic - not syncing: VFS\n")
+    clock = FakeClock()
+    with pytest.raises(ConsoleFatal, match="fatal console line 'Kernel panic'"):
+        Console(log).wait_for_text("READY", 300, clock=clock, sleep=clock.sleep, fatal="Kernel panic")
+    assert clock.now - 1000 < 1
+
+
+def test_console_precheck_aborts_the_wait(tmp_path: Path) -> None:
+    def dead() -> None:
+        raise NodeStateError("qemu exited")
+
+    clock = FakeClock()
+    with pytest.raises(NodeStateError, match="qemu exited"):
+        Console(tmp_path / "x.log").wait_for_text("READY", 300, clock=clock, sleep=clock.sleep, precheck=dead)

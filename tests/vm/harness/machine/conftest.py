@@ -57,10 +57,15 @@ def busybox_initrd(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _root_and_no_leaks() -> Iterator[None]:
+def _need_root() -> None:
     if os.geteuid() != 0:
         pytest.skip("VM tests run QEMU in network namespaces: need root")
+
+
+@pytest.fixture
+def no_leaks() -> Iterator[None]:
+    """After the test: tear down whatever it left registered, then check nothing is left."""
     yield
-    teardown_all()  # what a failed test left registered; then check nothing is left anyway
+    teardown_all()
     mine = [n for n in list_netns() if f"-{os.getpid()}-" in n]
     assert mine == [], f"namespaces left behind: {mine}"

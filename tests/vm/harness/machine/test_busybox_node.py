@@ -20,7 +20,7 @@ from harness.machine.qemu import DirectBoot, TapNic
 from harness.network import Fabric
 from harness.network.netns import NETNS_DIR, list_netns
 
-pytestmark = pytest.mark.vm
+pytestmark = [pytest.mark.vm, pytest.mark.usefixtures("no_leaks")]
 PREFIX = f"fbvm{os.getpid() % 10000}"
 READY = r"BUSYBOX-READY"
 REPO = Path(__file__).resolve().parents[4]
