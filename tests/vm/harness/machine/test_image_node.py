@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.driver import run_script
 from harness.errors import CheckFailed, WaitTimeout
 from harness.machine.accel import choose_accel
 from harness.machine.config import NodeConfig, direct_boot
@@ -141,6 +142,21 @@ def test_copy_roundtrip(booted: Booted, tmp_path: Path) -> None:
     booted.node.copy_from_host(src, "/tmp/hello.txt")
     back = booted.node.copy_from_vm("/tmp/hello.txt", "copies")
     assert back.read_text() == "from the host\n"
+
+
+SIMPLE_NIX_SCRIPT = """
+start_all()
+machine.wait_for_unit("multi-user.target")
+with subtest("commands"):
+    machine.succeed("true")
+    t.assertIn("node07", machine.succeed("hostname"))
+    machine.fail("false")
+"""
+
+
+def test_driver_runs_a_nixos_shaped_script_unchanged(booted: Booted) -> None:
+    driver = run_script(SIMPLE_NIX_SCRIPT, [booted.node], global_timeout=120)
+    assert [(s.name, s.failure) for s in driver.subtests] == [("commands", None)]
 
 
 def test_clean_shutdown_is_quick_and_leaves_nothing(booted: Booted) -> None:
