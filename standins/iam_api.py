@@ -35,6 +35,16 @@ def hash_password(password: str, salt: bytes | None = None) -> str:
     return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${salt.hex()}${digest.hex()}"
 
 
+def password_matches(password: str, stored: str) -> bool:
+    """Constant-time check of `password` against a `hash_password` string."""
+    try:
+        _, _, _, _, salt_hex, digest_hex = stored.split("$")
+        expected = hash_password(password, bytes.fromhex(salt_hex)).rsplit("$", 1)[1]
+    except ValueError:
+        return False
+    return hmac.compare_digest(expected, digest_hex)
+
+
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -124,9 +134,12 @@ class IamApp:
             # Never echo the body: it holds a password.
             return error(400, f"malformed body: {where or 'not a JSON object'}")
         created_at = _iso(self._now())
+        replay = self._replay(body)
+        if replay is not None:
+            return replay
         if body.role is c.UserRole.ADMIN and not self._store.put(ADMIN_CLAIM, body.name, True):
             holder = self._store.get(ADMIN_CLAIM)
-            return error(409, "user exists" if holder == body.name else "admin exists")
+            return self._replay(body) or error(409, "user exists" if holder == body.name else "admin exists")
         record: dict[str, Any] = {"name": body.name, "role": str(body.role),
                                   "created_at": created_at,
                                   "password_hash": hash_password(body.password)}
@@ -137,6 +150,16 @@ class IamApp:
         self._log.info("user created", user=body.name, role=str(body.role))
         return Response(201, c.dump(c.UserView(name=body.name, role=body.role,
                                                created_at=created_at)))
+
+    def _replay(self, body: c.UserCreate) -> Response | None:
+        """The same create again (same name, role and password): 200, not 409. A client that
+        crashed after its create was committed can retry and learn the account is its own."""
+        existing = self._store.get(USERS + body.name)
+        if not isinstance(existing, dict) or existing.get("role") != str(body.role):
+            return None
+        if not password_matches(body.password, str(existing.get("password_hash", ""))):
+            return None
+        return Response(200, c.dump(c.UserView(name=body.name, role=body.role, created_at=existing["created_at"])))
 
     def list_users(self, role: str | None) -> Response:
         users = [c.UserView(name=v["name"], role=v["role"], created_at=v["created_at"])

@@ -56,15 +56,18 @@ def test_exactly_one_admin_tokens_and_no_secret_in_logs(make_cluster: ClusterFac
     results: list[httpclient.HttpResult] = []
     lock = threading.Lock()
 
-    def create(url: str, name: str) -> None:
+    # Each node generates its own password, as fba does.
+    def create(url: str, name: str, password: str) -> None:
         r = httpclient.request("POST", url + "/users",
-                               {"name": name, "role": "admin", "password": PASSWORD},
+                               {"name": name, "role": "admin", "password": password},
                                headers=_auth(BOOTSTRAP), timeout=20)
         with lock:
             results.append(r)
+            sent[id(r)] = password
 
-    threads = [threading.Thread(target=create, args=(u, "admin")) for u in urls]
-    threads += [threading.Thread(target=create, args=(urls[1], "root"))]
+    sent: dict[int, str] = {}
+    threads = [threading.Thread(target=create, args=(u, "admin", f"{PASSWORD}-{i}")) for i, u in enumerate(urls)]
+    threads += [threading.Thread(target=create, args=(urls[1], "root", f"{PASSWORD}-root"))]
     for t in threads:
         t.start()
     for t in threads:
@@ -73,6 +76,17 @@ def test_exactly_one_admin_tokens_and_no_secret_in_logs(make_cluster: ClusterFac
     assert statuses == [201, 409, 409, 409], [r.body for r in results]
     winner = next(r.body for r in results if r.status == 201)
     assert set(winner) == {"name", "role", "created_at"} and winner["role"] == "admin"
+    # A replay of the winning create (a client that crashed before recording it) is 200, not 409;
+    # the same name with another password stays 409.
+    winning_password = next(sent[id(r)] for r in results if r.status == 201)
+    replay = httpclient.request("POST", urls[2] + "/users",
+                                {"name": winner["name"], "role": "admin", "password": winning_password},
+                                headers=_auth(BOOTSTRAP), timeout=20)
+    assert replay.status == 200 and replay.body["created_at"] == winner["created_at"]
+    other = httpclient.request("POST", urls[2] + "/users",
+                               {"name": winner["name"], "role": "admin", "password": "not-the-password"},
+                               headers=_auth(BOOTSTRAP), timeout=20)
+    assert other.status == 409
     errors = sorted(r.body["error"] for r in results if r.status == 409)
     assert set(errors) <= {"user exists", "admin exists"}
     for url in urls:
