@@ -191,3 +191,13 @@ def test_schema_is_draft07_and_superset_of_the_appendix(fba: Fba) -> None:
     assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
     assert {"node_id", "node_role", "bootstrap", "cluster_name", "leader_url", "raft_addr"} <= set(schema["required"])
     assert {"initial_peers", "flaredb_peers", "tls"} <= set(schema["properties"])
+
+
+@pytest.mark.parametrize("token", ["notify-secret-0f3a9c", 1234567890123])
+def test_notify_token_never_printed_by_validate(fba: Fba, token: object) -> None:
+    fba.write_config({**DESIGN_JOIN, "notify_url": "https://prov.example.com/hook", "notify_token": token, "bogus": 1})
+
+    result = fba.run("config", "validate")
+
+    assert result.rc == ExitCode.CONFIG_INVALID, result.describe()
+    assert str(token) not in result.output

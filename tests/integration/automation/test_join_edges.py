@@ -8,7 +8,7 @@ from pathlib import Path
 
 from automation.spec.exitcodes import ExitCode
 
-from .conftest import FBA, NODE_ID, Fba, Node, Servers, cause
+from .conftest import FBA, NODE_ID, RAFT_ADDR, Fba, Node, Servers, cause
 from .expect import FLAREDB_JOINED, JOINED, assert_marker, markers_in
 from .fakes import Answer, error
 
@@ -194,3 +194,44 @@ def test_flags_after_the_subcommand(fba: Fba, node: Node) -> None:
 
     assert result.rc == ExitCode.OK, result.describe()
     assert Path(fba.marker(JOINED)).exists()
+
+
+def test_raft_addr_owned_by_another_member_is_a_conflict(fba: Fba, node: Node) -> None:
+    leader = node.leader()
+    node.clusters["chainfire"].add_member("node07", RAFT_ADDR)
+    fba.write_config(node.config())
+
+    result = fba.run(*JOIN)
+
+    assert result.rc == ExitCode.INVALID, result.describe()
+    assert "node07" in result.last["message"] and RAFT_ADDR in result.last["message"]
+    assert leader.requests_to("POST", "/admin/member/add") == []
+    assert markers_in(fba.state_dir) == []
+
+
+def test_409_naming_our_id_with_another_address_is_a_conflict(fba: Fba, node: Node) -> None:
+    leader = node.leader()
+    other = {"id": NODE_ID, "raft_addr": "127.0.0.1:2999", "api_url": node.chainfire.url}
+    leader.script("POST", "/admin/member/add", Answer(409, {"error": "already a member", "member": other}))
+    fba.write_config(node.config())
+
+    result = fba.run(*JOIN)
+
+    assert result.rc == ExitCode.INVALID, result.describe()
+    assert "127.0.0.1:2999" in result.last["message"] and RAFT_ADDR in result.last["message"]
+    assert markers_in(fba.state_dir) == []
+
+
+def test_local_service_never_healthy_is_a_health_timeout(fba: Fba, node: Node) -> None:
+    leader = node.leader()
+    node.chainfire.healthy = False
+    fba.write_config(node.config(health={"timeout_s": 1}))
+
+    result = fba.run(*JOIN)
+
+    assert result.rc == ExitCode.FAILED, result.describe()
+    assert result.last["message"] == "Health check timeout"
+    assert cause(result.last) == "health check timeout"
+    assert result.last["context"]["elapsed_s"] <= 1.5
+    assert leader.requests == []
+    assert markers_in(fba.state_dir) == []
