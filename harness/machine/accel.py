@@ -72,7 +72,7 @@ class AccelChoice:
 def _probe_argv(qemu: str, kernel: Path, serial: Path) -> list[str]:
     return [
         qemu, "-nodefaults", "-display", "none", "-no-reboot", "-accel", "kvm",
-        "-m", "128", "-kernel", str(kernel),
+        "-m", "256", "-kernel", str(kernel),
         "-append", "console=ttyS0 earlyprintk=serial,ttyS0,115200 panic=-1",
         "-serial", f"file:{serial}",
     ]  # fmt: skip

@@ -164,11 +164,12 @@ class Node(UnitVerbs):
             self._sock_dir = None
         reaper.unregister(self._token)
 
-    def wait_for_shutdown(self, timeout: Duration | None = SHUTDOWN_TIMEOUT) -> None:
+    def wait_for_shutdown(self, timeout: Duration | None = None) -> None:
         """Wait until the QEMU process has exited, then release its resources.
 
         Raises:
-            WaitExpired: still running after `timeout`.
+            WaitExpired: still running after `timeout` (None = the global budget, capped by
+                the run deadline; the driver waits forever here).
         """
         if self._proc is None:
             return
