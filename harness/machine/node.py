@@ -258,6 +258,26 @@ class Node(UnitVerbs):
         """Type `chars` on the serial console."""
         self.console.send(chars)
 
+    def attach_commands(self) -> dict[str, str]:
+        """How a human reaches this node while it runs (for `--keep`): ssh, QMP, console.
+
+        Writes the private key to `state_dir/id_ed25519` (0600) for the ssh command.
+        """
+        cfg = self.config
+        info = {"console": str(cfg.state_dir / "console.log")}
+        prefix = " ".join(cfg.launch_prefix)
+        if self.qmp_socket is not None:
+            info["qmp"] = f"socat - UNIX-CONNECT:{self.qmp_socket}"
+            info["serial"] = f"socat -,raw,echo=0 UNIX-CONNECT:{self.qmp_socket.parent / 'serial.sock'}"
+        if cfg.ssh_key is not None and cfg.ssh_port is not None:
+            key = cfg.ssh_key.write(cfg.state_dir / "id_ed25519")
+            ssh = (
+                f"ssh -i {key} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+                f"-p {cfg.ssh_port} {cfg.ssh_user}@{cfg.ssh_host}"
+            )
+            info["ssh"] = f"{prefix} {ssh}".strip()
+        return info
+
     # -- transport --------------------------------------------------------------------------
     def _session(self, timeout: float) -> SshSession:
         if self._ssh is not None and self._ssh.alive:
