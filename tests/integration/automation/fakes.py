@@ -315,8 +315,9 @@ class Cluster:
 class Iam:
     """Users and tokens behind a bootstrap token, as the IAM stand-in's contract has them.
 
-    Like the stand-in, creating a user that exists answers 409 "user exists" (whatever the
-    password), and a second admin answers 409 "admin exists".
+    Like the stand-in (standins/openapi.yaml): replaying a create with the same name, role and
+    password answers 200; a user that exists otherwise answers 409 "user exists", and a second
+    admin 409 "admin exists".
     """
 
     bootstrap_token: str = field(default_factory=lambda: "boot-" + secrets.token_urlsafe(24))
@@ -356,7 +357,11 @@ class Iam:
             ):
                 return error(400, "malformed body")
             with self.lock:
-                if body["name"] in self.users:
+                existing = self.users.get(body["name"])
+                if existing and existing["role"] == body["role"] and existing["password"] == body["password"]:
+                    # A replayed create (same name, role, password): 200, as the contract has it.
+                    return Answer(200, {k: v for k, v in existing.items() if k != "password"})
+                if existing:
                     return error(409, "user exists")
                 if body["role"] == "admin" and any(u["role"] == "admin" for u in self.users.values()):
                     return error(409, "admin exists")

@@ -149,6 +149,7 @@ def test_crash_after_admin_create_keeps_the_staged_password(fba: Fba, node: Node
 
     assert rerun.rc == ExitCode.OK, rerun.describe()
     assert node.iam_state.admins() == ["admin"]
+    assert [r.status for r in node.iam.requests_to("POST", "/users")] == [201, 200]  # the replay is recognised
     creds = _creds(node)
     # The admin IAM holds was created with our staged password: it must not be thrown away.
     assert creds["admin_password"] == staged, creds.get("admin_status")
@@ -173,4 +174,23 @@ def test_crash_after_token_then_rerun_converges(fba: Fba, node: Node) -> None:
     assert creds["node_token"] in node.iam_state.issued
     assert node.iam_state.admins() == ["admin"]
     assert_marker(fba.marker(IAM_INITIALIZED))
+    _assert_quiet(node, crashed, rerun)
+
+
+def test_crash_before_create_sends_the_staged_password_on_rerun(fba: Fba, node: Node) -> None:
+    node.write_token()
+    fba.write_config(node.config())
+    env = {"FBA_FAILPOINTS": "iam.before-create=crash"}
+
+    crashed = fba.run("iam-setup", env=env)
+
+    assert crashed.rc == -signal.SIGKILL, crashed.describe()
+    staged = _creds(node)["admin_password"]
+    assert staged and node.iam_state.admins() == []
+
+    rerun = fba.run("iam-setup", env=env)
+
+    assert rerun.rc == ExitCode.OK, rerun.describe()
+    assert [r.status for r in node.iam.requests_to("POST", "/users")] == [201]
+    assert _creds(node)["admin_password"] == staged == node.iam_state.users["admin"]["password"]
     _assert_quiet(node, crashed, rerun)
