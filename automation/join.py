@@ -17,6 +17,7 @@ plus what etcd and kubeadm users learnt the hard way:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from automation.context import Context
 from automation.discovery import LeaderFinder, base_url, leader_hint
@@ -33,13 +34,20 @@ from automation.spec.markers import Service, Step, marker_name
 MAX_FREE_HOPS = 5  # leader hints and verifications followed without using up an attempt
 
 
+class Kind(StrEnum):
+    ATTEMPT = "attempt"  # a failure: uses up one of the attempts
+    HOP = "hop"  # re-routed (leader hint) or verifying: free, at most MAX_FREE_HOPS in a row
+    BUSY = "busy"  # no quorum / change in flight / 503: free, bounded by the deadline only
+
+
 @dataclass(frozen=True)
 class Retry:
-    """One attempt did not finish the join. `counts`: it uses up one of the attempts."""
+    """One attempt did not finish the join, and why."""
 
     cause: str
-    counts: bool
+    kind: Kind
     delay: float | None = None  # None: the backoff policy decides
+    detail: str | None = None  # e.g. the TLS error naming the CA, for the final line
 
 
 def run_join(ctx: Context, service: Service, join_cfg: JoinConfig) -> ExitCode:
@@ -96,6 +104,7 @@ class Joiner:
         attempts = 0
         free_hops = 0
         last_cause = "no attempt made"
+        last_detail: str | None = None
         self.log.info("Joining cluster", policy=self.backoff.describe, raft_addr=self.raft_addr)
         # Bounded by attempts, the deadline and the free-hop cap; the range is a backstop.
         for _ in range(10_000):
@@ -107,25 +116,28 @@ class Joiner:
             if isinstance(outcome, ExitCode):
                 return outcome
             last_cause = outcome.cause
-            if outcome.counts or free_hops >= MAX_FREE_HOPS:
+            last_detail = outcome.detail or last_detail
+            if outcome.kind is Kind.ATTEMPT or (outcome.kind is Kind.HOP and free_hops >= MAX_FREE_HOPS):
                 attempts += 1
                 free_hops = 0
                 if self.backoff.should_stop(attempts) or self.deadline.expired():
                     break
                 self.deadline.sleep(outcome.delay if outcome.delay is not None else self.backoff.delay(attempts))
-            else:
-                free_hops += 1
-                if self.deadline.expired():
-                    break
-                if outcome.delay:
-                    self.deadline.sleep(outcome.delay)
+                continue
+            free_hops = free_hops + 1 if outcome.kind is Kind.HOP else 0
+            if self.deadline.expired():
+                break
+            if outcome.delay:
+                self.deadline.sleep(outcome.delay)
+        said = f"{last_cause} ({last_detail})" if last_detail else last_cause
         self.log.error(
-            f"Join failed after {attempts} attempts in {self.deadline.elapsed():.1f}s: {last_cause}",
+            f"Join failed after {attempts} attempts in {self.deadline.elapsed():.1f}s: {said}",
             cause=last_cause,
+            detail=last_detail,
             attempt=attempts,
             elapsed_s=round(self.deadline.elapsed(), 3),
         )
-        raise JoinFailed(f"join {self.service.value} failed after {attempts} attempts: {last_cause}", cause=last_cause)
+        raise JoinFailed(f"join {self.service.value} failed after {attempts} attempts: {said}", cause=last_cause)
 
     # One attempt: read the list, maybe add, and let the next read verify.
 
@@ -139,22 +151,22 @@ class Joiner:
         if redirected:
             return redirected
         if not reply.ok:
-            return Retry(f"HTTP {reply.status} from {url}/admin/members", counts=True)
+            return Retry(f"HTTP {reply.status} from {url}/admin/members", Kind.ATTEMPT)
         view = parse_view(reply)
         if view is None:
-            return Retry(f"unreadable member list from {url}: {reply.excerpt(80)}", counts=True)
+            return Retry(f"unreadable member list from {url}: {reply.excerpt(80)}", Kind.ATTEMPT)
         listed = self._check_listed(view)
         if listed is not None:
             return listed
         if view.leader_url and base_url(view.leader_url) != url:
             self.finder.learn(base_url(view.leader_url))
-            return Retry("not the leader", counts=False)
+            return Retry("not the leader", Kind.HOP)
         if view.has_quorum is False:
             self.log.warn("Waiting: the cluster reports no quorum; not adding a member now", leader_url=url)
-            return Retry("no quorum", counts=False, delay=self.backoff.delay(attempt))
+            return Retry("no quorum", Kind.BUSY, delay=self.backoff.delay(attempt))
         if view.change_in_flight:
             self.log.info("Waiting: another membership change is in flight", leader_url=url)
-            return Retry("membership change in flight", counts=False, delay=self.backoff.delay(attempt))
+            return Retry("membership change in flight", Kind.BUSY, delay=self.backoff.delay(attempt))
         return self._add(url, attempt)
 
     def _check_listed(self, view: MemberView) -> ExitCode | None:
@@ -199,26 +211,26 @@ class Joiner:
             self.added_by_us = True
             self.log.info("Member add accepted; verifying membership", **context)
             self.ctx.failpoints.hit("join.after-add")
-            return Retry("verifying membership", counts=False, delay=0)
+            return Retry("verifying membership", Kind.HOP, delay=0)
         if reply.status == 409:
             self.saw_409 = True
             member = parse_member(reply.json_object().get("member"))
             if member is not None and (member.id != self.node_id or member.raft_addr != self.raft_addr):
                 self._conflict(member.raft_addr if member.id == self.node_id else None, member.id)
-            return Retry("verifying membership after HTTP 409", counts=False, delay=0)
+            return Retry("verifying membership after HTTP 409", Kind.HOP, delay=0)
         redirected = self._redirect(reply, url)
         if redirected:
             return redirected
         if reply.status == 503:
             cause = str(reply.json_object().get("error") or "service unavailable")
             self.log.info(f"Waiting: leader answered 503 ({cause})", **context)
-            return Retry(cause, counts=False, delay=retry_after(reply.headers.get("retry-after"), self.backoff.delay(attempt)))
+            return Retry(cause, Kind.BUSY, delay=retry_after(reply.headers.get("retry-after"), self.backoff.delay(attempt)))
         if 400 <= reply.status < 500:
             cause = f"rejected: HTTP {reply.status} {reply.excerpt(120)}"
             self.log.error("Join request rejected", cause=cause, **context)
             raise JoinFailed(f"join {self.service.value}: leader {url} {cause}", cause=cause)
         self.log.error(f"Join request failed: HTTP {reply.status}", body=reply.excerpt(120), **context)
-        return Retry(f"HTTP {reply.status} from {url}", counts=True)
+        return Retry(f"HTTP {reply.status} from {url}", Kind.ATTEMPT)
 
     def _redirect(self, reply: Response, url: str) -> Retry | None:
         if reply.status not in (301, 302, 307, 308, 421):
@@ -226,9 +238,9 @@ class Joiner:
         hint = leader_hint(reply)
         if hint and hint != url:
             self.finder.learn(hint)
-            return Retry("not the leader", counts=False)
+            return Retry("not the leader", Kind.HOP)
         self.finder.forget()
-        return Retry(f"{url} is not the leader and named no leader", counts=True)
+        return Retry(f"{url} is not the leader and named no leader", Kind.ATTEMPT)
 
     def _transport_failure(self, url: str, err: TransportError, attempt: int) -> Retry:
         self.log.error(
@@ -240,4 +252,4 @@ class Joiner:
             elapsed_s=round(self.deadline.elapsed(), 3),
         )
         self.finder.forget()
-        return Retry(err.cause, counts=True)
+        return Retry(err.cause, Kind.ATTEMPT, detail=str(err))

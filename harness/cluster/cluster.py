@@ -1,0 +1,270 @@
+"""A cluster under test: one network namespace, a bridge, and node01..N in QEMU.
+
+`Cluster` is a context manager. Entering builds (or reuses) the netboot image, probes KVM,
+creates the namespace with one tap per node, a persistent /var/lib disk and an injection blob
+per node; `start_all()` boots them. Leaving collects every node's console and journal into
+the run directory and tears everything down (unless `keep`), also on errors and signals:
+the fabric and nodes are registered with the shared reaper.
+
+    with Cluster(ClusterOptions(run_dir=Path("out/run1"))) as cluster:
+        cluster.start_all()
+        cluster.wait_ready()
+        cluster["node01"].wait_for_unit("cluster-health-check.service")
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from harness.cluster.topology import NodeSpec, Secrets, Topology
+from harness.errors import HarnessError, InfrastructureError
+from harness.log import RunLog
+from harness.machine.accel import Accel, AccelChoice, choose_accel
+from harness.machine.config import NodeConfig, direct_boot
+from harness.machine.node import Node
+from harness.machine.qemu import PxeBoot, TapNic, write_sercon_port
+from harness.machine.ssh import SshKey
+from harness.network import Fabric
+
+DISK_SIZE = "1G"
+FIRST_SSH_PORT = 2201
+
+
+class BootImage(Protocol):
+    @property
+    def kernel(self) -> Path: ...
+    @property
+    def initrd(self) -> Path: ...
+    @property
+    def cmdline(self) -> str | tuple[str, ...]: ...
+
+
+@dataclass(frozen=True)
+class PrebuiltImage:
+    """Kernel + initrd + command line given on the command line (e.g. built by Nix)."""
+
+    kernel: Path
+    initrd: Path
+    cmdline: str
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    run_dir: Path
+    topology: Topology = field(default_factory=Topology)
+    image: BootImage | None = None  # None: the Debian builder's image (built or cached)
+    require_kvm: bool = False
+    pxe: bool = False
+    memory_mb: int = 512
+    boot_timeout: float = 420.0
+    node_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    node_failpoints: Mapping[str, str] = field(default_factory=dict)
+    keep: bool = False
+    validate_configs: bool = True
+    deadline: float | None = None  # absolute time.monotonic() by which every wait must end
+
+
+class Cluster:
+    def __init__(self, options: ClusterOptions, log: RunLog | None = None) -> None:
+        self.options = options
+        self.topology = options.topology
+        self.log = log or RunLog(events_path=options.run_dir / "events.jsonl")
+        self.secrets = Secrets()
+        self.ssh_key = SshKey.generate()
+        self.nodes: dict[str, Node] = {}
+        self.fabric: Fabric | None = None
+        self.accel: AccelChoice | None = None
+        self.image: BootImage | None = None
+        self.started_at: float | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def __enter__(self) -> Cluster:
+        try:
+            self.up()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.options.keep:
+            self.print_attach()
+            return
+        self.down()
+
+    def __getitem__(self, name: str) -> Node:
+        try:
+            return self.nodes[name]
+        except KeyError:
+            raise HarnessError(f"no node {name!r}; nodes: {', '.join(self.nodes)}") from None
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes.values())
+
+    def up(self) -> None:
+        run_dir = self.options.run_dir
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with self.log.nested("preparing the netboot image"):
+            self.image = self.options.image or _debian_image(self.log)
+        self.accel = choose_accel(Path(self.image.kernel), require_kvm=self.options.require_kvm)
+        self.log.event("accel", self.accel.headline, accel=self.accel.accel.value)
+        if self.accel.accel is Accel.TCG:
+            self.log.warn_loudly(self.accel.headline)
+        else:
+            self.log.log(self.accel.headline)
+        names = [n.name for n in self.topology.nodes]
+        with self.log.nested(f"creating network namespace with {len(names)} taps"):
+            self.fabric = Fabric(names, prefix="fba")
+            self.fabric.__enter__()
+        for index, spec in enumerate(self.topology.nodes):
+            self.nodes[spec.name] = self._make_node(spec, FIRST_SSH_PORT + index)
+        (run_dir / "cluster.json").write_text(json.dumps(self.describe(), indent=2) + "\n")
+
+    def _make_node(self, spec: NodeSpec, ssh_port: int) -> Node:
+        from harness.image import FATAL_CONSOLE_PATTERN, FW_CFG_NAME, READY_PATTERN, NodeInjection, write_injection
+
+        if self.fabric is None or self.image is None or self.accel is None:
+            raise InfrastructureError("cluster: nodes are made after the fabric and the image")
+        node_dir = self.options.run_dir / "nodes" / spec.name
+        node_dir.mkdir(parents=True, exist_ok=True)
+        files = self.secrets.node_files(self.topology, spec, validate=self.options.validate_configs)
+        blob = write_injection(
+            NodeInjection(
+                hostname=spec.name,
+                cluster_mac=spec.mac,
+                cluster_cidr=spec.cidr,
+                hosts=self.topology.hosts,
+                cluster_config=files.config_json,
+                files=files.files,
+                authorized_keys=self.ssh_key.public_line + "\n",
+                env=dict(self.options.node_env.get(spec.name, {})),
+                failpoints=self.options.node_failpoints.get(spec.name),
+            ),
+            node_dir / "inject.json",
+        )
+        disk = node_dir / "varlib.qcow2"
+        if not disk.exists():
+            _run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), DISK_SIZE], "create the /var/lib disk")
+        boot = direct_boot(self.image)
+        if self.options.pxe:
+            from harness.image.ipxe import write_tftp_dir
+
+            tftp = write_tftp_dir(self.image, node_dir / "tftp")  # type: ignore[arg-type]
+            boot = PxeBoot(write_sercon_port(node_dir / "sercon"), nic="user", tftp_dir=tftp)  # type: ignore[assignment]
+        config = NodeConfig(
+            name=spec.name,
+            state_dir=node_dir,
+            boot=boot,
+            accel=self.accel.accel,
+            memory_mb=self.options.memory_mb,
+            ssh_port=ssh_port,
+            ssh_key=self.ssh_key,
+            tap=TapNic(self.fabric.port(spec.name), spec.mac),
+            disk=disk,
+            fw_cfg=blob,
+            fw_cfg_name=FW_CFG_NAME,
+            launch_prefix=self.fabric.exec_prefix,
+            ready_pattern=READY_PATTERN,
+            fatal_pattern=FATAL_CONSOLE_PATTERN,
+            boot_timeout=self.options.boot_timeout,
+        )
+        return Node(
+            config,
+            log=self.log.for_node(spec.name),
+            link=self.fabric,
+            sock_factory=self.fabric.connect,
+            deadline_cap=self.options.deadline,
+            out_dir=node_dir / "out",
+        )
+
+    def start_all(self) -> None:
+        self.started_at = time.monotonic()
+        for node in self.nodes.values():
+            node.start()
+
+    def wait_ready(self, names: list[str] | None = None) -> dict[str, float]:
+        """Wait for every node's READY line; returns seconds from cluster start per node."""
+        ready: dict[str, float] = {}
+        begin = self.started_at or time.monotonic()
+        for name in names or list(self.nodes):
+            with self.log.nested(f"waiting for {name} to finish booting"):
+                self.nodes[name].wait_for_ready(timeout=self.options.boot_timeout)
+            ready[name] = time.monotonic() - begin
+        return ready
+
+    def down(self) -> None:
+        """Collect artifacts, then stop every node and delete the namespace. Never raises."""
+        for name, node in self.nodes.items():
+            try:
+                if node.is_up():
+                    self.collect(name)
+            except Exception as err:  # noqa: BLE001 - teardown must go on
+                self.log.log(f"could not collect artifacts of {name}: {err}", node=name)
+            try:
+                node.crash()
+            except Exception as err:  # noqa: BLE001
+                self.log.log(f"could not stop {name}: {err}", node=name)
+        if self.fabric is not None:
+            self.fabric.teardown()
+            self.fabric = None
+
+    def collect(self, name: str) -> None:
+        """Journal of this boot (JSON) and systemd-analyze output, next to the console log."""
+        node = self.nodes[name]
+        node_dir = self.options.run_dir / "nodes" / name
+        rc, out = node.execute("journalctl -b -o json --no-pager", check_output=True, timeout=60)
+        if rc == 0:
+            (node_dir / "journal.jsonl").write_text(out)
+        rc, out = node.execute("systemd-analyze blame --no-pager 2>&1 | head -40", timeout=30)
+        (node_dir / "systemd-analyze-blame.txt").write_text(out)
+
+    # -- for humans --------------------------------------------------------------------------
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "namespace": self.fabric.name if self.fabric else None,
+            "accel": self.accel.accel.value if self.accel else None,
+            "accel_headline": self.accel.headline if self.accel else None,
+            "nodes": {
+                spec.name: {
+                    "ip": spec.ip,
+                    "bootstrap": spec.bootstrap,
+                    "state_dir": str(self.options.run_dir / "nodes" / spec.name),
+                }
+                for spec in self.topology.nodes
+            },
+        }
+
+    def attach_info(self) -> dict[str, dict[str, str]]:
+        return {name: node.attach_commands() for name, node in self.nodes.items() if node.is_up()}
+
+    def print_attach(self) -> None:
+        info = self.attach_info()
+        (self.options.run_dir / "attach.json").write_text(json.dumps(info, indent=2) + "\n")
+        self.log.warn_loudly(f"cluster kept up; attach commands in {self.options.run_dir / 'attach.json'}")
+        for name, commands in info.items():
+            for kind, command in commands.items():
+                self.log.log(f"{kind:8} {command}", node=name)
+
+
+def _debian_image(log: RunLog) -> BootImage:
+    from harness.image import ensure_image
+
+    image: BootImage = ensure_image(log=lambda msg: log.log(msg))
+    return image
+
+
+def _run(argv: list[str], what: str) -> None:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise InfrastructureError(f"cannot {what}: {argv[0]}: {err}") from None
+    if done.returncode != 0:
+        raise InfrastructureError(f"cannot {what}: {' '.join(argv)} exited {done.returncode}: {done.stderr.strip()}")

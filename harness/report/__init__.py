@@ -1,0 +1,1 @@
+"""The report wing: boot timelines (SVG), budgets, summaries."""
