@@ -1,0 +1,297 @@
+"""`cluster-test`: boot node01-03 from the netboot image in QEMU and check what the design promises.
+
+    cluster-test                        run every scenario (pytest under the hood)
+    cluster-test -k markers --keep-on-failure
+    cluster-test --list
+    cluster-test --script test.py       a NixOS test-driver script, unchanged
+    cluster-test --interactive          a Python prompt with the nodes and driver globals
+    cluster-test ssh node02 [-- CMD]    reach a node of a kept cluster
+    cluster-test down                   tear a kept cluster down
+
+The first line of every run says which accelerator is used, KVM or TCG (and why).
+Exit codes: 0 passed, 1 a check failed, 2 a wait timed out, 3 infrastructure error (QEMU,
+namespaces, image build), 4 usage error or nothing selected, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from enum import IntEnum
+from pathlib import Path
+from typing import NoReturn
+
+from harness.errors import CheckFailed, HarnessError, InfrastructureError, WaitTimeout
+
+DEFAULT_REPORTS = Path("reports")
+DEFAULT_RUN_TIMEOUT = 3000.0
+
+
+class Exit(IntEnum):
+    PASSED = 0
+    FAILED = 1
+    TIMEOUT = 2
+    INFRASTRUCTURE = 3
+    USAGE = 4
+    INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"cluster-test: {message}\n")
+        raise SystemExit(Exit.USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="cluster-test", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", nargs="?", default="run", choices=["run", "ssh", "down"])
+    p.add_argument("node", nargs="?", help="for `ssh`: the node name")
+    p.add_argument("--report", type=Path, help="report directory (default reports/cluster-test-<time>)")
+    p.add_argument("-k", dest="keyword", help="only scenarios matching this pytest expression")
+    p.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    p.add_argument("--keep", action="store_true", help="leave the cluster up afterwards")
+    p.add_argument("--keep-on-failure", action="store_true", help="leave the cluster up when a check fails")
+    p.add_argument("--require-kvm", action="store_true", help="fail (within 5 s) if KVM does not work")
+    p.add_argument("--tcg-factor", type=float, help="budget factor under TCG (default: measured)")
+    p.add_argument("--kernel", type=Path, help="prebuilt netboot kernel (e.g. from Nix)")
+    p.add_argument("--initrd", type=Path, help="prebuilt netboot initrd")
+    p.add_argument("--cmdline", default="", help="kernel command line of the prebuilt image")
+    p.add_argument("--pxe", action="store_true", help="boot through iPXE instead of direct kernel boot")
+    p.add_argument("--workers", type=int, default=1, help="pytest-xdist workers for scenarios")
+    p.add_argument("--timeout", type=float, default=DEFAULT_RUN_TIMEOUT, help="whole-run deadline, seconds")
+    p.add_argument("--script", type=Path, help="run a NixOS test-driver script against the nodes")
+    p.add_argument("--nodes", type=int, default=3, help="bootstrap nodes for --script/--interactive")
+    p.add_argument("--interactive", action="store_true", help="boot, then a Python prompt with the nodes")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="after --: pytest arguments, or the ssh command")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    sys.exit(run(list(sys.argv[1:] if argv is None else argv)))
+
+
+def run(argv: list[str]) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as err:
+        return int(err.code) if isinstance(err.code, int) else Exit.USAGE
+    rest = [a for a in args.rest if a != "--"] if args.rest else []
+    try:
+        if args.command == "ssh":
+            return ssh(args, rest)
+        if args.command == "down":
+            return down(args)
+        if (args.kernel is None) != (args.initrd is None):
+            sys.stderr.write("cluster-test: --kernel and --initrd go together\n")
+            return Exit.USAGE
+        if args.list:
+            return _pytest(args, ["--collect-only", "-q", *rest], report=None)
+        report = args.report or DEFAULT_REPORTS / time.strftime("cluster-test-%Y%m%d-%H%M%S")
+        report.mkdir(parents=True, exist_ok=True)
+        _latest(report)
+        headline = _accel_headline(args)
+        print(headline, flush=True)
+        (report / "summary.txt").write_text(headline + "\n")
+        if args.script or args.interactive:
+            return driver_run(args, report, headline)
+        return _pytest(args, rest, report=report, headline=headline)
+    except KeyboardInterrupt:
+        sys.stderr.write("cluster-test: interrupted; everything started was torn down\n")
+        return Exit.INTERRUPTED
+    except InfrastructureError as err:
+        sys.stderr.write(f"cluster-test: infrastructure error: {err}\n")
+        return Exit.INFRASTRUCTURE
+    except WaitTimeout as err:
+        sys.stderr.write(f"cluster-test: timeout: {err}\n")
+        return Exit.TIMEOUT
+    except (CheckFailed, AssertionError) as err:
+        sys.stderr.write(f"cluster-test: check failed: {err}\n")
+        return Exit.FAILED
+    except HarnessError as err:
+        sys.stderr.write(f"cluster-test: {err}\n")
+        return Exit.INFRASTRUCTURE
+
+
+def _accel_headline(args: argparse.Namespace) -> str:
+    """Probe the accelerator with the host's (= the image's) kernel before any long work."""
+    from harness.machine.accel import choose_accel
+
+    kernel = args.kernel or _host_kernel()
+    choice = choose_accel(kernel, require_kvm=args.require_kvm)
+    return choice.headline
+
+
+def _host_kernel() -> Path:
+    kernels = sorted(Path("/boot").glob("vmlinuz-*"))
+    if not kernels:
+        raise InfrastructureError("no kernel in /boot: apt-get install linux-image-amd64 (scripts/setup.sh does)")
+    return kernels[-1]
+
+
+def _latest(report: Path) -> None:
+    link = report.parent / "latest"
+    try:
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(report.resolve())
+    except OSError:
+        pass
+
+
+def _env(args: argparse.Namespace, report: Path | None) -> dict[str, str]:
+    env = dict(os.environ)
+    if report is not None:
+        env["FBA_RUN_DIR"] = str(report)
+    env["FBA_KEEP"] = "always" if args.keep else "on-failure" if args.keep_on_failure else "never"
+    env["FBA_RUN_DEADLINE"] = str(time.time() + args.timeout)
+    if args.require_kvm:
+        env["FBA_REQUIRE_KVM"] = "1"
+    if args.pxe:
+        env["FBA_PXE"] = "1"
+    if args.tcg_factor:
+        env["FBA_TCG_FACTOR"] = str(args.tcg_factor)
+    if args.kernel:
+        env.update(FBA_KERNEL=str(args.kernel), FBA_INITRD=str(args.initrd), FBA_CMDLINE=args.cmdline)
+    return env
+
+
+def _pytest(args: argparse.Namespace, extra: list[str], *, report: Path | None, headline: str = "") -> int:
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--pyargs", "harness.scenarios", "-rA"]
+    argv += ["-o", f"timeout={int(args.timeout)}"]
+    if args.keyword:
+        argv += ["-k", args.keyword]
+    if args.workers > 1:
+        argv += ["-n", str(args.workers)]
+    if report is not None:
+        argv += [f"--junitxml={report / 'junit.xml'}", "-o", "junit_suite_name=cluster-test", "-o", "junit_duration_report=call"]
+    argv += extra
+    proc = subprocess.Popen(argv, env=_env(args, report), start_new_session=True)
+    try:
+        rc = proc.wait(timeout=args.timeout + 120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        sys.stderr.write(f"cluster-test: the run passed its {args.timeout:.0f} s deadline and was stopped\n")
+        return Exit.TIMEOUT
+    except KeyboardInterrupt:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=30)
+        raise
+    if report is None:
+        return Exit.PASSED if rc == 0 else Exit.USAGE if rc in (4, 5) else Exit.FAILED
+    return _verdict(rc, report, headline)
+
+
+def _verdict(rc: int, report: Path, headline: str) -> int:
+    outcomes: dict[str, str] = {}
+    if (report / "outcomes.json").exists():
+        outcomes = json.loads((report / "outcomes.json").read_text())
+    kinds = set(outcomes.values())
+    if rc == 5:
+        code = Exit.USAGE
+    elif "infrastructure" in kinds:
+        code = Exit.INFRASTRUCTURE
+    elif "timeout" in kinds:
+        code = Exit.TIMEOUT
+    elif rc != 0 or "failed" in kinds:
+        code = Exit.FAILED
+    else:
+        code = Exit.PASSED
+    lines = [headline, f"result: {code.name.lower()} (exit {int(code)})"]
+    lines += [f"  {kind:14} {test}" for test, kind in sorted(outcomes.items(), key=lambda kv: kv[1])]
+    lines.append(f"report: {report}  (junit.xml, nodes/*/console.log, */timeline.svg, events.jsonl)")
+    (report / "summary.txt").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines), flush=True)
+    return code
+
+
+def driver_run(args: argparse.Namespace, report: Path, headline: str) -> int:
+    """Boot a cluster and run a driver script (or an interactive prompt) against it."""
+    from harness.cluster.cluster import Cluster, ClusterOptions, PrebuiltImage
+    from harness.cluster.topology import Topology
+    from harness.driver import Driver
+    from harness.report import junit
+
+    image = PrebuiltImage(args.kernel, args.initrd, args.cmdline) if args.kernel else None
+    deadline = time.monotonic() + args.timeout
+    options = ClusterOptions(
+        run_dir=report, topology=Topology(bootstrap_nodes=args.nodes), image=image,
+        require_kvm=args.require_kvm, pxe=args.pxe, keep=args.keep, deadline=deadline,
+    )  # fmt: skip
+    failed: BaseException | None = None
+    cluster = Cluster(options)
+    driver: Driver | None = None
+    try:
+        cluster.up()
+        driver = Driver(list(cluster), run_log=cluster.log, global_timeout=args.timeout, keep_going=True)
+        if args.interactive:
+            import code
+
+            cluster.start_all()
+            code.interact(banner=f"{headline}\nnodes: {', '.join(cluster.nodes)}; try node01.succeed('fba status')",
+                          local=driver.test_symbols(), exitmsg="tearing down")  # fmt: skip
+        else:
+            driver.run_script(args.script)
+    except BaseException as err:  # noqa: BLE001 - recorded, then mapped to an exit code
+        failed = err
+    finally:
+        records = driver.subtests if driver else []
+        error = None if failed is None else f"{type(failed).__name__}: {failed}"
+        junit.write(report / "junit.xml", str(args.script or "interactive"), records, error=error, headline=headline)
+        keep = args.keep or (args.keep_on_failure and (failed or any(r.failure for r in records)))
+        if keep:
+            cluster.print_attach()
+        else:
+            cluster.down()
+    if failed is not None:
+        raise failed
+    if any(r.failure for r in records):
+        for r in records:
+            if r.failure:
+                sys.stderr.write(f"subtest failed: {r.name}: {r.failure.splitlines()[0]}\n")
+        return Exit.FAILED
+    return Exit.PASSED
+
+
+def _kept(args: argparse.Namespace) -> tuple[Path, dict[str, dict[str, str]], dict[str, object]]:
+    base = args.report or DEFAULT_REPORTS / "latest"
+    for candidate in [base, *sorted(base.glob("*/"))]:
+        attach = candidate / "attach.json"
+        if attach.exists():
+            described = json.loads((candidate / "cluster.json").read_text()) if (candidate / "cluster.json").exists() else {}
+            return candidate, json.loads(attach.read_text()), described
+    raise HarnessError(f"no kept cluster under {base}: run with --keep or --keep-on-failure first")
+
+
+def ssh(args: argparse.Namespace, command: list[str]) -> int:
+    _, attach, _ = _kept(args)
+    if not args.node or args.node not in attach:
+        sys.stderr.write(f"cluster-test ssh: name a node: {', '.join(attach)}\n")
+        return Exit.USAGE
+    argv = attach[args.node]["ssh"].split() + command
+    return subprocess.run(argv, check=False).returncode
+
+
+def down(args: argparse.Namespace) -> int:
+    """Stop the QEMU processes and delete the namespace of a kept cluster."""
+    from harness.network.netns import list_netns
+
+    run_dir, _, described = _kept(args)
+    namespace = described.get("namespace")
+    if isinstance(namespace, str) and namespace in list_netns():
+        pids = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True, text=True, timeout=10, check=False)
+        for pid in pids.stdout.split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
+        subprocess.run(["ip", "netns", "delete", namespace], timeout=10, check=False)
+        print(f"cluster-test: removed namespace {namespace} and its processes")
+    (run_dir / "attach.json").unlink(missing_ok=True)
+    return Exit.PASSED
