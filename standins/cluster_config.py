@@ -55,6 +55,12 @@ class TlsSection(BaseModel):
     node_key_path: str | None = None
 
 
+class IamSection(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    bootstrap_token_path: str = "/etc/nixos/secrets/iam-bootstrap-token"
+
+
 class ClusterConfigFile(BaseModel):
     """The keys of cluster-config.json the stand-ins read."""
 
@@ -66,6 +72,7 @@ class ClusterConfigFile(BaseModel):
     initial_peers: list[str] = []
     flaredb_peers: list[str] = []
     tls: TlsSection | None = None
+    iam: IamSection = IamSection()
 
     @field_validator("raft_addr")
     @classmethod

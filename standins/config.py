@@ -230,8 +230,8 @@ def _resolve(service: Service, raw: Mapping[str, str | None]) -> DaemonConfig:
                              ("default", "fast")),
         commit_timeout=_number(raw.get("commit_timeout") or "10", "--commit-timeout", float),
         log_format=_choice(raw.get("log_format") or "json", "--log-format", ("json", "text")),
-        flaredb_url=(raw.get("flaredb_url") or "").rstrip("/"),
-        bootstrap_token_file=Path(p) if (p := raw.get("bootstrap_token_file")) else None,
+        flaredb_url=(raw.get("flaredb_url") or from_file.flaredb_url or "").rstrip("/"),
+        bootstrap_token_file=Path(p) if (p := raw.get("bootstrap_token_file") or from_file.bootstrap_token_file) else None,
         bootstrap_token_expires=_expiry(raw.get("bootstrap_token_expires")),
     )
 
@@ -245,6 +245,8 @@ class _FromFile:
     api_addr: str | None = None
     peers: tuple[Peer, ...] = ()
     tls: TlsSection | None = None
+    flaredb_url: str | None = None  # iam: this node's flaredb
+    bootstrap_token_file: str | None = None  # iam: the shared bootstrap token
 
 
 def _from_cluster_config(service: Service, path: str | None) -> _FromFile:
@@ -259,7 +261,12 @@ def _from_cluster_config(service: Service, path: str | None) -> _FromFile:
     if cfg.bootstrap and service is not Service.IAM:
         peers = peers_from_file(cfg, service is Service.FLAREDB, raft_port)
     tls = cfg.tls if cfg.tls is not None and cfg.tls.enabled else None
-    return _FromFile(cfg.node_id, raft_addr, f"{host}:{api_port}", peers, tls)
+    flaredb_url = token_file = None
+    if service is Service.IAM:
+        # iam keeps its data in this node's flaredb, reached the way the node advertises it.
+        flaredb_url = f"{'https' if tls else 'http'}://{host}:{DEFAULT_PORTS[Service.FLAREDB][0]}"
+        token_file = cfg.iam.bootstrap_token_path
+    return _FromFile(cfg.node_id, raft_addr, f"{host}:{api_port}", peers, tls, flaredb_url, token_file)
 
 
 def _tls(raw: Mapping[str, str | None], from_file: _FromFile) -> TlsFiles | None:

@@ -188,6 +188,14 @@ class Cluster:
         self.started_at = time.monotonic()
         for node in self.nodes.values():
             node.start()
+        self.write_attach()
+
+    def write_attach(self) -> Path:
+        """ssh/QMP/console commands per node, written as soon as the nodes run, so a person can
+        look inside while a run is still going (the key file is 0600 in the run directory)."""
+        path = self.options.run_dir / "attach.json"
+        path.write_text(json.dumps(self.attach_info(), indent=2) + "\n")
+        return path
 
     def wait_ready(self, names: list[str] | None = None) -> dict[str, float]:
         """Wait for every node's READY line; returns seconds from cluster start per node."""
@@ -203,7 +211,7 @@ class Cluster:
         """Collect artifacts, then stop every node and delete the namespace. Never raises."""
         for name, node in self.nodes.items():
             try:
-                if node.is_up():
+                if node.booted:
                     self.collect(name)
             except Exception as err:  # noqa: BLE001 - teardown must go on
                 self.log.log(f"could not collect artifacts of {name}: {err}", node=name)
@@ -214,6 +222,7 @@ class Cluster:
         if self.fabric is not None:
             self.fabric.teardown()
             self.fabric = None
+        (self.options.run_dir / "attach.json").unlink(missing_ok=True)
 
     def collect(self, name: str) -> None:
         """Journal of this boot (JSON) and systemd-analyze output, next to the console log."""
@@ -243,13 +252,12 @@ class Cluster:
         }
 
     def attach_info(self) -> dict[str, dict[str, str]]:
-        return {name: node.attach_commands() for name, node in self.nodes.items() if node.is_up()}
+        return {name: node.attach_commands() for name, node in self.nodes.items() if node.booted}
 
     def print_attach(self) -> None:
-        info = self.attach_info()
-        (self.options.run_dir / "attach.json").write_text(json.dumps(info, indent=2) + "\n")
-        self.log.warn_loudly(f"cluster kept up; attach commands in {self.options.run_dir / 'attach.json'}")
-        for name, commands in info.items():
+        path = self.write_attach()
+        self.log.warn_loudly(f"cluster kept up; attach commands in {path}; `cluster-test down` removes it")
+        for name, commands in json.loads(path.read_text()).items():
             for kind, command in commands.items():
                 self.log.log(f"{kind:8} {command}", node=name)
 

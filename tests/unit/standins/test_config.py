@@ -97,3 +97,17 @@ def test_cluster_config_errors(tmp_path: Path) -> None:
     bad.write_text("{")
     with pytest.raises(ConfigError, match="is not a valid cluster config"):
         parse_config(Service.CHAINFIRE, ["--cluster-config", str(bad)], {})
+
+
+def test_iam_derives_flaredb_and_token_from_cluster_config(tmp_path: Path) -> None:
+    path = tmp_path / "cluster-config.json"
+    path.write_text(
+        '{"node_id":"node01","bootstrap":true,"raft_addr":"10.77.0.11:2380","initial_peers":["node01:2380"],'
+        '"tls":{"enabled":true,"ca_cert_path":"/s/ca.crt","node_cert_path":"/s/n.crt","node_key_path":"/s/n.key"},'
+        '"iam":{"bootstrap_token_path":"/s/token"}}'
+    )
+    config = parse_config(Service.IAM, ["--cluster-config", str(path)], {})
+    assert config.flaredb_url == "https://10.77.0.11:2479"
+    assert str(config.bootstrap_token_file) == "/s/token"
+    override = parse_config(Service.IAM, ["--cluster-config", str(path), "--flaredb-url", "http://x:1"], {})
+    assert override.flaredb_url == "http://x:1"
