@@ -1,0 +1,98 @@
+"""Fixtures for the scenarios, and the run's outcome file that `cluster-test` turns into its
+exit code: a failed check, a timeout and an infrastructure error are told apart."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.cluster.cluster import Cluster
+from harness.cluster.topology import Topology
+from harness.errors import InfrastructureError, WaitTimeout
+from harness.log import RunLog
+from harness.scenarios.settings import Keep, RunSettings
+
+OUTCOMES = pytest.StashKey[dict[str, str]]()
+OPERATIONAL_TIMEOUT = 600.0
+
+
+def classify(exc: BaseException | None) -> str:
+    if isinstance(exc, InfrastructureError):
+        return "infrastructure"
+    if isinstance(exc, WaitTimeout):
+        return "timeout"
+    return "failed"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    outcome = yield
+    report = outcome.get_result()
+    outcomes = item.config.stash.setdefault(OUTCOMES, {})
+    if report.failed:
+        outcomes[item.nodeid] = classify(call.excinfo.value if call.excinfo else None)
+    elif report.when == "call":
+        outcomes.setdefault(item.nodeid, "skipped" if report.skipped else "passed")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    settings = RunSettings.from_env(os.environ)
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    outcomes = session.config.stash.get(OUTCOMES, {})
+    (settings.run_dir / "outcomes.json").write_text(json.dumps(outcomes, indent=2) + "\n")
+
+
+@pytest.fixture(scope="session")
+def settings() -> RunSettings:
+    return RunSettings.from_env(os.environ)
+
+
+@pytest.fixture(scope="session")
+def run_log(settings: RunSettings) -> Iterator[RunLog]:
+    log = RunLog(events_path=settings.run_dir / "events.jsonl")
+    yield log
+    log.close()
+
+
+def booted_cluster(request: pytest.FixtureRequest, settings: RunSettings, run_log: RunLog, name: str, topology: Topology) -> Iterator[Cluster]:
+    """Boot a cluster for a test module; keep it up afterwards when asked to."""
+    cluster = Cluster(settings.cluster_options(name, topology), run_log)
+    try:
+        cluster.up()
+        cluster.start_all()
+        cluster.wait_ready()
+        yield cluster
+    finally:
+        failed = request.session.testsfailed > 0
+        if settings.keep is Keep.ALWAYS or (settings.keep is Keep.ON_FAILURE and failed):
+            cluster.print_attach()
+        else:
+            cluster.down()
+
+
+def wait_operational(cluster: Cluster, names: list[str] | None = None) -> dict[str, Any]:
+    """`fba status --wait` in every guest: our own bounded status command, dogfooded."""
+    states = {}
+    for name in names or list(cluster.nodes):
+        node = cluster[name]
+        out = node.succeed(
+            f"fba status --wait --timeout {OPERATIONAL_TIMEOUT:.0f} --format json || true", timeout=OPERATIONAL_TIMEOUT + 60
+        )
+        states[name] = json.loads(out.strip().splitlines()[-1])
+    return states
+
+
+@pytest.fixture(scope="module")
+def bootstrap_cluster(request: pytest.FixtureRequest, settings: RunSettings, run_log: RunLog) -> Iterator[Cluster]:
+    yield from booted_cluster(request, settings, run_log, "bootstrap", Topology())
+
+
+def report_dir(settings: RunSettings, name: str) -> Path:
+    path = settings.run_dir / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path

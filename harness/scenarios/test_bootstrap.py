@@ -1,0 +1,125 @@
+"""The main job: node01-03 boot from the netboot image, the real units run `fba` against the
+stand-ins, and everything the design promises holds."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from automation.spec.markers import Service
+from automation.spec.units import AUTOMATION_UNITS, EXTERNAL_UNITS
+from harness import checks
+from harness.cluster.cluster import Cluster
+from harness.errors import CheckFailed
+from harness.report import calibrate, timeline
+from harness.scenarios.conftest import report_dir, wait_operational
+from harness.scenarios.settings import RunSettings
+
+pytestmark = pytest.mark.vm
+
+EXPECTED_BOOTSTRAP_LOGS = {
+    "chainfire-cluster-join.service": ["Service healthy", "Bootstrap node"],
+    "flaredb-cluster-join.service": ["Service healthy", "Bootstrap node"],
+    "iam-initial-setup.service": ["IAM initialized"],
+    "cluster-health-check.service": ["Cluster healthy"],
+}
+
+
+@pytest.fixture(scope="module")
+def operational(bootstrap_cluster: Cluster) -> dict[str, Any]:
+    return wait_operational(bootstrap_cluster)
+
+
+def test_every_node_reaches_done(operational: dict[str, Any]) -> None:
+    not_done = {n: s for n, s in operational.items() if s["status"] != "done"}
+    assert not not_done, f"fba status is not done on: {json.dumps(not_done, indent=1)}"
+
+
+def test_markers(bootstrap_cluster: Cluster, operational: dict[str, Any]) -> None:
+    for spec in bootstrap_cluster.topology.nodes:
+        checks.check_markers(bootstrap_cluster[spec.name], bootstrap=spec.bootstrap)
+
+
+def test_unit_exit_codes(bootstrap_cluster: Cluster, operational: dict[str, Any]) -> None:
+    for node in bootstrap_cluster:
+        checks.check_unit_exits(node)
+
+
+def test_journal_lines_parse_and_say_what_the_design_says(bootstrap_cluster: Cluster, operational: dict[str, Any]) -> None:
+    for node in bootstrap_cluster:
+        checks.check_journal(node, EXPECTED_BOOTSTRAP_LOGS)
+
+
+def test_unit_ordering_matches_the_unit_graph(bootstrap_cluster: Cluster, operational: dict[str, Any]) -> None:
+    for node in bootstrap_cluster:
+        checks.check_ordering(node)
+
+
+def test_membership_everywhere(bootstrap_cluster: Cluster, operational: dict[str, Any]) -> None:
+    names = sorted(bootstrap_cluster.nodes)
+    for service, port in ((Service.CHAINFIRE, 2379), (Service.FLAREDB, 2479)):
+        for node in bootstrap_cluster:
+            out = node.succeed(
+                f"curl -sf --cacert /etc/nixos/secrets/ca.crt https://{node.name}:{port}/admin/members", timeout=60
+            )
+            members = sorted(m["id"] for m in json.loads(out)["members"])
+            if members != names:
+                raise CheckFailed(f"{node.name}: {service.value} members {members}, expected {names}")
+
+
+def test_exactly_one_admin_and_private_credentials(bootstrap_cluster: Cluster, operational: dict[str, Any]) -> None:
+    node = bootstrap_cluster["node01"]
+    token = node.succeed("cat /etc/nixos/secrets/iam-bootstrap-token").strip()
+    admins = json.loads(
+        node.succeed(
+            "curl -sf --cacert /etc/nixos/secrets/ca.crt -H @- https://node01:8080/users?role=admin",
+            timeout=60,
+        ) if False else node.succeed(
+            "curl -sf --cacert /etc/nixos/secrets/ca.crt -H \"Authorization: Bearer $(cat /etc/nixos/secrets/iam-bootstrap-token)\" "
+            "'https://node01:8080/users?role=admin'",
+            timeout=60,
+        )
+    )["users"]
+    assert token
+    assert [a["name"] for a in admins] == ["admin"], admins
+    created = 0
+    for each in bootstrap_cluster:
+        mode = each.succeed("stat -c %a /etc/nixos/secrets/iam-admin.json").strip()
+        assert mode == "600", f"{each.name}: iam-admin.json has mode {mode}"
+        creds = json.loads(each.succeed("cat /etc/nixos/secrets/iam-admin.json"))
+        created += creds["admin_status"] == "created"
+        assert creds["node_token"]
+    assert created == 1, f"{created} nodes claim to have created the admin"
+
+
+def test_no_secret_in_any_journal_or_console(bootstrap_cluster: Cluster, operational: dict[str, Any]) -> None:
+    secrets = list(bootstrap_cluster.secrets.secret_strings())
+    for node in bootstrap_cluster:
+        secrets += checks.secrets_of(node, "/etc/nixos/secrets/iam-admin.json")
+    for node in bootstrap_cluster:
+        checks.check_no_secrets(node, secrets)
+
+
+def test_boot_timeline_within_budget(
+    bootstrap_cluster: Cluster, operational: dict[str, Any], settings: RunSettings
+) -> None:
+    accel = bootstrap_cluster.accel
+    if settings.tcg_factor is not None and accel is not None and accel.accel.value == "tcg":
+        factor = settings.tcg_factor
+    else:
+        factor = calibrate.measure(list(bootstrap_cluster))
+    units = [u.name for u in AUTOMATION_UNITS] + list(EXTERNAL_UNITS)
+    timelines = []
+    for spec in bootstrap_cluster.topology.nodes:
+        node = bootstrap_cluster[spec.name]
+        times = checks.unit_times(node, units)
+        bars = {u: (t.started_s, t.exited_s or t.active_s) for u, t in times.items()}
+        timelines.append(timeline.build(spec.name, bars, bootstrap=spec.bootstrap, factor=factor))
+    out = report_dir(settings, "bootstrap")
+    (out / "timeline.svg").write_text(timeline.svg(timelines))
+    (out / "timeline.json").write_text(json.dumps([t.as_dict() for t in timelines], indent=2) + "\n")
+    print(f"\nbudget factor {factor} ({accel.headline if accel else 'accelerator unknown'})")
+    over = {t.node: [(b.unit, b.end_s, b.budget_s) for b in t.over_budget()] for t in timelines if t.over_budget()}
+    assert not over, f"over budget (unit, finished T+s, budget T+s) with factor {factor}: {over}"
