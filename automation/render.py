@@ -19,6 +19,7 @@ from automation.spec.units import (
     ENVIRONMENT_FILE,
     EXTERNAL_UNITS,
     HARDENING,
+    PLATFORM_MILESTONES,
     RESTART_PREVENT_EXIT_STATUS,
     SECRETS_DIR,
     UnitSpec,
@@ -71,6 +72,7 @@ def graph_data() -> dict[str, Any]:
         "externalUnits": list(EXTERNAL_UNITS),
         "hardening": HARDENING,
         "units": [unit_data(u) for u in AUTOMATION_UNITS],
+        "platformMilestonesSec": PLATFORM_MILESTONES,
         "exitCodes": {
             str(cmd): [{"code": m.code, "name": m.name, "meaning": m.meaning} for m in rows]
             for cmd, rows in EXIT_CODES.items()

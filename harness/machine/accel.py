@@ -31,7 +31,6 @@ __all__ = [
     "Accel",
     "AccelChoice",
     "PROBE_DEADLINE",
-    "TCG_BUDGET_FACTOR",
     "choose_accel",
     "probe_kvm",
 ]
@@ -39,7 +38,6 @@ __all__ = [
 PROBE_DEADLINE = 3.0
 """Seconds the KVM probe guest gets to print its kernel banner (KVM does it in < 1 s)."""
 
-TCG_BUDGET_FACTOR = 5.0
 """Default factor applied to KVM time budgets under TCG (TCG boot ~22-25 s on 1 vCPU)."""
 
 BANNER = "Linux version"
@@ -64,7 +62,7 @@ class AccelChoice:
         if self.accel is Accel.KVM:
             return "ACCEL: KVM (hardware virtualization)"
         return (
-            f"ACCEL: TCG (software emulation, ~{TCG_BUDGET_FACTOR:g}x slower budgets) "
+            "ACCEL: TCG (software emulation; time budgets scaled by a measured factor) "
             f"because KVM is unusable here: {self.reason}"
         )
 
