@@ -37,7 +37,9 @@ class _Parser(argparse.ArgumentParser):
 def _common(parser: argparse.ArgumentParser) -> None:
     # Accepted before and after the sub-command: `fba --config X join` and `fba join --config X`.
     parser.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="cluster-config.json (env FBA_CONFIG)")
-    parser.add_argument("--state-dir", type=Path, default=argparse.SUPPRESS, help="marker directory (env FBA_STATE_DIR)")
+    parser.add_argument(
+        "--state-dir", type=Path, default=argparse.SUPPRESS, help="marker directory (env FBA_STATE_DIR)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,7 +127,9 @@ class App:
         self.out = out
         self.log = Logger(stream=sys.stdout)
         self.config_path: Path = getattr(args, "config", None) or Path(env.get("FBA_CONFIG", DEFAULT_CONFIG_PATH))
-        self.state_dir: Path = getattr(args, "state_dir", None) or Path(env.get("FBA_STATE_DIR", str(DEFAULT_STATE_DIR)))
+        self.state_dir: Path = getattr(args, "state_dir", None) or Path(
+            env.get("FBA_STATE_DIR", str(DEFAULT_STATE_DIR))
+        )
 
     def load_config(self) -> ClusterConfig:
         config = configfile.load(self.config_path, self.env)
@@ -186,7 +190,11 @@ class App:
             from automation.join import run_join
 
             updates: dict[str, object] = {}
-            for flag, field in (("max_attempts", "max_attempts"), ("retry_delay", "retry_delay_s"), ("deadline", "deadline_s")):
+            for flag, field in (
+                ("max_attempts", "max_attempts"),
+                ("retry_delay", "retry_delay_s"),
+                ("deadline", "deadline_s"),
+            ):
                 value = getattr(self.args, flag)
                 if value is not None:
                     if value <= 0:
@@ -307,7 +315,7 @@ def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None)
         return 130
     except SystemExit as err:  # argparse --help/--version
         return int(err.code) if isinstance(err.code, int) else 0
-    except Exception as err:  # noqa: BLE001 - the contract is "never a traceback"
+    except Exception as err:
         log = app.log if app else Logger()
         log.error(f"fba: internal error: {type(err).__name__}: {err}", cause="internal error")
         return int(ExitCode.INTERNAL)

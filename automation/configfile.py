@@ -72,7 +72,7 @@ def apply_environment(config: ClusterConfig, env: Mapping[str, str]) -> ClusterC
 def _env_problem(problem: str, applied: list[str]) -> str:
     path = problem.partition(":")[0]
     name = "FBA_" + path.replace(".", "_").upper()
-    return f"{name} ({path}){problem[len(path):]}" if name in applied else problem
+    return f"{name} ({path}){problem[len(path) :]}" if name in applied else problem
 
 
 def read_bytes(path: Path) -> bytes:

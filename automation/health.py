@@ -30,7 +30,13 @@ def wait_healthy(url: str, *, http: HttpClient, cfg: HealthConfig, deadline: Dea
             last = err.cause
         else:
             if reply.ok:
-                log.info("Service healthy", url=url, attempt=attempt, http_code=reply.status, elapsed_s=round(deadline.elapsed(), 3))
+                log.info(
+                    "Service healthy",
+                    url=url,
+                    attempt=attempt,
+                    http_code=reply.status,
+                    elapsed_s=round(deadline.elapsed(), 3),
+                )
                 return HealthResult(url, attempt, deadline.elapsed())
             last = f"HTTP {reply.status} {reply.excerpt(80)}".strip()
         if backoff.should_stop(attempt):

@@ -107,7 +107,9 @@ class HttpClient:
         connection: http.client.HTTPConnection
         if parts.scheme == "https":
             if self.tls.insecure_skip_verify:
-                self.log.warn("TLS verification disabled (tls.insecure_skip_verify); the peer is not authenticated", url=url)
+                self.log.warn(
+                    "TLS verification disabled (tls.insecure_skip_verify); the peer is not authenticated", url=url
+                )
             connection = http.client.HTTPSConnection(host, parts.port, timeout=timeout, context=self.ssl_context())
         else:
             connection = http.client.HTTPConnection(host, parts.port, timeout=timeout)
@@ -128,7 +130,9 @@ class HttpClient:
         except TimeoutError:
             raise TransportError(f"{method} {url}: timed out after {timeout:.1f}s", cause="timed out") from None
         except socket.gaierror as err:
-            raise TransportError(f"{method} {url}: name resolution failed: {err.strerror}", cause="name resolution failed") from None
+            raise TransportError(
+                f"{method} {url}: name resolution failed: {err.strerror}", cause="name resolution failed"
+            ) from None
         except (OSError, http.client.HTTPException) as err:
             detail = getattr(err, "strerror", None) or type(err).__name__
             raise TransportError(f"{method} {url}: connection error: {detail}", cause="connection error") from None

@@ -60,7 +60,9 @@ def run_iam_setup(ctx: Context) -> ExitCode:
     setup.issue_node_token()
     ctx.failpoints.hit("iam.before-marker")
     ctx.markers.write(name)
-    log.info("IAM initialized", marker=name, credentials=cfg.iam.credentials_path, admin_status=setup.creds["admin_status"])
+    log.info(
+        "IAM initialized", marker=name, credentials=cfg.iam.credentials_path, admin_status=setup.creds["admin_status"]
+    )
     return ExitCode.OK
 
 
@@ -131,7 +133,9 @@ class _Setup:
         reply = self._call("POST", "/users", body, accept=(200, 201, 409), what="create admin user")
         self.ctx.failpoints.hit("iam.after-admin-create")
         if reply.status == 409:
-            self.log.info("Admin user already exists (HTTP 409): created by another node", user=self.creds["admin_user"])
+            self.log.info(
+                "Admin user already exists (HTTP 409): created by another node", user=self.creds["admin_user"]
+            )
             self.creds.update(admin_password=None, admin_status=STATUS_ELSEWHERE)
         else:
             self.log.info("Admin user created", user=self.creds["admin_user"], http_code=reply.status)
@@ -187,4 +191,3 @@ def _cause(reply: Response) -> str:
     error = reply.json_object().get("error")
     named = str(error) if isinstance(error, str) else reply.excerpt(80)
     return f"HTTP {reply.status}: {named}" if named else f"HTTP {reply.status}"
-

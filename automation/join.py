@@ -188,16 +188,26 @@ class Joiner:
 
     def _conflict(self, listed_addr: str | None, addr_owner: str | None) -> None:
         if listed_addr is not None and listed_addr != self.raft_addr:
-            detail = f"{self.node_id} is listed with raft_addr {listed_addr}, but this node is configured with {self.raft_addr}"
+            detail = (
+                f"{self.node_id} is listed with raft_addr {listed_addr}, "
+                f"but this node is configured with {self.raft_addr}"
+            )
         else:
             detail = f"raft_addr {self.raft_addr} is already used by member {addr_owner}"
-        message = f"Membership conflict: {detail}; refusing to add a duplicate. Fix raft_addr/node_id or remove the stale member (fba leave --member)"
+        message = (
+            f"Membership conflict: {detail}; refusing to add a duplicate. "
+            "Fix raft_addr/node_id or remove the stale member (fba leave --member)"
+        )
         self.log.error(message, cause="membership conflict")
         raise MembershipConflict(message)
 
     def _add(self, url: str, attempt: int) -> Retry:
         self.ctx.failpoints.hit("join.before-request")
-        body = {"id": self.node_id, "raft_addr": self.raft_addr, "api_url": self.ctx.config.advertised_api_url(self.service)}
+        body = {
+            "id": self.node_id,
+            "raft_addr": self.raft_addr,
+            "api_url": self.ctx.config.advertised_api_url(self.service),
+        }
         try:
             reply = self.ctx.http.request(
                 "POST", f"{url}/admin/member/add", body=body, timeout=self.deadline.cap(self.cfg.request_timeout_s)
@@ -224,7 +234,9 @@ class Joiner:
         if reply.status == 503:
             cause = str(reply.json_object().get("error") or "service unavailable")
             self.log.info(f"Waiting: leader answered 503 ({cause})", **context)
-            return Retry(cause, Kind.BUSY, delay=retry_after(reply.headers.get("retry-after"), self.backoff.delay(attempt)))
+            return Retry(
+                cause, Kind.BUSY, delay=retry_after(reply.headers.get("retry-after"), self.backoff.delay(attempt))
+            )
         if 400 <= reply.status < 500:
             cause = f"rejected: HTTP {reply.status} {reply.excerpt(120)}"
             self.log.error("Join request rejected", cause=cause, **context)

@@ -27,7 +27,9 @@ def run_leave(ctx: Context, service: Service, member: str | None) -> ExitCode:
     for attempt in range(1, cfg.max_attempts + 6):  # + room for leader hints
         url = finder.next()
         try:
-            reply = ctx.http.request("DELETE", f"{url}/admin/member/{target}", timeout=deadline.cap(cfg.request_timeout_s))
+            reply = ctx.http.request(
+                "DELETE", f"{url}/admin/member/{target}", timeout=deadline.cap(cfg.request_timeout_s)
+            )
         except TransportError as err:
             last = err.cause
             finder.forget()

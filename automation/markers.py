@@ -65,7 +65,9 @@ def parse(name: str, raw: bytes) -> MarkerState:
     try:
         timestamp = datetime.fromisoformat(lines[0])
     except ValueError:
-        return MarkerState(name, MarkerStatus.CORRUPT, detail=f"first line is not an ISO-8601 timestamp: {lines[0][:40]!r}")
+        return MarkerState(
+            name, MarkerStatus.CORRUPT, detail=f"first line is not an ISO-8601 timestamp: {lines[0][:40]!r}"
+        )
     if len(lines) == 1:
         return MarkerState(name, MarkerStatus.UNVERIFIED, timestamp, "timestamp only (written by hand?)")
     if len(lines) > 2 or lines[1] != checksum(lines[0]):
@@ -131,7 +133,9 @@ class MarkerStore:
         return True
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int = MARKER_MODE, before_rename: Callable[[], None] | None = None) -> None:
+def write_atomic(
+    path: Path, data: bytes, *, mode: int = MARKER_MODE, before_rename: Callable[[], None] | None = None
+) -> None:
     """Replace `path` with `data` so that a crash leaves the old file or the new one, whole."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:

@@ -103,7 +103,9 @@ class _State:
 
 def health_backoff(cfg: HealthConfig, deadline: Deadline) -> Backoff:
     return Backoff(
-        wait=wait_exponential_jitter(multiplier=cfg.initial_interval_s, max=cfg.max_interval_s, jitter=cfg.initial_interval_s),
+        wait=wait_exponential_jitter(
+            multiplier=cfg.initial_interval_s, max=cfg.max_interval_s, jitter=cfg.initial_interval_s
+        ),
         stop=stop_at_deadline(deadline),
         describe=f"jittered backoff {cfg.initial_interval_s}s -> {cfg.max_interval_s}s within {deadline.budget_s:g}s",
     )

@@ -95,7 +95,9 @@ def _tls(ctx: Context) -> Iterator[Result]:
         elif expires < now + margin:
             yield Result(f"tls-{label}", False, f"{path}: expires {expires.isoformat()} (within {margin.days} days)")
         else:
-            yield Result(f"tls-{label}", True, f"{path}: '{cert.subject.rfc4514_string()}' valid until {expires.date()}")
+            yield Result(
+                f"tls-{label}", True, f"{path}: '{cert.subject.rfc4514_string()}' valid until {expires.date()}"
+            )
     if tls.node_key_path:
         key_path = Path(tls.node_key_path)
         problem = permission_problems(key_path, private_key=True)
@@ -109,15 +111,23 @@ def _tls(ctx: Context) -> Iterator[Result]:
         if node_cert is not None:
             matches = node_cert.public_key().public_bytes(
                 serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-            ) == key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-            yield Result("tls-key-matches-cert", matches, "key matches certificate" if matches else "key does NOT match the node certificate")
+            ) == key.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            yield Result(
+                "tls-key-matches-cert",
+                matches,
+                "key matches certificate" if matches else "key does NOT match the node certificate",
+            )
 
 
 def _resources(ctx: Context) -> Iterator[Result]:
     want = ctx.config.preflight
     try:
         free_mb = shutil.disk_usage(want.disk_path).free // (1024 * 1024)
-        yield Result("disk", free_mb >= want.min_disk_mb, f"{want.disk_path}: {free_mb} MiB free, need {want.min_disk_mb}")
+        yield Result(
+            "disk", free_mb >= want.min_disk_mb, f"{want.disk_path}: {free_mb} MiB free, need {want.min_disk_mb}"
+        )
     except OSError as err:
         yield Result("disk", False, f"{want.disk_path}: {err.strerror}")
     memory_mb = _memory_mb()

@@ -61,7 +61,9 @@ def check_markers(node: GuestNode, *, bootstrap: bool, state_dir: str = str(DEFA
         try:
             datetime.fromisoformat(content[0])
         except (IndexError, ValueError):
-            raise CheckFailed(f"{node.name}: marker {path} does not start with an ISO-8601 timestamp: {content[:2]}") from None
+            raise CheckFailed(
+                f"{node.name}: marker {path} does not start with an ISO-8601 timestamp: {content[:2]}"
+            ) from None
         digest = CHECKSUM_PREFIX + hashlib.sha256(content[0].encode()).hexdigest()
         if len(content) != 2 or content[1] != digest:
             raise CheckFailed(f"{node.name}: marker {path} has no valid checksum line: {content}")
@@ -188,11 +190,18 @@ def check_ordering(node: GuestNode) -> list[str]:
     applied: list[str] = []
     times = unit_times(node, [*(u.name for u in AUTOMATION_UNITS), *EXTERNAL_UNITS])
     for unit in AUTOMATION_UNITS:
-        for prop, wanted in (("After", unit.after), ("Requires", unit.requires), ("Wants", unit.wants), ("Before", unit.before)):
+        for prop, wanted in (
+            ("After", unit.after),
+            ("Requires", unit.requires),
+            ("Wants", unit.wants),
+            ("Before", unit.before),
+        ):
             actual = set(node.get_unit_property(unit.name, prop).split())
             missing = [w for w in wanted if w not in actual]
             if missing:
-                raise CheckFailed(f"{node.name}: {unit.name} lacks {prop}={' '.join(missing)} (systemd has: {sorted(actual)})")
+                raise CheckFailed(
+                    f"{node.name}: {unit.name} lacks {prop}={' '.join(missing)} (systemd has: {sorted(actual)})"
+                )
         mine = times[unit.name].started_s
         for before in unit.after:
             other = times.get(before)
@@ -200,7 +209,9 @@ def check_ordering(node: GuestNode) -> list[str]:
             if mine is None or ready is None:
                 continue
             if ready > mine + 1e-3:
-                raise CheckFailed(f"{node.name}: {unit.name} started at T+{mine:.2f}s before {before} was up (T+{ready:.2f}s)")
+                raise CheckFailed(
+                    f"{node.name}: {unit.name} started at T+{mine:.2f}s before {before} was up (T+{ready:.2f}s)"
+                )
             applied.append(f"{before} (T+{ready:.2f}s) -> {unit.name} (T+{mine:.2f}s)")
     return applied
 

@@ -169,7 +169,13 @@ def _pytest(args: argparse.Namespace, extra: list[str], *, report: Path | None, 
     if args.workers > 1:
         argv += ["-n", str(args.workers)]
     if report is not None:
-        argv += [f"--junitxml={report / 'junit.xml'}", "-o", "junit_suite_name=cluster-test", "-o", "junit_duration_report=call"]
+        argv += [
+            f"--junitxml={report / 'junit.xml'}",
+            "-o",
+            "junit_suite_name=cluster-test",
+            "-o",
+            "junit_duration_report=call",
+        ]
     argv += extra
     proc = subprocess.Popen(argv, env=_env(args, report), start_new_session=True)
     try:
@@ -238,7 +244,7 @@ def driver_run(args: argparse.Namespace, report: Path, headline: str) -> int:
                           local=driver.test_symbols(), exitmsg="tearing down")  # fmt: skip
         else:
             driver.run_script(args.script)
-    except BaseException as err:  # noqa: BLE001 - recorded, then mapped to an exit code
+    except BaseException as err:
         failed = err
     finally:
         records = driver.subtests if driver else []
@@ -264,7 +270,9 @@ def _kept(args: argparse.Namespace) -> tuple[Path, dict[str, dict[str, str]], di
     for candidate in [base, *sorted(base.glob("*/"))]:
         attach = candidate / "attach.json"
         if attach.exists():
-            described = json.loads((candidate / "cluster.json").read_text()) if (candidate / "cluster.json").exists() else {}
+            described = (
+                json.loads((candidate / "cluster.json").read_text()) if (candidate / "cluster.json").exists() else {}
+            )
             return candidate, json.loads(attach.read_text()), described
     raise HarnessError(f"no kept cluster under {base}: run with --keep or --keep-on-failure first")
 
@@ -285,7 +293,9 @@ def down(args: argparse.Namespace) -> int:
     run_dir, _, described = _kept(args)
     namespace = described.get("namespace")
     if isinstance(namespace, str) and namespace in list_netns():
-        pids = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True, text=True, timeout=10, check=False)
+        pids = subprocess.run(
+            ["ip", "netns", "pids", namespace], capture_output=True, text=True, timeout=10, check=False
+        )
         for pid in pids.stdout.split():
             try:
                 os.kill(int(pid), signal.SIGKILL)

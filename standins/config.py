@@ -56,25 +56,20 @@ _IAM = frozenset({Service.IAM})
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("--node-id", "this node's member id", _ALL),
-    Setting("--api-addr", "HOST:PORT[,HOST:PORT...] the API listens on (first is primary)",
-            _ALL),
+    Setting("--api-addr", "HOST:PORT[,HOST:PORT...] the API listens on (first is primary)", _ALL),
     Setting("--raft-addr", "HOST:PORT of this node's Raft transport", _RAFT),
     Setting("--advertise-api-url", "URL other nodes use to reach this API", _ALL),
     Setting("--data-dir", "Raft journal, snapshot and peer list live here", _RAFT),
     Setting("--initial-cluster", "bootstrap peers id=host:port,... (none: join mode)", _RAFT),
-    Setting("--cluster-config", "derive id, addresses, peers, TLS from cluster-config.json",
-            _ALL),
+    Setting("--cluster-config", "derive id, addresses, peers, TLS from cluster-config.json", _ALL),
     Setting("--tls-ca", "CA bundle: verifies peers and (optionally) client certificates", _ALL),
     Setting("--tls-cert", "server certificate (PEM); also the client cert towards peers", _ALL),
     Setting("--tls-key", "key of --tls-cert (PEM)", _ALL),
-    Setting("--tls-require-client-cert", "reject HTTPS clients without a cert from --tls-ca",
-            _ALL, is_bool=True),
+    Setting("--tls-require-client-cert", "reject HTTPS clients without a cert from --tls-ca", _ALL, is_bool=True),
     Setting("--health-delay", "seconds /health answers 503 starting after start-up", _ALL, "0"),
-    Setting("--admin-delay", "seconds each member add/remove takes (holding the change lock)", _RAFT,
-            "0"),
+    Setting("--admin-delay", "seconds each member add/remove takes (holding the change lock)", _RAFT, "0"),
     Setting("--admin-fail-status", "HTTP status the first --admin-fail-count calls get", _RAFT),
-    Setting("--admin-fail-count", "how many admin calls fail with --admin-fail-status", _RAFT,
-            "0"),
+    Setting("--admin-fail-count", "how many admin calls fail with --admin-fail-status", _RAFT, "0"),
     Setting("--redirect-to-leader", "followers answer 307 instead of 421", _RAFT, is_bool=True),
     Setting("--raft-profile", "Raft timings: default or fast (tests)", _RAFT, "default"),
     Setting("--commit-timeout", "seconds to wait for a Raft commit before 503", _RAFT, "10"),
@@ -134,17 +129,16 @@ class DaemonConfig:
 
 def build_parser(service: Service) -> argparse.ArgumentParser:
     """The argparse parser for one service, generated from SETTINGS."""
-    parser = argparse.ArgumentParser(prog=f"standin-{service}",
-                                     description=f"Stand-in {service} daemon")
+    parser = argparse.ArgumentParser(prog=f"standin-{service}", description=f"Stand-in {service} daemon")
     for setting in SETTINGS:
         if service not in setting.services:
             continue
         if setting.is_bool:
-            parser.add_argument(setting.flag, action="store_true", default=None,
-                                help=f"{setting.help} (env {setting.env})")
+            parser.add_argument(
+                setting.flag, action="store_true", default=None, help=f"{setting.help} (env {setting.env})"
+            )
         else:
-            parser.add_argument(setting.flag, default=None,
-                                help=f"{setting.help} (env {setting.env})")
+            parser.add_argument(setting.flag, default=None, help=f"{setting.help} (env {setting.env})")
     return parser
 
 
@@ -216,22 +210,29 @@ def _resolve(service: Service, raw: Mapping[str, str | None]) -> DaemonConfig:
         peers = from_file.peers
     data_dir = Path(raw.get("data_dir") or f"/var/lib/{service}")
     return DaemonConfig(
-        service=service, node_id=node_id, api_host=api_host, api_port=api_port,
+        service=service,
+        node_id=node_id,
+        api_host=api_host,
+        api_port=api_port,
         extra_listen=extra_listen,
-        advertise_api_url=advertise.rstrip("/"), raft_addr=raft_addr,
-        raft_bind=raft_addr, data_dir=data_dir, initial_cluster=peers, tls=tls,
+        advertise_api_url=advertise.rstrip("/"),
+        raft_addr=raft_addr,
+        raft_bind=raft_addr,
+        data_dir=data_dir,
+        initial_cluster=peers,
+        tls=tls,
         health_delay=_number(raw.get("health_delay") or "0", "--health-delay", float),
         admin_delay=_number(raw.get("admin_delay") or "0", "--admin-delay", float),
         admin_fail_status=_fail_status(raw.get("admin_fail_status")),
-        admin_fail_count=int(_number(raw.get("admin_fail_count") or "0", "--admin-fail-count",
-                                     int)),
+        admin_fail_count=int(_number(raw.get("admin_fail_count") or "0", "--admin-fail-count", int)),
         redirect_to_leader=bool(raw.get("redirect_to_leader")),
-        raft_profile=_choice(raw.get("raft_profile") or "default", "--raft-profile",
-                             ("default", "fast")),
+        raft_profile=_choice(raw.get("raft_profile") or "default", "--raft-profile", ("default", "fast")),
         commit_timeout=_number(raw.get("commit_timeout") or "10", "--commit-timeout", float),
         log_format=_choice(raw.get("log_format") or "json", "--log-format", ("json", "text")),
         flaredb_url=(raw.get("flaredb_url") or from_file.flaredb_url or "").rstrip("/"),
-        bootstrap_token_file=Path(p) if (p := raw.get("bootstrap_token_file") or from_file.bootstrap_token_file) else None,
+        bootstrap_token_file=Path(p)
+        if (p := raw.get("bootstrap_token_file") or from_file.bootstrap_token_file)
+        else None,
         bootstrap_token_expires=_expiry(raw.get("bootstrap_token_expires")),
     )
 
@@ -255,8 +256,7 @@ def _from_cluster_config(service: Service, path: str | None) -> _FromFile:
     cfg = load_cluster_config(Path(path))
     api_port, raft_port = DEFAULT_PORTS[service]
     host, _ = split_host_port(cfg.raft_addr)
-    raft_addr = {Service.CHAINFIRE: cfg.raft_addr,
-                 Service.FLAREDB: f"{host}:{raft_port}"}.get(service)
+    raft_addr = {Service.CHAINFIRE: cfg.raft_addr, Service.FLAREDB: f"{host}:{raft_port}"}.get(service)
     peers: tuple[Peer, ...] = ()
     if cfg.bootstrap and service is not Service.IAM:
         peers = peers_from_file(cfg, service is Service.FLAREDB, raft_port)

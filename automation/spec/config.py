@@ -18,7 +18,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, mo
 
 from automation.spec.markers import Service
 
-_HOST_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_HOST_RE = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
 _NODE_ID_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 
 
@@ -106,8 +108,7 @@ class TlsConfig(_Strict):
     node_key_path: str | None = Field(default=None, description="Private key for mTLS; must be mode 0600.")
     insecure_skip_verify: bool = Field(
         default=False,
-        description="The design's `curl -k`. Off by default; every request that skips "
-        "verification logs a WARN.",
+        description="The design's `curl -k`. Off by default; every request that skips verification logs a WARN.",
     )
 
     @model_validator(mode="after")
@@ -121,7 +122,9 @@ class TlsConfig(_Strict):
 
 class ServiceEndpoint(_Strict):
     api_port: Port = Field(description="HTTP(S) API port (health, admin, member add).")
-    raft_port: Port | None = Field(default=None, description="Raft port; flaredb's raft_addr is raft_addr's host with it.")
+    raft_port: Port | None = Field(
+        default=None, description="Raft port; flaredb's raft_addr is raft_addr's host with it."
+    )
     health_path: str = Field(default="/health", description="200 means healthy.")
     leader_url: HttpUrl | None = Field(
         default=None, description="Override; default: leader_url's host with this api_port."
@@ -147,27 +150,44 @@ class ServicesConfig(_Strict):
 
 
 class HealthConfig(_Strict):
-    timeout_s: PositiveSeconds = Field(default=120.0, description="Budget for a local service to turn healthy (design: 120 s).")
+    timeout_s: PositiveSeconds = Field(
+        default=120.0, description="Budget for a local service to turn healthy (design: 120 s)."
+    )
     max_elapsed_s: PositiveSeconds = Field(default=300.0, description="The design's overall cap; see join.deadline_s.")
     initial_interval_s: PositiveSeconds = Field(default=0.1, description="First poll interval; doubles with jitter.")
-    max_interval_s: PositiveSeconds = Field(default=5.0, description="Poll interval cap (the design polled every 5 s flat).")
+    max_interval_s: PositiveSeconds = Field(
+        default=5.0, description="Poll interval cap (the design polled every 5 s flat)."
+    )
     request_timeout_s: PositiveSeconds = Field(default=5.0, description="Per-request timeout, capped by what is left.")
 
 
 class JoinConfig(_Strict):
-    max_attempts: Annotated[int, Field(ge=1, le=1000, description="Failed attempts before exit 1 (design: 5). Waits for quorum or a busy leader do not count.")] = 5
-    retry_mode: RetryMode = Field(default=RetryMode.EXPONENTIAL, description="exponential (jittered) or fixed (the design's).")
-    retry_delay_s: PositiveSeconds = Field(default=1.0, description="First delay (exponential) or every delay (fixed; design: 10).")
-    max_retry_delay_s: PositiveSeconds = Field(default=16.0, description="Exponential delay cap (design's plan: 1, 2, 4, 8, 16 s).")
-    deadline_s: PositiveSeconds = Field(default=300.0, description="Wall-clock budget of the whole join (design: 300 s).")
+    max_attempts: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=1000,
+            description="Failed attempts before exit 1 (design: 5). Waits for quorum or a busy leader do not count.",
+        ),
+    ] = 5
+    retry_mode: RetryMode = Field(
+        default=RetryMode.EXPONENTIAL, description="exponential (jittered) or fixed (the design's)."
+    )
+    retry_delay_s: PositiveSeconds = Field(
+        default=1.0, description="First delay (exponential) or every delay (fixed; design: 10)."
+    )
+    max_retry_delay_s: PositiveSeconds = Field(
+        default=16.0, description="Exponential delay cap (design's plan: 1, 2, 4, 8, 16 s)."
+    )
+    deadline_s: PositiveSeconds = Field(
+        default=300.0, description="Wall-clock budget of the whole join (design: 300 s)."
+    )
     request_timeout_s: PositiveSeconds = Field(default=10.0, description="Per-request timeout, capped by what is left.")
 
 
 class DiscoveryConfig(_Strict):
     dns_srv: bool = Field(default=False, description="Also try DNS SRV _<service>._tcp.<cluster_name>.")
-    peer_urls: list[HttpUrl] = Field(
-        default_factory=list, description="Extra API base URLs to ask for the leader."
-    )
+    peer_urls: list[HttpUrl] = Field(default_factory=list, description="Extra API base URLs to ask for the leader.")
 
 
 class IamConfig(_Strict):
@@ -196,12 +216,15 @@ class ClusterConfig(_Strict):
     bootstrap: bool = Field(description="True for the first 3 nodes, false to join")
     cluster_name: Annotated[
         str,
-        Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$", description="Also the DNS SRV domain."),
+        Field(
+            min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$", description="Also the DNS SRV domain."
+        ),
     ]
     leader_url: HttpUrl = Field(description="chainfire API of the leader to join; the first discovery candidate.")
     raft_addr: RaftAddr = Field(description="This node's chainfire Raft address, IPv4:port.")
     initial_peers: list[Peer] = Field(
-        default_factory=list, description="Bootstrap peers, host:port or id=host:port; also leader-discovery candidates."
+        default_factory=list,
+        description="Bootstrap peers, host:port or id=host:port; also leader-discovery candidates.",
     )
     flaredb_peers: list[Peer] = Field(default_factory=list, description="flaredb's peers, when they differ.")
     tls: TlsConfig = Field(default_factory=TlsConfig)
@@ -221,9 +244,7 @@ class ClusterConfig(_Strict):
     @model_validator(mode="after")
     def _cross_field(self) -> ClusterConfig:
         if self.bootstrap and not self._lists_self(self.initial_peers):
-            raise ValueError(
-                f"initial_peers: a bootstrap node must list itself ({self.node_id} or {self.raft_addr})"
-            )
+            raise ValueError(f"initial_peers: a bootstrap node must list itself ({self.node_id} or {self.raft_addr})")
         if self.tls.enabled:
             for name, url in self._urls():
                 if urlsplit(url).scheme != "https":

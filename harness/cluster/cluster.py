@@ -213,11 +213,11 @@ class Cluster:
             try:
                 if node.booted:
                     self.collect(name)
-            except Exception as err:  # noqa: BLE001 - teardown must go on
+            except Exception as err:
                 self.log.log(f"could not collect artifacts of {name}: {err}", node=name)
             try:
                 node.crash()
-            except Exception as err:  # noqa: BLE001
+            except Exception as err:
                 self.log.log(f"could not stop {name}: {err}", node=name)
         if self.fabric is not None:
             self.fabric.teardown()

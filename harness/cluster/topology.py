@@ -57,7 +57,9 @@ class Topology:
     def nodes(self) -> tuple[NodeSpec, ...]:
         total = self.bootstrap_nodes + self.join_nodes
         if not 1 <= self.bootstrap_nodes <= 9 or total > 40:
-            raise InfrastructureError(f"topology: 1-9 bootstrap nodes and at most 40 in all, got {self.bootstrap_nodes}+{self.join_nodes}")
+            raise InfrastructureError(
+                f"topology: 1-9 bootstrap nodes and at most 40 in all, got {self.bootstrap_nodes}+{self.join_nodes}"
+            )
         return tuple(NodeSpec(f"node{i:02d}", i, i <= self.bootstrap_nodes) for i in range(1, total + 1))
 
     def node(self, name: str) -> NodeSpec:
@@ -125,7 +127,9 @@ class Secrets:
         files: dict[str, bytes] = {BOOTSTRAP_TOKEN_FILE: self.bootstrap_token.encode() + b"\n"}
         if topology.tls:
             pair = self.ca.issue(node.name, ips=(node.ip, "127.0.0.1"), dns=("localhost",))
-            files.update({"ca.crt": self.ca.cert_pem, f"{node.name}.crt": pair.cert_pem, f"{node.name}.key": pair.key_pem})
+            files.update(
+                {"ca.crt": self.ca.cert_pem, f"{node.name}.crt": pair.cert_pem, f"{node.name}.key": pair.key_pem}
+            )
         return NodeFiles(text, files)
 
     def secret_strings(self) -> tuple[str, ...]:

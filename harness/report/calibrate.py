@@ -34,7 +34,9 @@ def platform_factor(milestone_s: float | None, design_s: float) -> float:
 
 def host_seconds() -> float:
     best = min(
-        float(subprocess.run([sys.executable, "-c", LOOP], capture_output=True, text=True, timeout=60, check=True).stdout)
+        float(
+            subprocess.run([sys.executable, "-c", LOOP], capture_output=True, text=True, timeout=60, check=True).stdout
+        )
         for _ in range(3)
     )
     return max(best, 1e-4)

@@ -81,7 +81,8 @@ def svg(timelines: Sequence[NodeTimeline]) -> str:
     rows = sum(len(t.bars) + 1 for t in timelines)
     height = rows * ROW + 40
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" font-family="monospace" font-size="12">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+        'font-family="monospace" font-size="12">',
         '<rect width="100%" height="100%" fill="white"/>',
     ]
     step = _tick(horizon)
@@ -94,7 +95,8 @@ def svg(timelines: Sequence[NodeTimeline]) -> str:
     y = 24
     for timeline in timelines:
         mode = "bootstrap" if timeline.bootstrap else "join"
-        out.append(f'<text x="4" y="{y + 15}" font-weight="bold">{html.escape(timeline.node)} ({mode}, budget x{timeline.factor:g})</text>')
+        title = f"{html.escape(timeline.node)} ({mode}, budget x{timeline.factor:g})"
+        out.append(f'<text x="4" y="{y + 15}" font-weight="bold">{title}</text>')
         block_top = y
         y += ROW
         for bar in timeline.bars:
@@ -110,7 +112,10 @@ def svg(timelines: Sequence[NodeTimeline]) -> str:
                 )
             if bar.budget_s is not None:
                 xb = LEFT + bar.budget_s * scale
-                out.append(f'<line x1="{xb:.1f}" y1="{y + 2}" x2="{xb:.1f}" y2="{y + ROW - 2}" stroke="#333" stroke-dasharray="3,2"/>')
+                out.append(
+                    f'<line x1="{xb:.1f}" y1="{y + 2}" x2="{xb:.1f}" y2="{y + ROW - 2}" '
+                    'stroke="#333" stroke-dasharray="3,2"/>'
+                )
             y += ROW
         for fault in timeline.faults:
             x0 = LEFT + fault.start_s * scale

@@ -59,7 +59,9 @@ def run_log(settings: RunSettings) -> Iterator[RunLog]:
     log.close()
 
 
-def booted_cluster(request: pytest.FixtureRequest, settings: RunSettings, run_log: RunLog, name: str, topology: Topology) -> Iterator[Cluster]:
+def booted_cluster(
+    request: pytest.FixtureRequest, settings: RunSettings, run_log: RunLog, name: str, topology: Topology
+) -> Iterator[Cluster]:
     """Boot a cluster for a test module; keep it up afterwards when asked to."""
     cluster = Cluster(settings.cluster_options(name, topology), run_log)
     try:
@@ -81,7 +83,8 @@ def wait_operational(cluster: Cluster, names: list[str] | None = None) -> dict[s
     for name in names or list(cluster.nodes):
         node = cluster[name]
         out = node.succeed(
-            f"fba status --wait --timeout {OPERATIONAL_TIMEOUT:.0f} --format json || true", timeout=OPERATIONAL_TIMEOUT + 60
+            f"fba status --wait --timeout {OPERATIONAL_TIMEOUT:.0f} --format json || true",
+            timeout=OPERATIONAL_TIMEOUT + 60,
         )
         states[name] = json.loads(out.strip().splitlines()[-1])
     return states

@@ -18,7 +18,9 @@ def write(tmp_path: Path, data: Any, mode: int = 0o600) -> Path:
     return path
 
 
-def test_validate_and_detect(tmp_path: Path, bootstrap_config: dict[str, Any], join_config: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_and_detect(
+    tmp_path: Path, bootstrap_config: dict[str, Any], join_config: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     path = write(tmp_path, bootstrap_config)
     assert run(["config", "validate", "--config", str(path)], {}) == 0
     assert run(["--config", str(path), "detect"], {}) == 0
@@ -61,20 +63,26 @@ def test_usage_errors_are_one_line(argv: list[str], code: int, capsys: pytest.Ca
     assert out == "" and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
-def test_world_readable_config_warns(tmp_path: Path, bootstrap_config: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_world_readable_config_warns(
+    tmp_path: Path, bootstrap_config: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     path = write(tmp_path, bootstrap_config, mode=0o644)
     assert run(["config", "validate", "--config", str(path)], {}) == 0
     assert "accessible by group/others (mode 0644)" in capsys.readouterr().out
 
 
-def test_unknown_failpoint_is_a_usage_error(tmp_path: Path, join_config: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_failpoint_is_a_usage_error(
+    tmp_path: Path, join_config: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     path = write(tmp_path, join_config)
     env = {"FBA_FAILPOINTS": "join.nope=crash"}
     assert run(["join", "--service", "chainfire", "--config", str(path), "--state-dir", str(tmp_path / "s")], env) == 3
     assert "unknown failpoint 'join.nope'" in capsys.readouterr().err
 
 
-def test_marker_present_means_no_network(tmp_path: Path, join_config: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_marker_present_means_no_network(
+    tmp_path: Path, join_config: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     # leader_url points at a closed port: any network call would fail the run.
     join_config.update(leader_url="http://127.0.0.1:9", tls={"enabled": False})
     path = write(tmp_path, join_config)

@@ -33,7 +33,10 @@ def test_design_examples_validate(bootstrap_config: dict[str, Any], join_config:
     [
         ({"raft_addr": "10.0.1.13"}, 'raft_addr: expected IPv4:port, got "10.0.1.13"'),
         ({"raft_addr": "256.0.1.13:2380"}, 'raft_addr: expected IPv4:port, got "256.0.1.13:2380"'),
-        ({"raft_addr": "10.0.1.13:70000"}, 'raft_addr: expected IPv4:port with a port in 1-65535, got "10.0.1.13:70000"'),
+        (
+            {"raft_addr": "10.0.1.13:70000"},
+            'raft_addr: expected IPv4:port with a port in 1-65535, got "10.0.1.13:70000"',
+        ),
         ({"raft_addr": "node04:2380"}, 'raft_addr: expected IPv4:port, got "node04:2380"'),
         ({"bootstrap": "false"}, 'bootstrap: expected true or false, got "false"'),
         ({"node_role": "boss"}, "node_role: expected one of 'control-plane', 'worker' or 'all-in-one', got \"boss\""),
@@ -62,7 +65,9 @@ def test_missing_required_fields_are_all_named() -> None:
 
 def test_bootstrap_node_must_list_itself(bootstrap_config: dict[str, Any]) -> None:
     bootstrap_config["initial_peers"] = ["node02:2380", "node03:2380"]
-    assert problems(bootstrap_config) == ("initial_peers: a bootstrap node must list itself (node01 or 10.0.1.11:2380)",)
+    assert problems(bootstrap_config) == (
+        "initial_peers: a bootstrap node must list itself (node01 or 10.0.1.11:2380)",
+    )
 
 
 @pytest.mark.parametrize("peers", [["node01:2380"], ["10.0.1.11:2380"], ["node01=10.0.1.11:2380"]])
@@ -147,7 +152,9 @@ def test_environment_overrides(join_config: dict[str, Any]) -> None:
     config = parse(json.dumps(join_config).encode())
     env = {"FBA_HEALTH_TIMEOUT_S": "7.5", "FBA_JOIN_MAX_ATTEMPTS": "9", "FBA_JOIN_RETRY_MODE": "fixed"}
     updated = apply_environment(config, env)
-    assert updated.health.timeout_s == 7.5 and updated.join.max_attempts == 9 and updated.join.retry_mode.value == "fixed"
+    assert (
+        updated.health.timeout_s == 7.5 and updated.join.max_attempts == 9 and updated.join.retry_mode.value == "fixed"
+    )
     assert apply_environment(config, {}) is config
 
 

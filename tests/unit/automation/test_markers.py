@@ -46,7 +46,14 @@ def test_design_manual_marker_is_accepted_unverified() -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [b"", b"\n\n", b"garbage\n", b"2025-12-10T10:30:45+00:00\nsha256:00\n", b"\xff\xfe", b"2025-12-10\nsha256:x\nmore\n"],
+    [
+        b"",
+        b"\n\n",
+        b"garbage\n",
+        b"2025-12-10T10:30:45+00:00\nsha256:00\n",
+        b"\xff\xfe",
+        b"2025-12-10\nsha256:x\nmore\n",
+    ],
 )
 def test_corrupt_markers_are_not_trusted(raw: bytes) -> None:
     state = parse(".x", raw)

@@ -49,7 +49,8 @@ def test_join_attempts_are_bounded(max_attempts: int) -> None:
 
 def test_fixed_mode_is_the_designs_policy() -> None:
     backoff = join_backoff(
-        JoinConfig(retry_mode=RetryMode.FIXED, retry_delay_s=10, max_attempts=5), Deadline.start(300, FakeClock().clock())
+        JoinConfig(retry_mode=RetryMode.FIXED, retry_delay_s=10, max_attempts=5),
+        Deadline.start(300, FakeClock().clock()),
     )
     assert [backoff.delay(i) for i in range(1, 5)] == [10, 10, 10, 10]
     assert backoff.should_stop(5)

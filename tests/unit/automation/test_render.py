@@ -65,7 +65,10 @@ def test_graph_is_acyclic_and_refers_to_known_units() -> None:
 def test_render_units_writes_files(tmp_path: Path) -> None:
     written = render_units(tmp_path, fba="/opt/fba/bin/fba")
     assert {p.name for p in written} == {u.name for u in AUTOMATION_UNITS} | {"units.json"}
-    assert "ExecStart=/opt/fba/bin/fba join --service chainfire" in (tmp_path / "chainfire-cluster-join.service").read_text()
+    assert (
+        "ExecStart=/opt/fba/bin/fba join --service chainfire"
+        in (tmp_path / "chainfire-cluster-join.service").read_text()
+    )
 
 
 def test_exit_table_lists_every_code() -> None:

@@ -28,7 +28,9 @@ def fake_systemd(units: dict[str, dict[str, str]], journal: dict[str, list[str]]
 def test_done_failed_pending(tmp_path: Path) -> None:
     markers = MarkerStore(tmp_path)
     markers.write(".chainfire-initialized")
-    error = json.dumps({"level": "ERROR", "message": "Health check timeout", "context": {"cause": "health check timeout"}})
+    error = json.dumps(
+        {"level": "ERROR", "message": "Health check timeout", "context": {"cause": "health check timeout"}}
+    )
     systemd = fake_systemd(
         {"flaredb-cluster-join.service": {"ActiveState": "failed", "Result": "exit-code"}},
         {"flaredb-cluster-join.service": ["not json", error]},
