@@ -156,7 +156,8 @@ class Cluster:
         if self.options.pxe:
             from harness.image.ipxe import write_tftp_dir
 
-            tftp = write_tftp_dir(self.image, node_dir / "tftp")  # type: ignore[arg-type]
+            tftp = node_dir / "tftp"
+            write_tftp_dir(_pxe_image(self.image), tftp)  # type: ignore[arg-type]
             boot = PxeBoot(write_sercon_port(node_dir / "sercon"), nic="user", tftp_dir=tftp)  # type: ignore[assignment]
         config = NodeConfig(
             name=spec.name,
@@ -260,6 +261,12 @@ class Cluster:
         for name, commands in json.loads(path.read_text()).items():
             for kind, command in commands.items():
                 self.log.log(f"{kind:8} {command}", node=name)
+
+
+def _pxe_image(image: BootImage) -> PrebuiltImage:
+    """The image with its command line as a tuple of words, as the iPXE script writer wants."""
+    cmdline = image.cmdline.split() if isinstance(image.cmdline, str) else tuple(image.cmdline)
+    return PrebuiltImage(Path(image.kernel), Path(image.initrd), tuple(cmdline))  # type: ignore[arg-type]
 
 
 def _debian_image(log: RunLog) -> BootImage:
