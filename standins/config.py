@@ -266,7 +266,10 @@ def _from_cluster_config(service: Service, path: str | None) -> _FromFile:
         # iam keeps its data in this node's flaredb, reached the way the node advertises it.
         flaredb_url = f"{'https' if tls else 'http'}://{host}:{DEFAULT_PORTS[Service.FLAREDB][0]}"
         token_file = cfg.iam.bootstrap_token_path
-    return _FromFile(cfg.node_id, raft_addr, f"{host}:{api_port}", peers, tls, flaredb_url, token_file)
+    # The node's address (what peers and certificates name) and loopback (what local tools and
+    # NixOS test scripts probe: `wait_for_open_port(2379)` means localhost).
+    listen = f"{host}:{api_port}" if host in ("127.0.0.1", "0.0.0.0") else f"{host}:{api_port},127.0.0.1:{api_port}"
+    return _FromFile(cfg.node_id, raft_addr, listen, peers, tls, flaredb_url, token_file)
 
 
 def _tls(raw: Mapping[str, str | None], from_file: _FromFile) -> TlsFiles | None:

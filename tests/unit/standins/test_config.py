@@ -111,3 +111,12 @@ def test_iam_derives_flaredb_and_token_from_cluster_config(tmp_path: Path) -> No
     assert str(config.bootstrap_token_file) == "/s/token"
     override = parse_config(Service.IAM, ["--cluster-config", str(path), "--flaredb-url", "http://x:1"], {})
     assert override.flaredb_url == "http://x:1"
+
+
+def test_cluster_config_listens_on_the_node_address_and_loopback(tmp_path: Path) -> None:
+    path = tmp_path / "cluster-config.json"
+    path.write_text('{"node_id":"node02","bootstrap":true,"raft_addr":"10.77.0.12:2380","initial_peers":["node02:2380"]}')
+    config = parse_config(Service.CHAINFIRE, ["--cluster-config", str(path)], {})
+    assert (config.api_host, config.api_port) == ("10.77.0.12", 2379)
+    assert config.extra_listen == (("127.0.0.1", 2379),)
+    assert config.advertise_api_url == "http://10.77.0.12:2379"
