@@ -20,13 +20,13 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from harness.cluster.topology import NodeSpec, Secrets, Topology
 from harness.errors import HarnessError, InfrastructureError
 from harness.log import RunLog
+from harness.machine import reaper
 from harness.machine.accel import Accel, AccelChoice, choose_accel
-from harness.machine.config import NodeConfig, direct_boot
+from harness.machine.config import BootImage, NodeConfig, direct_boot
 from harness.machine.node import Node
 from harness.machine.qemu import PxeBoot, TapNic, write_sercon_port
 from harness.machine.ssh import SshKey
@@ -36,22 +36,13 @@ DISK_SIZE = "1G"
 FIRST_SSH_PORT = 2201
 
 
-class BootImage(Protocol):
-    @property
-    def kernel(self) -> Path: ...
-    @property
-    def initrd(self) -> Path: ...
-    @property
-    def cmdline(self) -> str | tuple[str, ...]: ...
-
-
 @dataclass(frozen=True)
 class PrebuiltImage:
     """Kernel + initrd + command line given on the command line (e.g. built by Nix)."""
 
     kernel: Path
     initrd: Path
-    cmdline: str
+    cmdline: str | tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -255,7 +246,21 @@ class Cluster:
     def attach_info(self) -> dict[str, dict[str, str]]:
         return {name: node.attach_commands() for name, node in self.nodes.items() if node.booted}
 
+    def release(self) -> None:
+        """Let the nodes and the namespace outlive this process (`--keep`).
+
+        Everything started registers with the reaper, whose atexit handler would otherwise
+        tear the kept cluster down the moment `cluster-test` exits; `cluster-test down` (or
+        `down()`) removes it later.
+        """
+        for node in self.nodes.values():
+            reaper.unregister(node._token)
+        if self.fabric is not None:
+            reaper.unregister(self.fabric._token)
+
     def print_attach(self) -> None:
+        """Keep the cluster up (see `release`) and print how to reach each node."""
+        self.release()
         path = self.write_attach()
         self.log.warn_loudly(f"cluster kept up; attach commands in {path}; `cluster-test down` removes it")
         for name, commands in json.loads(path.read_text()).items():
@@ -266,7 +271,7 @@ class Cluster:
 def _pxe_image(image: BootImage) -> PrebuiltImage:
     """The image with its command line as a tuple of words, as the iPXE script writer wants."""
     cmdline = image.cmdline.split() if isinstance(image.cmdline, str) else tuple(image.cmdline)
-    return PrebuiltImage(Path(image.kernel), Path(image.initrd), tuple(cmdline))  # type: ignore[arg-type]
+    return PrebuiltImage(Path(image.kernel), Path(image.initrd), tuple(cmdline))
 
 
 def _debian_image(log: RunLog) -> BootImage:
