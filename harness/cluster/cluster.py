@@ -255,6 +255,12 @@ class Cluster:
         """
         for node in self.nodes.values():
             reaper.unregister(node._token)
+            # Say goodbye on QMP and SSH now: left open, their threads die with the
+            # interpreter and print tracebacks after the attach commands.
+            for session in (node._qmp, node._ssh):
+                if session is not None:
+                    session.close()
+            node._qmp = node._ssh = None
         if self.fabric is not None:
             reaper.unregister(self.fabric._token)
 
