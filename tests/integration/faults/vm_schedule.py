@@ -45,7 +45,7 @@ def convert(schedule: Schedule) -> str:
     """The VM schedule as JSON text (validated by `harness.faults.parse_schedule` in tests)."""
     steps: list[dict[str, Any]] = []
     notes: list[str] = []
-    open_crash: dict[int, int] = {}  # node -> index in steps (crash awaiting its heal)
+    open_crash: dict[int, int] = {}  # node (0: "the leader", unknown) -> index of its crash step
     open_hang: dict[int, int] = {}
     joiners = sorted({s.node for s in schedule.steps if s.node is not None and s.node not in BOOTSTRAP})
     t = 0.0
@@ -53,46 +53,39 @@ def convert(schedule: Schedule) -> str:
     def close(index: int, at: float) -> None:
         steps[index]["duration_s"] = max(1.0, round(at - steps[index]["at_s"], 1))
 
+    def target(hit: int | None) -> Any:
+        # A hand-written schedule names no node: let the VM schedule's seed pick a bootstrap node.
+        return _name(hit) if hit else {"choice": [_name(n) for n in BOOTSTRAP]}
+
     for i, step in enumerate(schedule.steps, 1):
         t = (i - 1) * SLOT_S
-        if step.op is Op.KILL_LEADER and step.hit is not None:
-            open_crash[step.hit] = len(steps)
-            steps.append({"at_s": t, "fault": "crash", "args": {"node": _name(step.hit)}})
-        elif step.op is Op.PAUSE_LEADER and step.hit is not None:
-            open_hang[step.hit] = len(steps)
-            steps.append(
-                {
-                    "at_s": t,
-                    "fault": "hang_service",
-                    "args": {"node": _name(step.hit), "unit": service_unit(Service.CHAINFIRE)},
-                }
-            )
+        skipped = (step.outcome or "").startswith("skipped")
+        if step.op is Op.KILL_LEADER and not skipped:
+            open_crash[step.hit or 0] = len(steps)
+            steps.append({"at_s": t, "fault": "crash", "args": {"node": target(step.hit)}})
+        elif step.op is Op.PAUSE_LEADER and not skipped:
+            open_hang[step.hit or 0] = len(steps)
+            unit = service_unit(Service.CHAINFIRE)
+            steps.append({"at_s": t, "fault": "hang_service", "args": {"node": target(step.hit), "unit": unit}})
         elif step.op is Op.RESUME:
             for n in sorted(open_hang):
                 close(open_hang.pop(n), t)
-        elif step.op is Op.RESTART and step.hit is not None and step.hit in open_crash:
-            close(open_crash.pop(step.hit), t)
+        elif step.op is Op.RESTART and open_crash:
+            key = step.node if step.node in open_crash else min(open_crash)
+            close(open_crash.pop(key), t)
         elif step.op is Op.REBOOT and step.node is not None:
             if step.failpoint:
-                steps.append(
-                    {
-                        "at_s": t,
-                        "fault": "failpoints",
-                        "args": {"node": _name(step.node), "failpoints": step.failpoints_env()},
-                    }
-                )
+                args = {"node": _name(step.node), "failpoints": step.failpoints_env()}
+                steps.append({"at_s": t, "fault": "failpoints", "args": args})
                 notes.append(
                     f"step {i}: {step.failpoints_env()} is armed in /run before the reboot, which "
                     "clears /run: arm it at boot (ClusterOptions.node_failpoints) to reproduce exactly"
                 )
-            steps.append(
-                {"at_s": t + (1.0 if step.failpoint else 0.0), "fault": "reboot", "args": {"node": _name(step.node)}}
-            )
+            at = t + (1.0 if step.failpoint else 0.0)
+            steps.append({"at_s": at, "fault": "reboot", "args": {"node": _name(step.node)}})
         elif step.op is Op.JOIN and step.node is not None:
-            notes.append(
-                f"step {i}: {_name(step.node)} joins at boot in VMs"
-                + (f"; arm {step.failpoints_env()} at boot (ClusterOptions.node_failpoints)" if step.failpoint else "")
-            )
+            armed = f"; arm {step.failpoints_env()} at boot (ClusterOptions.node_failpoints)" if step.failpoint else ""
+            notes.append(f"step {i}: {_name(step.node)} joins at boot in VMs{armed}")
         elif step.op is Op.RETRY:
             notes.append(f"step {i}: retry of {_name(step.node or 0)} is systemd's Restart=on-failure")
         elif step.op is Op.CONVERGE:
@@ -100,7 +93,7 @@ def convert(schedule: Schedule) -> str:
                 close(open_hang.pop(n), t)
             for n in sorted(open_crash):
                 close(open_crash.pop(n), t)
-        elif step.op in (Op.KILL_LEADER, Op.PAUSE_LEADER, Op.RESTART):
+        elif skipped:
             notes.append(f"step {i}: {step.op.value} was skipped in the recorded run ({step.outcome})")
     if any(s.op in (Op.KILL_LEADER, Op.PAUSE_LEADER) for s in schedule.steps):
         notes.append("leader steps act on the node that led in the recorded run; the VMs may elect another")
