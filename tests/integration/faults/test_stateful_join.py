@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import cast
 
 import pytest
-from hypothesis import HealthCheck, Verbosity, note, settings
+from hypothesis import HealthCheck, Verbosity, event, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
@@ -72,7 +72,10 @@ class JoinFaults(RuleBasedStateMachine):
     def _step(self, step: Step) -> None:
         self.ok = False
         try:
-            self.run.apply(step)
+            done = self.run.apply(step)
+            event(f"{done.op.value}: {(done.outcome or '').split(' (')[0].split(' [')[0]}")
+            if VERBOSE:
+                print(f"  {done.describe():40s} -> {done.outcome} (hit {done.hit})")
         except AssertionError as err:
             self.run.schedule.failure = str(err)
             raise
