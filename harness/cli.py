@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--script", type=Path, help="run a NixOS test-driver script against the nodes")
     p.add_argument("--nodes", type=int, default=3, help="bootstrap nodes for --script/--interactive")
     p.add_argument("--interactive", action="store_true", help="boot, then a Python prompt with the nodes")
-    p.add_argument("rest", nargs=argparse.REMAINDER, help="after --: pytest arguments, or the ssh command")
+    p.epilog = "Arguments after `--` go to pytest (run) or are the remote command (ssh)."
     return p
 
 
@@ -77,19 +77,24 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 
 
 def run(argv: list[str]) -> int:
+    # Everything after `--` is passed through untouched; options may come before it in any order.
+    rest: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, rest = argv[:cut], argv[cut + 1 :]
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as err:
         return int(err.code) if isinstance(err.code, int) else Exit.USAGE
-    rest = [a for a in args.rest if a != "--"] if args.rest else []
+    problem = _usage_problem(args)
+    if problem:
+        sys.stderr.write(f"cluster-test: {problem}\n")
+        return Exit.USAGE
     try:
         if args.command == "ssh":
             return ssh(args, rest)
         if args.command == "down":
             return down(args)
-        if (args.kernel is None) != (args.initrd is None):
-            sys.stderr.write("cluster-test: --kernel and --initrd go together\n")
-            return Exit.USAGE
         if args.list:
             return _pytest(args, ["--collect-only", "-q", *rest], report=None)
         report = args.report or DEFAULT_REPORTS / time.strftime("cluster-test-%Y%m%d-%H%M%S")
@@ -116,6 +121,23 @@ def run(argv: list[str]) -> int:
     except HarnessError as err:
         sys.stderr.write(f"cluster-test: {err}\n")
         return Exit.INFRASTRUCTURE
+
+
+def _usage_problem(args: argparse.Namespace) -> str | None:
+    """Argument errors found before any slow work (KVM probe, image build, boot)."""
+    if (args.kernel is None) != (args.initrd is None):
+        return "--kernel and --initrd go together"
+    for flag in ("kernel", "initrd", "script"):
+        path = getattr(args, flag)
+        if path is not None and not path.is_file():
+            return f"--{flag}: no such file: {path}"
+    if not 1 <= args.nodes <= 9:
+        return f"--nodes: expected 1 to 9 bootstrap nodes, got {args.nodes}"
+    if args.timeout <= 0 or args.workers < 1:
+        return "--timeout must be positive and --workers at least 1"
+    if args.command == "run" and args.node:
+        return f"unexpected argument {args.node!r} (only `ssh` takes a node name)"
+    return None
 
 
 def _accel_headline(args: argparse.Namespace) -> str:

@@ -107,9 +107,6 @@ def test_ssh_runs_the_kept_ssh_command_with_the_given_command(tmp_path: Path) ->
     assert (done.returncode, done.stdout) == (0, "via-ssh hostname\n"), done.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="BUG harness/cli.py build_parser: `rest` is argparse.REMAINDER, so options "
-                   "after `ssh NODE` (here --report) become part of the remote command and the default report "
-                   "directory is searched instead")  # fmt: skip
 def test_ssh_options_after_the_node_name_are_options(tmp_path: Path) -> None:
     run = kept_run(tmp_path, ssh="echo via-ssh")
     done = cluster_test("ssh", "node01", "--report", str(run), "--", "hostname")
@@ -164,16 +161,12 @@ def test_a_script_that_boots_nothing_passes_with_junit_and_leaves_nothing(tmp_pa
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="a --script run creates a network namespace: root")
-@pytest.mark.xfail(strict=True, reason="BUG harness/cli.py run/driver_run: a missing --script file is found "
-                   "only after the cluster is set up; FileNotFoundError escapes as a traceback, exit 1")  # fmt: skip
 def test_a_missing_script_is_a_usage_error(tmp_path: Path) -> None:
     done = cluster_test("--script", str(tmp_path / "missing.py"), "--nodes", "1", "--report", str(tmp_path / "run"))
     assert done.returncode == USAGE
     assert len(lines(done.stderr)) == 1 and "missing.py" in done.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="BUG harness/cli.py: --nodes outside 1-9 is caught by Topology after the "
-                   "KVM probe and the image, as an infrastructure error (exit 3)")  # fmt: skip
 def test_nodes_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
     done = cluster_test("--script", "x.py", "--nodes", "0", "--report", str(tmp_path / "run"))
     assert done.returncode == USAGE
