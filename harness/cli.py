@@ -3,6 +3,7 @@
     cluster-test                        run every scenario (pytest under the hood)
     cluster-test -k markers --keep-on-failure
     cluster-test --list
+    cluster-test --replay schedule.json  a fault schedule (from a failing property test) on VMs
     cluster-test --script test.py       a NixOS test-driver script, unchanged
     cluster-test --interactive          a Python prompt with the nodes and driver globals
     cluster-test ssh node02 [-- CMD]    reach a node of a kept cluster
@@ -65,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pxe", action="store_true", help="boot through iPXE instead of direct kernel boot")
     p.add_argument("--workers", type=int, default=1, help="pytest-xdist workers for scenarios")
     p.add_argument("--timeout", type=float, default=DEFAULT_RUN_TIMEOUT, help="whole-run deadline, seconds")
+    p.add_argument("--replay", type=Path, help="replay a fault schedule file (JSON/TOML) on a fresh cluster")
+    p.add_argument("--seed", type=int, help="with --replay: override the schedule's seed")
     p.add_argument("--script", type=Path, help="run a NixOS test-driver script against the nodes")
     p.add_argument("--nodes", type=int, default=3, help="bootstrap nodes for --script/--interactive")
     p.add_argument("--interactive", action="store_true", help="boot, then a Python prompt with the nodes")
@@ -127,7 +130,7 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
     """Argument errors found before any slow work (KVM probe, image build, boot)."""
     if (args.kernel is None) != (args.initrd is None):
         return "--kernel and --initrd go together"
-    for flag in ("kernel", "initrd", "script"):
+    for flag in ("kernel", "initrd", "script", "replay"):
         path = getattr(args, flag)
         if path is not None and not path.is_file():
             return f"--{flag}: no such file: {path}"
@@ -180,13 +183,19 @@ def _env(args: argparse.Namespace, report: Path | None) -> dict[str, str]:
         env["FBA_TCG_FACTOR"] = str(args.tcg_factor)
     if args.kernel:
         env.update(FBA_KERNEL=str(args.kernel), FBA_INITRD=str(args.initrd), FBA_CMDLINE=args.cmdline)
+    if args.replay:
+        env["FBA_REPLAY"] = str(args.replay.resolve())
+        if args.seed is not None:
+            env["FBA_REPLAY_SEED"] = str(args.seed)
     return env
 
 
 def _pytest(args: argparse.Namespace, extra: list[str], *, report: Path | None, headline: str = "") -> int:
     argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--pyargs", "harness.scenarios", "-rA"]
     argv += ["-o", f"timeout={int(args.timeout)}"]
-    if args.keyword:
+    if args.replay:
+        argv += ["-k", "replay"]
+    elif args.keyword:
         argv += ["-k", args.keyword]
     if args.workers > 1:
         argv += ["-n", str(args.workers)]
