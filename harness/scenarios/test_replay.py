@@ -20,16 +20,15 @@ from pathlib import Path
 import pytest
 
 from automation.spec.markers import Service
-from automation.spec.units import AUTOMATION_UNITS, EXTERNAL_UNITS
 from harness import checks
 from harness.cluster.cluster import Cluster
 from harness.cluster.topology import SERVICE_PORTS, Topology
 from harness.errors import CheckFailed
 from harness.faults import FaultRecorder, Faults, Plan, StepOutcome, load_schedule, run_plan
 from harness.log import RunLog
-from harness.report import timeline
 from harness.scenarios.conftest import report_dir, wait_operational
 from harness.scenarios.settings import Keep, RunSettings
+from harness.scenarios.test_join_faults import write_fault_timeline
 
 pytestmark = pytest.mark.vm
 
@@ -122,18 +121,5 @@ def test_replay_timeline(replayed: tuple[Cluster, Faults, Plan, list[StepOutcome
     cluster, faults, plan, _outcomes = replayed
     accel = cluster.accel
     factor = (settings.tcg_factor or TCG_BUDGET_FACTOR) if accel is not None and accel.accel.value == "tcg" else 1.0
-    units = [u.name for u in AUTOMATION_UNITS] + list(EXTERNAL_UNITS)
-    timelines = []
-    for spec in cluster.topology.nodes:
-        node = cluster[spec.name]
-        origin = faults.userspace_origin(spec.name)
-        bars = {u: (t.started_s, t.exited_s or t.active_s) for u, t in checks.unit_times(node, units).items()}
-        shaded = [
-            timeline.FaultInterval(r.label, max(0.0, r.start_s - origin), None if r.end_s is None else r.end_s - origin)
-            for r in faults.recorder.for_node(spec.name)
-            if r.end_s is None or r.end_s > origin
-        ]
-        timelines.append(timeline.build(spec.name, bars, bootstrap=spec.bootstrap, factor=factor, faults=shaded))
-    out = report_dir(settings, f"replay-{plan.name}")
-    (out / "timeline.svg").write_text(timeline.svg(timelines))
+    write_fault_timeline(cluster, faults, report_dir(settings, f"replay-{plan.name}"), factor)
     assert len(faults.recorder.records) >= len(plan.steps)
