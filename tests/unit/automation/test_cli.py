@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from automation.cli import run
 
@@ -96,3 +98,19 @@ def test_marker_present_means_no_network(
 def test_schema_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["config", "schema"], {}) == 0
     assert json.loads(capsys.readouterr().out)["$schema"].startswith("http://json-schema.org/draft-07")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=st.binary(max_size=4096))
+def test_any_bytes_as_config_validate_exit_0_or_2_one_line_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], raw: bytes
+) -> None:
+    path = tmp_path / "cluster-config.json"
+    path.write_bytes(raw)
+    path.chmod(0o600)
+    code = run(["config", "validate", "--config", str(path)], {})
+    out, err = capsys.readouterr()
+    assert code in (0, 2)
+    assert err == "" and "Traceback" not in out
+    lines = out.splitlines()
+    assert lines and all(line.startswith(f"{path}: ") for line in lines)
