@@ -114,7 +114,7 @@ def systemd_unit(unit: UnitSpec, *, fba: str = DEFAULT_FBA, environment: Mapping
     lines += [
         "StateDirectory=first-boot-automation",
         f"StateDirectoryMode={STATE_DIR_MODE:04o}",
-        f"ReadWritePaths=-{SECRETS_DIR}",
+        f"ReadWritePaths=-{SECRETS_DIR} -{ENVIRONMENT_FILE.rsplit('/', 1)[0]}",  # failpoints record firing in /run
     ]
     lines += ["", "[Install]"]
     lines += _line("WantedBy", unit.wanted_by)
