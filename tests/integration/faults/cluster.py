@@ -235,6 +235,7 @@ class ProcessCluster:
         cfg = self.config(n)
         env = {k: v for k, v in os.environ.items() if not k.startswith("FBA_")}
         env["FBA_FAILPOINTS"] = failpoints
+        env["PYTHONUNBUFFERED"] = "1"  # a run killed by a failpoint or a reboot keeps its last lines
         env["FBA_FAILPOINTS_FIRED"] = str(self.fired_file(n))
         with (self.node_dir(n) / "fba.log").open("ab") as log:
             log.write(f"--- boot {self.boots[n]} fba join failpoints={failpoints!r}\n".encode())
