@@ -21,6 +21,7 @@ from automation.spec.units import (
     HARDENING,
     PLATFORM_MILESTONES,
     RESTART_PREVENT_EXIT_STATUS,
+    RUNTIME_DIR,
     SECRETS_DIR,
     UnitSpec,
     default_environment,
@@ -67,6 +68,7 @@ def graph_data() -> dict[str, Any]:
         "markerMode": f"{MARKER_MODE:04o}",
         "markers": list(all_marker_names()),
         "secretsDir": SECRETS_DIR,
+        "runtimeDir": RUNTIME_DIR,
         "environmentFile": ENVIRONMENT_FILE,
         "environment": default_environment(),
         "externalUnits": list(EXTERNAL_UNITS),
@@ -114,7 +116,8 @@ def systemd_unit(unit: UnitSpec, *, fba: str = DEFAULT_FBA, environment: Mapping
     lines += [
         "StateDirectory=first-boot-automation",
         f"StateDirectoryMode={STATE_DIR_MODE:04o}",
-        f"ReadWritePaths=-{SECRETS_DIR} -{ENVIRONMENT_FILE.rsplit('/', 1)[0]}",  # failpoints record firing in /run
+        # Secrets: IAM credentials. Runtime dir: the failpoints' once-per-boot record.
+        f"ReadWritePaths=-{SECRETS_DIR} -{RUNTIME_DIR}",
     ]
     lines += ["", "[Install]"]
     lines += _line("WantedBy", unit.wanted_by)

@@ -86,7 +86,10 @@ rec {
           EnvironmentFile = "-${graph.environmentFile}";
           StateDirectory = stateDirectoryName stateDir;
           StateDirectoryMode = graph.stateDirMode;
-          ReadWritePaths = [ "-${secretsDir}" ];
+          ReadWritePaths = [
+            "-${secretsDir}"
+            "-${graph.runtimeDir}"
+          ];
         }
         // (if unit.successExitStatus == [ ] then { } else { SuccessExitStatus = unit.successExitStatus; })
         // (
