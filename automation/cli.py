@@ -69,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     join.add_argument("--retry-delay", type=float, help="first (exponential) or every (fixed) delay, seconds")
     join.add_argument("--retry-mode", choices=[m.value for m in RetryMode])
     join.add_argument("--deadline", type=float, help="overall budget for the join, seconds")
+    join.add_argument(
+        "--require-joined",
+        choices=[s.value for s in JOIN_SERVICES],
+        help="exit 1 (to be retried) until this service's join marker exists",
+    )
 
     for name, text in (
         ("iam-setup", "ensure the IAM admin and this node's token"),
@@ -202,7 +207,8 @@ class App:
                     updates[field] = value
             if self.args.retry_mode:
                 updates["retry_mode"] = RetryMode(self.args.retry_mode)
-            return run_join(ctx, Service(self.args.service), ctx.config.join.model_copy(update=updates))
+            prerequisite = Service(self.args.require_joined) if self.args.require_joined else None
+            return run_join(ctx, Service(self.args.service), ctx.config.join.model_copy(update=updates), prerequisite)
         if command == "iam-setup":
             from automation.iam import run_iam_setup
 

@@ -50,11 +50,13 @@ class Retry:
     detail: str | None = None  # e.g. the TLS error naming the CA, for the final line
 
 
-def run_join(ctx: Context, service: Service, join_cfg: JoinConfig) -> ExitCode:
+def run_join(ctx: Context, service: Service, join_cfg: JoinConfig, prerequisite: Service | None = None) -> ExitCode:
     log = ctx.log.bind(service=service.value, operation="cluster-join")
     done = _marker_present(ctx, service, log)
     if done is not None:
         return done
+    if prerequisite is not None:
+        _require_joined(ctx, prerequisite, log)
     warning = ctx.markers.ensure_directory()
     if warning:
         log.warn(warning)
@@ -68,6 +70,17 @@ def run_join(ctx: Context, service: Service, join_cfg: JoinConfig) -> ExitCode:
         log.info("Bootstrap node: the Raft cluster forms from initial_peers; no join request sent", marker=name)
         return ExitCode.OK
     return Joiner(ctx, service, join_cfg, log).run()
+
+
+def _require_joined(ctx: Context, prerequisite: Service, log: Logger) -> None:
+    names = [marker_name(prerequisite, step) for step in (Step.INITIALIZED, Step.JOINED)]
+    if any(ctx.markers.read(name).present for name in names):
+        return
+    cause = f"{prerequisite.value} not joined yet"
+    log.error(f"Waiting for {prerequisite.value}: no {' or '.join(names)} marker yet; systemd retries", cause=cause)
+    failure = StepFailed(f"{cause}: no {' or '.join(names)} in {ctx.markers.directory}", cause=cause)
+    failure.logged = True
+    raise failure
 
 
 def _marker_present(ctx: Context, service: Service, log: Logger) -> ExitCode | None:

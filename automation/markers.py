@@ -94,12 +94,21 @@ class MarkerStore:
         try:
             self.directory.mkdir(mode=STATE_DIR_MODE, parents=True, exist_ok=True)
             mode = stat.S_IMODE(self.directory.stat().st_mode)
+            self._remove_stale_temp_files()
             if mode != STATE_DIR_MODE:
                 os.chmod(self.directory, STATE_DIR_MODE)
                 return f"state directory {self.directory} had mode {mode:04o}; set to {STATE_DIR_MODE:04o}"
         except OSError as err:
             raise MarkerError(f"cannot create state directory {self.directory}: {err.strerror}") from None
         return None
+
+    def _remove_stale_temp_files(self) -> None:
+        """Temp files of writers that crashed before their rename (never read as markers)."""
+        for tmp in self.directory.glob(".*.tmp-*"):
+            pid_text = tmp.name.rpartition(".tmp-")[2]
+            if pid_text.isdigit() and _alive(int(pid_text)) and int(pid_text) != os.getpid():
+                continue  # another live writer's file
+            tmp.unlink(missing_ok=True)
 
     def path(self, name: str) -> Path:
         return self.directory / name
@@ -157,6 +166,16 @@ def write_atomic(
         except OSError:
             pass
         raise MarkerError(f"cannot write {path}: {err.strerror}") from None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -40,6 +40,7 @@ def unit_data(unit: UnitSpec) -> dict[str, Any]:
         "after": list(unit.after),
         "before": list(unit.before),
         "requires": list(unit.requires),
+        "requiresJoined": unit.requires_joined,
         "wants": list(unit.wants),
         "wantedBy": list(unit.wanted_by),
         "type": unit.unit_type.value,

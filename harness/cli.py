@@ -209,6 +209,12 @@ def _pytest(args: argparse.Namespace, extra: list[str], *, report: Path | None, 
         ]
     argv += extra
     proc = subprocess.Popen(argv, env=_env(args, report), start_new_session=True)
+
+    def forward(signum: int, _frame: object) -> None:
+        # The run is in its own session: pass the signal on so it tears its VMs down.
+        os.killpg(proc.pid, signum)
+
+    previous = signal.signal(signal.SIGTERM, forward)
     try:
         rc = proc.wait(timeout=args.timeout + 120)
     except subprocess.TimeoutExpired:
@@ -220,6 +226,8 @@ def _pytest(args: argparse.Namespace, extra: list[str], *, report: Path | None, 
         os.killpg(proc.pid, signal.SIGINT)
         proc.wait(timeout=30)
         raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if report is None:
         return Exit.PASSED if rc == 0 else Exit.USAGE if rc in (4, 5) else Exit.FAILED
     return _verdict(rc, report, headline)

@@ -12,6 +12,11 @@ Changes to the design, and why:
   retried a bounded number of times, then left `failed` for the operator.
 - Budgets: the design's "typical timeline", as T+ offsets from systemd start at which each
   unit should have finished (bootstrap node / joining node), with KVM.
+- flaredb-cluster-join: `Wants=` + `After=` chainfire-cluster-join instead of the design's
+  `Requires=`, and `fba join --require-joined chainfire` refuses (exit 1) until chainfire's
+  marker exists. With `Requires=`, a chainfire join that failed once and then succeeded on
+  its automatic restart left flaredb's join dead ("Dependency failed") until a human came;
+  now flaredb's own `Restart=on-failure` picks it up, and it still never runs before chainfire.
 """
 
 from __future__ import annotations
@@ -78,6 +83,7 @@ class UnitSpec:
     start_limit_interval_sec: int = 1800
     start_limit_burst: int = 6
     service: Service | None = None
+    requires_joined: str | None = None  # a join unit that must have succeeded (checked by fba)
     markers: tuple[str, ...] = ()
     budget_bootstrap_s: float = 0.0
     budget_join_s: float = 0.0
@@ -106,14 +112,14 @@ CHAINFIRE_JOIN = UnitSpec(
 FLAREDB_JOIN = UnitSpec(
     name="flaredb-cluster-join.service",
     description="First-boot: bootstrap or join the flaredb cluster",
-    argv=("join", "--service", Service.FLAREDB.value),
+    argv=("join", "--service", Service.FLAREDB.value, "--require-joined", Service.CHAINFIRE.value),
     exit_command=Command.JOIN,
     after=(CHAINFIRE_JOIN.name, service_unit(Service.FLAREDB)),
     before=("iam-initial-setup.service",),
-    requires=(CHAINFIRE_JOIN.name,),
-    wants=(service_unit(Service.FLAREDB),),
+    wants=(CHAINFIRE_JOIN.name, service_unit(Service.FLAREDB)),
     remain_after_exit=True,
     service=Service.FLAREDB,
+    requires_joined=CHAINFIRE_JOIN.name,
     markers=(marker_name(Service.FLAREDB, Step.INITIALIZED), marker_name(Service.FLAREDB, Step.JOINED)),
     budget_bootstrap_s=25,
     budget_join_s=35,

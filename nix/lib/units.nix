@@ -121,6 +121,11 @@ rec {
       map (r: {
         unit = u.name;
         requires = r;
-      }) (filter (r: !(builtins.elem r names) && !(builtins.elem r graph.externalUnits)) u.requires)
+      }) (
+        filter (r: !(builtins.elem r names) && !(builtins.elem r graph.externalUnits)) (
+          # Requires=, and the join fba itself insists on (`--require-joined`).
+          u.requires ++ (if u.requiresJoined or null == null then [ ] else [ u.requiresJoined ])
+        )
+      )
     ) (selected services);
 }

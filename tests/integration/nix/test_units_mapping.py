@@ -101,4 +101,6 @@ def test_selection_reports_missing_requirements(nix: Nix) -> None:
     flaredb_only = nix.eval_json(MAPPING, "--arg", "services", '[ "flaredb" ]')
     requirements = {(m["unit"], m["requires"]) for m in flaredb_only["missingRequirements"]}
     flaredb_join = next(u for u in AUTOMATION_UNITS if u.service is not None and u.service.value == "flaredb")
-    assert requirements == {(flaredb_join.name, r) for r in flaredb_join.requires}
+    needed = [*flaredb_join.requires, *([flaredb_join.requires_joined] if flaredb_join.requires_joined else [])]
+    assert needed, "flaredb's join depends on chainfire's"
+    assert requirements == {(flaredb_join.name, r) for r in needed}

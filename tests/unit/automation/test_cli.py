@@ -114,3 +114,16 @@ def test_any_bytes_as_config_validate_exit_0_or_2_one_line_each(
     assert err == "" and "Traceback" not in out
     lines = out.splitlines()
     assert lines and all(line.startswith(f"{path}: ") for line in lines)
+
+
+def test_flaredb_join_waits_for_chainfires_marker(
+    tmp_path: Path, join_config: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    join_config.update(leader_url="http://127.0.0.1:9", tls={"enabled": False})  # any call would fail
+    path = write(tmp_path, join_config)
+    state = tmp_path / "s"
+    argv = ["join", "--service", "flaredb", "--require-joined", "chainfire", "--config", str(path)]
+    assert run([*argv, "--state-dir", str(state)], {}) == 1
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert last["level"] == "ERROR" and last["context"]["cause"] == "chainfire not joined yet"
+    assert not (state / ".flaredb-joined").exists()

@@ -19,7 +19,8 @@ def test_checked_in_units_json_is_current() -> None:
 def test_design_ordering() -> None:
     text = systemd_unit(FLAREDB_JOIN)
     assert "After=chainfire-cluster-join.service flaredb.service" in text
-    assert "Requires=chainfire-cluster-join.service" in text
+    assert "Wants=chainfire-cluster-join.service flaredb.service" in text and "Requires=" not in text
+    assert "ExecStart=/usr/bin/fba join --service flaredb --require-joined chainfire" in text
     assert "Before=iam-initial-setup.service" in text
     assert "Type=oneshot" in text and "RemainAfterExit=yes" in text
     assert "SuccessExitStatus=2" in text
@@ -90,3 +91,11 @@ def test_readme_generated_tables_are_current() -> None:
 
     readme = (ROOT / "README.md").read_text()
     assert refresh_generated(readme) == readme
+
+
+def test_require_joined_is_consistent_with_argv() -> None:
+    for unit in AUTOMATION_UNITS:
+        if unit.requires_joined:
+            prerequisite = next(u for u in AUTOMATION_UNITS if u.name == unit.requires_joined)
+            assert unit.argv[-2:] == ("--require-joined", prerequisite.service.value if prerequisite.service else "")
+            assert unit.requires_joined in unit.after and unit.requires_joined in unit.wants
