@@ -203,8 +203,13 @@ class Cluster:
         """Collect artifacts, then stop every node and delete the namespace. Never raises."""
         for name, node in self.nodes.items():
             try:
-                if node.booted:
+                # Only over an SSH session that already works: connecting to a guest that is
+                # still booting would hold teardown for up to the collect timeout (the promise
+                # is teardown within 10 s); console.log has that boot anyway.
+                if node.is_up():
                     self.collect(name)
+                elif node.booted:
+                    self.log.log("no SSH session: journal not collected; see console.log", node=name)
             except Exception as err:
                 self.log.log(f"could not collect artifacts of {name}: {err}", node=name)
             try:
