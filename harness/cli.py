@@ -272,6 +272,7 @@ def driver_run(args: argparse.Namespace, report: Path, headline: str) -> int:
     failed: BaseException | None = None
     cluster = Cluster(options)
     driver: Driver | None = None
+    began = time.monotonic()
     try:
         cluster.up()
         driver = Driver(list(cluster), run_log=cluster.log, global_timeout=args.timeout, keep_going=True)
@@ -288,7 +289,14 @@ def driver_run(args: argparse.Namespace, report: Path, headline: str) -> int:
     finally:
         records = driver.subtests if driver else []
         error = None if failed is None else f"{type(failed).__name__}: {failed}"
-        junit.write(report / "junit.xml", str(args.script or "interactive"), records, error=error, headline=headline)
+        junit.write(
+            report / "junit.xml",
+            str(args.script or "interactive"),
+            records,
+            error=error,
+            headline=headline,
+            total=time.monotonic() - began,
+        )
         keep = args.keep or (args.keep_on_failure and (failed or any(r.failure for r in records)))
         if keep:
             cluster.print_attach()

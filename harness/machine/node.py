@@ -286,7 +286,7 @@ class Node(UnitVerbs):
         if cfg.ssh_port is None or cfg.ssh_key is None:
             raise NodeStateError(f"{self.name}: no ssh_port/ssh_key configured; commands need SSH")
         self._ssh = SshSession.connect(
-            cfg.ssh_host, cfg.ssh_port, cfg.ssh_key, user=cfg.ssh_user,
+            cfg.ssh_host, cfg.ssh_port, cfg.ssh_key, user=cfg.ssh_user, name=cfg.name,
             timeout=min(timeout, cfg.boot_timeout), sock_factory=self._sock_factory,
             precheck=self._check_alive,
         )  # fmt: skip

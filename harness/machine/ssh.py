@@ -100,6 +100,7 @@ class SshSession:
         *,
         user: str = "root",
         timeout: Duration = 60,
+        name: str | None = None,
         sock_factory: SocketFactory = tcp_connect,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -113,7 +114,7 @@ class SshSession:
         Raises:
             WaitExpired: no session within `timeout`; the message quotes the last error.
         """
-        label = f"{user}@{host}:{port}"
+        label = f"{name} ({user}@{host}:{port})" if name else f"{user}@{host}:{port}"
         sessions: list[SshSession] = []
 
         def attempt(left: float) -> Observation:
@@ -147,6 +148,33 @@ class SshSession:
         transport = self._client.get_transport()
         return transport is not None and transport.is_active()
 
+    def _open_channel(
+        self, transport: paramiko.Transport, command: str, budget: float, deadline: float
+    ) -> paramiko.Channel:
+        """Open a channel and start `command`. A live transport whose guest does not answer
+        (frozen by QMP `stop`, or overloaded) is a timeout within the command's budget, not a
+        lost guest: retry until the deadline, then raise CommandTimeout."""
+        last: Exception | None = None
+        for _ in range(1000):  # bounded by the deadline; each try waits at most 10 s
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                chan = transport.open_session(timeout=min(left, 10.0))
+                chan.exec_command(command)
+                chan.shutdown_write()
+                return chan
+            except (paramiko.SSHException, OSError, EOFError) as err:
+                last = err
+                if not transport.is_active():
+                    raise GuestUnreachable(f"ssh {self.label}: cannot start {command!r}: {err}") from err
+        raise CommandTimeout(
+            f"command {command!r} on {self.label}: no SSH channel within {budget:.1f} s "
+            f"(guest frozen or overloaded?); last error: {last}",
+            stdout="",
+            stderr="",
+        )
+
     def run(self, command: str, *, timeout: Duration = 900) -> CommandResult:
         """Run `command` (through the guest's shell) and wait at most `timeout` seconds.
 
@@ -160,12 +188,7 @@ class SshSession:
         transport = self._client.get_transport()
         if transport is None or not transport.is_active():
             raise GuestUnreachable(f"ssh {self.label}: connection is closed; reconnect")
-        try:
-            chan = transport.open_session(timeout=min(budget, 10.0))
-            chan.exec_command(command)
-            chan.shutdown_write()
-        except (paramiko.SSHException, OSError, EOFError) as err:
-            raise GuestUnreachable(f"ssh {self.label}: cannot start {command!r}: {err}") from err
+        chan = self._open_channel(transport, command, budget, deadline)
         out, err_out = bytearray(), bytearray()
         exited_at: float | None = None
         try:
