@@ -7,6 +7,7 @@
     cluster-test --script test.py       a NixOS test-driver script, unchanged
     cluster-test --interactive          a Python prompt with the nodes and driver globals
     cluster-test ssh node02 [-- CMD]    reach a node of a kept cluster
+    cluster-test boot node02 [--check]  boot one node by hand, its console on this terminal
     cluster-test down                   tear a kept cluster down
 
 The first line of every run says which accelerator is used, KVM or TCG (and why).
@@ -51,8 +52,8 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="cluster-test", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", nargs="?", default="run", choices=["run", "ssh", "down"])
-    p.add_argument("node", nargs="?", help="for `ssh`: the node name")
+    p.add_argument("command", nargs="?", default="run", choices=["run", "ssh", "down", "boot"])
+    p.add_argument("node", nargs="?", help="for `ssh` and `boot`: the node name")
     p.add_argument("--report", type=Path, help="report directory (default reports/cluster-test-<time>)")
     p.add_argument("-k", dest="keyword", help="only scenarios matching this pytest expression")
     p.add_argument("--list", action="store_true", help="list the scenarios and exit")
@@ -80,6 +81,11 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 
 
 def run(argv: list[str]) -> int:
+    if argv[:1] == ["boot"]:
+        # One node by hand, console on the terminal (the same as vms/nodeNN/run.sh).
+        from harness import boot_one
+
+        return boot_one.main(argv[1:])
     # Everything after `--` is passed through untouched; options may come before it in any order.
     rest: list[str] = []
     if "--" in argv:
