@@ -9,7 +9,8 @@ it needs, without a second boot:
   S2     invalid configuration (missing, bad JSON, schema violation), the cut healed first so
          that the leader is reachable: exit 3, one-line messages, no marker, no member add
   S1+S2  recovery: config restored, network healed, `systemctl restart chainfire-cluster-join`
-         -> node04 is a member and `.chainfire-joined` exists
+         -> node04 is a member and `.chainfire-joined` exists (flaredb's join is held, stopped,
+         meanwhile: it would otherwise follow on its own, and S3 needs it unrun)
   S3     local service unhealthy, on flaredb (its join has not run yet; chainfire's has):
          flaredb.service hung (SIGSTOP), "Health check timeout", exit 1; `systemctl restart
          flaredb.service` and the unit's own restart policy finishes the join
@@ -352,6 +353,12 @@ def test_s1_s2_recovery_restart_after_fix_joins(lab: Lab) -> None:
     node.succeed(f"printf '%s' {shlex.quote(lab.config)} > {DEFAULT_CONFIG_PATH}; chmod 600 {DEFAULT_CONFIG_PATH}")
     if lab.partition is not None and lab.partition.active:
         lab.partition.stop()
+    # flaredb's join (Wants= + After= chainfire's, `--require-joined chainfire`) may sit in
+    # auto-restart and would join by itself once chainfire has; S3 needs it unrun, so hold it.
+    flaredb = unit_props(node, FLAREDB_JOIN.name)
+    lab.cluster.log.log(f"holding {FLAREDB_JOIN.name} (was {flaredb['ActiveState']}/{flaredb['SubState']}, "
+                        f"status {flaredb['ExecMainStatus']})", node=JOINER)  # fmt: skip
+    node.succeed(f"systemctl stop {FLAREDB_JOIN.name}", timeout=60)
     previous = restart(node, CHAINFIRE_JOIN.name)
     props = wait_run(node, CHAINFIRE_JOIN.name, status=0, after=previous)
     assert node.unit_exit_status(CHAINFIRE_JOIN.name) == (0, "success")
