@@ -206,7 +206,7 @@ class Cluster:
                 # Only over an SSH session that already works: connecting to a guest that is
                 # still booting would hold teardown for up to the collect timeout (the promise
                 # is teardown within 10 s); console.log has that boot anyway.
-                if node.is_up():
+                if node.is_up() and _running(node):
                     self.collect(name)
                 elif node.booted:
                     self.log.log("no SSH session: journal not collected; see console.log", node=name)
@@ -225,10 +225,10 @@ class Cluster:
         """Journal of this boot (JSON) and systemd-analyze output, next to the console log."""
         node = self.nodes[name]
         node_dir = self.options.run_dir / "nodes" / name
-        rc, out = node.execute("journalctl -b -o json --no-pager", check_output=True, timeout=60)
+        rc, out = node.execute("journalctl -b -o json --no-pager", check_output=True, timeout=20)
         if rc == 0:
             (node_dir / "journal.jsonl").write_text(out)
-        rc, out = node.execute("systemd-analyze blame --no-pager 2>&1 | head -40", timeout=30)
+        rc, out = node.execute("systemd-analyze blame --no-pager 2>&1 | head -40", timeout=10)
         (node_dir / "systemd-analyze-blame.txt").write_text(out)
 
     # -- for humans --------------------------------------------------------------------------
@@ -277,6 +277,14 @@ class Cluster:
         for name, commands in json.loads(path.read_text()).items():
             for kind, command in commands.items():
                 self.log.log(f"{kind:8} {command}", node=name)
+
+
+def _running(node: Node) -> bool:
+    """False for a paused (QMP `stop`) or unresponsive VM: collecting from it would only wait."""
+    try:
+        return node.qmp.query_status().get("status") == "running"
+    except Exception:  # noqa: BLE001 - a VM we cannot ask is not one to collect from
+        return False
 
 
 def _pxe_image(image: BootImage) -> PrebuiltImage:
