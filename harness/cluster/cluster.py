@@ -283,7 +283,7 @@ def _running(node: Node) -> bool:
     """False for a paused (QMP `stop`) or unresponsive VM: collecting from it would only wait."""
     try:
         return node.qmp.query_status().get("status") == "running"
-    except Exception:  # noqa: BLE001 - a VM we cannot ask is not one to collect from
+    except Exception:  # a VM we cannot ask is not one to collect from
         return False
 
 
