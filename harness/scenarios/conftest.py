@@ -14,6 +14,7 @@ import pytest
 from harness.cluster.cluster import Cluster
 from harness.cluster.topology import Topology
 from harness.errors import InfrastructureError, WaitTimeout
+from harness.faults import Faults
 from harness.log import RunLog
 from harness.scenarios.settings import Keep, RunSettings
 
@@ -70,11 +71,39 @@ def booted_cluster(
         cluster.wait_ready()
         yield cluster
     finally:
-        failed = request.session.testsfailed > 0
-        if settings.keep is Keep.ALWAYS or (settings.keep is Keep.ON_FAILURE and failed):
-            cluster.print_attach()
-        else:
-            cluster.down()
+        keep_or_down(request, settings, cluster)
+
+
+def keep_or_down(request: pytest.FixtureRequest, settings: RunSettings, cluster: Cluster) -> None:
+    """`--keep` keeps the cluster, `--keep-on-failure` when a test failed; else tear it down."""
+    failed = request.session.testsfailed > 0
+    if settings.keep is Keep.ALWAYS or (settings.keep is Keep.ON_FAILURE and failed):
+        cluster.print_attach()
+    else:
+        cluster.down()
+
+
+def finish_lab(
+    request: pytest.FixtureRequest,
+    settings: RunSettings,
+    run_log: RunLog,
+    cluster: Cluster,
+    faults: Faults | None,
+    name: str,
+    *,
+    heal: bool = True,
+) -> None:
+    """End of a fault scenario module: heal what is still injected, save the fault record next
+    to the report, then keep or tear down the cluster."""
+    if faults is not None:
+        if heal:
+            try:
+                faults.heal_all()
+            except Exception as err:  # the cluster goes down anyway; say why healing failed
+                run_log.log(f"healing at teardown failed: {err}")
+        out = report_dir(settings, name)
+        (out / "faults.json").write_text(json.dumps(faults.recorder.as_json(), indent=2) + "\n")
+    keep_or_down(request, settings, cluster)
 
 
 def wait_operational(cluster: Cluster, names: list[str] | None = None) -> dict[str, Any]:

@@ -38,8 +38,8 @@ from harness.errors import CheckFailed
 from harness.faults import ActiveFault, FaultRecorder, Faults
 from harness.log import RunLog
 from harness.machine.node import Node
-from harness.scenarios.conftest import report_dir, wait_operational
-from harness.scenarios.settings import Keep, RunSettings
+from harness.scenarios.conftest import finish_lab, wait_operational
+from harness.scenarios.settings import RunSettings
 from harness.waits import Observation, wait_until
 
 pytestmark = pytest.mark.vm
@@ -96,18 +96,7 @@ def lab(request: pytest.FixtureRequest, settings: RunSettings, run_log: RunLog) 
         cluster.write_attach()
         yield state
     finally:
-        out = report_dir(settings, NAME)
-        if faults is not None:
-            try:
-                faults.heal_all()
-            except Exception as err:  # the cluster goes down anyway; say why healing failed
-                run_log.log(f"healing at teardown failed: {err}")
-            (out / "faults.json").write_text(json.dumps(faults.recorder.as_json(), indent=2) + "\n")
-        failed = request.session.testsfailed > 0
-        if settings.keep is Keep.ALWAYS or (settings.keep is Keep.ON_FAILURE and failed):
-            cluster.print_attach()
-        else:
-            cluster.down()
+        finish_lab(request, settings, run_log, cluster, faults, NAME)
 
 
 # -- guest helpers (also used by test_recovery) ---------------------------------------------------

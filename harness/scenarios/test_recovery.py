@@ -52,8 +52,8 @@ from harness.errors import CheckFailed
 from harness.faults import FaultRecorder, Faults
 from harness.log import RunLog
 from harness.machine.node import Node
-from harness.scenarios.conftest import report_dir, wait_operational
-from harness.scenarios.settings import Keep, RunSettings
+from harness.scenarios.conftest import finish_lab, wait_operational
+from harness.scenarios.settings import RunSettings
 from harness.scenarios.test_leader_faults import (
     CA,
     STATE_DIR,
@@ -125,14 +125,7 @@ def lab(request: pytest.FixtureRequest, settings: RunSettings, run_log: RunLog) 
         state.times["operational_s"] = time.monotonic() - (cluster.started_at or time.monotonic())
         yield state
     finally:
-        out = report_dir(settings, NAME)
-        if faults is not None:
-            (out / "faults.json").write_text(json.dumps(faults.recorder.as_json(), indent=2) + "\n")
-        failed = request.session.testsfailed > 0
-        if settings.keep is Keep.ALWAYS or (settings.keep is Keep.ON_FAILURE and failed):
-            cluster.print_attach()
-        else:
-            cluster.down()
+        finish_lab(request, settings, run_log, cluster, faults, NAME, heal=False)
 
 
 def bearer() -> str:
