@@ -277,6 +277,17 @@ def _leader(cluster: Cluster) -> str:
     return lid
 
 
+def _leader_for_removal(cluster: Cluster) -> str:
+    """Where the rollback's DELETE goes. A Raft leader cannot remove itself here (the stand-in
+    answers 409 "cannot remove the current leader"), so when the node to remove is the leader,
+    the rollback's next step, stopping its service, comes first and another node takes over."""
+    leader = _leader(cluster)
+    if leader != JOINER:
+        return leader
+    cluster[JOINER].succeed(f"systemctl stop {service_unit(Service.CHAINFIRE)}", timeout=60)
+    return _leader(cluster)
+
+
 def _remove(cluster: Cluster, leader: str) -> dict[str, Any]:
     """The rollback's first step, as written ("On leader"), with --cacert for -k."""
     out = cluster[leader].succeed(
@@ -301,7 +312,7 @@ def test_s9_rollback_procedure_then_the_automation_joins_again(lab: Lab) -> None
     # Every boot re-arms the injected failpoints (and /run's fired record is new): disarm them,
     # or the rejoin below would crash at join.after-add like the first boot did.
     lab.faults.set_env(JOINER, {"FBA_FAILPOINTS": None})
-    leader = _leader(cluster)
+    leader = _leader_for_removal(cluster)
     _remove(cluster, leader)
     view = member_view(cluster[leader], Service.CHAINFIRE)
     assert view is not None and JOINER not in [m["id"] for m in view["members"]], view
@@ -320,7 +331,7 @@ def test_s9_manual_join_as_written_and_the_unit_accepts_its_marker(lab: Lab) -> 
     lab.require("s9-rollback")
     cluster = lab.cluster
     node = cluster[JOINER]
-    leader = _leader(cluster)
+    leader = _leader_for_removal(cluster)
     _remove(cluster, leader)
     node.succeed(WIPE + f"systemctl start {service_unit(Service.CHAINFIRE)}", timeout=UNIT_BUDGET)
     health = f"curl -sf --max-time 5 --cacert {CA} https://{JOINER}:2379/health"
