@@ -122,10 +122,7 @@ class Joiner:
         # Bounded by attempts, the deadline and the free-hop cap; the range is a backstop.
         for _ in range(10_000):
             url = self.finder.next()
-            try:
-                outcome = self._attempt(url, attempts + 1)
-            except StepFailed:
-                raise
+            outcome = self._attempt(url, attempts + 1)
             if isinstance(outcome, ExitCode):
                 return outcome
             last_cause = outcome.cause

@@ -40,7 +40,7 @@ class StepStatus:
 
 
 def step_status(unit: UnitSpec, markers: MarkerStore, systemd: Systemd) -> StepStatus:
-    marker = next((markers.read(m) for m in unit.markers if markers.read(m).present), None)
+    marker = next((state for state in map(markers.read, unit.markers) if state.present), None)
     props = systemd.unit(unit.name)
     active, result = props.get("ActiveState", ""), props.get("Result", "")
     if marker is not None:
