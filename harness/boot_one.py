@@ -105,10 +105,11 @@ def run(args: argparse.Namespace) -> int:
         node.start()
         attach = node.attach_commands()
         cluster.write_attach()
-        print(f"{args.node}: QEMU pid {node.pid} in namespace {cluster.fabric.name if cluster.fabric else '?'}")
-        print(f"  ssh (another terminal): cluster-test --report {report} ssh {args.node}")
-        print(f"                      or: {attach.get('ssh', '-')}")
-        print(f"  console log: {attach['console']}")
+        # One write, so a reader of the terminal never sees the namespace without the hints.
+        print(f"{args.node}: QEMU pid {node.pid} in namespace {cluster.fabric.name if cluster.fabric else '?'}\n"
+              f"  ssh (another terminal): cluster-test --report {report} ssh {args.node}\n"
+              f"                      or: {attach.get('ssh', '-')}\n"
+              f"  console log: {attach['console']}", flush=True)  # fmt: skip
         if args.check:
             # SSH, not the READY line: alone, a node of a bigger cluster never finishes
             # starting (its join waits for a quorum), yet it is up and reachable.

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.vm
 ROOT = Path(__file__).resolve().parents[3]
 RUN_SH = ROOT / "vms" / "node01" / "run.sh"
 CLUSTER_TEST = Path(sys.executable).parent / "cluster-test"
-NAMESPACE = re.compile(r"in namespace (fba-\S+)")
+# The header up to the console-log line: matching only the namespace raced the rest of it.
+NAMESPACE = re.compile(r"in namespace (fba-\S+)\r?\n(?:.*\n)*?\s*console log: \S+")
 
 
 @pytest.fixture(autouse=True)
