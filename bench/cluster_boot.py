@@ -39,6 +39,10 @@ class MemorySampler:
     interval: float = 1.0
     peak_kib: dict[str, int] = field(default_factory=dict)
     rss_kib: dict[str, int] = field(default_factory=dict)
+    # The last sample's split: anonymous (guest RAM + TCG cache + QEMU heap) vs file-backed
+    # (the mapped kernel/initrd and libraries, shared with the host page cache).
+    anon_kib: dict[str, int] = field(default_factory=dict)
+    file_kib: dict[str, int] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -49,6 +53,8 @@ class MemorySampler:
                 self.peak_kib[name] = max(self.peak_kib.get(name, 0), fields["VmHWM"])
             if "VmRSS" in fields:
                 self.rss_kib[name] = fields["VmRSS"]
+                self.anon_kib[name] = fields.get("RssAnon", 0) + fields.get("RssShmem", 0)
+                self.file_kib[name] = fields.get("RssFile", 0)
 
     def __enter__(self) -> MemorySampler:
         def loop() -> None:
@@ -78,7 +84,7 @@ def _status_fields(pid: int) -> dict[str, int]:
     out = {}
     for line in text.splitlines():
         key, _, value = line.partition(":")
-        if key in ("VmHWM", "VmRSS"):
+        if key in ("VmHWM", "VmRSS", "RssAnon", "RssFile", "RssShmem"):
             out[key] = int(value.split()[0])
     return out
 
@@ -91,10 +97,14 @@ class BootRun:
     status: dict[str, str]
     peak_mib: dict[str, float]
     rss_mib: dict[str, float]
+    anon_mib: dict[str, float]
+    file_mib: dict[str, float]
+    guest_used_mib: dict[str, float]  # MemTotal - MemAvailable inside the guest, when operational
 
 
-def one_run(nodes: int, run_dir: Path) -> BootRun:
+def one_run(nodes: int, run_dir: Path, memory_mb: int, tb_size_mb: int) -> BootRun:
     cluster = Cluster(ClusterOptions(run_dir=run_dir, topology=Topology(bootstrap_nodes=nodes),
+                                     memory_mb=memory_mb, tb_size_mb=tb_size_mb,
                                      deadline=time.monotonic() + STATUS_TIMEOUT + 600))  # fmt: skip
     try:
         cluster.up()
@@ -110,12 +120,21 @@ def one_run(nodes: int, run_dir: Path) -> BootRun:
                                    timeout=STATUS_TIMEOUT + 60)  # fmt: skip
                 operational[name] = time.monotonic() - begin
                 status[name] = str(json.loads(out.strip().splitlines()[-1]).get("status"))
+            guest_used = {name: _guest_used_mib(node.succeed("cat /proc/meminfo", timeout=60))
+                          for name, node in cluster.nodes.items()}  # fmt: skip
         accel = cluster.accel.accel.value if cluster.accel else "?"
-        return BootRun(accel, ready, operational, status,
-                       {n: kib / 1024 for n, kib in sampler.peak_kib.items()},
-                       {n: kib / 1024 for n, kib in sampler.rss_kib.items()})  # fmt: skip
+        def mib(kib: dict[str, int]) -> dict[str, float]:
+            return {n: v / 1024 for n, v in kib.items()}
+
+        return BootRun(accel, ready, operational, status, mib(sampler.peak_kib), mib(sampler.rss_kib),
+                       mib(sampler.anon_kib), mib(sampler.file_kib), guest_used)  # fmt: skip
     finally:
         cluster.down()
+
+
+def _guest_used_mib(meminfo: str) -> float:
+    fields = {k: int(v.split()[0]) for k, _, v in (line.partition(":") for line in meminfo.splitlines()) if v}
+    return (fields.get("MemTotal", 0) - fields.get("MemAvailable", 0)) / 1024
 
 
 def suite_wall(path: str) -> tuple[int, float]:
@@ -129,6 +148,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--nodes", type=int, default=3)
     p.add_argument("--runs", type=int, default=1)
+    defaults = ClusterOptions(run_dir=Path("."))
+    p.add_argument("--memory-mb", type=int, default=defaults.memory_mb, help="guest RAM (-m)")
+    p.add_argument("--tb-size", type=int, default=defaults.tb_size_mb, help="TCG translation cache, MiB")
     p.add_argument("--suite", help="also time `pytest SUITE` (e.g. tests/vm/compat)")
     p.add_argument("--keep-dir", type=Path, help="run directories here (default: a temp dir, removed)")
     args = p.parse_args()
@@ -136,7 +158,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="fba-bench-boot-") as tmp:
         base = args.keep_dir or Path(tmp)
         for i in range(args.runs):
-            run = one_run(args.nodes, base / f"run{i + 1}")
+            run = one_run(args.nodes, base / f"run{i + 1}", args.memory_mb, args.tb_size)
             runs.append(run)
             print(f"run {i + 1} ({run.accel}):")
             nan = float("nan")
@@ -144,7 +166,9 @@ def main() -> int:
                 print(f"  {name}: READY {run.ready.get(name, nan):6.1f} s   operational "
                       f"{run.operational[name]:6.1f} s ({run.status[name]})   peak RSS (VmHWM) "
                       f"{run.peak_mib.get(name, nan):6.1f} MiB   last RSS "
-                      f"{run.rss_mib.get(name, nan):6.1f} MiB")  # fmt: skip
+                      f"{run.rss_mib.get(name, nan):6.1f} MiB (anon {run.anon_mib.get(name, nan):.0f}, file "
+                      f"{run.file_mib.get(name, nan):.0f})   guest in use "
+                      f"{run.guest_used_mib.get(name, nan):.0f} MiB")  # fmt: skip
             print(f"  cluster boot-to-operational (QEMU start -> fba status done on all): "
                   f"{max(run.operational.values()):.1f} s")  # fmt: skip
     walls = [max(r.operational.values()) for r in runs]
@@ -152,7 +176,7 @@ def main() -> int:
     print(f"\n{args.nodes}-node boot-to-operational: median {statistics.median(walls):.1f} s over {len(walls)} run(s) "
           f"[{', '.join(f'{w:.1f}' for w in walls)}]")  # fmt: skip
     print(f"peak RSS per QEMU: max {max(peaks):.1f} MiB, median {statistics.median(peaks):.1f} MiB "
-          f"(target <= {TARGET_MIB:.0f} MiB; guest RAM is -m 512)")  # fmt: skip
+          f"(target <= {TARGET_MIB:.0f} MiB; -m {args.memory_mb}, tb-size {args.tb_size})")  # fmt: skip
     if args.suite:
         rc, wall = suite_wall(args.suite)
         print(f"pytest {args.suite}: {wall:.1f} s wall (exit {rc})")

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   python3 python3-venv python3-dev
   qemu-system-x86 qemu-utils ipxe-qemu
-  mmdebstrap linux-image-amd64 cpio zstd busybox-static
+  mmdebstrap linux-image-amd64 cpio zstd busybox-static squashfs-tools
   dnsmasq-base nftables iproute2 iputils-ping socat openssh-client
   nix-bin
 )

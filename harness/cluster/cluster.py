@@ -28,7 +28,7 @@ from harness.machine import reaper
 from harness.machine.accel import Accel, AccelChoice, choose_accel
 from harness.machine.config import BootImage, NodeConfig, direct_boot
 from harness.machine.node import Node
-from harness.machine.qemu import PxeBoot, TapNic, write_sercon_port
+from harness.machine.qemu import DEFAULT_MEMORY_MB, DEFAULT_TB_SIZE_MB, PxeBoot, TapNic, write_sercon_port
 from harness.machine.ssh import SshKey
 from harness.network import Fabric
 
@@ -52,7 +52,8 @@ class ClusterOptions:
     image: BootImage | None = None  # None: the Debian builder's image (built or cached)
     require_kvm: bool = False
     pxe: bool = False
-    memory_mb: int = 512
+    memory_mb: int = DEFAULT_MEMORY_MB
+    tb_size_mb: int = DEFAULT_TB_SIZE_MB  # TCG translation cache; ignored under KVM
     boot_timeout: float = 420.0
     node_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     node_failpoints: Mapping[str, str] = field(default_factory=dict)
@@ -156,6 +157,7 @@ class Cluster:
             boot=boot,
             accel=self.accel.accel,
             memory_mb=self.options.memory_mb,
+            tb_size_mb=self.options.tb_size_mb,
             ssh_port=ssh_port,
             ssh_key=self.ssh_key,
             tap=TapNic(self.fabric.port(spec.name), spec.mac),

@@ -28,8 +28,8 @@ from harness.image.tools import sha256_file
 INITRD_FILE = "node.img"
 IMAGE_JSON = "image.json"
 # console on the serial port; a panic ends QEMU at once (with -no-reboot) instead of hanging.
-# ramfs root: the layered initrd unpacks to ~200 MB, over tmpfs's 50%-of-RAM cap at -m 512
-# ("Initramfs unpacking failed: write error"); ramfs has no cap.
+# ramfs initramfs: no size cap (tmpfs's is 50% of RAM: "Initramfs unpacking failed: write
+# error" when the layers outgrow it); it only lives until /init's switch_root frees it.
 BASE_CMDLINE: tuple[str, ...] = ("console=ttyS0", "panic=-1", "rootfstype=ramfs")
 
 

@@ -28,7 +28,7 @@ VARLIB_PATTERN: re.Pattern[str] = re.compile(r"FBA-VARLIB (?P<action>formatted|e
 INJECT_PATTERN: re.Pattern[str] = re.compile(r"FBA-INJECT (?P<status>ok|none|error)\b(?P<detail>[^\r\n]*)")
 # Kernel messages that mean the boot cannot succeed: stop waiting at once.
 FATAL_CONSOLE_PATTERN: re.Pattern[str] = re.compile(
-    r"Initramfs unpacking failed|Kernel panic|VFS: Unable to mount root fs"
+    r"Initramfs unpacking failed|Kernel panic|VFS: Unable to mount root fs|FBA-INIT FATAL"
 )
 
 # virtio-blk serial of the optional persistent disk that holds /var/lib.

@@ -26,7 +26,7 @@ SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 GUEST_PYTHON = "3.11"
 # Modules of this package whose source changes what the base layer contains.
-BASE_BUILDER_MODULES = ("recipe.py", "rootfs.py", "kernel.py")
+BASE_BUILDER_MODULES = ("recipe.py", "rootfs.py", "kernel.py", "initramfs/init.sh")
 DEPS_BUILDER_MODULES = ("recipe.py", "deps.py", "cpio.py", "tools.py")
 
 PACKAGES: tuple[str, ...] = (
@@ -34,6 +34,7 @@ PACKAGES: tuple[str, ...] = (
     "iproute2",  # ip, and tc for the design's netem/manual procedures
     "nftables", "iputils-ping", "curl", "ca-certificates",
     "python3", "openssh-server", "e2fsprogs", "util-linux",
+    "busybox-static",  # the initramfs /init (mount the squashfs root, switch_root)
 )
 
 # Module names or fnmatch patterns over the kernel's modules.dep; dependencies come along.
@@ -44,6 +45,10 @@ MODULES: tuple[str, ...] = (
     "nf_tables", "nft_*", "nf_reject_ipv4", "nf_reject_ipv6",
     "bridge", "veth", "tun", "button", "evdev",
 )
+
+# Loaded by the initramfs /init before the root exists: the root is a squashfs on a loop
+# device under an overlay (all three are modules in Debian's kernel).
+INITRAMFS_MODULES: tuple[str, ...] = ("loop", "squashfs", "overlay")
 
 DPKG_EXCLUDES: tuple[str, ...] = (
     "/usr/share/man/*", "/usr/share/locale/*", "/usr/share/doc/*", "/usr/share/info/*",
@@ -80,6 +85,7 @@ class BaseRecipe:
     kernel_sha256: str
     packages: tuple[str, ...] = PACKAGES
     modules: tuple[str, ...] = MODULES
+    initramfs_modules: tuple[str, ...] = INITRAMFS_MODULES
     dpkg_excludes: tuple[str, ...] = DPKG_EXCLUDES
     suite: str = SUITE
     mirror: str = MIRROR

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from harness.machine.accel import Accel
-from harness.machine.qemu import DirectBoot, PxeBoot, QemuSpec, TapNic, UserNic
+from harness.machine.qemu import DEFAULT_MEMORY_MB, DEFAULT_TB_SIZE_MB, DirectBoot, PxeBoot, QemuSpec, TapNic, UserNic
 from harness.machine.ssh import SshKey
 
 __all__ = ["BootImage", "LinkControl", "NodeConfig", "SocketFactory", "direct_boot"]
@@ -62,7 +62,8 @@ class NodeConfig:
     state_dir: Path
     boot: DirectBoot | PxeBoot
     accel: Accel = Accel.TCG
-    memory_mb: int = 512
+    memory_mb: int = DEFAULT_MEMORY_MB
+    tb_size_mb: int = DEFAULT_TB_SIZE_MB
     smp: int = 1
     ssh_port: int | None = None
     ssh_host: str = "127.0.0.1"
@@ -93,6 +94,7 @@ class NodeConfig:
             serial_socket=sockets / "serial.sock",
             qmp_socket=sockets / "qmp.sock",
             memory_mb=self.memory_mb,
+            tb_size_mb=self.tb_size_mb,
             smp=self.smp,
             cluster_nic=self.tap,
             user_nic=UserNic(self.ssh_port, self.user_mac) if self.ssh_port else None,

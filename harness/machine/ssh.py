@@ -11,6 +11,7 @@ The socket comes from a factory so the harness can dial into a network namespace
 from __future__ import annotations
 
 import io
+import logging
 import select
 import socket
 import stat
@@ -29,6 +30,11 @@ from harness.waits import Duration, Observation, seconds, wait_until
 __all__ = ["CommandResult", "SshKey", "SshSession", "SocketFactory", "tcp_connect"]
 
 SocketFactory = Callable[[str, int, float], socket.socket]
+
+# paramiko's transport thread logs a traceback when a connect attempt to a guest that is
+# still booting fails (banner read on a closed socket); with no handler configured, Python
+# prints it on the operator's terminal. The connect loop already reports the last error.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 DRAIN_AFTER_EXIT = 0.2
 """Seconds to keep reading after the exit status arrives (output still in flight)."""
 
