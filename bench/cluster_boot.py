@@ -26,6 +26,7 @@ from pathlib import Path
 
 from harness.cluster.cluster import Cluster, ClusterOptions
 from harness.cluster.topology import Topology
+from harness.machine.qemu import DEFAULT_MEMORY_MB, DEFAULT_TB_SIZE_MB
 
 STATUS_TIMEOUT = 600.0
 TARGET_MIB = 512.0
@@ -148,9 +149,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--nodes", type=int, default=3)
     p.add_argument("--runs", type=int, default=1)
-    defaults = ClusterOptions(run_dir=Path("."))
-    p.add_argument("--memory-mb", type=int, default=defaults.memory_mb, help="guest RAM (-m)")
-    p.add_argument("--tb-size", type=int, default=defaults.tb_size_mb, help="TCG translation cache, MiB")
+    p.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB, help="guest RAM (-m)")
+    p.add_argument("--tb-size", type=int, default=DEFAULT_TB_SIZE_MB, help="TCG translation cache, MiB")
     p.add_argument("--suite", help="also time `pytest SUITE` (e.g. tests/vm/compat)")
     p.add_argument("--keep-dir", type=Path, help="run directories here (default: a temp dir, removed)")
     args = p.parse_args()

@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kernel", type=Path, help="prebuilt netboot kernel (e.g. from Nix)")
     p.add_argument("--initrd", type=Path, help="prebuilt netboot initrd")
     p.add_argument("--cmdline", default="", help="kernel command line of the prebuilt image")
+    p.add_argument("--memory-mb", type=int, metavar="MIB",
+                   help="guest RAM (default 320 for the Debian image, 1536 with --kernel/--initrd)")
     p.add_argument("--check", action="store_true", help="no console: `hostname` over SSH, tear down")
     return p
 
@@ -95,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     report: Path = args.report or DEFAULT_REPORTS / time.strftime(f"boot-one-{args.node}-%Y%m%d-%H%M%S")
     image = PrebuiltImage(args.kernel, args.initrd, args.cmdline) if args.kernel else None
     options = ClusterOptions(run_dir=report, topology=Topology(bootstrap_nodes=args.nodes), image=image,
-                             deadline=time.monotonic() + 24 * 3600)  # fmt: skip
+                             memory_mb=args.memory_mb, deadline=time.monotonic() + 24 * 3600)  # fmt: skip
     cluster = Cluster(options)
     try:
         cluster.up()

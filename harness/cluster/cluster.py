@@ -52,14 +52,26 @@ class ClusterOptions:
     image: BootImage | None = None  # None: the Debian builder's image (built or cached)
     require_kvm: bool = False
     pxe: bool = False
-    memory_mb: int = DEFAULT_MEMORY_MB
-    tb_size_mb: int = DEFAULT_TB_SIZE_MB  # TCG translation cache; ignored under KVM
+    memory_mb: int | None = None  # None: DEFAULT_MEMORY_MB, or PREBUILT_MEMORY_MB for a prebuilt image
+    tb_size_mb: int | None = None  # TCG translation cache (None: DEFAULT_TB_SIZE_MB); unused under KVM
     boot_timeout: float = 420.0
     node_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     node_failpoints: Mapping[str, str] = field(default_factory=dict)
     keep: bool = False
     validate_configs: bool = True
     deadline: float | None = None  # absolute time.monotonic() by which every wait must end
+
+
+# A NixOS netboot image carries its squashfs store in the initrd (docs/nix.md): it needs far
+# more RAM than the Debian image, whose root is a squashfs of ~56 MB (docs/images.md).
+PREBUILT_MEMORY_MB = 1536
+
+
+def guest_memory_mb(options: ClusterOptions) -> int:
+    """The guest RAM each node gets: the option if set, else what the image needs."""
+    if options.memory_mb is not None:
+        return options.memory_mb
+    return PREBUILT_MEMORY_MB if isinstance(options.image, PrebuiltImage) else DEFAULT_MEMORY_MB
 
 
 class Cluster:
@@ -156,8 +168,8 @@ class Cluster:
             state_dir=node_dir,
             boot=boot,
             accel=self.accel.accel,
-            memory_mb=self.options.memory_mb,
-            tb_size_mb=self.options.tb_size_mb,
+            memory_mb=guest_memory_mb(self.options),
+            tb_size_mb=self.options.tb_size_mb or DEFAULT_TB_SIZE_MB,
             ssh_port=ssh_port,
             ssh_key=self.ssh_key,
             tap=TapNic(self.fabric.port(spec.name), spec.mac),

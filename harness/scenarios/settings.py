@@ -30,6 +30,8 @@ class RunSettings:
     pxe: bool = False
     prebuilt: PrebuiltImage | None = None
     tcg_factor: float | None = None  # None: measure it
+    memory_mb: int | None = None  # None: what the image needs (harness.cluster.cluster.guest_memory_mb)
+    tb_size_mb: int | None = None  # None: DEFAULT_TB_SIZE_MB
     deadline: float | None = None  # time.monotonic() value
 
     @classmethod
@@ -47,6 +49,8 @@ class RunSettings:
             pxe=env.get("FBA_PXE") == "1",
             prebuilt=prebuilt,
             tcg_factor=float(env["FBA_TCG_FACTOR"]) if env.get("FBA_TCG_FACTOR") else None,
+            memory_mb=int(env["FBA_MEMORY_MB"]) if env.get("FBA_MEMORY_MB") else None,
+            tb_size_mb=int(env["FBA_TB_SIZE_MB"]) if env.get("FBA_TB_SIZE_MB") else None,
             deadline=deadline,
         )
 
@@ -58,5 +62,7 @@ class RunSettings:
             require_kvm=self.require_kvm,
             pxe=self.pxe,
             deadline=self.deadline,
+            memory_mb=self.memory_mb,
+            tb_size_mb=self.tb_size_mb,
             **kwargs,  # type: ignore[arg-type]
         )

@@ -47,6 +47,8 @@ def kept_run(tmp_path: Path, ssh: str, namespace: str | None = None) -> Path:
         (["frobnicate"], "argument command: invalid choice: 'frobnicate'"),
         (["--nodes", "abc"], "argument --nodes: invalid int value: 'abc'"),
         (["--kernel", "/boot/vmlinuz"], "--kernel and --initrd go together"),
+        (["--memory-mb", "64"], "--memory-mb: expected 256 to 8192 MiB per node, got 64"),
+        (["--tb-size", "0"], "--tb-size: expected 16 to 1024 MiB, got 0"),
     ],
 )
 def test_usage_errors_exit_4_with_one_line(argv: list[str], says: str) -> None:
