@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from harness.errors import HarnessError, InfrastructureError, WaitTimeout
+from harness.machine.qemu import DEFAULT_MEMORY_MB, PREBUILT_MEMORY_MB
 
 __all__ = ["main", "run"]
 
@@ -51,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--initrd", type=Path, help="prebuilt netboot initrd")
     p.add_argument("--cmdline", default="", help="kernel command line of the prebuilt image")
     p.add_argument("--memory-mb", type=int, metavar="MIB",
-                   help="guest RAM (default 320 for the Debian image, 1536 with --kernel/--initrd)")
+                   help=f"guest RAM (default {DEFAULT_MEMORY_MB} for the Debian image, "
+                        f"{PREBUILT_MEMORY_MB} with --kernel/--initrd)")
     p.add_argument("--check", action="store_true", help="no console: `hostname` over SSH, tear down")
     return p
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from harness.errors import CheckFailed, HarnessError, InfrastructureError, WaitTimeout
+from harness.machine.qemu import DEFAULT_MEMORY_MB, PREBUILT_MEMORY_MB
 
 DEFAULT_REPORTS = Path("reports")
 DEFAULT_RUN_TIMEOUT = 3000.0
@@ -66,9 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cmdline", default="", help="kernel command line of the prebuilt image")
     p.add_argument("--pxe", action="store_true", help="boot through iPXE instead of direct kernel boot")
     p.add_argument("--memory-mb", type=int, metavar="MIB",
-                   help="guest RAM per node (default 320 for the Debian image, 1536 with --kernel/--initrd)")
+                   help=f"guest RAM per node (default {DEFAULT_MEMORY_MB} for the Debian image, "
+                        f"{PREBUILT_MEMORY_MB} with --kernel/--initrd)")
     p.add_argument("--tb-size", type=int, metavar="MIB", dest="tb_size_mb",
-                   help="TCG translation cache per node (default 64: peak <= 512 MiB/VM; 128 boots ~14%% faster)")
+                   help="TCG translation cache per node (default 64; 128 boots ~14%% faster for 64 MiB more RSS)")
     p.add_argument("--workers", type=int, default=1, help="pytest-xdist workers for scenarios")
     p.add_argument("--timeout", type=float, default=DEFAULT_RUN_TIMEOUT, help="whole-run deadline, seconds")
     p.add_argument("--replay", type=Path, help="replay a fault schedule file (JSON/TOML) on a fresh cluster")

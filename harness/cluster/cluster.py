@@ -28,7 +28,14 @@ from harness.machine import reaper
 from harness.machine.accel import Accel, AccelChoice, choose_accel
 from harness.machine.config import BootImage, NodeConfig, direct_boot
 from harness.machine.node import Node
-from harness.machine.qemu import DEFAULT_MEMORY_MB, DEFAULT_TB_SIZE_MB, PxeBoot, TapNic, write_sercon_port
+from harness.machine.qemu import (
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TB_SIZE_MB,
+    PREBUILT_MEMORY_MB,
+    PxeBoot,
+    TapNic,
+    write_sercon_port,
+)
 from harness.machine.ssh import SshKey
 from harness.network import Fabric
 
@@ -60,11 +67,6 @@ class ClusterOptions:
     keep: bool = False
     validate_configs: bool = True
     deadline: float | None = None  # absolute time.monotonic() by which every wait must end
-
-
-# A NixOS netboot image carries its squashfs store in the initrd (docs/nix.md): it needs far
-# more RAM than the Debian image, whose root is a squashfs of ~56 MB (docs/images.md).
-PREBUILT_MEMORY_MB = 1536
 
 
 def guest_memory_mb(options: ClusterOptions) -> int:

@@ -4,11 +4,11 @@ Fixed choices, and why:
 - `-nodefaults -display none`: no VGA, no default NIC, no monitor on stdio.
 - `-no-reboot` unless `allow_reboot`, and `panic=-1` on the kernel line: a guest panic or
   reboot ends QEMU instead of looping silently.
-- `-m 320` and `-accel tcg,tb-size=64`: the per-VM target is a peak RSS of 512 MiB. The
-  guest uses ~220 MiB once operational (root on a squashfs, see harness.image.rootfs); TCG's
-  translation cache defaults to 1 GiB and is capped at 64 MiB. Measured by
-  bench/cluster_boot.py: peak 509 MiB under TCG, boot-to-operational +16 % against
-  tb-size=128 (586 MiB); KVM has no translation cache.
+- `-m 384` and `-accel tcg,tb-size=64`, against a per-VM target of 512 MiB peak RSS. An
+  operational node uses ~205-230 MiB (root on a squashfs, see harness.image.rootfs) and
+  needs page cache besides: at `-m 320` a joining node whose join units restart under a
+  partition thrashed until SSH timed out. TCG's translation cache defaults to 1 GiB; 64 MiB
+  costs ~16 % boot time against 128. Numbers: bench/README.md.
 - Serial goes to a unix socket (for `send_console`) with `logfile=` capturing every byte
   to the node's console log, whether or not anyone is connected.
 - `-qmp unix:...,server=on,wait=off`: QEMU never waits for us.
@@ -23,7 +23,10 @@ from pathlib import Path
 
 from harness.machine.accel import Accel
 
-DEFAULT_MEMORY_MB = 320
+DEFAULT_MEMORY_MB = 384
+# A NixOS netboot image carries its whole squashfs store in the initrd (docs/nix.md): far
+# more than the Debian image, whose root squashfs is ~56 MB (docs/images.md).
+PREBUILT_MEMORY_MB = 1536
 DEFAULT_TB_SIZE_MB = 64
 
 __all__ = [

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.cluster.cluster import PREBUILT_MEMORY_MB, ClusterOptions, PrebuiltImage, guest_memory_mb
-from harness.machine.qemu import DEFAULT_MEMORY_MB
+from harness.cluster.cluster import ClusterOptions, PrebuiltImage, guest_memory_mb
+from harness.machine.qemu import DEFAULT_MEMORY_MB, PREBUILT_MEMORY_MB
 from harness.scenarios.settings import RunSettings
 
 NIXOS = PrebuiltImage(Path("/nix/bzImage"), Path("/nix/initrd"), "init=/nix/store/x/init")
 
 
 def test_debian_image_gets_the_default_and_a_prebuilt_one_the_larger_size() -> None:
-    assert guest_memory_mb(ClusterOptions(run_dir=Path("r"))) == DEFAULT_MEMORY_MB == 320
+    assert guest_memory_mb(ClusterOptions(run_dir=Path("r"))) == DEFAULT_MEMORY_MB == 384
     assert guest_memory_mb(ClusterOptions(run_dir=Path("r"), image=NIXOS)) == PREBUILT_MEMORY_MB == 1536
 
 

@@ -41,7 +41,7 @@ def test_tcg_direct_boot_defaults() -> None:
     p = pairs(argv)
     assert ("-display", "none") in p
     assert ("-accel", "tcg,tb-size=64") in p  # the 512 MiB per-VM target (bench/README.md)
-    assert ("-m", "320") in p
+    assert ("-m", "384") in p
     assert ("-kernel", "/r/k") in p and ("-initrd", "/r/i") in p
     assert ("-append", "init=/x console=ttyS0 panic=-1") in p
     assert ("-qmp", "unix:/r/q.sock,server=on,wait=off") in p
