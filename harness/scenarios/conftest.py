@@ -83,6 +83,19 @@ def keep_or_down(request: pytest.FixtureRequest, settings: RunSettings, cluster:
         cluster.down()
 
 
+class StepChain:
+    """Mixin for a scenario module's lab: tests record the steps they completed in `done`
+    (a field of the dataclass), and a test that builds on earlier steps skips, naming them,
+    when one did not complete."""
+
+    done: set[str]
+
+    def require(self, *steps: str) -> None:
+        missing = [s for s in steps if s not in self.done]
+        if missing:
+            pytest.skip(f"needs the state left by {', '.join(missing)}, which did not complete")
+
+
 def finish_lab(
     request: pytest.FixtureRequest,
     settings: RunSettings,

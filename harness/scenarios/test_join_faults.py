@@ -50,7 +50,7 @@ from harness.faults import ActiveFault, FaultRecorder, Faults
 from harness.log import RunLog
 from harness.machine.node import Node
 from harness.report import timeline
-from harness.scenarios.conftest import finish_lab, report_dir, wait_operational
+from harness.scenarios.conftest import StepChain, finish_lab, report_dir, wait_operational
 from harness.scenarios.settings import RunSettings
 from harness.waits import Observation, wait_until
 
@@ -79,7 +79,7 @@ TCG_BUDGET_FACTOR = 5.0  # docs/harness-api.md: TCG budgets ~5x (no calibration 
 
 
 @dataclass
-class Lab:
+class Lab(StepChain):
     cluster: Cluster
     faults: Faults
     config: str = ""  # node04's original cluster-config.json
@@ -90,11 +90,6 @@ class Lab:
     @property
     def joiner(self) -> Node:
         return self.cluster[JOINER]
-
-    def require(self, *steps: str) -> None:
-        missing = [s for s in steps if s not in self.done]
-        if missing:
-            pytest.skip(f"needs the state left by {', '.join(missing)}, which did not complete")
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ from harness.errors import CheckFailed
 from harness.faults import ActiveFault, FaultRecorder, Faults
 from harness.log import RunLog
 from harness.machine.node import Node
-from harness.scenarios.conftest import finish_lab, wait_operational
+from harness.scenarios.conftest import StepChain, finish_lab, wait_operational
 from harness.scenarios.settings import RunSettings
 from harness.waits import Observation, wait_until
 
@@ -63,18 +63,13 @@ TRANSPORT_CAUSES = {"timed out", "connection refused", "connection error"}
 
 
 @dataclass
-class Lab:
+class Lab(StepChain):
     cluster: Cluster
     faults: Faults
     partition: ActiveFault | None = None
     done: set[str] = field(default_factory=set)
     times: dict[str, float] = field(default_factory=dict)
     crashed: str | None = None  # restarted after S6's crash: its READY line is still to come
-
-    def require(self, *steps: str) -> None:
-        missing = [s for s in steps if s not in self.done]
-        if missing:
-            pytest.skip(f"needs the state left by {', '.join(missing)}, which did not complete")
 
 
 @pytest.fixture(scope="module")

@@ -52,7 +52,7 @@ from harness.errors import CheckFailed
 from harness.faults import FaultRecorder, Faults
 from harness.log import RunLog
 from harness.machine.node import Node
-from harness.scenarios.conftest import finish_lab, wait_operational
+from harness.scenarios.conftest import StepChain, finish_lab, wait_operational
 from harness.scenarios.settings import RunSettings
 from harness.scenarios.test_leader_faults import (
     CA,
@@ -97,17 +97,12 @@ def unit_of(failpoint: str) -> str:
 
 
 @dataclass
-class Lab:
+class Lab(StepChain):
     cluster: Cluster
     faults: Faults
     done: set[str] = field(default_factory=set)
     times: dict[str, float] = field(default_factory=dict)
     states: dict[str, Any] = field(default_factory=dict)
-
-    def require(self, *steps: str) -> None:
-        missing = [s for s in steps if s not in self.done]
-        if missing:
-            pytest.skip(f"needs the state left by {', '.join(missing)}, which did not complete")
 
 
 @pytest.fixture(scope="module")
