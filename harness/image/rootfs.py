@@ -109,15 +109,17 @@ def squash(root: Path, out: Path) -> None:
     run([mksquashfs, root, out, *SQUASHFS_ARGS], what="mksquashfs (base rootfs)", timeout=600)
 
 
-def initramfs_tree(root: Path, tree: Path, kernel: HostKernel, modules: tuple[str, ...]) -> None:
+def initramfs_tree(
+    root: Path, dirs: list[str], tree: Path, kernel: HostKernel, modules: tuple[str, ...]
+) -> None:
     """The initramfs around the squashfs, in `tree`: /init, busybox, modules, a skeleton.
 
-    The skeleton repeats every directory of the rootfs with its mode, the top-level
+    The skeleton repeats every directory of the rootfs (`dirs`, from `directories`) with its mode, the top-level
     merged-/usr symlinks and /dev/console (the kernel opens it for /init's output), so the
     deps and code layers, unpacked over this tree by the kernel, land exactly where they
     did when the rootfs itself was the initramfs.
     """
-    for rel in directories(root):
+    for rel in dirs:
         (tree / rel).mkdir(parents=True, exist_ok=True)
         (tree / rel).chmod(stat.S_IMODE((root / rel).lstat().st_mode))
     for entry in root.iterdir():
@@ -164,7 +166,7 @@ def build_base(
     count = install_modules(kernel, recipe.modules, root)
     log(f"base: {count} kernel module files for {kernel.version}")
     dirs = directories(root)
-    initramfs_tree(root, tree, kernel, recipe.initramfs_modules)
+    initramfs_tree(root, dirs, tree, kernel, recipe.initramfs_modules)
     squash(root, tree / INITRAMFS_DIR / SQUASHFS_FILE)
     shutil.rmtree(root)
     log(f"base: squashfs root {(tree / INITRAMFS_DIR / SQUASHFS_FILE).stat().st_size / 1e6:.0f} MB")

@@ -11,7 +11,7 @@ import pytest
 
 from harness.image.contract import FATAL_CONSOLE_PATTERN
 from harness.image.kernel import HostKernel
-from harness.image.rootfs import INIT_SCRIPT, INITRAMFS_DIR, file_list, initramfs_tree, tidy
+from harness.image.rootfs import INIT_SCRIPT, INITRAMFS_DIR, directories, file_list, initramfs_tree, tidy
 
 NO_KERNEL = HostKernel("0.0.0-test", Path("/nonexistent/vmlinuz"), Path("/nonexistent/modules"))
 
@@ -35,7 +35,7 @@ def test_initramfs_tree_has_skeleton_with_modes_links_console_init_and_busybox(t
     root, tree = tmp_path / "rootfs", tmp_path / "tree"
     fake_rootfs(root)
     tidy(root)
-    initramfs_tree(root, tree, NO_KERNEL, ())
+    initramfs_tree(root, directories(root), tree, NO_KERNEL, ())
     assert stat.S_IMODE((tree / "root").stat().st_mode) == 0o700
     assert stat.S_IMODE((tree / "tmp").stat().st_mode) == 0o1777
     assert os.readlink(tree / "bin") == "usr/bin" and os.readlink(tree / "lib") == "usr/lib"
