@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from harness.errors import HarnessError, InfrastructureError, WaitTimeout
-from harness.machine.qemu import DEFAULT_MEMORY_MB, PREBUILT_MEMORY_MB
+from harness.machine.qemu import DEFAULT_MEMORY_MB, PREBUILT_MEMORY_MB, sizing_problem
 
 __all__ = ["main", "run"]
 
@@ -71,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 4
     if (args.kernel is None) != (args.initrd is None):
         sys.stderr.write("boot_one: --kernel and --initrd go together\n")
+        return 4
+    problem = sizing_problem(args.memory_mb)
+    if problem:
+        sys.stderr.write(f"boot_one: {problem}\n")
         return 4
     if not args.check and shutil.which("socat") is None:
         sys.stderr.write("boot_one: socat is not installed (apt-get install socat); or use --check\n")

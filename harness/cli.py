@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from harness.errors import CheckFailed, HarnessError, InfrastructureError, WaitTimeout
-from harness.machine.qemu import DEFAULT_MEMORY_MB, PREBUILT_MEMORY_MB
+from harness.machine.qemu import DEFAULT_MEMORY_MB, PREBUILT_MEMORY_MB, sizing_problem
 
 DEFAULT_REPORTS = Path("reports")
 DEFAULT_RUN_TIMEOUT = 3000.0
@@ -138,11 +138,6 @@ def run(argv: list[str]) -> int:
         return Exit.INFRASTRUCTURE
 
 
-# Below 256 MiB even the Debian image cannot unpack its initrd; above 8 GiB three nodes
-# would not fit a CI machine.
-MIN_MEMORY_MB, MAX_MEMORY_MB = 256, 8192
-
-
 def _usage_problem(args: argparse.Namespace) -> str | None:
     """Argument errors found before any slow work (KVM probe, image build, boot)."""
     if (args.kernel is None) != (args.initrd is None):
@@ -157,11 +152,7 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
         return "--timeout must be positive and --workers at least 1"
     if args.command == "run" and args.node:
         return f"unexpected argument {args.node!r} (only `ssh` takes a node name)"
-    if args.memory_mb is not None and not MIN_MEMORY_MB <= args.memory_mb <= MAX_MEMORY_MB:
-        return f"--memory-mb: expected {MIN_MEMORY_MB} to {MAX_MEMORY_MB} MiB per node, got {args.memory_mb}"
-    if args.tb_size_mb is not None and not 16 <= args.tb_size_mb <= 1024:
-        return f"--tb-size: expected 16 to 1024 MiB, got {args.tb_size_mb}"
-    return None
+    return sizing_problem(args.memory_mb, args.tb_size_mb)
 
 
 def _accel_headline(args: argparse.Namespace) -> str:

@@ -28,6 +28,19 @@ DEFAULT_MEMORY_MB = 384
 # more than the Debian image, whose root squashfs is ~56 MB (docs/images.md).
 PREBUILT_MEMORY_MB = 1536
 DEFAULT_TB_SIZE_MB = 64
+# Below 256 MiB even the Debian image cannot unpack its initrd; above 8 GiB three nodes
+# would not fit a CI machine.
+MIN_MEMORY_MB, MAX_MEMORY_MB = 256, 8192
+MIN_TB_SIZE_MB, MAX_TB_SIZE_MB = 16, 1024
+
+
+def sizing_problem(memory_mb: int | None, tb_size_mb: int | None = None) -> str | None:
+    """A one-line usage error for an out-of-range `--memory-mb`/`--tb-size`, else None."""
+    if memory_mb is not None and not MIN_MEMORY_MB <= memory_mb <= MAX_MEMORY_MB:
+        return f"--memory-mb: expected {MIN_MEMORY_MB} to {MAX_MEMORY_MB} MiB per node, got {memory_mb}"
+    if tb_size_mb is not None and not MIN_TB_SIZE_MB <= tb_size_mb <= MAX_TB_SIZE_MB:
+        return f"--tb-size: expected {MIN_TB_SIZE_MB} to {MAX_TB_SIZE_MB} MiB, got {tb_size_mb}"
+    return None
 
 __all__ = [
     "DirectBoot",

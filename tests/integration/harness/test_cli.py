@@ -59,6 +59,20 @@ def test_usage_errors_exit_4_with_one_line(argv: list[str], says: str) -> None:
     assert done.stdout == ""
 
 
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["node04", "--nodes", "3"], "'node04' is not a node of a 3-node cluster"),
+        (["node01", "--memory-mb", "100000"], "--memory-mb: expected 256 to 8192 MiB per node, got 100000"),
+    ],
+)
+def test_boot_usage_errors_exit_4_with_one_line_and_boot_nothing(argv: list[str], says: str) -> None:
+    done = cluster_test("boot", *argv)
+    assert done.returncode == USAGE
+    [line] = lines(done.stderr)
+    assert line.startswith(f"boot_one: {says}")
+
+
 def test_list_lists_the_scenarios_and_boots_nothing() -> None:
     done = cluster_test("--list")
     assert done.returncode == 0, done.stderr
