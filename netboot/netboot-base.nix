@@ -47,6 +47,11 @@ in
   };
   users.mutableUsers = false;
   users.users.root.hashedPassword = "!"; # no password login anywhere, console included
+  # Root's keys arrive at boot (authorized_keys above), so nothing in the configuration can
+  # show NixOS a key: users-groups.nix's lock-out assertion (immutable users, no root/wheel
+  # password or declared key) would stop the build. This is the switch NixOS gives for
+  # exactly that; the key file is the only way in, and sshd refuses passwords.
+  users.allowNoPasswordLogin = true;
 
   systemd.services.fba-inject = {
     description = "Unpack the fw_cfg blob ${fwCfgName} into ${injectDir}";

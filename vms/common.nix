@@ -14,6 +14,10 @@ let
     )
   );
 
+  # Beside cluster-config.json in the secrets directory (root-only, 0700), where
+  # nixos-anywhere --extra-files puts the node's files.
+  authorizedKeysFile = "${(import ../nix/lib/units.nix { }).graph.secretsDir}/authorized_keys";
+
   ports = {
     chainfire = 2379;
     flaredb = 2479;
@@ -53,13 +57,20 @@ in
     }) nodeConfigs
   );
 
-  # Add your keys: users.users.root.openssh.authorizedKeys.keys = [ "ssh-ed25519 ..." ];
-  users.users.root.hashedPassword = "!";
+  # Root logs in by SSH key only, and the keys are not in the configuration: like
+  # cluster-config.json, they are installed per node (nixos-anywhere --extra-files) as
+  # ${authorizedKeysFile}. Immutable users keep `passwd` from adding a password later;
+  # users.allowNoPasswordLogin tells users-groups.nix that the missing declared key is
+  # intended (its lock-out assertion cannot see a file sshd reads at run time).
+  users.mutableUsers = false;
+  users.allowNoPasswordLogin = true;
+  users.users.root.hashedPassword = "!"; # no password login, console included
 
   services = lib.mkMerge [
     {
       openssh = {
         enable = true;
+        authorizedKeysFiles = [ authorizedKeysFile ];
         settings = {
           PasswordAuthentication = false;
           KbdInteractiveAuthentication = false;

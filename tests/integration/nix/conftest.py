@@ -1,8 +1,10 @@
 """Running Nix here: Debian's nix-instantiate (2.8) and the shared offline module evaluator.
 
-`nix-instantiate` is the only hard requirement (CI installs nix-bin); the module evaluation
-also needs nixpkgs' lib/ in ~/.cache/nixpkgs-lib (see ../shared/nix-eval/README.md), which CI
-does not have, so those tests skip there.
+`nix-instantiate` is the only hard requirement (CI installs nix-bin). The module evaluation
+uses the evaluator and nixpkgs' lib/ from the shared directory: `../shared` beside the
+repository (where CI puts it) or `$FBA_SHARED`; `$NIXPKGS_LIB` overrides the lib. Those tests
+skip, with a reason that says so, only when the shared directory is absent; a shared
+directory without the lib is a broken set-up and fails them.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
-EVALUATOR = ROOT.parent / "shared" / "nix-eval" / "nix_module_eval.sh"
-NIXPKGS_LIB = Path(os.environ.get("NIXPKGS_LIB", Path.home() / ".cache" / "nixpkgs-lib"))
+SHARED = Path(os.environ.get("FBA_SHARED") or ROOT.parent / "shared")
+EVALUATOR = SHARED / "nix-eval" / "nix_module_eval.sh"
+NIXPKGS_LIB = Path(os.environ.get("NIXPKGS_LIB") or SHARED / "nixpkgs-lib")
 DEADLINE_S = 120
 # No store writes, no daemon, no warning about a missing nixbld group.
 NIX_FLAGS = ("--store", "dummy://", "--option", "build-users-group", "")
@@ -43,8 +46,14 @@ class ModuleEval:
     script: Path
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return _run(["bash", str(self.script), *args], env=dict(os.environ, NIXPKGS_LIB=str(NIXPKGS_LIB)))
+
+    def eval_json(self, expr: str) -> Any:
+        """A Nix expression that may import the evaluator's nix_module_eval.nix (needs NIXPKGS_LIB)."""
         env = dict(os.environ, NIXPKGS_LIB=str(NIXPKGS_LIB))
-        return _run(["bash", str(self.script), *args], env=env)
+        done = _run(["nix-instantiate", *NIX_FLAGS, "--eval", "--strict", "--json", "-E", expr], env=env)
+        assert done.returncode == 0, f"nix-instantiate -E failed (rc {done.returncode}):\n{done.stderr}"
+        return json.loads(done.stdout)
 
 
 def _run(argv: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -61,12 +70,13 @@ def nix() -> Nix:
 
 @pytest.fixture(scope="session")
 def module_eval(nix: Nix) -> ModuleEval:
-    if not EVALUATOR.is_file():
-        pytest.skip(f"shared evaluator {EVALUATOR} not found (shared/ is not beside the repository)")
-    if not (NIXPKGS_LIB / "lib" / "default.nix").is_file():
+    if not SHARED.is_dir():
         pytest.skip(
-            f"nixpkgs lib not found at {NIXPKGS_LIB}/lib: CI has no copy; to run these, follow "
-            "shared/nix-eval/README.md (git archive nix-community/nixpkgs.lib at the pinned commit "
-            "into ~/.cache/nixpkgs-lib)"
+            f"NOT RUN: no shared directory at {SHARED} (CI has ../shared beside the clone; "
+            "set FBA_SHARED=/path/to/shared): the NixOS configurations were not evaluated"
         )
+    if not EVALUATOR.is_file():
+        pytest.fail(f"{SHARED} exists but holds no evaluator at {EVALUATOR}")
+    if not (NIXPKGS_LIB / "lib" / "default.nix").is_file():
+        pytest.fail(f"no nixpkgs lib at {NIXPKGS_LIB}/lib (see {SHARED}/nix-eval/README.md; NIXPKGS_LIB overrides)")
     return ModuleEval(EVALUATOR)

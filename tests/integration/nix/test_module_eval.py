@@ -1,6 +1,7 @@
 """The NixOS module evaluated offline (shared/nix-eval, `--strict`) against nix/units.json.
 
-Needs nixpkgs' lib/ in ~/.cache/nixpkgs-lib: skipped in CI, which has no copy.
+The evaluator and nixpkgs' lib come from ../shared (or $FBA_SHARED), as in CI; see conftest.
+Whole configurations: test_nixos_configurations.py; the flake's other outputs: test_flake_outputs.py.
 """
 
 from __future__ import annotations
@@ -91,18 +92,6 @@ def test_assertions_explain_the_fix(module_eval: ModuleEval, args: list[str], me
     assert done.returncode == 1
     assert "Failed assertions" in done.stderr
     assert message in done.stderr
-
-
-@pytest.mark.parametrize("node", ["node01", "node02", "node03"])
-def test_node_configuration_evaluates(module_eval: ModuleEval, node: str) -> None:
-    hosts = evaluate(
-        module_eval, f"vms/{node}/configuration.nix", "--no-enable", "--module-file", str(FIXTURE),
-        "--attr", "networking.hosts",
-    )  # fmt: skip
-    configs = [
-        json.loads((ROOT / "vms" / n / "cluster-config.json").read_text()) for n in ("node01", "node02", "node03")
-    ]
-    assert hosts == {c["raft_addr"].rpartition(":")[0]: [c["node_id"]] for c in configs}
 
 
 def test_flake_default_module_evaluates(module_eval: ModuleEval) -> None:

@@ -1,0 +1,116 @@
+"""Every `nixosConfigurations` entry of the flake evaluates offline with `--strict`.
+
+The evaluator's NixOS stub (../shared/nix-eval) with its users-groups.nix lock-out assertion,
+plus our stubs of what it leaves out (tests/integration/nix/stubs/, each naming the nixpkgs
+or disko file it mirrors). Anything our files set that neither declares fails the test, so a
+misspelt option cannot pass as "not modelled".
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.nix.conftest import ROOT, ModuleEval
+from tests.integration.nix.stub_flake import stub_module_args, write_stub_flake
+
+NODES = ("node01", "node02", "node03")
+CONFIGS = (*NODES, "netboot-control-plane")
+UNDECLARED = "is not declared by the stub"
+
+
+@pytest.fixture(scope="module")
+def flake(module_eval: ModuleEval, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_stub_flake(tmp_path_factory.mktemp("stub-flake"))
+
+
+def config_args(name: str) -> list[str]:
+    return stub_module_args(*(["netboot-filesystems"] if name == "netboot-control-plane" else []))
+
+
+def evaluate(module_eval: ModuleEval, flake: Path, name: str, *args: str) -> Any:
+    done = module_eval.run("--flake", str(flake), "--nixos-config", name, *config_args(name), "--strict", "--compact", *args)
+    assert done.returncode == 0, f"nixosConfigurations.{name} failed (rc {done.returncode}):\n{done.stderr}"
+    undeclared = [line for line in done.stderr.splitlines() if UNDECLARED in line]
+    assert not undeclared, "options neither the evaluator nor tests/integration/nix/stubs declare:\n" + "\n".join(undeclared)
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_configuration_evaluates_strictly(module_eval: ModuleEval, flake: Path, name: str) -> None:
+    services = evaluate(module_eval, flake, name)
+    assert services["cluster-health-check"]["serviceConfig"]["Type"] == "oneshot"
+    for unit in ("chainfire", "flaredb", "iam"):
+        assert unit in services
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_lock_out_assertion_is_what_allow_no_password_login_answers(
+    module_eval: ModuleEval, flake: Path, name: str, tmp_path: Path
+) -> None:
+    # Without the switch the configuration is exactly what NixOS 25.05 refused: immutable
+    # users, root without password or declared key, keys only in a file sshd reads at run time.
+    without = tmp_path / "without-switch.nix"
+    without.write_text("{ lib, ... }: { users.allowNoPasswordLogin = lib.mkForce false; }\n")
+    done = module_eval.run("--flake", str(flake), "--nixos-config", name, *config_args(name), "--module-file", str(without))
+    assert done.returncode == 1
+    assert "Neither the root account nor any wheel user has a password or SSH authorized key" in done.stderr
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_no_password_login_and_keys_only_from_the_injected_file(
+    module_eval: ModuleEval, flake: Path, name: str
+) -> None:
+    got = evaluate(
+        module_eval, flake, name,
+        "--attr", "users.mutableUsers", "--attr", "users.users.root.hashedPassword",
+        "--attr", "users.users.root.openssh.authorizedKeys", "--attr", "services.openssh.settings",
+        "--attr", "services.openssh.authorizedKeysFiles",
+    )  # fmt: skip
+    assert got["users.mutableUsers"] is False
+    assert got["users.users.root.hashedPassword"] == "!"
+    assert got["users.users.root.openssh.authorizedKeys"] == {"keys": [], "keyFiles": []}
+    settings = got["services.openssh.settings"]
+    assert settings["PasswordAuthentication"] is False
+    assert settings["KbdInteractiveAuthentication"] is False
+    assert settings["PermitRootLogin"] == "prohibit-password"
+    injected = "/run/fba-inject/authorized_keys" if name == "netboot-control-plane" else "/etc/nixos/secrets/authorized_keys"
+    assert injected in got["services.openssh.authorizedKeysFiles"]
+
+
+@pytest.mark.parametrize("name", NODES)
+def test_node_file_systems_come_from_its_disko_layout(module_eval: ModuleEval, flake: Path, name: str) -> None:
+    got = evaluate(module_eval, flake, name, "--attr", "fileSystems", "--attr", "boot.loader.efi.efiSysMountPoint")
+    mounts = got["fileSystems"]
+    assert {m: (fs["device"], fs["fsType"]) for m, fs in mounts.items()} == {
+        "/": ("/dev/disk/by-partlabel/disk-main-root", "ext4"),
+        "/boot": ("/dev/disk/by-partlabel/disk-main-ESP", "vfat"),
+        "/var/lib": ("/dev/disk/by-partlabel/disk-main-varlib", "ext4"),
+    }
+    # systemd-boot installs into the ESP: the loader's mount point must be the vfat partition.
+    assert mounts[got["boot.loader.efi.efiSysMountPoint"]]["options"] == ["umask=0077"]
+
+
+@pytest.mark.parametrize("name", NODES)
+def test_node_identity_and_hosts_come_from_the_cluster_configs(
+    module_eval: ModuleEval, flake: Path, name: str
+) -> None:
+    got = evaluate(module_eval, flake, name, "--attr", "networking.hostName", "--attr", "networking.hosts")
+    configs = [json.loads((ROOT / "vms" / n / "cluster-config.json").read_text()) for n in NODES]
+    assert got["networking.hostName"] == name
+    assert got["networking.hosts"] == {c["raft_addr"].rpartition(":")[0]: [c["node_id"]] for c in configs}
+
+
+def test_netboot_image_outputs_evaluate(module_eval: ModuleEval, flake: Path) -> None:
+    got = evaluate(
+        module_eval, flake, "netboot-control-plane",
+        "--attr", "system.boot.loader.kernelFile", "--attr", "boot.kernelParams", "--attr", "networking.hostName",
+        "--attr", "systemd.services.fba-inject.before",
+    )  # fmt: skip
+    assert got["system.boot.loader.kernelFile"] == "bzImage"
+    assert "console=ttyS0,115200n8" in got["boot.kernelParams"]
+    assert got["networking.hostName"] == ""  # one image: the name comes from the injected file
+    assert "sshd.service" in got["systemd.services.fba-inject.before"]
