@@ -18,13 +18,15 @@ from tests.integration.nix.conftest import ROOT, SHARED
 
 STUBS = ROOT / "tests" / "integration" / "nix" / "stubs"
 # Modules of ours that declare or check what the evaluator's NixOS stub leaves out (each
-# file names the nixpkgs module it mirrors); added to every configuration we evaluate.
-NIXOS_STUBS = ("filesystems", "boot-loader", "sshd", "networking", "units", "users")
+# file names the nixpkgs module it mirrors). A whole system gets them all; a lone module
+# (no file systems, no boot loader) the unit checks.
+SYSTEM_STUBS = ("filesystems", "boot-loader", "sshd", "networking", "units", "users")
+MODULE_STUBS = ("units",)
 _PKG = re.compile(r"\bpkgs\.([A-Za-z_][A-Za-z0-9_'-]*)")
 
 
-def stub_module_args(*extra: str) -> list[str]:
-    return [a for name in (*NIXOS_STUBS, *extra) for a in ("--module-file", str(STUBS / f"{name}.nix"))]
+def stub_module_args(*names: str) -> list[str]:
+    return [a for name in names for a in ("--module-file", str(STUBS / f"{name}.nix"))]
 
 
 def package_names() -> list[str]:

@@ -9,13 +9,14 @@ misspelt option cannot pass as "not modelled".
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.integration.nix.conftest import ROOT, ModuleEval
-from tests.integration.nix.stub_flake import stub_module_args, write_stub_flake
+from tests.integration.nix.stub_flake import SYSTEM_STUBS, stub_module_args, write_stub_flake
 
 NODES = ("node01", "node02", "node03")
 CONFIGS = (*NODES, "netboot-control-plane")
@@ -28,14 +29,18 @@ def flake(module_eval: ModuleEval, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def config_args(name: str) -> list[str]:
-    return stub_module_args(*(["netboot-filesystems"] if name == "netboot-control-plane" else []))
+    return stub_module_args(*SYSTEM_STUBS, *(["netboot-filesystems"] if name == "netboot-control-plane" else []))
+
+
+def run_config(module_eval: ModuleEval, flake: Path, name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return module_eval.run("--flake", str(flake), "--nixos-config", name, *config_args(name), *args)
 
 
 def evaluate(module_eval: ModuleEval, flake: Path, name: str, *args: str) -> Any:
-    done = module_eval.run("--flake", str(flake), "--nixos-config", name, *config_args(name), "--strict", "--compact", *args)
+    done = run_config(module_eval, flake, name, "--strict", "--compact", *args)
     assert done.returncode == 0, f"nixosConfigurations.{name} failed (rc {done.returncode}):\n{done.stderr}"
-    undeclared = [line for line in done.stderr.splitlines() if UNDECLARED in line]
-    assert not undeclared, "options neither the evaluator nor tests/integration/nix/stubs declare:\n" + "\n".join(undeclared)
+    undeclared = "\n".join(line for line in done.stderr.splitlines() if UNDECLARED in line)
+    assert not undeclared, f"options neither the evaluator nor tests/integration/nix/stubs declare:\n{undeclared}"
     return json.loads(done.stdout)
 
 
@@ -55,7 +60,7 @@ def test_lock_out_assertion_is_what_allow_no_password_login_answers(
     # users, root without password or declared key, keys only in a file sshd reads at run time.
     without = tmp_path / "without-switch.nix"
     without.write_text("{ lib, ... }: { users.allowNoPasswordLogin = lib.mkForce false; }\n")
-    done = module_eval.run("--flake", str(flake), "--nixos-config", name, *config_args(name), "--module-file", str(without))
+    done = run_config(module_eval, flake, name, "--module-file", str(without))
     assert done.returncode == 1
     assert "Neither the root account nor any wheel user has a password or SSH authorized key" in done.stderr
 
@@ -77,7 +82,8 @@ def test_no_password_login_and_keys_only_from_the_injected_file(
     assert settings["PasswordAuthentication"] is False
     assert settings["KbdInteractiveAuthentication"] is False
     assert settings["PermitRootLogin"] == "prohibit-password"
-    injected = "/run/fba-inject/authorized_keys" if name == "netboot-control-plane" else "/etc/nixos/secrets/authorized_keys"
+    netboot = name == "netboot-control-plane"
+    injected = "/run/fba-inject/authorized_keys" if netboot else "/etc/nixos/secrets/authorized_keys"
     assert injected in got["services.openssh.authorizedKeysFiles"]
 
 
@@ -95,9 +101,7 @@ def test_node_file_systems_come_from_its_disko_layout(module_eval: ModuleEval, f
 
 
 @pytest.mark.parametrize("name", NODES)
-def test_node_identity_and_hosts_come_from_the_cluster_configs(
-    module_eval: ModuleEval, flake: Path, name: str
-) -> None:
+def test_node_identity_and_hosts_come_from_the_cluster_configs(module_eval: ModuleEval, flake: Path, name: str) -> None:
     got = evaluate(module_eval, flake, name, "--attr", "networking.hostName", "--attr", "networking.hosts")
     configs = [json.loads((ROOT / "vms" / n / "cluster-config.json").read_text()) for n in NODES]
     assert got["networking.hostName"] == name
@@ -114,3 +118,35 @@ def test_netboot_image_outputs_evaluate(module_eval: ModuleEval, flake: Path) ->
     assert "console=ttyS0,115200n8" in got["boot.kernelParams"]
     assert got["networking.hostName"] == ""  # one image: the name comes from the injected file
     assert "sshd.service" in got["systemd.services.fba-inject.before"]
+
+
+@pytest.mark.parametrize(
+    ("name", "mistake", "message"),
+    [
+        ("netboot-control-plane", 'services.openssh.settings.PermitRootLogin = lib.mkForce "without-pasword";',
+         "PermitRootLogin: `without-pasword' is not one of"),
+        ("netboot-control-plane", "services.openssh.settings.passwordAuthentication = false;",
+         "Duplicate sshd config key"),
+        ("node01", 'systemd.network.networks."10-cluster".matchConfig.Nmae = "en*";',
+         "matchConfig: key(s) not valid in [Match]: Nmae"),
+        ("node01", 'systemd.network.networks."10-cluster".adress = [ "10.0.0.1/24" ];',
+         "systemd.network.networks.10-cluster: unknown option(s) adress"),
+        ("netboot-control-plane", "systemd.services.cluster-health-check.serviceConfig.StartLimitIntervalSec = 1800;",
+         "serviceConfig sets StartLimitIntervalSec: that is [Unit] material"),
+        ("node01", 'networking.hostName = lib.mkForce "node01.example";',
+         "networking.hostName `node01.example' does not match"),
+        ("node01", 'users.users.root.password = "x";', "The user 'root' has multiple of the options"),
+        ("node01", "disko.enableConfig = false;", "does not specify your root file system"),
+        ("node01", "boot.loader.systemd-boot.enable = lib.mkForce false;", "boot.loader.grub.devices"),
+    ],
+    ids=["permit-root-login", "duplicate-sshd-key", "match-key", "network-option", "start-limit-in-service",
+         "hostname", "two-passwords", "no-root-fs", "no-boot-loader"],
+)  # fmt: skip
+def test_modelled_nixos_checks_fail(
+    module_eval: ModuleEval, flake: Path, tmp_path: Path, name: str, mistake: str, message: str
+) -> None:
+    module = tmp_path / "mistake.nix"
+    module.write_text(f"{{ lib, ... }}: {{ {mistake} }}\n")
+    done = run_config(module_eval, flake, name, "--module-file", str(module), "--strict")
+    assert done.returncode == 1
+    assert message in done.stderr, done.stderr

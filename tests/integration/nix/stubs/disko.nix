@@ -156,6 +156,15 @@ in
   };
 
   config = {
+    # disko reads every value of the tree when it renders its partitioning scripts (the
+    # _create/_mount options), which happens at install time; forcing the tree here moves a bad
+    # size or partition type to evaluation time.
+    assertions = [
+      {
+        assertion = builtins.deepSeq cfg.devices true;
+        message = "disko.devices does not evaluate";
+      }
+    ];
     fileSystems = lib.mkIf cfg.enableConfig (
       builtins.listToAttrs (
         map (p: {
