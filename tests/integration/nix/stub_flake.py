@@ -20,7 +20,7 @@ STUBS = ROOT / "tests" / "integration" / "nix" / "stubs"
 # Modules of ours that declare or check what the evaluator's NixOS stub leaves out (each
 # file names the nixpkgs module it mirrors). A whole system gets them all; a lone module
 # (no file systems, no boot loader) the unit checks.
-SYSTEM_STUBS = ("filesystems", "boot-loader", "sshd", "networking", "units", "users")
+SYSTEM_STUBS = ("filesystems", "boot", "sshd", "networking", "units", "users")
 MODULE_STUBS = ("units",)
 _PKG = re.compile(r"\bpkgs\.([A-Za-z_][A-Za-z0-9_'-]*)")
 

@@ -138,9 +138,10 @@ def test_netboot_image_outputs_evaluate(module_eval: ModuleEval, flake: Path) ->
         ("node01", 'users.users.root.password = "x";', "The user 'root' has multiple of the options"),
         ("node01", "disko.enableConfig = false;", "does not specify your root file system"),
         ("node01", "boot.loader.systemd-boot.enable = lib.mkForce false;", "boot.loader.grub.devices"),
+        ("netboot-control-plane", 'boot.kernelParams = [ "console=ttyS0 quiet" ];', "is not a kernel parameter"),
     ],
     ids=["permit-root-login", "duplicate-sshd-key", "match-key", "network-option", "start-limit-in-service",
-         "hostname", "two-passwords", "no-root-fs", "no-boot-loader"],
+         "hostname", "two-passwords", "no-root-fs", "no-boot-loader", "kernel-param"],
 )  # fmt: skip
 def test_modelled_nixos_checks_fail(
     module_eval: ModuleEval, flake: Path, tmp_path: Path, name: str, mistake: str, message: str

@@ -1,7 +1,8 @@
 # Boot options our configurations set that the evaluator's NixOS stub does not declare, as
 # nixpkgs declares them:
 #   nixos/modules/system/boot/loader/loader.nix             system.boot.loader.kernelFile
-#   nixos/modules/system/boot/kernel.nix                    boot.initrd.availableKernelModules, boot.initrd.kernelModules
+#   nixos/modules/system/boot/kernel.nix                    boot.initrd.availableKernelModules, boot.initrd.kernelModules,
+#     and the pattern it types each of boot.kernelParams with (the stub: any string)
 #   nixos/modules/system/boot/loader/grub/grub.nix          boot.loader.grub.{enable,devices} + its "no devices" assertion
 #   nixos/modules/system/boot/loader/systemd-boot/systemd-boot.nix  enable (turns grub off by mkDefault)
 #   nixos/modules/system/boot/loader/efi.nix                boot.loader.efi.{canTouchEfiVariables,efiSysMountPoint}
@@ -13,6 +14,7 @@ let
     inherit default;
   };
   grub = config.boot.loader.grub;
+  kernelParam = ''([^"[:space:]]|"[^"]*")+'';
 in
 {
   options = {
@@ -45,6 +47,12 @@ in
     (lib.mkIf config.boot.loader.systemd-boot.enable { boot.loader.grub.enable = lib.mkDefault false; })
     {
       assertions = [
+        {
+          assertion = builtins.all (p: builtins.match kernelParam p != null) config.boot.kernelParams;
+          message = "boot.kernelParams: ${
+            toString (builtins.filter (p: builtins.match kernelParam p == null) config.boot.kernelParams)
+          } is not a kernel parameter (kernel.nix: no spaces outside double quotes)";
+        }
         {
           assertion = grub.enable -> grub.devices != [ ];
           message = "You must set the option ‘boot.loader.grub.devices’ or 'boot.loader.grub.mirroredBoots' to make the system bootable.";
