@@ -59,7 +59,7 @@ in
 
   # Root logs in by SSH key only, and the keys are not in the configuration: like
   # cluster-config.json, they are installed per node (nixos-anywhere --extra-files) as
-  # ${authorizedKeysFile}. Immutable users keep `passwd` from adding a password later;
+  # /etc/nixos/secrets/authorized_keys. Immutable users keep `passwd` from adding a password later;
   # users.allowNoPasswordLogin tells users-groups.nix that the missing declared key is
   # intended (its lock-out assertion cannot see a file sshd reads at run time).
   users.mutableUsers = false;
