@@ -113,7 +113,7 @@ def _document(data: bytes, source: str) -> Any:
     try:
         return jsonload.loads(data, source=source)
     except jsonload.JsonError as err:
-        raise ConfigError(f"Configuration file is not valid JSON: {err.message}", problems=(err.detail,)) from err
+        raise ConfigError(f"Configuration file {err.message}", problems=(err.detail,)) from err
 
 
 def _validate(document: Any, source: str) -> ClusterConfig:
