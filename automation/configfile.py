@@ -65,6 +65,7 @@ def _apply_environment(document: Any, env: Mapping[str, str]) -> list[str]:
         model = ClusterConfig.model_fields[section].annotation
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             continue
+        _refuse_unknown(section, list(model.model_fields), env)
         for key in model.model_fields:
             name = f"FBA_{section}_{key}".upper()
             if name not in env:
@@ -80,6 +81,19 @@ def _apply_environment(document: Any, env: Mapping[str, str]) -> list[str]:
             target[key] = value
             applied.append(name)
     return applied
+
+
+def _refuse_unknown(section: str, keys: list[str], env: Mapping[str, str]) -> None:
+    """A misspelt override (FBA_JOIN_DEADLINE for FBA_JOIN_DEADLINE_S) is an error, as an
+    unknown key in the file is: silently ignoring it would leave the default in charge."""
+    prefix = f"FBA_{section}_".upper()
+    known = [f"{prefix}{key.upper()}" for key in keys]
+    for name in sorted(env):
+        if name.startswith(prefix) and name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else f"; known: {', '.join(known)}"
+            problem = f"{name}: unknown environment override{hint}"
+            raise ConfigError(f"Configuration invalid: environment override: {problem}", problems=(problem,))
 
 
 def _env_problem(problem: str, applied: list[str]) -> str:

@@ -105,7 +105,9 @@ class TlsConfig(_Strict):
     enabled: bool = Field(default=False, description="Use https:// everywhere; verify peers against ca_cert_path.")
     ca_cert_path: str | None = Field(default=None, description="CA bundle that signs the cluster's certificates.")
     node_cert_path: str | None = Field(default=None, description="Client certificate for mTLS (with node_key_path).")
-    node_key_path: str | None = Field(default=None, description="Private key for mTLS; must be mode 0600.")
+    node_key_path: str | None = Field(
+        default=None, description="Private key for mTLS; refused (exit 3) if others may read it, WARN if its group may."
+    )
     insecure_skip_verify: bool = Field(
         default=False,
         description="The design's `curl -k`. Off by default; every request that skips verification logs a WARN.",
@@ -208,9 +210,13 @@ class DiscoveryConfig(_Strict):
 
 class IamConfig(_Strict):
     admin_user: Annotated[str, Field(pattern=_NODE_ID_RE, description="The cluster's one admin user.")] = "admin"
-    credentials_path: str = Field(default="/etc/nixos/secrets/iam-admin.json", description="Written 0600, atomically.")
+    credentials_path: str = Field(
+        default="/etc/nixos/secrets/iam-admin.json",
+        description="Written 0600, atomically; refused if others may read it; never replaced when unparsable.",
+    )
     bootstrap_token_path: str = Field(
-        default="/etc/nixos/secrets/iam-bootstrap-token", description="Shared bootstrap token (0600) IAM accepts."
+        default="/etc/nixos/secrets/iam-bootstrap-token",
+        description="Shared bootstrap token IAM accepts; refused if others may read it, WARN if its group may.",
     )
     token_ttl_s: Annotated[int, Field(ge=60, le=31_536_000, description="Lifetime of this node's token.")] = 86400
 

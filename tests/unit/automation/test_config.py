@@ -185,3 +185,11 @@ def test_bad_environment_override_names_the_variable(tmp_path: Path, join_config
     with pytest.raises(ConfigError) as caught:
         _load(tmp_path, join_config, {"FBA_JOIN_DEADLINE_S": "NaN"})
     assert caught.value.problems == ('FBA_JOIN_DEADLINE_S (join.deadline_s): expected a number, got "NaN"',)
+
+
+def test_misspelt_environment_override_is_an_error(tmp_path: Path, join_config: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _load(tmp_path, join_config, {"FBA_JOIN_DEADLINE": "60"})
+    assert caught.value.problems == (
+        "FBA_JOIN_DEADLINE: unknown environment override; did you mean FBA_JOIN_DEADLINE_S?",
+    )

@@ -116,3 +116,9 @@ def test_any_bytes_parse_or_give_one_line(raw: bytes) -> None:
         loads(raw, source="f.json")
     except JsonError as err:
         assert "\n" not in err.message
+
+
+def test_a_key_spelt_with_escapes_is_still_the_same_key() -> None:
+    """`"boot\\u0073trap"` is `"bootstrap"`: compared after decoding, as every reader does."""
+    error = fail(b'{"bootstrap": false,\n "boot\\u0073trap": true}')
+    assert error.reason.startswith("key bootstrap given twice, at line 1 and line 2")
