@@ -122,3 +122,14 @@ def test_a_key_spelt_with_escapes_is_still_the_same_key() -> None:
     """`"boot\\u0073trap"` is `"bootstrap"`: compared after decoding, as every reader does."""
     error = fail(b'{"bootstrap": false,\n "boot\\u0073trap": true}')
     assert error.reason.startswith("key bootstrap given twice, at line 1 and line 2")
+
+
+def test_peer_answers_are_read_by_the_same_reader() -> None:
+    from automation.http import Response
+
+    def answer(body: bytes) -> Response:
+        return Response(200, {}, body, "http://127.0.0.1:1/admin/members")
+
+    assert answer(b'{"has_quorum": false, "has_quorum": true}').json() is None
+    assert answer(b'{"has_quorum": NaN}').json() is None
+    assert answer(b'\xef\xbb\xbf{"has_quorum": true}').json_object() == {"has_quorum": True}
