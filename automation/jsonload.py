@@ -82,7 +82,63 @@ def loads(data: bytes | str, *, source: str) -> Any:
     text = _decode(data, source) if isinstance(data, bytes) else data.removeprefix("\ufeff")
     if not text.strip(" \t\n\r"):
         raise JsonError(source, "the input is empty")
-    return _Parser(text, source).document()
+    try:
+        value = json.loads(
+            text, object_pairs_hook=_unique, parse_constant=_refuse, parse_float=_finite, parse_int=_int64
+        )
+    except (ValueError, RecursionError):
+        value = _SUSPECT
+    if value is _SUSPECT or _SURROGATE.search(text) or _depth(value) > MAX_DEPTH:
+        # Something to explain (or to check more closely): the positional parser finds it and
+        # says where. It accepts exactly what the fast path accepts, so a clean text never
+        # gets here twice.
+        return _Parser(text, source).document()
+    return value
+
+
+# The fast path: the C parser with hooks that turn every quirk into a ValueError; the slow
+# parser below then explains it with a position. (The slow parser alone takes ~1 s for 1 MB.)
+_SUSPECT = object()
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise ValueError("duplicate key")
+    return out
+
+
+def _refuse(word: str) -> Any:
+    raise ValueError(word)
+
+
+def _finite(literal: str) -> float:
+    number = float(literal)
+    if number in (float("inf"), float("-inf")):
+        raise ValueError(literal)
+    return number
+
+
+def _int64(literal: str) -> int:
+    if len(literal) > 20 or abs(int(literal)) >= INT_LIMIT:
+        raise ValueError(literal)
+    return int(literal)
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth, iteratively (the C parser's own limit is Python's recursion limit)."""
+    deepest, level = 0, [(value, 0)]
+    for _ in range(10_000_000):  # bounded by the size of the document
+        if not level:
+            break
+        item, depth = level.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            level.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            level.extend((child, depth + 1) for child in item)
+    return deepest
 
 
 def path_text(path: tuple[str | int, ...]) -> str:
@@ -124,6 +180,16 @@ class _Parser:
         line = self.text.count("\n", 0, pos) + 1
         column = pos - (self.text.rfind("\n", 0, pos) + 1) + 1
         return JsonError(self.source, reason, line=line, column=column)
+
+    def duplicate(self, key: str, first: int, second: int, path: tuple[str | int, ...]) -> JsonError:
+        line = self.text.count("\n", 0, second) + 1
+        error = JsonError(
+            self.source,
+            f"key {path_text((*path, key))} given twice, at line {self.text.count(chr(10), 0, first) + 1}"
+            f" and line {line} (JSON readers disagree on which one wins; keep one)",
+        )
+        error.line, error.column = line, second - (self.text.rfind("\n", 0, second) + 1) + 1
+        return error
 
     def skip(self, pos: int) -> int:
         match = _WS.match(self.text, pos)
@@ -211,7 +277,7 @@ class _Parser:
 
     def object(self, pos: int, path: tuple[str | int, ...]) -> tuple[dict[str, Any], int]:
         out: dict[str, Any] = {}
-        lines: dict[str, int] = {}
+        seen: dict[str, int] = {}  # key -> position; lines are counted only for an error
         pos = self.skip(pos + 1)
         if self.text.startswith("}", pos):
             return out, pos + 1
@@ -221,16 +287,9 @@ class _Parser:
                 raise self.fail(reason or f"expected a key in double quotes, got {self.shown(pos)}", pos)
             key_pos = pos
             key, pos = self.string(pos)
-            line = self.text.count("\n", 0, key_pos) + 1
-            if key in lines:
-                duplicate = JsonError(
-                    self.source,
-                    f"key {path_text((*path, key))} given twice, at line {lines[key]} and line {line}"
-                    " (JSON readers disagree on which one wins; keep one)",
-                )
-                duplicate.line, duplicate.column = line, key_pos - (self.text.rfind("\n", 0, key_pos) + 1) + 1
-                raise duplicate
-            lines[key] = line
+            if key in seen:
+                raise self.duplicate(key, seen[key], key_pos, path)
+            seen[key] = key_pos
             pos = self.skip(pos)
             if not self.text.startswith(":", pos):
                 raise self.fail(f"expected ':' after key {path_text((*path, key))}, got {self.shown(pos)}", pos)

@@ -133,3 +133,32 @@ def test_peer_answers_are_read_by_the_same_reader() -> None:
     assert answer(b'{"has_quorum": false, "has_quorum": true}').json() is None
     assert answer(b'{"has_quorum": NaN}').json() is None
     assert answer(b'\xef\xbb\xbf{"has_quorum": true}').json_object() == {"has_quorum": True}
+
+
+json_ish = st.text(alphabet='{}[]":,0123456789.eE-+ \n\\uadtrfl"NIxy', max_size=40)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.one_of(json_ish, documents.map(json.dumps)))
+def test_the_fast_path_accepts_exactly_what_the_positional_parser_accepts(text: str) -> None:
+    """`loads` answers clean texts from the C parser and sends the others (and any surrogate
+    escape) to the positional parser; if the two disagreed, a quirk could slip through."""
+    import automation.jsonload as j
+
+    if not text.strip(" \t\n\r") or j._SURROGATE.search(text):
+        return
+    try:
+        value = json.loads(
+            text, object_pairs_hook=j._unique, parse_constant=j._refuse, parse_float=j._finite, parse_int=j._int64
+        )
+        fast = j._depth(value) <= j.MAX_DEPTH
+    except (ValueError, RecursionError):
+        fast = False
+    try:
+        slow_value = j._Parser(text, "f.json").document()
+        slow = True
+    except JsonError:
+        slow = False
+    assert fast == slow, text
+    if fast:
+        assert json.dumps(value) == json.dumps(slow_value)
