@@ -292,3 +292,19 @@ def test_leader_url_contradicting_api_port_is_a_config_error(fba: Fba, node: Nod
 
     assert result.rc == ExitCode.CONFIG_INVALID
     assert "leader_url: its port 2381 contradicts services.chainfire.api_port 2379" in result.stdout
+
+
+def test_a_contradiction_that_changes_nothing_is_said_not_resolved(fba: Fba, node: Node) -> None:
+    """services.chainfire.raft_port is not used (raft_addr is chainfire's Raft address): a
+    different value there is a warning from validate and a WARN line from every step."""
+    config = node.config()
+    config["services"]["chainfire"]["raft_port"] = 2390
+    fba.write_config(config)
+
+    validate = fba.run("config", "validate")
+    detect = fba.run("detect")
+
+    assert validate.rc == ExitCode.OK
+    assert f"{fba.config_path}: warning: services.chainfire.raft_port 2390 differs from raft_addr" in validate.stdout
+    assert detect.rc == ExitCode.JOIN
+    assert detect.with_message("services.chainfire.raft_port 2390 differs", level="WARN")
