@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from automation import __version__, configfile
+from automation import __version__, configfile, secretfiles
 from automation.context import Context
 from automation.errors import ConfigError, FbaError, UsageError
 from automation.failpoints import Failpoints
@@ -141,10 +141,24 @@ class App:
         self.log = self.log.bind(node_id=config.node_id)
         if config.notify_token:
             self.log.redactor.add(config.notify_token)
-        problem = configfile.permission_problems(self.config_path, private_key=False)
-        if problem:
-            self.log.warn(problem)
+        for warning in config.warnings():
+            self.log.warn(f"Configuration: {warning}")
+        if self.enforces_file_modes:
+            secretfiles.enforce([secretfiles.config_file(self.config_path)], self.log)
         return config
+
+    @property
+    def enforces_file_modes(self) -> bool:
+        """Every command refuses secret files open to others before it uses them, except
+        `preflight`, which reports the same verdicts as checks (from the same code)."""
+        return bool(self.args.command != "preflight")
+
+    def http_client(self, config: ClusterConfig, log: Logger) -> HttpClient:
+        """The one way a command gets an HTTP client for this config: the TLS secrets it will
+        load are checked first, so no request is ever made with a key others can read."""
+        if self.enforces_file_modes:
+            secretfiles.enforce(secretfiles.tls_files(config), log)
+        return HttpClient(config.tls, log)
 
     def context(self, config: ClusterConfig) -> Context:
         log = self.log
@@ -155,7 +169,7 @@ class App:
         return Context(
             config=config,
             log=log,
-            http=HttpClient(config.tls, log),
+            http=self.http_client(config, log),
             markers=markers,
             failpoints=failpoints,
             config_path=self.config_path,
@@ -237,27 +251,31 @@ class App:
             for problem in err.problems:
                 self.out(f"{self.config_path}: {problem}")
             return ExitCode.CONFIG_INVALID
-        mode_problem = configfile.permission_problems(self.config_path, private_key=False)
-        if mode_problem:
-            self.out(f"{self.config_path}: warning: {mode_problem}")
+        # validate checks content (it also runs on workstations and in CI); the mode is judged
+        # here only as a warning, and enforced where the file is used on the node.
+        for warning in config.warnings():
+            self.out(f"{self.config_path}: warning: {warning}")
+        verdict = secretfiles.inspect(secretfiles.config_file(self.config_path))
+        if verdict.exposure in (secretfiles.Exposure.WORLD, secretfiles.Exposure.GROUP):
+            self.out(f"{self.config_path}: warning: {verdict.detail}")
         self.out(f"{self.config_path}: valid ({config.node_id}, {'bootstrap' if config.bootstrap else 'join'} mode)")
         return ExitCode.OK
 
     def wait_healthy(self) -> ExitCode:
         from automation.health import wait_healthy
 
+        log = self.log.bind(service=self.args.service or "", operation="wait-healthy")
         if self.args.service:
             config = self.load_config()
             service = Service(self.args.service)
             url = config.local_api_url(service) + config.endpoint(service).health_path
-            health, tls = config.health, config.tls
+            health, http = config.health, self.http_client(config, log)
         else:
-            url, health, tls = str(self.args.url), HealthConfig(), TlsConfig()
+            url, health, http = str(self.args.url), HealthConfig(), HttpClient(TlsConfig(), log)
         timeout = self.args.timeout if self.args.timeout is not None else health.timeout_s
         if timeout <= 0:
             raise UsageError(f"fba wait-healthy: --timeout must be positive, got {timeout}")
-        log = self.log.bind(service=self.args.service or "", operation="wait-healthy")
-        wait_healthy(url, http=HttpClient(tls, log), cfg=health, deadline=Deadline.start(timeout), log=log)
+        wait_healthy(url, http=http, cfg=health, deadline=Deadline.start(timeout), log=log)
         return ExitCode.HEALTHY
 
     def status(self) -> ExitCode:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import stat
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from automation import jsonload
 from automation.errors import ConfigError
 from automation.spec.config import ClusterConfig, _quote
 
@@ -41,32 +41,59 @@ ENV_SECTIONS = ("health", "join")
 
 def load(path: Path, env: Mapping[str, str] | None = None) -> ClusterConfig:
     """Read and validate the config, with environment overrides. Raises ConfigError."""
-    config = parse(read_bytes(path), source=str(path))
-    return apply_environment(config, env) if env else config
+    source = str(path)
+    document = _document(read_bytes(path), source)
+    applied = _apply_environment(document, env or {})
+    try:
+        return _validate(document, source)
+    except ConfigError as err:
+        if not applied:
+            raise
+        problems = tuple(_env_problem(p, applied) for p in err.problems)
+        raise ConfigError(f"Configuration invalid: environment override: {problems[0]}", problems=problems) from None
 
 
-def apply_environment(config: ClusterConfig, env: Mapping[str, str]) -> ClusterConfig:
-    data = config.model_dump(mode="json", by_alias=True)
-    applied = []
+def _apply_environment(document: Any, env: Mapping[str, str]) -> list[str]:
+    """Set FBA_<SECTION>_<KEY> values into the parsed document, before validation, so that the
+    result knows exactly which fields were written (by the file or the environment) and every
+    other field keeps its documented default. (Overriding a validated-and-dumped copy turned
+    every default into a "written" value and every secret into its mask.)"""
+    applied: list[str] = []
+    if not isinstance(document, dict):
+        return applied
     for section in ENV_SECTIONS:
-        for key in data[section]:
+        model = ClusterConfig.model_fields[section].annotation
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        _refuse_unknown(section, list(model.model_fields), env)
+        for key in model.model_fields:
             name = f"FBA_{section}_{key}".upper()
             if name not in env:
                 continue
+            target = document.setdefault(section, {})
+            if not isinstance(target, dict):
+                continue
             raw = env[name]
             try:
-                value = json.loads(raw)
-            except ValueError:
-                value = raw
-            data[section][key] = value
+                value = jsonload.loads(raw, source=name)
+            except jsonload.JsonError:
+                value = raw  # a bare word such as `fixed` is meant as a string
+            target[key] = value
             applied.append(name)
-    if not applied:
-        return config
-    try:
-        return ClusterConfig.model_validate_json(json.dumps(data))
-    except ValidationError as err:
-        problems = tuple(_env_problem(p, applied) for p in describe_errors(err.errors(include_url=False)))
-        raise ConfigError(f"Configuration invalid: environment override: {problems[0]}", problems=problems) from None
+    return applied
+
+
+def _refuse_unknown(section: str, keys: list[str], env: Mapping[str, str]) -> None:
+    """A misspelt override (FBA_JOIN_DEADLINE for FBA_JOIN_DEADLINE_S) is an error, as an
+    unknown key in the file is: silently ignoring it would leave the default in charge."""
+    prefix = f"FBA_{section}_".upper()
+    known = [f"{prefix}{key.upper()}" for key in keys]
+    for name in sorted(env):
+        if name.startswith(prefix) and name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else f"; known: {', '.join(known)}"
+            problem = f"{name}: unknown environment override{hint}"
+            raise ConfigError(f"Configuration invalid: environment override: {problem}", problems=(problem,))
 
 
 def _env_problem(problem: str, applied: list[str]) -> str:
@@ -91,14 +118,23 @@ def read_bytes(path: Path) -> bytes:
 
 
 def parse(data: bytes, *, source: str = "<config>") -> ClusterConfig:
+    return _validate(_document(data, source), source)
+
+
+def _document(data: bytes, source: str) -> Any:
     if not data.strip():
         raise ConfigError(f"Configuration file is empty: {source}")
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise ConfigError(f"Configuration file is not UTF-8 text: {source}: byte {err.start}") from None
+        return jsonload.loads(data, source=source)
+    except jsonload.JsonError as err:
+        raise ConfigError(f"Configuration file {err.message}", problems=(err.detail,)) from err
+
+
+def _validate(document: Any, source: str) -> ClusterConfig:
     try:
-        return ClusterConfig.model_validate_json(text)
+        # Re-serialised from the checked document: pydantic's own JSON mode keeps the config's
+        # strictness (enums as strings, no "true" for true) without a second set of rules.
+        return ClusterConfig.model_validate_json(json.dumps(document))
     except ValidationError as err:
         problems = tuple(dict.fromkeys(describe_errors(err.errors(include_url=False))))
         raise ConfigError(
@@ -106,8 +142,6 @@ def parse(data: bytes, *, source: str = "<config>") -> ClusterConfig:
             + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
             problems=problems,
         ) from None
-    except (RecursionError, ValueError) as err:
-        raise ConfigError(f"Configuration file is not valid JSON: {source}: {type(err).__name__}") from None
 
 
 def describe_errors(errors: Sequence[Any]) -> Iterable[str]:
@@ -186,18 +220,6 @@ def _json_repr(value: object) -> str:
     except (TypeError, ValueError):
         text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def permission_problems(path: Path, *, private_key: bool) -> str | None:
-    """Say so when a file is readable by group or others (WARN for config, error for keys)."""
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        what = "private key" if private_key else "config file"
-        return f"{what} {path} is accessible by group/others (mode {stat.S_IMODE(mode):04o}); expected 0600"
-    return None
 
 
 def default_config_path() -> Path:

@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
+from automation import jsonload
 from automation.errors import FbaError
 from automation.log import Logger
 from automation.spec.config import TlsConfig
@@ -43,10 +44,12 @@ class Response:
     url: str
 
     def json(self) -> Any:
-        """The body as JSON, or None when it is not JSON (a user's real service may differ)."""
+        """The body as JSON, or None when it is not JSON (a user's real service may differ).
+        Read by the one JSON reader: a member list with `has_quorum` given twice is not an
+        answer to act on, whichever copy another reader would keep."""
         try:
-            return json.loads(self.body.decode("utf-8")) if self.body else None
-        except (UnicodeDecodeError, ValueError):
+            return jsonload.loads(self.body, source=self.url) if self.body else None
+        except jsonload.JsonError:
             return None
 
     def json_object(self) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from automation.configfile import permission_problems
+from automation import jsonload, secretfiles
 from automation.context import Context
 from automation.errors import ConfigError, StepFailed
 from automation.health import wait_healthy
@@ -45,7 +45,7 @@ def run_iam_setup(ctx: Context) -> ExitCode:
     if warning:
         log.warn(warning)
     cfg = ctx.config
-    token = _bootstrap_token(Path(cfg.iam.bootstrap_token_path))
+    token = _bootstrap_token(secretfiles.bootstrap_token_file(cfg), log)
     log.redactor.add(token)
     base = cfg.local_api_url(Service.IAM)
     wait_healthy(
@@ -66,10 +66,9 @@ def run_iam_setup(ctx: Context) -> ExitCode:
     return ExitCode.OK
 
 
-def _bootstrap_token(path: Path) -> str:
-    problem = permission_problems(path, private_key=True)
-    if problem:
-        raise ConfigError(f"IAM bootstrap token unsafe: {problem}")
+def _bootstrap_token(file: secretfiles.SecretFile, log: Logger) -> str:
+    path = file.path
+    secretfiles.enforce([file], log)
     try:
         token = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
@@ -92,14 +91,21 @@ class _Setup:
         self.creds = self._load()
 
     def _load(self) -> dict[str, Any]:
+        """The staged credentials. A file we cannot read or parse is an error, never replaced:
+        it may hold the only copy of the admin password (write-ahead, see above)."""
         admin = self.ctx.config.iam.admin_user
+        secretfiles.enforce([secretfiles.credentials_file(self.ctx.config)], self.log)
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            data = jsonload.loads(self.path.read_bytes(), source=str(self.path))
         except FileNotFoundError:
             data = None
-        except (OSError, ValueError):
-            self.log.warn("Credentials file unreadable; starting a new one", path=str(self.path))
-            data = None
+        except OSError as err:
+            raise ConfigError(f"IAM credentials file unreadable: {self.path}: {err.strerror}") from err
+        except jsonload.JsonError as err:
+            raise ConfigError(
+                f"IAM credentials file is not valid JSON: {err.message}; fix it or move it away "
+                "(it may hold the only copy of the admin password)"
+            ) from err
         if not isinstance(data, dict) or data.get("admin_user") != admin:
             data = {"admin_user": admin, "admin_password": None, "admin_status": STATUS_PENDING}
         for key in ("admin_password", "node_token"):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from automation.configfile import permission_problems
+from automation import secretfiles
 from automation.context import Context
 from automation.http import TransportError
 from automation.spec.exitcodes import ExitCode
@@ -44,15 +44,19 @@ def run_preflight(ctx: Context) -> ExitCode:
 
 
 def checks(ctx: Context) -> Iterator[Result]:
-    yield _config_mode(ctx)
+    yield from _file_modes(ctx)
     yield from _tls(ctx)
     yield _leader(ctx)
     yield from _resources(ctx)
 
 
-def _config_mode(ctx: Context) -> Result:
-    problem = permission_problems(ctx.config_path, private_key=False)
-    return Result("config-permissions", problem is None, problem or f"{ctx.config_path} is private", warn_only=True)
+def _file_modes(ctx: Context) -> Iterator[Result]:
+    """The verdicts every other command enforces before it loads these files (same code)."""
+    for file in secretfiles.all_files(ctx.config, ctx.config_path):
+        verdict = secretfiles.inspect(file)
+        refused = verdict.exposure is secretfiles.Exposure.WORLD
+        warned = verdict.exposure is secretfiles.Exposure.GROUP
+        yield Result(file.check, not (refused or warned), verdict.detail, warn_only=warned)
 
 
 def _leader(ctx: Context) -> Result:
@@ -100,8 +104,6 @@ def _tls(ctx: Context) -> Iterator[Result]:
             )
     if tls.node_key_path:
         key_path = Path(tls.node_key_path)
-        problem = permission_problems(key_path, private_key=True)
-        yield Result("tls-key-permissions", problem is None, problem or f"{key_path} is private")
         try:
             key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
         except (OSError, ValueError, TypeError) as err:

@@ -105,7 +105,9 @@ class TlsConfig(_Strict):
     enabled: bool = Field(default=False, description="Use https:// everywhere; verify peers against ca_cert_path.")
     ca_cert_path: str | None = Field(default=None, description="CA bundle that signs the cluster's certificates.")
     node_cert_path: str | None = Field(default=None, description="Client certificate for mTLS (with node_key_path).")
-    node_key_path: str | None = Field(default=None, description="Private key for mTLS; must be mode 0600.")
+    node_key_path: str | None = Field(
+        default=None, description="Private key for mTLS; refused (exit 3) if others may read it, WARN if its group may."
+    )
     insecure_skip_verify: bool = Field(
         default=False,
         description="The design's `curl -k`. Off by default; every request that skips verification logs a WARN.",
@@ -121,32 +123,48 @@ class TlsConfig(_Strict):
 
 
 class ServiceEndpoint(_Strict):
+    """One service's ports and paths. Each service has its own class so that a section that
+    gives only some fields takes every other field from THAT service's defaults (a partial
+    `flaredb` section once fell back to a generic endpoint, and flaredb registered chainfire's
+    Raft port)."""
+
     api_port: Port = Field(description="HTTP(S) API port (health, admin, member add).")
-    raft_port: Port | None = Field(
-        default=None, description="Raft port; flaredb's raft_addr is raft_addr's host with it."
-    )
+    raft_port: Port | None = Field(default=None, description="Raft port.")
     health_path: str = Field(default="/health", description="200 means healthy.")
     leader_url: HttpUrl | None = Field(
-        default=None, description="Override; default: leader_url's host with this api_port."
+        default=None, description="This service's leader API URL; default: leader_url's host with this api_port."
     )
 
 
-def _chainfire() -> ServiceEndpoint:
-    return ServiceEndpoint(api_port=2379, raft_port=2380)
+class ChainfireEndpoint(ServiceEndpoint):
+    api_port: Port = Field(default=2379, description="HTTP(S) API port (health, admin, member add).")
+    raft_port: Port | None = Field(
+        default=2380,
+        description="Unused for chainfire: raft_addr carries its Raft port (a different value here is warned about).",
+    )
+    leader_url: HttpUrl | None = Field(
+        default=None,
+        description="chainfire's leader API URL; default: the top-level leader_url as written "
+        "(with this api_port only when that URL names no port).",
+    )
 
 
-def _flaredb() -> ServiceEndpoint:
-    return ServiceEndpoint(api_port=2479, raft_port=2480)
+class FlaredbEndpoint(ServiceEndpoint):
+    api_port: Port = Field(default=2479, description="HTTP(S) API port (health, admin, member add).")
+    raft_port: Port | None = Field(
+        default=2480, description="flaredb's Raft port; flaredb registers raft_addr's host with it."
+    )
 
 
-def _iam() -> ServiceEndpoint:
-    return ServiceEndpoint(api_port=8080)
+class IamEndpoint(ServiceEndpoint):
+    api_port: Port = Field(default=8080, description="HTTP(S) API port (health, token and user API).")
+    raft_port: Port | None = Field(default=None, description="Unused (IAM has no Raft of its own).")
 
 
 class ServicesConfig(_Strict):
-    chainfire: ServiceEndpoint = Field(default_factory=_chainfire)
-    flaredb: ServiceEndpoint = Field(default_factory=_flaredb)
-    iam: ServiceEndpoint = Field(default_factory=_iam)
+    chainfire: ChainfireEndpoint = Field(default_factory=ChainfireEndpoint)
+    flaredb: FlaredbEndpoint = Field(default_factory=FlaredbEndpoint)
+    iam: IamEndpoint = Field(default_factory=IamEndpoint)
 
 
 class HealthConfig(_Strict):
@@ -192,9 +210,13 @@ class DiscoveryConfig(_Strict):
 
 class IamConfig(_Strict):
     admin_user: Annotated[str, Field(pattern=_NODE_ID_RE, description="The cluster's one admin user.")] = "admin"
-    credentials_path: str = Field(default="/etc/nixos/secrets/iam-admin.json", description="Written 0600, atomically.")
+    credentials_path: str = Field(
+        default="/etc/nixos/secrets/iam-admin.json",
+        description="Written 0600, atomically; refused if others may read it; never replaced when unparsable.",
+    )
     bootstrap_token_path: str = Field(
-        default="/etc/nixos/secrets/iam-bootstrap-token", description="Shared bootstrap token (0600) IAM accepts."
+        default="/etc/nixos/secrets/iam-bootstrap-token",
+        description="Shared bootstrap token IAM accepts; refused if others may read it, WARN if its group may.",
     )
     token_ttl_s: Annotated[int, Field(ge=60, le=31_536_000, description="Lifetime of this node's token.")] = 86400
 
@@ -220,7 +242,10 @@ class ClusterConfig(_Strict):
             min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$", description="Also the DNS SRV domain."
         ),
     ]
-    leader_url: HttpUrl = Field(description="chainfire API of the leader to join; the first discovery candidate.")
+    leader_url: HttpUrl = Field(
+        description="chainfire API of the leader to join, used as written; flaredb's and IAM's take its host "
+        "with their api_port. The first discovery candidate."
+    )
     raft_addr: RaftAddr = Field(description="This node's chainfire Raft address, IPv4:port.")
     initial_peers: list[Peer] = Field(
         default_factory=list,
@@ -249,7 +274,43 @@ class ClusterConfig(_Strict):
             for name, url in self._urls():
                 if urlsplit(url).scheme != "https":
                     raise ValueError(f"{name}: expected an https:// URL because tls.enabled is true, got {_quote(url)}")
+        contradiction = self._contradiction()
+        if contradiction:
+            raise ValueError(contradiction)
         return self
+
+    def _contradiction(self) -> str | None:
+        """Two values the user wrote that cannot both hold. We refuse rather than pick one: the
+        design's words say what each field means, and silently preferring one is how a node
+        ends up joining the wrong port."""
+        chainfire = self.services.chainfire
+        written = chainfire.model_fields_set
+        leader_port = urlsplit(self.leader_url).port
+        if (
+            "api_port" in written
+            and not chainfire.leader_url
+            and leader_port is not None
+            and leader_port != chainfire.api_port
+        ):
+            return (
+                f"leader_url: its port {leader_port} contradicts services.chainfire.api_port {chainfire.api_port}; "
+                "leader_url is the leader's chainfire API: make the ports agree, or set "
+                "services.chainfire.leader_url when the leader's API really listens elsewhere"
+            )
+        return None
+
+    def warnings(self) -> list[str]:
+        """Contradictions that cannot change what fba does, only what a reader believes: said
+        (WARN at load, a warning line from `config validate`), never silently resolved."""
+        out = []
+        chainfire = self.services.chainfire
+        raft_port = int(self.raft_addr.rpartition(":")[2])
+        if "raft_port" in chainfire.model_fields_set and chainfire.raft_port != raft_port:
+            out.append(
+                f"services.chainfire.raft_port {chainfire.raft_port} differs from raft_addr {self.raft_addr}; "
+                "chainfire registers raft_addr as written (drop services.chainfire.raft_port or make them agree)"
+            )
+        return out
 
     def _lists_self(self, peers: list[str]) -> bool:
         host = self.raft_addr.rpartition(":")[0]
@@ -300,9 +361,16 @@ class ClusterConfig(_Strict):
         return f"{self.host}:{port}" if port else self.raft_addr
 
     def leader_url_for(self, service: Service) -> str:
+        """chainfire: `leader_url` as written (the field's documented meaning), with chainfire's
+        api_port only when it names no port. Other services: its host with their api_port.
+        A per-service `services.X.leader_url` wins for its service."""
         endpoint = self.endpoint(service)
         if endpoint.leader_url:
             return endpoint.leader_url.rstrip("/")
+        if service is Service.CHAINFIRE:
+            if urlsplit(self.leader_url).port is not None:
+                return self.leader_url.rstrip("/")
+            return with_port(self.leader_url, endpoint.api_port, keep_path=True)
         return with_port(self.leader_url, endpoint.api_port)
 
     def peers_for(self, service: Service) -> list[str]:
@@ -321,11 +389,11 @@ class ClusterConfig(_Strict):
         return list(dict.fromkeys(urls))
 
 
-def with_port(url: str, port: int) -> str:
+def with_port(url: str, port: int, *, keep_path: bool = False) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""
     netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return urlunsplit((parts.scheme, netloc, "", "", "")).rstrip("/")
+    return urlunsplit((parts.scheme, netloc, parts.path if keep_path else "", "", "")).rstrip("/")
 
 
 def json_schema() -> dict[str, Any]:

@@ -60,7 +60,9 @@ class ExitMeaning:
     success_for_systemd: bool = False
 
 
-_INVALID = ExitMeaning(3, "invalid", "invalid arguments or configuration (nothing was changed)")
+_INVALID = ExitMeaning(
+    3, "invalid", "invalid arguments or configuration, or a secret file others may read (nothing was changed)"
+)
 _INTERNAL = ExitMeaning(70, "internal", "a bug in fba; the message says where (nothing was changed)")
 
 

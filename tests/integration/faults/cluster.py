@@ -222,6 +222,7 @@ class ProcessCluster:
         path = self.node_dir(n) / "cluster-config.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(cfg))
+        path.chmod(0o600)  # fba refuses a config others may read (it can hold notify_token)
         return path
 
     def fired_file(self, n: int) -> Path:

@@ -72,6 +72,7 @@ class FbaCluster:
         path = self.workdir / self.node_id(n) / "cluster-config.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(cfg))
+        path.chmod(0o600)  # fba refuses a config others may read (it can hold notify_token)
         return path
 
     def state_dir(self, n: int) -> Path:

@@ -70,7 +70,10 @@ def test_world_readable_config_warns(
 ) -> None:
     path = write(tmp_path, bootstrap_config, mode=0o644)
     assert run(["config", "validate", "--config", str(path)], {}) == 0
-    assert "accessible by group/others (mode 0644)" in capsys.readouterr().out
+    assert "is world-readable (mode 0644); fba refuses to use it" in capsys.readouterr().out
+    # ...and every command that uses the file refuses it (exit 3; detect's config error is 2).
+    assert run(["join", "--service", "chainfire", "--config", str(path), "--state-dir", str(tmp_path / "s")], {}) == 3
+    assert run(["detect", "--config", str(path)], {}) == 2
 
 
 def test_unknown_failpoint_is_a_usage_error(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -98,7 +99,9 @@ def test_schema_is_draft07_superset_of_design() -> None:
     [
         (b"", "Configuration file is empty"),
         (b"   \n", "Configuration file is empty"),
-        (b"\xff\xfe\x00", "Configuration file is not UTF-8 text"),
+        (b"\xff\xfe\x00", "not valid JSON: the file is UTF-16 text (byte order mark FF FE); save it as UTF-8"),
+        (b'{"node_id": "n\xe9"}', "not valid JSON: byte 0xE9 is not UTF-8 (byte offset 14) at line 1 column 15"),
+        (b"\xef\xbb\xbf{}", "node_id: required field is missing"),
         (b"[" * 100_000, "not valid JSON"),
         (b"null", "expected an object"),
     ],
@@ -146,24 +149,47 @@ def test_any_json_object_gives_config_or_one_line_errors(overrides: dict[str, An
         assert all("\n" not in p for p in err.problems)
 
 
-def test_environment_overrides(join_config: dict[str, Any]) -> None:
-    from automation.configfile import apply_environment
+def _load(tmp_path: Path, data: dict[str, Any], env: dict[str, str]) -> ClusterConfig:
+    from automation.configfile import load
 
-    config = parse(json.dumps(join_config).encode())
+    path = tmp_path / "cluster-config.json"
+    path.write_text(json.dumps(data))
+    return load(path, env)
+
+
+def test_environment_overrides(tmp_path: Path, join_config: dict[str, Any]) -> None:
     env = {"FBA_HEALTH_TIMEOUT_S": "7.5", "FBA_JOIN_MAX_ATTEMPTS": "9", "FBA_JOIN_RETRY_MODE": "fixed"}
-    updated = apply_environment(config, env)
+    updated = _load(tmp_path, join_config, env)
     assert (
         updated.health.timeout_s == 7.5 and updated.join.max_attempts == 9 and updated.join.retry_mode.value == "fixed"
     )
-    assert apply_environment(config, {}) is config
+    assert _load(tmp_path, join_config, {}) == parse(json.dumps(join_config).encode())
 
 
-def test_bad_environment_override_names_the_variable(join_config: dict[str, Any]) -> None:
-    from automation.configfile import apply_environment
+def test_environment_overrides_keep_secrets_and_defaults(tmp_path: Path, join_config: dict[str, Any]) -> None:
+    """An override once re-validated a dumped copy: notify_token became its mask "**********"
+    and every default counted as written by the user."""
+    join_config.update(notify_url="https://hook.example/x", notify_token="s3cret", services={"flaredb": {}})
+    updated = _load(tmp_path, join_config, {"FBA_JOIN_DEADLINE_S": "60"})
+    assert updated.notify_token is not None and updated.notify_token.get_secret_value() == "s3cret"
+    assert updated.join.model_fields_set == {"deadline_s"}
+    assert updated.services.chainfire.model_fields_set == set()
 
-    config = parse(json.dumps(join_config).encode())
+
+def test_bad_environment_override_names_the_variable(tmp_path: Path, join_config: dict[str, Any]) -> None:
     with pytest.raises(ConfigError) as caught:
-        apply_environment(config, {"FBA_JOIN_MAX_ATTEMPTS": "0"})
+        _load(tmp_path, join_config, {"FBA_JOIN_MAX_ATTEMPTS": "0"})
     assert caught.value.problems == (
         "FBA_JOIN_MAX_ATTEMPTS (join.max_attempts): input should be greater than or equal to 1, got 0",
+    )
+    with pytest.raises(ConfigError) as caught:
+        _load(tmp_path, join_config, {"FBA_JOIN_DEADLINE_S": "NaN"})
+    assert caught.value.problems == ('FBA_JOIN_DEADLINE_S (join.deadline_s): expected a number, got "NaN"',)
+
+
+def test_misspelt_environment_override_is_an_error(tmp_path: Path, join_config: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _load(tmp_path, join_config, {"FBA_JOIN_DEADLINE": "60"})
+    assert caught.value.problems == (
+        "FBA_JOIN_DEADLINE: unknown environment override; did you mean FBA_JOIN_DEADLINE_S?",
     )
