@@ -93,5 +93,23 @@ in
     };
   };
 
+  # The harness waits for this console line (harness/image/contract.py READY_PATTERN); the
+  # same script as the Debian image's fba-ready.service. NixOS puts coreutils and systemd
+  # on every unit's PATH; the rest of what the script calls is listed here.
+  systemd.services.fba-ready = {
+    description = "FBA: announce readiness on the serial console";
+    after = [ "multi-user.target" ];
+    wantedBy = [ "multi-user.target" ];
+    path = [
+      pkgs.util-linux # mountpoint
+      pkgs.gawk
+    ];
+    # simple: its start job completes at once, so `is-system-running --wait` does not wait for it
+    serviceConfig = {
+      Type = "simple";
+      ExecStart = "${pkgs.runtimeShell} ${../harness/image/guest/fba-ready.sh}";
+    };
+  };
+
   system.stateVersion = "25.05";
 }

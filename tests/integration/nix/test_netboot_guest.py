@@ -1,9 +1,10 @@
-"""The NixOS netboot image reads the harness's fw_cfg blob with the Debian image's program.
+"""The NixOS netboot image keeps the harness's guest contract with the Debian image's programs.
 
 One contract (docs/nix.md "Per-node injection"): `netboot/netboot-base.nix` runs the guest
 injector `harness/image/guest/fba-inject.py` (package `fba-inject`) with the NixOS paths, in
-the Debian unit's place in the boot order. Evaluated offline through the wrapper flake; that
-the image boots and sshd accepts the injected key is verified only on a Nix host.
+the Debian unit's place in the boot order, and announces readiness with the same
+`fba-ready.sh`. Evaluated offline through the wrapper flake; that the image boots and sshd
+accepts the injected key is verified only on a Nix host.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def netboot(module_eval: ModuleEval, flake: Path) -> dict[str, Any]:
         module_eval, flake, NETBOOT,
         "--attr", "systemd.services.fba-inject", "--attr", "boot.kernelModules",
         "--attr", "services.openssh.authorizedKeysFiles",
-        "--attr", "services.first-boot-automation.provisioning.source",
+        "--attr", "services.first-boot-automation.provisioning.source", "--attr", "systemd.services.fba-ready",
     )  # fmt: skip
     return got
 
@@ -115,3 +116,17 @@ def test_package_installs_the_guest_program_under_nixpkgs_python(module_eval: Mo
     # --replace-fail stops the build if the program's first line ever changes.
     assert f'--replace-fail "{shebang}" "#!/nix/store/' in got["text"]
     assert re.search(r"install -D -m 0755 /nix/store/[0-9a-z]{32}-fba-inject\.py \$out/bin/fba-inject\n", got["text"])
+
+
+def test_ready_line_comes_from_the_debian_images_script(netboot: dict[str, Any]) -> None:
+    # The harness waits for READY_PATTERN on the console; without this unit no node is ready.
+    unit = netboot["systemd.services.fba-ready"]
+    shell, script = unit["serviceConfig"]["ExecStart"].split()
+    assert shell.endswith("/bin/bash")
+    assert re.fullmatch(r"/nix/store/[0-9a-z]{32}-fba-ready\.sh", script), script
+    assert unit["serviceConfig"]["Type"] == "simple"  # is-system-running --wait must not wait for it
+    assert unit["after"] == ["multi-user.target"] and unit["wantedBy"] == ["multi-user.target"]
+    # beyond coreutils and systemd, which NixOS puts on every unit's PATH
+    assert sorted(p.rpartition("/")[2].split("-", 1)[1] for p in unit["path"]) == ["gawk", "util-linux"]
+    text = (GUEST_DIR / "fba-ready.sh").read_text()
+    assert "mountpoint -q" in text and "awk " in text and "$(hostname)" not in text
