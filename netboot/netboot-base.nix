@@ -93,6 +93,38 @@ in
     };
   };
 
+  # Persistent /var/lib on the disk the harness attaches (virtio serial `varlib`), formatted
+  # and filled from the image's /var/lib on first use: the same script and order as the
+  # Debian image's fba-varlib.service, so the automation's markers survive a reboot.
+  systemd.services.fba-varlib = {
+    description = "FBA: persistent /var/lib on the disk with serial varlib";
+    unitConfig.DefaultDependencies = false;
+    conflicts = [ "shutdown.target" ];
+    after = [
+      "systemd-udev-trigger.service"
+      "systemd-udevd.service"
+    ];
+    wants = [ "systemd-udev-trigger.service" ];
+    before = [
+      "local-fs.target"
+      "systemd-random-seed.service"
+      "systemd-tmpfiles-setup.service"
+      "shutdown.target"
+    ];
+    wantedBy = [ "local-fs.target" ];
+    path = [
+      pkgs.util-linux # blkid, mount, umount
+      pkgs.e2fsprogs # mkfs.ext4
+    ];
+    serviceConfig = {
+      Type = "oneshot";
+      RemainAfterExit = true;
+      ExecStart = "${pkgs.runtimeShell} ${../harness/image/guest/fba-varlib.sh}";
+      StandardOutput = "journal+console";
+      TimeoutStartSec = 120;
+    };
+  };
+
   # The harness waits for this console line (harness/image/contract.py READY_PATTERN); the
   # same script as the Debian image's fba-ready.service. NixOS puts coreutils and systemd
   # on every unit's PATH; the rest of what the script calls is listed here.

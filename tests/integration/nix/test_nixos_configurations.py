@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.integration.nix.conftest import ROOT, ModuleEval
-from tests.integration.nix.stub_flake import SYSTEM_STUBS, stub_module_args, write_stub_flake
+from tests.integration.nix.stub_flake import SYSTEM_STUBS, package_names, stub_module_args, write_stub_flake
 
 NODES = ("node01", "node02", "node03")
 CONFIGS = (*NODES, "netboot-control-plane")
@@ -29,7 +29,10 @@ def flake(module_eval: ModuleEval, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def config_args(name: str) -> list[str]:
-    return stub_module_args(*SYSTEM_STUBS, *(["netboot-filesystems"] if name == "netboot-control-plane" else []))
+    # --pkg: the configurations' pkgs is the evaluator's own set, which fakes only common names.
+    packages = [a for n in package_names() for a in ("--pkg", n)]
+    netboot = ["netboot-filesystems"] if name == "netboot-control-plane" else []
+    return [*stub_module_args(*SYSTEM_STUBS, *netboot), *packages]
 
 
 def run_config(module_eval: ModuleEval, flake: Path, name: str, *args: str) -> subprocess.CompletedProcess[str]:
