@@ -72,6 +72,7 @@
           first-boot-automation = apps.fba;
           fba-standins = apps.standins;
           fba-cluster-test = apps.cluster-test;
+          fba-inject = apps.fba-inject;
         };
 
       nixosModules = {
@@ -113,6 +114,7 @@
         fba = pkgs.first-boot-automation;
         standins = pkgs.fba-standins;
         cluster-test = pkgs.fba-cluster-test;
+        fba-inject = pkgs.fba-inject;
         default = pkgs.first-boot-automation;
         netboot = netbootImage;
         netboot-kernel = netboot.system.build.kernel;
@@ -148,7 +150,7 @@
       };
 
       checks.${system} = {
-        inherit (self.packages.${system}) fba standins cluster-test;
+        inherit (self.packages.${system}) fba standins cluster-test fba-inject;
         # nix/units.json is what `python -m automation.render` prints today.
         units-json-fresh =
           pkgs.runCommand "units-json-fresh"

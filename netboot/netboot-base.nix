@@ -1,13 +1,12 @@
 # Netboot image base: NixOS's netboot (bzImage + initrd carrying the squashfs store), SSH by
 # key only, console on ttyS0, and per-node files injected through QEMU's fw_cfg.
 #
-# fw_cfg contract (docs/nix.md): the blob `opt/fba/inject` is a tar archive (< 100 KiB) that
-# fba-inject.service unpacks into /run/fba-inject before the network and sshd start:
-#   cluster-config.json, TLS files   installed into the secrets dir by `fba provision`
-#   authorized_keys                  root's SSH keys
-#   hostname, hosts                  the node's name, lines appended to /etc/hosts
-#   network/*.network                systemd-networkd files (e.g. the static cluster address)
-#   env                              KEY=VALUE lines for the automation units
+# fw_cfg contract (docs/nix.md, docs/images.md): the harness's blob `opt/fba/inject` is the
+# JSON document `fba-inject/1` (harness/image/inject.py). fba-inject.service runs the same
+# guest program as the Debian image (harness/image/guest/fba-inject.py, package
+# `fba-inject`) before the network and sshd start; it writes cluster-config.json and the
+# TLS files into the secrets dir (0600), root's authorized_keys beside them, the hostname,
+# /etc/hosts, the cluster NIC's networkd file (matched by MAC) and the units' EnvironmentFile.
 {
   lib,
   pkgs,
@@ -16,8 +15,10 @@
 }:
 let
   units = import ../nix/lib/units.nix { };
-  fwCfgName = "opt/fba/inject"; # harness/machine/qemu.py: QemuSpec.fw_cfg_name
-  injectDir = "/run/fba-inject";
+  # harness/image/contract.py FW_CFG_NAME; tests/integration/nix checks the two agree.
+  fwCfgName = "opt/fba/inject";
+  # Beside cluster-config.json, as on the installed nodes (vms/common.nix).
+  authorizedKeys = "${units.graph.secretsDir}/authorized_keys";
 in
 {
   imports = [
@@ -29,16 +30,17 @@ in
   boot.kernelParams = [ "console=ttyS0,115200n8" ];
   boot.kernelModules = [ "qemu_fw_cfg" ];
 
-  # One image for every node: the name comes from the injected `hostname`.
+  # One image for every node: the name comes from the blob (/etc/hostname stays unmanaged).
   networking.hostName = "";
   networking.useNetworkd = true;
   networking.useDHCP = lib.mkDefault true;
+  # A plain file rather than a link into the store: fba-inject replaces it with the cluster's.
   environment.etc.hosts.mode = "0644";
 
   services.openssh = {
     enable = true;
     openFirewall = true;
-    authorizedKeysFiles = [ "${injectDir}/authorized_keys" ];
+    authorizedKeysFiles = [ authorizedKeys ];
     settings = {
       PasswordAuthentication = false;
       KbdInteractiveAuthentication = false;
@@ -53,49 +55,92 @@ in
   # exactly that; the key file is the only way in, and sshd refuses passwords.
   users.allowNoPasswordLogin = true;
 
+  # The Debian image's unit (harness/image/guest/units/fba-inject.service.in) in NixOS terms.
   systemd.services.fba-inject = {
-    description = "Unpack the fw_cfg blob ${fwCfgName} into ${injectDir}";
+    description = "FBA: write this node's files from the fw_cfg blob ${fwCfgName}";
     unitConfig.DefaultDependencies = false;
-    after = [ "systemd-modules-load.service" ];
+    conflicts = [ "shutdown.target" ];
+    # qemu_fw_cfg comes from boot.kernelModules (systemd-modules-load); tmpfiles made the
+    # secrets dir; the program itself waits a few seconds for the sysfs file to appear.
+    after = [
+      "systemd-udevd.service"
+      "systemd-modules-load.service"
+      "systemd-tmpfiles-setup.service"
+    ];
+    # sysinit.target: every normal unit (the automation, the services) starts after it.
     before = [
       "sysinit.target"
+      "shutdown.target"
       "network-pre.target"
       "systemd-networkd.service"
       "sshd.service"
     ];
     wants = [ "network-pre.target" ];
     wantedBy = [ "sysinit.target" ];
+    serviceConfig = {
+      Type = "oneshot";
+      RemainAfterExit = true;
+      ExecStart = toString [
+        (lib.getExe pkgs.fba-inject)
+        "--source /sys/firmware/qemu_fw_cfg/by_name/${fwCfgName}/raw"
+        "--secrets-dir ${units.graph.secretsDir}"
+        "--env-file ${units.graph.environmentFile}"
+        "--network-file /run/systemd/network/10-fba-cluster.network"
+        "--authorized-keys ${authorizedKeys}"
+      ];
+      StandardOutput = "journal+console";
+      TimeoutStartSec = 60;
+    };
+  };
+
+  # Persistent /var/lib on the disk the harness attaches (virtio serial `varlib`), formatted
+  # and filled from the image's /var/lib on first use: the same script and order as the
+  # Debian image's fba-varlib.service, so the automation's markers survive a reboot.
+  systemd.services.fba-varlib = {
+    description = "FBA: persistent /var/lib on the disk with serial varlib";
+    unitConfig.DefaultDependencies = false;
+    conflicts = [ "shutdown.target" ];
+    after = [
+      "systemd-udev-trigger.service"
+      "systemd-udevd.service"
+    ];
+    wants = [ "systemd-udev-trigger.service" ];
+    before = [
+      "local-fs.target"
+      "systemd-random-seed.service"
+      "systemd-tmpfiles-setup.service"
+      "shutdown.target"
+    ];
+    wantedBy = [ "local-fs.target" ];
     path = [
-      pkgs.gnutar
-      pkgs.coreutils
+      pkgs.util-linux # blkid, mount, umount
+      pkgs.e2fsprogs # mkfs.ext4
     ];
     serviceConfig = {
       Type = "oneshot";
       RemainAfterExit = true;
-      UMask = "0077";
+      ExecStart = "${pkgs.runtimeShell} ${../harness/image/guest/fba-varlib.sh}";
+      StandardOutput = "journal+console";
+      TimeoutStartSec = 120;
     };
-    script = ''
-      blob=/sys/firmware/qemu_fw_cfg/by_name/${fwCfgName}/raw
-      if [ ! -r "$blob" ]; then
-        echo "fba-inject: no fw_cfg blob ${fwCfgName}; nothing to inject"
-        exit 0
-      fi
-      install -d -m 0700 ${injectDir}
-      tar -x -f "$blob" -C ${injectDir} --no-same-owner
-      if [ -d ${injectDir}/network ]; then
-        install -d -m 0755 /run/systemd/network
-        install -m 0644 ${injectDir}/network/*.network /run/systemd/network/
-      fi
-      if [ -s ${injectDir}/hostname ]; then
-        head -n1 ${injectDir}/hostname > /proc/sys/kernel/hostname
-      fi
-      if [ -s ${injectDir}/hosts ]; then
-        cat ${injectDir}/hosts >> /etc/hosts
-      fi
-      if [ -f ${injectDir}/env ]; then
-        install -D -m 0600 ${injectDir}/env ${units.graph.environmentFile}
-      fi
-    '';
+  };
+
+  # The harness waits for this console line (harness/image/contract.py READY_PATTERN); the
+  # same script as the Debian image's fba-ready.service. NixOS puts coreutils and systemd
+  # on every unit's PATH; the rest of what the script calls is listed here.
+  systemd.services.fba-ready = {
+    description = "FBA: announce readiness on the serial console";
+    after = [ "multi-user.target" ];
+    wantedBy = [ "multi-user.target" ];
+    path = [
+      pkgs.util-linux # mountpoint
+      pkgs.gawk
+    ];
+    # simple: its start job completes at once, so `is-system-running --wait` does not wait for it
+    serviceConfig = {
+      Type = "simple";
+      ExecStart = "${pkgs.runtimeShell} ${../harness/image/guest/fba-ready.sh}";
+    };
   };
 
   system.stateVersion = "25.05";

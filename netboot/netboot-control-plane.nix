@@ -10,9 +10,9 @@
     ../nix/modules/first-boot-automation.nix
   ];
 
+  # cluster-config.json (and TLS files) arrive through fw_cfg: netboot-base.nix's fba-inject
+  # writes them straight into the secrets dir, so no provisioning unit is needed.
   services.first-boot-automation.enable = true;
-  # cluster-config.json (and TLS files) arrive through fw_cfg; see netboot-base.nix.
-  services.first-boot-automation.provisioning.source = "/run/fba-inject";
 
   # APIs on every address: fba probes 127.0.0.1, the other nodes use the cluster address.
   services.standin-chainfire = {

@@ -116,7 +116,7 @@ in
     provisioning.source = mkOption {
       type = types.nullOr (types.either types.path types.str);
       default = null;
-      example = "/run/fba-inject";
+      example = "/run/cluster-secrets";
       description = ''
         Directory holding cluster-config.json (and optionally the TLS files) to install into
         ${graph.secretsDir} with mode 0600 before the services start, via

@@ -2,9 +2,11 @@
 # automation (`fba`), the Raft stand-ins (`standin-*`) and the VM harness (`cluster-test`).
 # Dependencies and console scripts are read from pyproject.toml, not retyped: each
 # application gets `project.dependencies` plus its extra, and keeps only its own scripts.
+# Plus `fba-inject`, the guest side of the harness's fw_cfg injection.
 {
   lib,
   python3Packages,
+  runCommand,
 }:
 let
   py = python3Packages;
@@ -119,4 +121,21 @@ in
     mainProgram = "cluster-test";
     description = "QEMU harness that boots a three-node cluster and checks first-boot automation";
   };
+  # The same stdlib-only program the Debian image runs at boot, so both images read the
+  # harness's fw_cfg blob (format fba-inject/1) one way; only the interpreter path changes.
+  fba-inject =
+    runCommand "fba-inject"
+      {
+        meta = {
+          description = "Write a node's files from the QEMU fw_cfg blob opt/fba/inject at boot";
+          mainProgram = "fba-inject";
+          license = lib.licenses.asl20;
+          platforms = lib.platforms.linux;
+        };
+      }
+      ''
+        install -D -m 0755 ${root + "/harness/image/guest/fba-inject.py"} $out/bin/fba-inject
+        substituteInPlace $out/bin/fba-inject --replace-fail "#!/usr/bin/python3" "#!${py.python.interpreter}"
+        $out/bin/fba-inject --help > /dev/null
+      '';
 }

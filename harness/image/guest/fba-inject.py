@@ -1,13 +1,16 @@
 #!/usr/bin/python3
 """Guest side of node injection: unpack the fw_cfg blob into the node's files.
 
-Runs at boot from fba-inject.service (after udev, before networkd, sshd and the services).
-Python stdlib only: it runs on the image's Debian python3 before anything else is set up,
-and on the host in unit tests against a fake sysfs path and a temp root (`--root`).
+Runs at boot from fba-inject.service (after udev, before networkd, sshd and the services) in
+both images: the Debian image's unit and the NixOS netboot image's (netboot/netboot-base.nix,
+which passes its own paths). Python stdlib only: it runs on the image's python3 before
+anything else is set up, and on the host in unit tests against a fake sysfs path and a temp
+root (`--root`).
 
 Writes, relative to --root:
   SECRETS_DIR/cluster-config.json and SECRETS_DIR/<files...>   mode 0600, dir 0700
-  /etc/hostname, /etc/hosts, /root/.ssh/authorized_keys (0600, dir 0700)
+  /etc/hostname, /etc/hosts
+  AUTHORIZED_KEYS  root's SSH keys (0600, dir 0700); sshd must be told to read this file
   NETWORK_FILE  systemd-networkd file: cluster NIC matched by MAC, static address
   ENV_FILE      KEY="value" lines for the services' EnvironmentFile=, incl. FBA_FAILPOINTS
 Every file is written to a temp name, fsynced and renamed: a reader never sees half a file.
@@ -118,7 +121,7 @@ def apply(doc: dict[str, object], args: argparse.Namespace) -> list[str]:
     atomic_write(under(root, "/etc/hostname"), f"{hostname}\n".encode(), 0o644)
     atomic_write(under(root, "/etc/hosts"), hosts_file(hostname, hosts).encode(), 0o644)
     keys = str(doc.get("authorized_keys") or "")
-    atomic_write(under(root, "/root/.ssh/authorized_keys"), keys.encode(), 0o600, dir_mode=0o700)
+    atomic_write(under(root, args.authorized_keys), keys.encode(), 0o600, dir_mode=0o700)
     net = network_file(str(doc["cluster_mac"]), str(doc["cluster_cidr"]))
     atomic_write(under(root, args.network_file), net.encode(), 0o644)
     env = {str(k): str(v) for k, v in dict(doc.get("env") or {}).items()}  # type: ignore[call-overload]
@@ -139,6 +142,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--secrets-dir", default="/etc/nixos/secrets")
     parser.add_argument("--env-file", default="/run/first-boot-automation/env")
     parser.add_argument("--network-file", default="/run/systemd/network/10-fba-cluster.network")
+    # The Debian image's sshd reads root's home; the NixOS images name one file for sshd
+    # (services.openssh.authorizedKeysFiles), the same for netboot and installed nodes.
+    parser.add_argument("--authorized-keys", default="/root/.ssh/authorized_keys")
     parser.add_argument("--wait", type=float, default=5.0, help="seconds to wait for --source")
     return parser.parse_args(argv)
 

@@ -9,4 +9,4 @@ boots=$((boots + 1))
 echo "$boots" > /var/lib/fba/boots.tmp && mv /var/lib/fba/boots.tmp /var/lib/fba/boots
 if mountpoint -q /var/lib; then varlib=disk; else varlib=tmpfs; fi
 failed=$(systemctl list-units --failed --plain --no-legend 2>/dev/null | awk '{print $1}' | paste -sd, -)
-printf "\nFBA-READY %s\n" "${state:-unknown} host=$(hostname) boot=$boots varlib=$varlib failed=${failed:--}" > /dev/console
+printf "\nFBA-READY %s\n" "${state:-unknown} host=$(uname -n) boot=$boots varlib=$varlib failed=${failed:--}" > /dev/console

@@ -42,16 +42,19 @@ def test_output_tree(outputs: dict[str, Any]) -> None:
     assert sorted(outputs["nixosModules"]) == sorted(MODULES)
     assert outputs["overlays"] == {"default": "function"}
     system = "x86_64-linux"
-    assert sorted(outputs["packages"][system]) == sorted(
-        ["fba", "standins", "cluster-test", "default", "netboot", "netboot-kernel", "netboot-initrd", "netboot-ipxe"]
-    )
+    apps = ["fba", "standins", "cluster-test", "fba-inject"]
+    netboot = ["netboot", "netboot-kernel", "netboot-initrd", "netboot-ipxe"]
+    assert sorted(outputs["packages"][system]) == sorted([*apps, "default", *netboot])
     assert sorted(outputs["apps"][system]) == ["cluster-test"]
-    assert sorted(outputs["checks"][system]) == ["cluster-test", "fba", "standins", "units-json-fresh", "vm-bootstrap"]
+    assert sorted(outputs["checks"][system]) == sorted(
+        ["cluster-test", "fba", "fba-inject", "standins", "units-json-fresh", "vm-bootstrap"]
+    )
     assert sorted(outputs["devShells"][system]) == ["default"]
     # the overlay's packages under the flake's names
     assert outputs["packages"][system]["fba"].startswith("derivation first-boot-automation-")
     assert outputs["packages"][system]["standins"].startswith("derivation fba-standins-")
     assert outputs["packages"][system]["cluster-test"].startswith("derivation fba-cluster-test-")
+    assert outputs["packages"][system]["fba-inject"].startswith("derivation fba-inject")
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -47,7 +47,7 @@ def test_module_units_equal_units_json(module_eval: ModuleEval) -> None:
 
 
 def test_provisioning_unit_runs_before_everything_it_feeds(module_eval: ModuleEval) -> None:
-    source = "/run/fba-inject"
+    source = "/run/cluster-secrets"
     services = evaluate(
         module_eval,
         MODULE,

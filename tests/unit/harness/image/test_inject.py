@@ -48,8 +48,8 @@ def _injection(**changes: object) -> NodeInjection:
     return NodeInjection(**fields)  # type: ignore[arg-type]
 
 
-def _run_reader(blob: Path, root: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    code = _reader().main(["--source", str(blob), "--root", str(root), "--wait", "0"])
+def _run_reader(blob: Path, root: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
+    code = _reader().main(["--source", str(blob), "--root", str(root), "--wait", "0", *extra])
     return code, capsys.readouterr().out
 
 
@@ -90,6 +90,23 @@ def test_round_trip_host_network_ssh_and_env(tmp_path: Path, capsys: pytest.Capt
     assert "MACAddress=52:54:00:77:00:12" in network and "Address=10.77.0.12/24" in network
     env = (root / "run/first-boot-automation/env").read_text().splitlines()
     assert env == ['FBA_FAILPOINTS="join.after-add=crash"', 'STANDIN_ADMIN_DELAY="say \\"hi\\" \\$HOME"']
+
+
+def test_nixos_layout_puts_root_keys_in_the_file_sshd_is_told_to_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # netboot/netboot-base.nix passes this flag (tests/integration/nix checks its ExecStart):
+    # NixOS's sshd reads /etc/nixos/secrets/authorized_keys, not root's home.
+    blob = write_injection(_injection(), tmp_path / "b")
+    root = tmp_path / "root"
+    code, out = _run_reader(blob, root, capsys, "--authorized-keys", "/etc/nixos/secrets/authorized_keys")
+    assert code == 0, out
+    keys = root / "etc/nixos/secrets/authorized_keys"
+    assert keys.read_text() == "ssh-ed25519 AAAAC3Nz test@host\n"
+    assert stat.S_IMODE(keys.stat().st_mode) == 0o600
+    assert stat.S_IMODE(keys.parent.stat().st_mode) == 0o700
+    assert not (root / "root").exists()
+    assert (root / "etc/nixos/secrets/cluster-config.json").read_bytes() == b'{"node_id": "node02"}'
 
 
 def test_no_fw_cfg_entry_boots_without_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
