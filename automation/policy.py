@@ -92,7 +92,7 @@ def health_policy(cfg: HealthConfig) -> RetryPolicy:
     return RetryPolicy(
         name="health",
         wait=wait_exponential_jitter(
-            initial=cfg.initial_interval_s, max=cfg.max_interval_s, jitter=cfg.initial_interval_s
+            multiplier=cfg.initial_interval_s, max=cfg.max_interval_s, jitter=cfg.initial_interval_s
         ),
         max_attempts=REQUEST_BACKSTOP,  # every answer but "never" is "not yet": only the deadline ends it
         request_timeout_s=cfg.request_timeout_s,
@@ -105,7 +105,7 @@ def join_policy(cfg: JoinConfig, *, name: str = "join") -> RetryPolicy:
         wait: wait_base = wait_fixed(cfg.retry_delay_s)
         describe = f"fixed {cfg.retry_delay_s:g}s x {cfg.max_attempts}"
     else:
-        wait = wait_exponential_jitter(initial=cfg.retry_delay_s, max=cfg.max_retry_delay_s, jitter=cfg.retry_delay_s)
+        wait = wait_exponential_jitter(multiplier=cfg.retry_delay_s, max=cfg.max_retry_delay_s, jitter=cfg.retry_delay_s)
         describe = f"jittered backoff {cfg.retry_delay_s:g}s -> {cfg.max_retry_delay_s:g}s, {cfg.max_attempts} attempts"
     return RetryPolicy(name, wait, cfg.max_attempts, cfg.request_timeout_s, describe)
 
@@ -113,7 +113,7 @@ def join_policy(cfg: JoinConfig, *, name: str = "join") -> RetryPolicy:
 def notify_policy(attempts: int) -> RetryPolicy:
     return RetryPolicy(
         name="notify",
-        wait=wait_exponential_jitter(initial=0.5, max=5.0, jitter=0.5),
+        wait=wait_exponential_jitter(multiplier=0.5, max=5.0, jitter=0.5),
         max_attempts=attempts,
         request_timeout_s=10.0,
         describe=f"{attempts} attempts, jittered 0.5s -> 5s",

@@ -219,9 +219,13 @@ def run(
         reraise=True,
     )
     try:
+        last: Outcome[Any] | None = None
         for attempt in retrying:
             with attempt:
+                if last is not None and deadline.expired():
+                    raise _Again(last)  # slept up to the deadline: no request that would overrun it
                 outcome = step(Try(tally.requests + 1, tally.attempts + 1, deadline.cap(policy.request_timeout_s)))
+                last = outcome
                 if outcome.verdict is Verdict.DONE:
                     return outcome.value  # type: ignore[return-value]  # DONE carries the step's value
                 tally.record(outcome)

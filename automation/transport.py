@@ -66,41 +66,62 @@ def resolve(host: str, port: int, seconds: float) -> AddrInfo:
 class _Reader(io.RawIOBase):
     """What `HTTPResponse` reads from: every recv gets only the time left."""
 
-    def __init__(self, sock: socket.socket, conn: DeadlineConnection) -> None:
-        self._sock = sock
-        self._conn = conn
+    def __init__(self, owner: _Socket) -> None:
+        self._owner = owner
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        self._sock.settimeout(self._conn.left())
+        sock, conn = self._owner.sock, self._owner.conn
+        sock.settimeout(conn.left())
         try:
-            return self._sock.recv_into(buffer)
+            return sock.recv_into(buffer)
         except TimeoutError:
-            raise PhaseTimeout(self._conn.phase) from None
+            raise PhaseTimeout(conn.phase) from None
+
+    def close(self) -> None:
+        if not self.closed:
+            self._owner.release()
+        super().close()
 
 
 class _Socket:
-    """The socket `http.client` sees: sendall and makefile, both under the deadline."""
+    """The socket `http.client` sees: sendall and makefile, both under the deadline. Like a real
+    socket's makefile, an open reader keeps it open after `close()` (http.client closes the
+    connection before the body of a `Connection: close` answer is read)."""
 
     def __init__(self, sock: socket.socket, conn: DeadlineConnection) -> None:
-        self._sock = sock
-        self._conn = conn
+        self.sock = sock
+        self.conn = conn
+        self._readers = 0
+        self._closing = False
 
     def sendall(self, data: bytes) -> None:
         # Since Python 3.5 a socket timeout bounds the whole sendall, not each chunk.
-        self._sock.settimeout(self._conn.left())
+        self.sock.settimeout(self.conn.left())
         try:
-            self._sock.sendall(data)
+            self.sock.sendall(data)
         except TimeoutError:
             raise PhaseTimeout(Phase.SEND) from None
 
     def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
-        return io.BufferedReader(_Reader(self._sock, self._conn))
+        self._readers += 1
+        return io.BufferedReader(_Reader(self))
+
+    def release(self) -> None:
+        self._readers -= 1
+        if self._closing and self._readers <= 0:
+            self.sock.close()
 
     def close(self) -> None:
-        self._sock.close()
+        self._closing = True
+        if self._readers <= 0:
+            self.sock.close()
+
+    def abort(self) -> None:
+        """Close now, readers or not (the request is over)."""
+        self.sock.close()
 
 
 class DeadlineConnection(http.client.HTTPConnection):
@@ -167,11 +188,17 @@ class DeadlineConnection(http.client.HTTPConnection):
     def exchange(self, method: str, path: str, body: bytes | None, headers: dict[str, str], limit: int) -> _Answer:
         """Send the request and read the whole answer, at most `limit` bytes of body."""
         self.request(method, path, body=body, headers=headers)
-        self.phase = Phase.HEADERS
-        reply = self.getresponse()
-        self.phase = Phase.BODY
-        data = reply.read(limit + 1)
-        return _Answer(reply.status, {k.lower(): v for k, v in reply.getheaders()}, data)
+        raw = self.sock
+        try:
+            self.phase = Phase.HEADERS
+            reply = self.getresponse()
+            self.phase = Phase.BODY
+            data = reply.read(limit + 1)
+            reply.close()
+            return _Answer(reply.status, {k.lower(): v for k, v in reply.getheaders()}, data)
+        finally:
+            if isinstance(raw, _Socket):
+                raw.abort()
 
 
 class _Answer:
