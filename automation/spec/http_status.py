@@ -40,7 +40,8 @@ STATUS_RULES: tuple[StatusRule, ...] = (
         (408, 425, 429, 502, 503, 504),
         Meaning.LATER,
         "request timeout, too early, rate limited, bad gateway, unavailable, gateway timeout: the peer "
-        "or a proxy asks us to come back; `Retry-After` (seconds or HTTP date) is honoured, capped by the time left",
+        "or a proxy asks us to come back; retried no sooner than `Retry-After` (seconds or HTTP date); one longer "
+        "than the time left ends the step at once, naming it",
     ),
     StatusRule(
         (301, 302, 307, 308, 421),
