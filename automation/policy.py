@@ -105,7 +105,9 @@ def join_policy(cfg: JoinConfig, *, name: str = "join") -> RetryPolicy:
         wait: wait_base = wait_fixed(cfg.retry_delay_s)
         describe = f"fixed {cfg.retry_delay_s:g}s x {cfg.max_attempts}"
     else:
-        wait = wait_exponential_jitter(multiplier=cfg.retry_delay_s, max=cfg.max_retry_delay_s, jitter=cfg.retry_delay_s)
+        wait = wait_exponential_jitter(
+            multiplier=cfg.retry_delay_s, max=cfg.max_retry_delay_s, jitter=cfg.retry_delay_s
+        )
         describe = f"jittered backoff {cfg.retry_delay_s:g}s -> {cfg.max_retry_delay_s:g}s, {cfg.max_attempts} attempts"
     return RetryPolicy(name, wait, cfg.max_attempts, cfg.request_timeout_s, describe)
 

@@ -194,6 +194,9 @@ class DeadlineConnection(http.client.HTTPConnection):
             reply = self.getresponse()
             self.phase = Phase.BODY
             data = reply.read(limit + 1)
+            if reply.length and len(data) <= limit:
+                # read(amt) returns what came before EOF; Content-Length promised more.
+                raise http.client.IncompleteRead(data, reply.length)
             reply.close()
             return _Answer(reply.status, {k.lower(): v for k, v in reply.getheaders()}, data)
         finally:

@@ -91,6 +91,35 @@ def trickle_headers(every_s: float = 0.5) -> Behaviour:
     return behave
 
 
+def trickle_chunked(every_s: float = 0.3) -> Behaviour:
+    """A chunked body of one-byte chunks, one per `every_s`, never ending (no Content-Length to
+    bound it: only a whole-request deadline does)."""
+
+    def behave(conn: socket.socket, stop: threading.Event) -> None:
+        read_request(conn, stop)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for _ in range(10_000):
+            try:
+                conn.sendall(b"1\r\n \r\n")
+            except OSError:
+                return
+            if stop.wait(every_s):
+                return
+
+    return behave
+
+
+def truncated(declared: int = 100, sent: bytes = b'{"members": [') -> Behaviour:
+    """Headers promise `declared` bytes; the peer sends fewer, then closes (IncompleteRead)."""
+
+    def behave(conn: socket.socket, stop: threading.Event) -> None:
+        read_request(conn, stop)
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {declared}\r\n\r\n"
+        conn.sendall(head.encode() + sent)
+
+    return behave
+
+
 def silent() -> Behaviour:
     """Accept, read the request (or the TLS ClientHello), then say nothing until closed."""
 

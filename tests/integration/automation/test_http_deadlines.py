@@ -16,7 +16,7 @@ from automation.spec.exitcodes import ExitCode
 
 from .conftest import Fba, Node, cause
 from .expect import markers_in
-from .rawpeers import Behaviour, RawPeer, answer, silent, trickle_body, trickle_headers
+from .rawpeers import Behaviour, RawPeer, answer, silent, trickle_body, trickle_chunked, trickle_headers
 
 JOIN = ("join", "--service", "chainfire")
 SLACK_S = 2.5  # process start-up and teardown on a loaded 2-core machine
@@ -152,3 +152,14 @@ def test_health_report_with_a_trickling_local_service_is_bounded(fba: Fba, node:
     checks = {c["name"]: c for c in summary["checks"]}
     assert checks["chainfire:local"]["detail"] == f"{peer.url}/health: body timed out"
     assert checks["chainfire:member"]["detail"] == f"{peer.url}/admin/members: body timed out"
+
+
+def test_wait_healthy_against_an_endless_chunked_body_is_bounded(fba: Fba, raw_peer: PeerFactory) -> None:
+    """A chunked body never ends by itself; only the whole-request deadline ends it."""
+    peer = raw_peer(trickle_chunked(0.2))
+
+    result = fba.run("wait-healthy", "--url", f"{peer.url}/health", "--timeout", "2", global_paths=False)
+
+    assert result.rc == ExitCode.UNHEALTHY, result.describe()
+    assert result.elapsed_s < 3 + SLACK_S, result.describe()
+    assert result.last["context"]["last_cause"] == "body timed out"
