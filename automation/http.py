@@ -1,4 +1,8 @@
-"""A small HTTP(S) client with deadlines, verified TLS and failures named in one word.
+"""A small HTTP(S) client: one deadline per request, verified TLS, failures named by `Cause`.
+
+`request(..., timeout=T)` gives the whole request (resolve, connect, TLS handshake, send,
+headers, body) T seconds together (automation.transport); a timeout names the phase it hit.
+What an answer means (later, never, ...) is decided by automation.retry, not here.
 
 Redirects are not followed: a follower's 307 or 421 carries the leader's address, which the
 join logic wants to see. Names are resolved on every request (Consul resolved them once and

@@ -180,7 +180,7 @@ def _notify(ctx: Context, summary: dict[str, Any], log: Logger, deadline: Deadli
         reply = run(
             step,
             policy=notify_policy(ctx.config.notify_attempts),
-            deadline=deadline.sub(deadline.remaining()),
+            deadline=deadline,
             log=log,
             what="Notify",
             on_give_up=give_up,
