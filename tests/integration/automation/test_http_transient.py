@@ -77,7 +77,7 @@ def test_retry_after_beyond_the_deadline_ends_the_join_at_once(fba: Fba, node: N
     result = fba.run(*JOIN)
 
     assert result.rc == ExitCode.FAILED, result.describe()
-    assert result.elapsed_s < 5  # not the 10 s deadline, not an hour
+    assert result.last["context"]["elapsed_s"] < 2  # not the 10 s deadline, not an hour
     assert cause(result.last) == "Retry-After beyond the deadline"
     assert "asked to wait 3600s" in result.last["message"] and f"HTTP {status}" in result.last["message"]
     assert len(leader.requests_to(*ADD)) == 1
@@ -91,7 +91,7 @@ def test_later_answers_forever_end_by_the_deadline_naming_them(fba: Fba, node: N
     result = fba.run(*JOIN)
 
     assert result.rc == ExitCode.FAILED, result.describe()
-    assert result.elapsed_s < 1.5 + 3
+    assert result.last["context"]["elapsed_s"] < 1.5 + 1
     assert cause(result.last) == "asked to retry later"
     assert "HTTP 502" in result.last["message"]
     assert markers_in(fba.state_dir) == []
@@ -184,7 +184,7 @@ def test_wait_healthy_404_ends_at_once(fba: Fba, servers: Servers) -> None:
     result = fba.run("wait-healthy", "--url", f"{service.url}/health", "--timeout", "30", global_paths=False)
 
     assert result.rc == ExitCode.UNHEALTHY, result.describe()
-    assert result.elapsed_s < 5
+    assert result.last["context"]["elapsed_s"] < 1
     assert len(service.requests_to("GET", "/health")) == 1
     assert cause(result.last) == "rejected" and "no such path" in result.last["message"]
 
