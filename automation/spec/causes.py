@@ -49,16 +49,6 @@ class Cause(StrEnum):
     INTERNAL = "internal error"
 
 
-TIMEOUT_CAUSES = frozenset(
-    {
-        Cause.RESOLVE_TIMEOUT,
-        Cause.CONNECT_TIMEOUT,
-        Cause.TLS_HANDSHAKE_TIMEOUT,
-        Cause.SEND_TIMEOUT,
-        Cause.HEADERS_TIMEOUT,
-        Cause.BODY_TIMEOUT,
-    }
-)
 # The request may have reached the peer: a write whose answer was lost may have committed.
 MAYBE_DELIVERED = frozenset({Cause.HEADERS_TIMEOUT, Cause.BODY_TIMEOUT, Cause.CONNECTION_RESET})
 
