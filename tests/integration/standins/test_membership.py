@@ -13,7 +13,8 @@ from .conftest import ClusterFactory
 
 
 def _add(base: str, ident: str, raft_addr: str) -> httpclient.HttpResult:
-    return httpclient.request("POST", base + "/admin/member/add", {"id": ident, "raft_addr": raft_addr}, timeout=15)
+    return httpclient.request("POST", base + "/admin/member/add",
+                              {"id": ident, "raft_addr": raft_addr}, timeout=15)
 
 
 def _up(make_cluster: ClusterFactory, *extra: str) -> tuple[LocalCluster, int, list[int]]:
@@ -32,7 +33,8 @@ def test_add_duplicate_follower_hint_remove(make_cluster: ClusterFactory) -> Non
 
     added = _add(lead_url, four.id, four.raft_addr)
     assert added.status == 201, added.body
-    assert added.body["added"] == {"id": four.id, "raft_addr": four.raft_addr, "api_url": four.api_url}
+    assert added.body["added"] == {"id": four.id, "raft_addr": four.raft_addr,
+                                   "api_url": four.api_url}
     assert [m["id"] for m in added.body["members"]] == [f"node0{i}" for i in (1, 2, 3, 4)]
 
     again = _add(lead_url, four.id, four.raft_addr)
@@ -65,7 +67,8 @@ def test_add_duplicate_follower_hint_remove(make_cluster: ClusterFactory) -> Non
     assert gone.body["removed"]["id"] == four.id
     assert four.id not in [m["id"] for m in gone.body["members"]]
     assert httpclient.request("DELETE", lead_url + f"/admin/member/{four.id}").status == 404
-    follower_delete = httpclient.request("DELETE", cluster.addr(followers[0]).api_url + "/admin/member/node02")
+    follower_delete = httpclient.request(
+        "DELETE", cluster.addr(followers[0]).api_url + "/admin/member/node02")
     assert follower_delete.status == 421
 
 
@@ -81,7 +84,8 @@ def test_one_change_at_a_time_503_with_retry_after(make_cluster: ClusterFactory)
     cluster, leader, _ = _up(make_cluster, "--admin-delay", "1.5")
     lead_url = cluster.addr(leader).api_url
     results: list[httpclient.HttpResult] = []
-    slow = threading.Thread(target=lambda: results.append(_add(lead_url, "node04", cluster.addr(4).raft_addr)))
+    slow = threading.Thread(target=lambda: results.append(
+        _add(lead_url, "node04", cluster.addr(4).raft_addr)))
     slow.start()
     time.sleep(0.5)
     health = cluster.health(leader)
@@ -95,7 +99,8 @@ def test_one_change_at_a_time_503_with_retry_after(make_cluster: ClusterFactory)
 
 
 def test_injected_admin_failures_then_success(make_cluster: ClusterFactory) -> None:
-    cluster, leader, _ = _up(make_cluster, "--admin-fail-status", "500", "--admin-fail-count", "2")
+    cluster, leader, _ = _up(make_cluster, "--admin-fail-status", "500",
+                             "--admin-fail-count", "2")
     lead_url = cluster.addr(leader).api_url
     statuses = [_add(lead_url, "node04", cluster.addr(4).raft_addr).status for _ in range(3)]
     # each node counts its own failures; only the leader's are seen here
@@ -112,9 +117,8 @@ def test_membership_and_data_survive_a_restart(make_cluster: ClusterFactory) -> 
     assert _add(lead_url, "node04", cluster.addr(4).raft_addr).status == 201
     put = httpclient.request("PUT", lead_url + "/kv/k1", {"value": [1, "two"]}, timeout=10)
     assert put.status == 200
-    wait_until(
-        "node04 has k1", lambda: httpclient.request("GET", cluster.addr(4).api_url + "/kv/k1").body.get("value"), 10
-    )
+    wait_until("node04 has k1", lambda: httpclient.request(
+        "GET", cluster.addr(4).api_url + "/kv/k1").body.get("value"), 10)
 
     for proc in cluster.procs.values():
         proc.stop()
@@ -126,10 +130,7 @@ def test_membership_and_data_survive_a_restart(make_cluster: ClusterFactory) -> 
     for n in (1, 2, 3, 4):
         health = wait_until(f"node0{n} back", lambda n=n: cluster.health(n), 10)
         assert [m["id"] for m in health["members"]] == [f"node0{i}" for i in (1, 2, 3, 4)]
-        value = wait_until(
-            f"k1 on node0{n}",
-            lambda n=n: httpclient.request("GET", cluster.addr(n).api_url + "/kv/k1").body.get("value"),
-            10,
-        )
+        value = wait_until(f"k1 on node0{n}", lambda n=n: httpclient.request(
+            "GET", cluster.addr(n).api_url + "/kv/k1").body.get("value"), 10)
         assert value == [1, "two"]
     assert cluster.health(4)["role"] in ("leader", "follower")  # type: ignore[index]

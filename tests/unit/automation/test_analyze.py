@@ -19,7 +19,8 @@ def fake(units: dict[str, tuple[float, float]], userspace_s: float = 2.0) -> Sys
         if argv[-1].endswith(".service"):
             start, end = units.get(argv[-1], (0.0, 0.0))
             return (
-                f"ExecMainStartTimestampMonotonic={int(start * US)}\nExecMainExitTimestampMonotonic={int(end * US)}\n"
+                f"ExecMainStartTimestampMonotonic={int(start * US)}\n"
+                f"ExecMainExitTimestampMonotonic={int(end * US)}\n"
             )
         return f"UserspaceTimestampMonotonic={int(userspace_s * US)}\n"
 

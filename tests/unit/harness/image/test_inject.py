@@ -113,12 +113,8 @@ def test_malformed_fields_are_all_reported(tmp_path: Path) -> None:
     with pytest.raises(InfrastructureError) as info:
         write_injection(bad, tmp_path / "b")
     message = str(info.value)
-    for expected in (
-        "hostname 'Node_1' is not a lowercase DNS label",
-        "cluster_mac '52-54'",
-        "files key '../etc/shadow'",
-        "env key '1X'",
-    ):
+    for expected in ("hostname 'Node_1' is not a lowercase DNS label", "cluster_mac '52-54'",
+                     "files key '../etc/shadow'", "env key '1X'"):
         assert expected in message
 
 
