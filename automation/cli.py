@@ -279,16 +279,16 @@ class App:
         return ExitCode.HEALTHY
 
     def status(self) -> ExitCode:
-        from automation.status import run_status
-        from automation.systemd import Systemd
+        from automation.status import bounded_systemd, run_status
 
         if self.args.timeout < 0:
             raise UsageError(f"fba status: --timeout must not be negative, got {self.args.timeout}")
+        deadline = Deadline.start(self.args.timeout)
         return run_status(
             MarkerStore(self.state_dir),
-            Systemd(),
+            bounded_systemd(deadline),
             wait=self.args.wait,
-            deadline=Deadline.start(self.args.timeout),
+            deadline=deadline,
             emit=self.out,
             fmt=self.args.format,
         )

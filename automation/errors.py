@@ -4,7 +4,7 @@
     ├── ConfigError                  the config file is missing, unreadable or invalid (3)
     ├── UsageError                   bad command-line arguments (3)
     ├── MarkerError                  a marker could not be written (1)
-    ├── StepFailed                   a step gave up; `cause` names why in one word (1)
+    ├── StepFailed                   a step gave up; `cause` (a Cause) names why (1)
     │   ├── HealthTimeout            the local service never answered healthy
     │   └── JoinFailed               the join ran out of attempts or deadline
     └── MembershipConflict           our id is listed with another Raft address (2 for join)
@@ -15,6 +15,7 @@ pass secrets only as `SecretStr` and never format them.
 
 from __future__ import annotations
 
+from automation.spec.causes import Cause
 from automation.spec.exitcodes import ExitCode
 
 
@@ -50,11 +51,11 @@ class MarkerError(FbaError):
 
 
 class StepFailed(FbaError):
-    """A step gave up. `cause` is one of a small vocabulary, logged as the last line's `cause`."""
+    """A step gave up. `cause` (automation.spec.causes) is logged as the last line's `cause`."""
 
     exit_code = ExitCode.FAILED
 
-    def __init__(self, message: str, *, cause: str, exit_code: ExitCode | None = None) -> None:
+    def __init__(self, message: str, *, cause: Cause, exit_code: ExitCode | None = None) -> None:
         super().__init__(message, exit_code=exit_code)
         self.cause = cause
 

@@ -1,4 +1,8 @@
-"""A small HTTP(S) client with deadlines, verified TLS and failures named in one word.
+"""A small HTTP(S) client: one deadline per request, verified TLS, failures named by `Cause`.
+
+`request(..., timeout=T)` gives the whole request (resolve, connect, TLS handshake, send,
+headers, body) T seconds together (automation.transport); a timeout names the phase it hit.
+What an answer means (later, never, ...) is decided by automation.retry, not here.
 
 Redirects are not followed: a follower's 307 or 421 carries the leader's address, which the
 join logic wants to see. Names are resolved on every request (Consul resolved them once and
@@ -12,7 +16,8 @@ import http.client
 import json
 import socket
 import ssl
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -21,17 +26,28 @@ from urllib.parse import urlsplit
 from automation import jsonload
 from automation.errors import FbaError
 from automation.log import Logger
+from automation.spec.causes import Cause
 from automation.spec.config import TlsConfig
+from automation.transport import DeadlineConnection, Phase, PhaseTimeout
 
 MAX_BODY = 1024 * 1024
 USER_AGENT = "fba/0.1"
 
+_PHASE_CAUSES = {
+    Phase.RESOLVE: Cause.RESOLVE_TIMEOUT,
+    Phase.CONNECT: Cause.CONNECT_TIMEOUT,
+    Phase.TLS: Cause.TLS_HANDSHAKE_TIMEOUT,
+    Phase.SEND: Cause.SEND_TIMEOUT,
+    Phase.HEADERS: Cause.HEADERS_TIMEOUT,
+    Phase.BODY: Cause.BODY_TIMEOUT,
+}
+
 
 class TransportError(FbaError):
-    """No HTTP answer. `cause` is one of: connection refused, timed out, name resolution
-    failed, TLS verification failed, connection error."""
+    """No (whole) HTTP answer. `cause` names why, for timeouts the phase that ran out of time;
+    the message names the method and URL."""
 
-    def __init__(self, message: str, *, cause: str) -> None:
+    def __init__(self, message: str, *, cause: Cause) -> None:
         super().__init__(message)
         self.cause = cause
 
@@ -70,6 +86,7 @@ class HttpClient:
     tls: TlsConfig
     log: Logger
     headers: Mapping[str, str] = field(default_factory=dict)
+    monotonic: Callable[[], float] = time.monotonic
 
     @cached_property
     def _context(self) -> ssl.SSLContext:
@@ -87,8 +104,8 @@ class HttpClient:
         except (OSError, ssl.SSLError) as err:
             raise TransportError(
                 f"TLS set-up failed: cannot load CA/cert/key ({getattr(err, 'strerror', None) or err})",
-                cause="TLS set-up failed",
-            ) from None
+                cause=Cause.TLS_SETUP,
+            ) from err
 
     def request(
         self,
@@ -99,6 +116,13 @@ class HttpClient:
         body: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> Response:
+        """One request whose every phase (resolve, connect, TLS, send, headers, whole body) fits
+        in `timeout` seconds together. Callers pass `Deadline.cap(request_timeout)`, so a request
+        never outlives its step.
+
+        Raises:
+            TransportError: no whole answer; `cause` names the phase that timed out or failed.
+        """
         parts = urlsplit(url)
         host = parts.hostname or ""
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -107,40 +131,64 @@ class HttpClient:
         if body is not None:
             payload = json.dumps(body).encode("utf-8")
             all_headers["Content-Type"] = "application/json"
-        connection: http.client.HTTPConnection
+        context = None
         if parts.scheme == "https":
             if self.tls.insecure_skip_verify:
                 self.log.warn(
                     "TLS verification disabled (tls.insecure_skip_verify); the peer is not authenticated", url=url
                 )
-            connection = http.client.HTTPSConnection(host, parts.port, timeout=timeout, context=self.ssl_context())
-        else:
-            connection = http.client.HTTPConnection(host, parts.port, timeout=timeout)
+            context = self.ssl_context()
+        started = self.monotonic()
+        connection = DeadlineConnection(
+            host, parts.port, until=started + timeout, tls=context, monotonic=self.monotonic
+        )
+        where = f"{method} {url}"
         try:
-            connection.request(method, path, body=payload, headers=all_headers)
-            reply = connection.getresponse()
-            data = reply.read(MAX_BODY)
-            return Response(reply.status, {k.lower(): v for k, v in reply.getheaders()}, data, url)
+            answer = connection.exchange(method, path, payload, all_headers, MAX_BODY)
+        except PhaseTimeout as err:
+            spent = self.monotonic() - started
+            raise TransportError(
+                f"{where}: {err.phase.value} timed out ({spent:.1f}s spent of the request's {timeout:.1f}s)",
+                cause=_PHASE_CAUSES[err.phase],
+            ) from err
         except ssl.SSLCertVerificationError as err:
             raise TransportError(
-                f"{method} {url}: TLS verification failed against CA {self._ca_subject()}: {err.verify_message}",
-                cause="TLS verification failed",
-            ) from None
+                f"{where}: TLS verification failed against CA {self._ca_subject()}: {err.verify_message}",
+                cause=Cause.TLS_VERIFICATION,
+            ) from err
         except ssl.SSLError as err:
-            raise TransportError(f"{method} {url}: TLS error: {err.reason}", cause="TLS error") from None
-        except ConnectionRefusedError:
-            raise TransportError(f"{method} {url}: connection refused", cause="connection refused") from None
-        except TimeoutError:
-            raise TransportError(f"{method} {url}: timed out after {timeout:.1f}s", cause="timed out") from None
+            raise TransportError(f"{where}: TLS error: {err.reason}", cause=Cause.TLS_ERROR) from err
+        except ConnectionRefusedError as err:
+            raise TransportError(f"{where}: connection refused", cause=Cause.CONNECTION_REFUSED) from err
+        except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError) as err:
+            raise TransportError(
+                f"{where}: connection reset by the peer during {connection.phase.value}", cause=Cause.CONNECTION_RESET
+            ) from err
+        except http.client.RemoteDisconnected as err:
+            raise TransportError(
+                f"{where}: the peer closed the connection without an answer", cause=Cause.CONNECTION_RESET
+            ) from err
+        except http.client.IncompleteRead as err:
+            raise TransportError(
+                f"{where}: the peer closed the connection mid-body ({len(err.partial)} bytes read)",
+                cause=Cause.CONNECTION_RESET,
+            ) from err
+        except TimeoutError as err:  # a timeout outside our phases (should not happen); still named
+            raise TransportError(
+                f"{where}: {connection.phase.value} timed out", cause=_PHASE_CAUSES[connection.phase]
+            ) from err
         except socket.gaierror as err:
             raise TransportError(
-                f"{method} {url}: name resolution failed: {err.strerror}", cause="name resolution failed"
-            ) from None
+                f"{where}: name resolution failed: {err.strerror}", cause=Cause.NAME_RESOLUTION
+            ) from err
         except (OSError, http.client.HTTPException) as err:
             detail = getattr(err, "strerror", None) or type(err).__name__
-            raise TransportError(f"{method} {url}: connection error: {detail}", cause="connection error") from None
+            raise TransportError(f"{where}: connection error: {detail}", cause=Cause.CONNECTION_ERROR) from err
         finally:
             connection.close()
+        if len(answer.body) > MAX_BODY:
+            raise TransportError(f"{where}: answer larger than {MAX_BODY} bytes", cause=Cause.ANSWER_TOO_LARGE)
+        return Response(answer.status, answer.headers, answer.body, url)
 
     def _ca_subject(self) -> str:
         if not self.tls.ca_cert_path:

@@ -20,10 +20,12 @@ from automation import jsonload, secretfiles
 from automation.context import Context
 from automation.errors import ConfigError, StepFailed
 from automation.health import wait_healthy
-from automation.http import Response, TransportError
+from automation.http import Response
 from automation.log import Logger
 from automation.markers import write_atomic
-from automation.policy import Deadline, join_backoff
+from automation.policy import Deadline, join_policy
+from automation.retry import Outcome, Try, Verdict, fetch, run
+from automation.spec.causes import Cause
 from automation.spec.exitcodes import ExitCode
 from automation.spec.markers import Service, Step, marker_name
 
@@ -155,7 +157,7 @@ class _Setup:
         data = reply.json_object()
         token = data.get("token")
         if not isinstance(token, str) or not token:
-            raise StepFailed("IAM token response has no token", cause="bad response")
+            raise StepFailed(f"IAM token response has no token: {reply.excerpt(80)}", cause=Cause.BAD_RESPONSE)
         self.log.redactor.add(token)
         self.ctx.failpoints.hit("iam.after-token")
         self.creds.update(node_token=token, node_token_subject=subject, node_token_expires_at=data.get("expires_at"))
@@ -163,37 +165,29 @@ class _Setup:
         self.log.info("Node token issued", subject=subject, expires_at=data.get("expires_at"))
 
     def _call(self, method: str, path: str, body: Any, *, accept: tuple[int, ...], what: str) -> Response:
-        backoff = join_backoff(self.ctx.config.join, self.deadline)
-        last = "no attempt made"
-        attempt = 0
-        for attempt in range(1, self.ctx.config.join.max_attempts + 1):
-            try:
-                reply = self.ctx.http.request(
-                    method,
-                    self.base + path,
-                    body=body,
-                    headers=self.headers,
-                    timeout=self.deadline.cap(self.ctx.config.join.request_timeout_s),
-                )
-            except TransportError as err:
-                last = err.cause
-            else:
-                if reply.status in accept:
-                    return reply
-                last = _cause(reply)
-                if reply.status in (400, 401, 403, 404):
-                    break
-            if backoff.should_stop(attempt):
-                break
-            self.log.warn(f"IAM {what} failed; retrying", attempt=attempt, cause=last)
-            self.deadline.sleep(backoff.delay(attempt))
-        self.log.error(f"IAM setup failed: {what}: {last}", cause=last, attempt=attempt)
-        failure = StepFailed(f"IAM {what} failed after {attempt} attempts: {last}", cause=last)
-        failure.logged = True
-        raise failure
+        """One IAM request through the shared engine: "later" answers wait (Retry-After),
+        a 4xx that means "never" (401 expired token, 403) ends the setup quoting the answer."""
+        url = self.base + path
 
+        def step(t: Try) -> Outcome[Response]:
+            outcome = fetch(
+                self.ctx.http,
+                method,
+                url,
+                t,
+                clock=self.ctx.clock,
+                expect=accept,
+                body=body,
+                headers=self.headers,
+            )
+            if outcome.verdict is Verdict.ATTEMPT:
+                self.log.warn(f"IAM {what} failed; retrying", attempt=t.attempt, cause=outcome.cause.value)
+            return outcome
 
-def _cause(reply: Response) -> str:
-    error = reply.json_object().get("error")
-    named = str(error) if isinstance(error, str) else reply.excerpt(80)
-    return f"HTTP {reply.status}: {named}" if named else f"HTTP {reply.status}"
+        return run(
+            step,
+            policy=join_policy(self.ctx.config.join, name="iam"),
+            deadline=self.deadline,
+            log=self.log,
+            what=f"IAM setup: {what}",
+        )

@@ -16,9 +16,6 @@ plus what etcd and kubeadm users learnt the hard way:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
-
 from automation.context import Context
 from automation.discovery import LeaderFinder, base_url, leader_hint
 from automation.errors import JoinFailed, MembershipConflict, StepFailed
@@ -26,28 +23,14 @@ from automation.health import wait_healthy
 from automation.http import Response, TransportError
 from automation.log import Logger
 from automation.membership import MemberView, parse_member, parse_view
-from automation.policy import Deadline, join_backoff, retry_after
+from automation.policy import Deadline, join_policy
+from automation.retry import Outcome, Try, Verdict, classify, classify_error, done, run
+from automation.spec.causes import MAYBE_DELIVERED, Cause
 from automation.spec.config import JoinConfig
 from automation.spec.exitcodes import ExitCode
 from automation.spec.markers import Service, Step, marker_name
 
-MAX_FREE_HOPS = 5  # leader hints and verifications followed without using up an attempt
-
-
-class Kind(StrEnum):
-    ATTEMPT = "attempt"  # a failure: uses up one of the attempts
-    HOP = "hop"  # re-routed (leader hint) or verifying: free, at most MAX_FREE_HOPS in a row
-    BUSY = "busy"  # no quorum / change in flight / 503: free, bounded by the deadline only
-
-
-@dataclass(frozen=True)
-class Retry:
-    """One attempt did not finish the join, and why."""
-
-    cause: str
-    kind: Kind
-    delay: float | None = None  # None: the backoff policy decides
-    detail: str | None = None  # e.g. the TLS error naming the CA, for the final line
+Retry = Outcome[ExitCode]  # one attempt that did not finish the join, and why (automation.retry)
 
 
 def run_join(ctx: Context, service: Service, join_cfg: JoinConfig, prerequisite: Service | None = None) -> ExitCode:
@@ -76,9 +59,15 @@ def _require_joined(ctx: Context, prerequisite: Service, log: Logger) -> None:
     names = [marker_name(prerequisite, step) for step in (Step.INITIALIZED, Step.JOINED)]
     if any(ctx.markers.read(name).present for name in names):
         return
-    cause = f"{prerequisite.value} not joined yet"
-    log.error(f"Waiting for {prerequisite.value}: no {' or '.join(names)} marker yet; systemd retries", cause=cause)
-    failure = StepFailed(f"{cause}: no {' or '.join(names)} in {ctx.markers.directory}", cause=cause)
+    cause = Cause.PREREQUISITE_MISSING
+    log.error(
+        f"Waiting for {prerequisite.value}: no {' or '.join(names)} marker yet; systemd retries",
+        cause=cause.value,
+        prerequisite=prerequisite.value,
+    )
+    failure = StepFailed(
+        f"{prerequisite.value} not joined yet: no {' or '.join(names)} in {ctx.markers.directory}", cause=cause
+    )
     failure.logged = True
     raise failure
 
@@ -109,75 +98,54 @@ class Joiner:
         self.raft_addr = ctx.config.service_raft_addr(service)
         self.finder = LeaderFinder(ctx.config, service, log)
         self.deadline = Deadline.start(cfg.deadline_s, ctx.clock)
-        self.backoff = join_backoff(cfg, self.deadline)
+        self.policy = join_policy(cfg)
         self.added_by_us = False  # a 201 seen, or an add sent whose answer was lost
         self.saw_409 = False
 
     def run(self) -> ExitCode:
-        attempts = 0
-        free_hops = 0
-        last_cause = "no attempt made"
-        last_detail: str | None = None
-        self.log.info("Joining cluster", policy=self.backoff.describe, raft_addr=self.raft_addr)
-        # Bounded by attempts, the deadline and the free-hop cap; the range is a backstop.
-        for _ in range(10_000):
-            url = self.finder.next()
-            outcome = self._attempt(url, attempts + 1)
-            if isinstance(outcome, ExitCode):
-                return outcome
-            last_cause = outcome.cause
-            last_detail = outcome.detail or last_detail
-            if outcome.kind is Kind.ATTEMPT or (outcome.kind is Kind.HOP and free_hops >= MAX_FREE_HOPS):
-                attempts += 1
-                free_hops = 0
-                if self.backoff.should_stop(attempts) or self.deadline.expired():
-                    break
-                self.deadline.sleep(outcome.delay if outcome.delay is not None else self.backoff.delay(attempts))
-                continue
-            free_hops = free_hops + 1 if outcome.kind is Kind.HOP else 0
-            if self.deadline.expired():
-                break
-            if outcome.delay:
-                self.deadline.sleep(outcome.delay)
-        said = f"{last_cause} ({last_detail})" if last_detail else last_cause
-        self.log.error(
-            f"Join failed after {attempts} attempts in {self.deadline.elapsed():.1f}s: {said}",
-            cause=last_cause,
-            detail=last_detail,
-            attempt=attempts,
-            elapsed_s=round(self.deadline.elapsed(), 3),
+        self.log.info("Joining cluster", policy=self.policy.describe, raft_addr=self.raft_addr)
+
+        def step(t: Try) -> Retry:
+            outcome = self._attempt(self.finder.next(), t)
+            return done(outcome) if isinstance(outcome, ExitCode) else outcome
+
+        return run(
+            step,
+            policy=self.policy,
+            deadline=self.deadline,
+            log=self.log,
+            what=f"Join {self.service.value}",
+            failure=JoinFailed,
         )
-        raise JoinFailed(f"join {self.service.value} failed after {attempts} attempts: {said}", cause=last_cause)
 
     # One attempt: read the list, maybe add, and let the next read verify.
 
-    def _attempt(self, url: str, attempt: int) -> ExitCode | Retry:
-        timeout = self.deadline.cap(self.cfg.request_timeout_s)
+    def _attempt(self, url: str, t: Try) -> ExitCode | Retry:
         try:
-            reply = self.ctx.http.request("GET", f"{url}/admin/members", timeout=timeout)
+            reply = self.ctx.http.request("GET", f"{url}/admin/members", timeout=t.timeout)
         except TransportError as err:
-            return self._transport_failure(url, err, attempt)
+            return self._transport_failure(url, err, t.attempt)
         redirected = self._redirect(reply, url)
         if redirected:
             return redirected
         if not reply.ok:
-            return Retry(f"HTTP {reply.status} from {url}/admin/members", Kind.ATTEMPT)
+            return self._answer(classify(reply, clock=self.ctx.clock, method="GET").failure(), url, t.attempt)
         view = parse_view(reply)
         if view is None:
-            return Retry(f"unreadable member list from {url}: {reply.excerpt(80)}", Kind.ATTEMPT)
+            return Outcome(Verdict.ATTEMPT, Cause.UNREADABLE_MEMBER_LIST, f"from {url}: {reply.excerpt(80)}")
         listed = self._check_listed(view)
         if listed is not None:
             return listed
         if view.leader_url and base_url(view.leader_url) != url:
             self.finder.learn(base_url(view.leader_url))
-            return Retry("not the leader", Kind.HOP)
+            return Outcome(Verdict.HOP, Cause.NOT_LEADER, f"{url} names {view.leader_url}")
         if view.has_quorum is False:
             self.log.warn("Waiting: the cluster reports no quorum; not adding a member now", leader_url=url)
-            return Retry("no quorum", Kind.BUSY, delay=self.backoff.delay(attempt))
+            return Outcome(Verdict.BUSY, Cause.NO_QUORUM, f"{url}/admin/members: has_quorum false")
         if view.change_in_flight:
             self.log.info("Waiting: another membership change is in flight", leader_url=url)
-            return Retry("membership change in flight", Kind.BUSY, delay=self.backoff.delay(attempt))
-        return self._add(url, attempt)
+            return Outcome(Verdict.BUSY, Cause.CHANGE_IN_FLIGHT, f"{url}/admin/members: change_in_flight true")
+        return self._add(url, t)
 
     def _check_listed(self, view: MemberView) -> ExitCode | None:
         ours = view.find(self.node_id)
@@ -208,10 +176,10 @@ class Joiner:
             f"Membership conflict: {detail}; refusing to add a duplicate. "
             "Fix raft_addr/node_id or remove the stale member (fba leave --member)"
         )
-        self.log.error(message, cause="membership conflict")
+        self.log.error(message, cause=Cause.MEMBERSHIP_CONFLICT.value)
         raise MembershipConflict(message)
 
-    def _add(self, url: str, attempt: int) -> Retry:
+    def _add(self, url: str, t: Try) -> Retry:
         self.ctx.failpoints.hit("join.before-request")
         body = {
             "id": self.node_id,
@@ -223,36 +191,36 @@ class Joiner:
                 "POST", f"{url}/admin/member/add", body=body, timeout=self.deadline.cap(self.cfg.request_timeout_s)
             )
         except TransportError as err:
-            if err.cause == "timed out":
+            if err.cause in MAYBE_DELIVERED:
                 self.added_by_us = True  # it may have committed; the next read tells
-            return self._transport_failure(url, err, attempt)
-        context = {"attempt": attempt, "http_code": reply.status, "leader_url": url}
+            return self._transport_failure(url, err, t.attempt)
+        context = {"attempt": t.attempt, "http_code": reply.status, "leader_url": url}
         if reply.status in (200, 201):
             self.added_by_us = True
             self.log.info("Member add accepted; verifying membership", **context)
             self.ctx.failpoints.hit("join.after-add")
-            return Retry("verifying membership", Kind.HOP, delay=0)
+            return Outcome(Verdict.HOP, Cause.VERIFYING, f"HTTP {reply.status} from {url}", delay=0)
         if reply.status == 409:
             self.saw_409 = True
             member = parse_member(reply.json_object().get("member"))
             if member is not None and (member.id != self.node_id or member.raft_addr != self.raft_addr):
                 self._conflict(member.raft_addr if member.id == self.node_id else None, member.id)
-            return Retry("verifying membership after HTTP 409", Kind.HOP, delay=0)
+            return Outcome(Verdict.HOP, Cause.VERIFYING, f"HTTP 409 from {url}", delay=0)
         redirected = self._redirect(reply, url)
         if redirected:
             return redirected
-        if reply.status == 503:
-            cause = str(reply.json_object().get("error") or "service unavailable")
-            self.log.info(f"Waiting: leader answered 503 ({cause})", **context)
-            return Retry(
-                cause, Kind.BUSY, delay=retry_after(reply.headers.get("retry-after"), self.backoff.delay(attempt))
-            )
-        if 400 <= reply.status < 500:
-            cause = f"rejected: HTTP {reply.status} {reply.excerpt(120)}"
-            self.log.error("Join request rejected", cause=cause, **context)
-            raise JoinFailed(f"join {self.service.value}: leader {url} {cause}", cause=cause)
-        self.log.error(f"Join request failed: HTTP {reply.status}", body=reply.excerpt(120), **context)
-        return Retry(f"HTTP {reply.status} from {url}", Kind.ATTEMPT)
+        return self._answer(classify(reply, clock=self.ctx.clock, method="POST").failure(), url, t.attempt)
+
+    def _answer(self, outcome: Retry, url: str, attempt: int) -> Retry:
+        """Log an answer the shared table classified (automation.spec.http_status)."""
+        context = {"attempt": attempt, "http_code": outcome.http_code, "leader_url": url}
+        if outcome.verdict is Verdict.TRANSIENT:
+            return outcome  # the engine logs the wait, with the Retry-After it honours
+        if outcome.verdict is Verdict.PERMANENT:
+            self.log.error("Join request rejected", cause=outcome.cause.value, detail=outcome.detail, **context)
+        else:
+            self.log.error(f"Join request failed: HTTP {outcome.http_code}", detail=outcome.detail, **context)
+        return outcome
 
     def _redirect(self, reply: Response, url: str) -> Retry | None:
         if reply.status not in (301, 302, 307, 308, 421):
@@ -260,18 +228,20 @@ class Joiner:
         hint = leader_hint(reply)
         if hint and hint != url:
             self.finder.learn(hint)
-            return Retry("not the leader", Kind.HOP)
+            return Outcome(Verdict.HOP, Cause.NOT_LEADER, f"HTTP {reply.status} from {url} names {hint}")
         self.finder.forget()
-        return Retry(f"{url} is not the leader and named no leader", Kind.ATTEMPT)
+        return Outcome(
+            Verdict.ATTEMPT, Cause.NOT_LEADER, f"{url} is not the leader and named no leader", http_code=reply.status
+        )
 
     def _transport_failure(self, url: str, err: TransportError, attempt: int) -> Retry:
         self.log.error(
             "Join request failed: connection error",
-            cause=err.cause,
+            cause=err.cause.value,
             detail=str(err),
             attempt=attempt,
             leader_url=url,
             elapsed_s=round(self.deadline.elapsed(), 3),
         )
         self.finder.forget()
-        return Retry(err.cause, Kind.ATTEMPT, detail=str(err))
+        return classify_error(err).failure()

@@ -2,15 +2,19 @@
 
 `--member ID` removes another member (one that was added but never came up, as
 `fba health-report` flags); the local markers are only touched when removing ourselves.
+Requests go through the shared engine: a leader hint is a free hop, "later" answers wait
+(Retry-After honoured), a 4xx that means "never" ends the leave quoting the answer. 404 is
+the contract's "not a member".
 """
 
 from __future__ import annotations
 
 from automation.context import Context
 from automation.discovery import LeaderFinder, leader_hint
-from automation.errors import StepFailed
-from automation.http import TransportError
-from automation.policy import Deadline, join_backoff
+from automation.http import Response, TransportError
+from automation.policy import Deadline, join_policy
+from automation.retry import Outcome, Try, Verdict, classify, classify_error, done, run
+from automation.spec.causes import Cause
 from automation.spec.exitcodes import ExitCode
 from automation.spec.markers import Service, Step, marker_name
 
@@ -20,38 +24,36 @@ def run_leave(ctx: Context, service: Service, member: str | None) -> ExitCode:
     log = ctx.log.bind(service=service.value, operation="leave")
     cfg = ctx.config.join
     deadline = Deadline.start(cfg.deadline_s, ctx.clock)
-    backoff = join_backoff(cfg, deadline)
     finder = LeaderFinder(ctx.config, service, log)
-    last = "no attempt made"
-    attempt = 0
-    for attempt in range(1, cfg.max_attempts + 6):  # + room for leader hints
+
+    def step(t: Try) -> Outcome[Response]:
         url = finder.next()
         try:
-            reply = ctx.http.request(
-                "DELETE", f"{url}/admin/member/{target}", timeout=deadline.cap(cfg.request_timeout_s)
-            )
+            reply = ctx.http.request("DELETE", f"{url}/admin/member/{target}", timeout=t.timeout)
         except TransportError as err:
-            last = err.cause
             finder.forget()
-            log.error("Leave request failed: connection error", cause=err.cause, leader_url=url, attempt=attempt)
-        else:
-            hint = leader_hint(reply) if reply.status in (307, 308, 421) else None
-            if hint and hint != url:
-                finder.learn(hint)
-                continue
-            if reply.ok or reply.status == 404:
-                removed = _drop_markers(ctx, service) if target == ctx.config.node_id else []
-                if reply.ok:
-                    log.info("Member removed from cluster", member=target, leader_url=url, markers_removed=removed)
-                    return ExitCode.OK
-                log.warn("Not a member of the cluster (HTTP 404)", member=target, markers_removed=removed)
-                return ExitCode.ALREADY_DONE
-            last = f"HTTP {reply.status}: {reply.excerpt(80)}"
-            log.error("Leave request refused", cause=last, leader_url=url, attempt=attempt)
-        if backoff.should_stop(attempt):
-            break
-        deadline.sleep(backoff.delay(attempt))
-    raise StepFailed(f"leave {service.value}: member {target} not removed after {attempt} attempts: {last}", cause=last)
+            log.error(
+                "Leave request failed: connection error", cause=err.cause.value, leader_url=url, attempt=t.attempt
+            )
+            return classify_error(err)
+        hint = leader_hint(reply) if reply.status in (307, 308, 421) else None
+        if hint and hint != url:
+            finder.learn(hint)
+            return Outcome(Verdict.HOP, Cause.NOT_LEADER, f"{url} named {hint}", http_code=reply.status)
+        if reply.status == 404:
+            return done(reply)
+        outcome = classify(reply, clock=ctx.clock, method="DELETE")
+        if outcome.verdict is not Verdict.DONE:
+            log.error("Leave request refused", cause=outcome.cause.value, detail=outcome.detail, attempt=t.attempt)
+        return outcome
+
+    reply = run(step, policy=join_policy(cfg, name="leave"), deadline=deadline, log=log, what=f"Leave {service.value}")
+    removed = _drop_markers(ctx, service) if target == ctx.config.node_id else []
+    if reply.ok:
+        log.info("Member removed from cluster", member=target, leader_url=reply.url, markers_removed=removed)
+        return ExitCode.OK
+    log.warn("Not a member of the cluster (HTTP 404)", member=target, markers_removed=removed)
+    return ExitCode.ALREADY_DONE
 
 
 def _drop_markers(ctx: Context, service: Service) -> list[str]:

@@ -1,8 +1,10 @@
 """Time and retry policies, as named values.
 
-Every wait in `fba` goes through a `Deadline` (wall-clock budget, injectable clock) and a
-tenacity policy that always has a stop. Sleeps are capped by what is left of the deadline,
-so a wait ends within its budget plus one request timeout, never "one more full interval".
+Every wait in `fba` goes through a `Deadline` (wall-clock budget, injectable clock) and a named
+`RetryPolicy` run by `automation.retry` (tenacity underneath, fed its real retry state). Sleeps
+are capped by what is left of the deadline, and every request gets at most
+`min(request timeout, time left)` for all of its phases, so a step ends within its budget plus
+one request or poll, never "one more full interval".
 
 The design polled every 5 s and retried joins every 10 s. We back off with jitter instead:
 health polls from 0.1 s doubling to a 5 s cap (a service that comes up in 300 ms is seen in
@@ -12,23 +14,26 @@ fixed policy stays available: `join.retry_mode: "fixed"`.
 
 from __future__ import annotations
 
-import random
+import email.utils
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import cast
 
-from tenacity import RetryCallState, stop_after_attempt, wait_exponential_jitter, wait_fixed
-from tenacity.stop import stop_base
+from tenacity import wait_exponential_jitter, wait_fixed
 from tenacity.wait import wait_base
 
 from automation.spec.config import HealthConfig, JoinConfig, RetryMode
+
+MAX_FREE_HOPS = 5  # leader hints and verifications followed in a row without using up an attempt
+MIN_DELAY_S = 0.05  # the least time between two requests of one step, whatever a peer says
+REQUEST_BACKSTOP = 10_000  # requests per step; the deadline ends every step long before this
 
 
 @dataclass(frozen=True)
 class Clock:
     monotonic: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    wall: Callable[[], float] = time.time  # only to read Retry-After's HTTP dates
 
 
 SYSTEM_CLOCK = Clock()
@@ -61,82 +66,74 @@ class Deadline:
         return nap
 
     def cap(self, timeout: float) -> float:
-        """A per-request timeout that does not outlive the deadline (at least 0.1 s)."""
+        """A whole-request timeout that does not outlive the deadline (at least 0.1 s: a request
+        started at the deadline may overrun it by that much, the "one poll" of the promise)."""
         return max(0.1, min(timeout, self.remaining()))
 
-
-class stop_at_deadline(stop_base):
-    """Stop once the deadline has passed (tenacity's stop_after_delay uses its own clock)."""
-
-    def __init__(self, deadline: Deadline) -> None:
-        self.deadline = deadline
-
-    def __call__(self, retry_state: object) -> bool:
-        return self.deadline.expired()
+    def sub(self, budget_s: float) -> Deadline:
+        """A deadline for part of this one: ends at `budget_s` or at this deadline, the earlier."""
+        return Deadline.start(min(budget_s, self.remaining()), self.clock)
 
 
 @dataclass(frozen=True)
-class Backoff:
-    """A wait schedule: attempt number (1-based) -> seconds to sleep before the next one."""
+class RetryPolicy:
+    """How one step retries: the wait between tries, how many failures it may use up, and the
+    per-request timeout. The step's `Deadline` bounds it all."""
 
-    wait: wait_base
-    stop: stop_base
+    name: str
+    wait: wait_base  # a tenacity wait strategy, fed tenacity's real retry state
+    max_attempts: int  # failures (Verdict.ATTEMPT) before giving up
+    request_timeout_s: float
     describe: str
-
-    def delay(self, attempt: int) -> float:
-        return float(self.wait(cast(RetryCallState, _State(attempt))))
-
-    def should_stop(self, attempt: int) -> bool:
-        return bool(self.stop(cast(RetryCallState, _State(attempt))))
+    max_free_hops: int = MAX_FREE_HOPS
 
 
-@dataclass
-class _State:
-    """The two fields of tenacity's RetryCallState that its wait/stop strategies read."""
-
-    attempt_number: int
-    seconds_since_start: float | None = None
-    idle_for: float = 0.0
-    outcome: object = None
-    start_time: float = 0.0
-
-
-def health_backoff(cfg: HealthConfig, deadline: Deadline) -> Backoff:
-    return Backoff(
+def health_policy(cfg: HealthConfig) -> RetryPolicy:
+    return RetryPolicy(
+        name="health",
         wait=wait_exponential_jitter(
             multiplier=cfg.initial_interval_s, max=cfg.max_interval_s, jitter=cfg.initial_interval_s
         ),
-        stop=stop_at_deadline(deadline),
-        describe=f"jittered backoff {cfg.initial_interval_s}s -> {cfg.max_interval_s}s within {deadline.budget_s:g}s",
+        max_attempts=REQUEST_BACKSTOP,  # every answer but "never" is "not yet": only the deadline ends it
+        request_timeout_s=cfg.request_timeout_s,
+        describe=f"jittered backoff {cfg.initial_interval_s:g}s -> {cfg.max_interval_s:g}s",
     )
 
 
-def join_backoff(cfg: JoinConfig, deadline: Deadline, *, rng: random.Random | None = None) -> Backoff:
-    stop = stop_after_attempt(cfg.max_attempts) | stop_at_deadline(deadline)
+def join_policy(cfg: JoinConfig, *, name: str = "join") -> RetryPolicy:
     if cfg.retry_mode is RetryMode.FIXED:
-        return Backoff(wait_fixed(cfg.retry_delay_s), stop, f"fixed {cfg.retry_delay_s:g}s x {cfg.max_attempts}")
-    return Backoff(
-        wait=wait_exponential_jitter(multiplier=cfg.retry_delay_s, max=cfg.max_retry_delay_s, jitter=cfg.retry_delay_s),
-        stop=stop,
-        describe=(
-            f"jittered backoff {cfg.retry_delay_s:g}s -> {cfg.max_retry_delay_s:g}s, "
-            f"{cfg.max_attempts} attempts within {deadline.budget_s:g}s"
-        ),
-    )
+        wait: wait_base = wait_fixed(cfg.retry_delay_s)
+        describe = f"fixed {cfg.retry_delay_s:g}s x {cfg.max_attempts}"
+    else:
+        wait = wait_exponential_jitter(
+            multiplier=cfg.retry_delay_s, max=cfg.max_retry_delay_s, jitter=cfg.retry_delay_s
+        )
+        describe = f"jittered backoff {cfg.retry_delay_s:g}s -> {cfg.max_retry_delay_s:g}s, {cfg.max_attempts} attempts"
+    return RetryPolicy(name, wait, cfg.max_attempts, cfg.request_timeout_s, describe)
 
 
-def notify_backoff(attempts: int, deadline: Deadline) -> Backoff:
-    return Backoff(
+def notify_policy(attempts: int) -> RetryPolicy:
+    return RetryPolicy(
+        name="notify",
         wait=wait_exponential_jitter(multiplier=0.5, max=5.0, jitter=0.5),
-        stop=stop_after_attempt(attempts) | stop_at_deadline(deadline),
+        max_attempts=attempts,
+        request_timeout_s=10.0,
         describe=f"{attempts} attempts, jittered 0.5s -> 5s",
     )
 
 
-def retry_after(header: str | None, fallback: float, *, cap: float = 30.0) -> float:
-    """Seconds from a Retry-After header (delta-seconds form), bounded to [0.05, cap]."""
+def parse_retry_after(header: str | None, *, now_wall: float) -> float | None:
+    """Seconds a `Retry-After` header asks for (RFC 9110: delta-seconds or an HTTP date), or None
+    when absent or unreadable. A date in the past means "now" (0)."""
+    if header is None or not header.strip():
+        return None
+    text = header.strip()
+    if text.isdigit():
+        return float(int(text))
     try:
-        value = float(header) if header else fallback
-    except ValueError:
-        value = fallback
-    return max(0.05, min(value, cap))
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT; a zone-less one is read the same way
+        return None
+    return max(0.0, when.timestamp() - now_wall)

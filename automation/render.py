@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from automation.spec.causes import causes_markdown
 from automation.spec.exitcodes import EXIT_CODES, exit_table_markdown
+from automation.spec.http_status import status_table_markdown
 from automation.spec.markers import DEFAULT_STATE_DIR, MARKER_MODE, STATE_DIR_MODE, all_marker_names
 from automation.spec.units import (
     AUTOMATION_UNITS,
@@ -194,6 +196,8 @@ def failpoints_markdown() -> str:
 
 GENERATED = {
     "exit-codes": exit_table_markdown,
+    "http-statuses": status_table_markdown,
+    "causes": causes_markdown,
     "config-reference": config_reference_markdown,
     "failpoints": failpoints_markdown,
 }

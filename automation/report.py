@@ -4,6 +4,11 @@ Checks local and peer health of every service, that this node is listed by chain
 flaredb, and flags members that are listed but do not answer (added, never came up: the
 etcd failure that blocks quorum). Optionally POSTs the summary to `notify_url` (bounded
 retries) and writes Prometheus textfile metrics.
+
+One overall budget (`REPORT_BUDGET_S`) covers every probe and the notification: each probe's
+whole request gets at most `REQUEST_TIMEOUT_S` and never more than the time left, so peers
+that trickle their answers cannot stretch a report; probes stop `NOTIFY_RESERVE_S` before the
+end when there is a summary to send, and those not made are reported as failed checks.
 """
 
 from __future__ import annotations
@@ -14,15 +19,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from automation.context import Context
-from automation.http import TransportError
+from automation.errors import StepFailed
+from automation.http import Response, TransportError
 from automation.log import Logger
 from automation.markers import write_atomic
 from automation.membership import parse_view
-from automation.policy import Deadline, notify_backoff
+from automation.policy import Deadline, notify_policy
+from automation.retry import GiveUp, Outcome, Try, fetch, run
 from automation.spec.exitcodes import ExitCode
 from automation.spec.markers import JOIN_SERVICES, Service
 
 REQUEST_TIMEOUT_S = 3.0
+REPORT_BUDGET_S = 60.0
+NOTIFY_RESERVE_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -34,7 +43,9 @@ class Check:
 
 def run_health_report(ctx: Context) -> ExitCode:
     log = ctx.log.bind(service="cluster", operation="health-report")
-    checks = collect(ctx)
+    deadline = Deadline.start(REPORT_BUDGET_S, ctx.clock)
+    reserve = NOTIFY_RESERVE_S if ctx.config.notify_url else 0.0
+    checks = collect(ctx, deadline.sub(REPORT_BUDGET_S - reserve))
     stale = [c.name for c in checks if c.name.startswith("stale-member:")]
     healthy = all(c.ok for c in checks)
     summary: dict[str, Any] = {
@@ -49,21 +60,22 @@ def run_health_report(ctx: Context) -> ExitCode:
     if ctx.config.prometheus_textfile:
         _write_metrics(Path(ctx.config.prometheus_textfile), checks, healthy, log)
     if ctx.config.notify_url:
-        _notify(ctx, summary, log)
+        _notify(ctx, summary, log, deadline)
     return ExitCode.HEALTHY if healthy else ExitCode.UNHEALTHY
 
 
-def collect(ctx: Context) -> list[Check]:
+def collect(ctx: Context, deadline: Deadline) -> list[Check]:
     cfg = ctx.config
+    probe = _Probe(ctx, deadline)
     checks: list[Check] = []
     for service in Service:
         endpoint = cfg.endpoint(service)
         local = cfg.local_api_url(service)
-        checks.append(_health(ctx, f"{service.value}:local", local + endpoint.health_path))
+        checks.append(probe.health(f"{service.value}:local", local + endpoint.health_path))
         for peer in _peer_urls(ctx, service):
-            checks.append(_health(ctx, f"{service.value}:peer:{urlsplit(peer).hostname}", peer + endpoint.health_path))
+            checks.append(probe.health(f"{service.value}:peer:{urlsplit(peer).hostname}", peer + endpoint.health_path))
     for service in JOIN_SERVICES:
-        checks.extend(_membership(ctx, service))
+        checks.extend(probe.membership(service))
     return checks
 
 
@@ -80,47 +92,58 @@ def _peer_urls(ctx: Context, service: Service) -> list[str]:
     return list(dict.fromkeys(urls))
 
 
-def _health(ctx: Context, name: str, url: str) -> Check:
-    try:
-        reply = ctx.http.request("GET", url, timeout=REQUEST_TIMEOUT_S)
-    except TransportError as err:
-        return Check(name, False, f"{url}: {err.cause}")
-    return Check(name, reply.ok, f"{url}: HTTP {reply.status}")
+class _Probe:
+    """Single requests sharing the report's deadline; a probe past it is a failed check."""
 
+    def __init__(self, ctx: Context, deadline: Deadline) -> None:
+        self.ctx = ctx
+        self.deadline = deadline
 
-def _membership(ctx: Context, service: Service) -> list[Check]:
-    url = ctx.config.local_api_url(service) + "/admin/members"
-    try:
-        reply = ctx.http.request("GET", url, timeout=REQUEST_TIMEOUT_S)
-    except TransportError as err:
-        return [Check(f"{service.value}:member", False, f"{url}: {err.cause}")]
-    view = parse_view(reply) if reply.ok else None
-    if view is None:
-        return [Check(f"{service.value}:member", False, f"{url}: HTTP {reply.status}, no member list")]
-    me = view.find(ctx.config.node_id)
-    checks = [
-        Check(
-            f"{service.value}:member",
-            me is not None,
-            f"listed as {me.raft_addr}" if me else f"{ctx.config.node_id} not in {[m.id for m in view.members]}",
-        )
-    ]
-    if view.has_quorum is False:
-        checks.append(Check(f"{service.value}:quorum", False, "the local member reports no quorum"))
-    for member in view.members:
-        if member.id == ctx.config.node_id or not member.api_url:
-            continue
-        probe = _health(ctx, member.id, member.api_url.rstrip("/") + ctx.config.endpoint(service).health_path)
-        if not probe.ok:
-            checks.append(
-                Check(
-                    f"stale-member:{service.value}:{member.id}",
-                    False,
-                    f"listed with {member.raft_addr} but not answering ({probe.detail}); if it never came up, "
-                    f"remove it: fba leave --service {service.value} --member {member.id}",
-                )
+    def get(self, url: str) -> tuple[int, bytes | None, str]:
+        """(status, body, detail); status 0 when there was no answer."""
+        if self.deadline.expired():
+            return 0, None, f"{url}: not checked: the report's {self.deadline.budget_s:g}s budget is spent"
+        try:
+            reply = self.ctx.http.request("GET", url, timeout=self.deadline.cap(REQUEST_TIMEOUT_S))
+        except TransportError as err:
+            return 0, None, f"{url}: {err.cause.value}"
+        return reply.status, reply.body, f"{url}: HTTP {reply.status}"
+
+    def health(self, name: str, url: str) -> Check:
+        status, _, detail = self.get(url)
+        return Check(name, 200 <= status < 300, detail)
+
+    def membership(self, service: Service) -> list[Check]:
+        ctx = self.ctx
+        url = ctx.config.local_api_url(service) + "/admin/members"
+        status, body, detail = self.get(url)
+        view = parse_view(Response(status, {}, body or b"", url)) if 200 <= status < 300 else None
+        if view is None:
+            return [Check(f"{service.value}:member", False, f"{detail}, no member list" if status else detail)]
+        me = view.find(ctx.config.node_id)
+        checks = [
+            Check(
+                f"{service.value}:member",
+                me is not None,
+                f"listed as {me.raft_addr}" if me else f"{ctx.config.node_id} not in {[m.id for m in view.members]}",
             )
-    return checks
+        ]
+        if view.has_quorum is False:
+            checks.append(Check(f"{service.value}:quorum", False, "the local member reports no quorum"))
+        for member in view.members:
+            if member.id == ctx.config.node_id or not member.api_url:
+                continue
+            probe = self.health(member.id, member.api_url.rstrip("/") + ctx.config.endpoint(service).health_path)
+            if not probe.ok:
+                checks.append(
+                    Check(
+                        f"stale-member:{service.value}:{member.id}",
+                        False,
+                        f"listed with {member.raft_addr} but not answering ({probe.detail}); if it never came up, "
+                        f"remove it: fba leave --service {service.value} --member {member.id}",
+                    )
+                )
+        return checks
 
 
 def _write_metrics(path: Path, checks: list[Check], healthy: bool, log: Logger) -> None:
@@ -138,26 +161,30 @@ def _write_metrics(path: Path, checks: list[Check], healthy: bool, log: Logger) 
         log.warn("Could not write Prometheus textfile", path=str(path), error=str(err))
 
 
-def _notify(ctx: Context, summary: dict[str, Any], log: Logger) -> None:
+def _notify(ctx: Context, summary: dict[str, Any], log: Logger, deadline: Deadline) -> None:
     url = ctx.config.notify_url or ""
     headers = {}
     if ctx.config.notify_token:
         log.redactor.add(ctx.config.notify_token)
         headers["Authorization"] = f"Bearer {ctx.config.notify_token.get_secret_value()}"
-    deadline = Deadline.start(60.0, ctx.clock)
-    backoff = notify_backoff(ctx.config.notify_attempts, deadline)
-    last = "no attempt"
-    for attempt in range(1, ctx.config.notify_attempts + 1):
-        try:
-            reply = ctx.http.request("POST", url, body=summary, headers=headers, timeout=deadline.cap(10.0))
-        except TransportError as err:
-            last = err.cause
-        else:
-            if reply.ok:
-                log.info("Health summary sent", url=url, http_code=reply.status, attempt=attempt)
-                return
-            last = f"HTTP {reply.status}"
-        if backoff.should_stop(attempt):
-            break
-        deadline.sleep(backoff.delay(attempt))
-    log.warn("Could not send the health summary", url=url, cause=last)
+
+    def step(t: Try) -> Outcome[Response]:
+        return fetch(ctx.http, "POST", url, t, clock=ctx.clock, body=summary, headers=headers)
+
+    def give_up(gave_up: GiveUp) -> StepFailed:
+        # A summary that could not be sent does not change the verdict on the cluster: WARN.
+        log.warn("Could not send the health summary", url=url, **gave_up.context(), last=gave_up.said)
+        return StepFailed(f"notify {url}: {gave_up.said}", cause=gave_up.cause)
+
+    try:
+        reply = run(
+            step,
+            policy=notify_policy(ctx.config.notify_attempts),
+            deadline=deadline,
+            log=log,
+            what="Notify",
+            on_give_up=give_up,
+        )
+    except StepFailed:
+        return
+    log.info("Health summary sent", url=url, http_code=reply.status)

@@ -5,6 +5,9 @@ A step is `done` (marker present, or for the health check its last run succeeded
 `pending` (not started yet, or systemd not available and no marker). cloud-init's
 `status --wait` blocked forever when a unit never ran; ours returns at its deadline with
 exit 2 ("not finished").
+
+`--timeout` is one overall budget: the polls and every `systemctl`/`journalctl` they run
+(`bounded_systemd`) share it, so a hung `systemctl` cannot stretch `status --wait` either.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from automation.markers import MarkerStore
 from automation.policy import Deadline
 from automation.spec.exitcodes import ExitCode
 from automation.spec.units import AUTOMATION_UNITS, UnitSpec
-from automation.systemd import Systemd, last_cause
+from automation.systemd import COMMAND_TIMEOUT_S, Systemd, last_cause, run_command
 
 POLL_S = 1.0
 
@@ -69,6 +72,11 @@ def overall(steps: list[StepStatus]) -> ExitCode:
 
 def collect(markers: MarkerStore, systemd: Systemd) -> list[StepStatus]:
     return [step_status(unit, markers, systemd) for unit in AUTOMATION_UNITS]
+
+
+def bounded_systemd(deadline: Deadline) -> Systemd:
+    """Systemd whose every command gets at most the time left of `deadline` (at least 0.1 s)."""
+    return Systemd(runner=lambda argv: run_command(argv, timeout=deadline.cap(COMMAND_TIMEOUT_S)))
 
 
 def run_status(

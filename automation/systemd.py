@@ -30,12 +30,15 @@ UNIT_PROPERTIES = (
 )
 
 
-def run_command(argv: Sequence[str]) -> str | None:
-    """stdout of a command, or None when it is missing, fails or takes over 5 s."""
+COMMAND_TIMEOUT_S = 5.0
+
+
+def run_command(argv: Sequence[str], timeout: float = COMMAND_TIMEOUT_S) -> str | None:
+    """stdout of a command, or None when it is missing, fails or takes over `timeout` seconds."""
     if shutil.which(argv[0]) is None:
         return None
     try:
-        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=5, check=False)
+        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout if done.returncode == 0 else None

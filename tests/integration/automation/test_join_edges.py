@@ -78,7 +78,8 @@ def test_4xx_rejection_fails_at_once_naming_it(fba: Fba, node: Node) -> None:
 
     assert result.rc == ExitCode.FAILED, result.describe()
     assert len(leader.requests_to("POST", "/admin/member/add")) == 1
-    assert "HTTP 400" in str(cause(result.last))
+    assert cause(result.last) == "rejected"
+    assert "HTTP 400" in result.last["message"] and "malformed body: raft_addr" in result.last["message"]
 
 
 def test_corrupt_marker_is_not_trusted(fba: Fba, node: Node) -> None:

@@ -128,5 +128,6 @@ def test_flaredb_join_waits_for_chainfires_marker(
     argv = ["join", "--service", "flaredb", "--require-joined", "chainfire", "--config", str(path)]
     assert run([*argv, "--state-dir", str(state)], {}) == 1
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert last["level"] == "ERROR" and last["context"]["cause"] == "chainfire not joined yet"
+    assert last["level"] == "ERROR" and last["context"]["cause"] == "prerequisite not joined yet"
+    assert last["context"]["prerequisite"] == "chainfire"
     assert not (state / ".flaredb-joined").exists()

@@ -6,6 +6,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+
 from automation.markers import MarkerStore
 from automation.policy import Clock, Deadline
 from automation.spec.exitcodes import ExitCode
@@ -71,3 +73,25 @@ def test_all_done(tmp_path: Path) -> None:
     code = run_status(markers, systemd, wait=False, deadline=Deadline.start(1), emit=lines.append, fmt="text")
     assert code is ExitCode.OK
     assert lines[0].startswith("first-boot: done")
+
+
+def test_systemctl_and_journalctl_share_the_status_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hung `systemctl` cannot stretch `status --wait`: each command gets the time left."""
+    import automation.status as status_module
+
+    now = [0.0]
+    deadline = Deadline.start(7.0, Clock(monotonic=lambda: now[0], sleep=lambda s: None))
+    timeouts: list[float] = []
+
+    def runner(argv: Sequence[str], timeout: float = 5.0) -> str | None:
+        timeouts.append(timeout)
+        return None
+
+    monkeypatch.setattr(status_module, "run_command", runner)
+    systemd = status_module.bounded_systemd(deadline)
+    systemd.unit("chainfire-cluster-join.service")
+    now[0] = 5.5
+    systemd.unit("chainfire-cluster-join.service")
+    now[0] = 9.0
+    systemd.unit("chainfire-cluster-join.service")
+    assert timeouts == [5.0, 1.5, 0.1]

@@ -1,0 +1,120 @@
+"""Why a step gave up, as data: the `cause` of a failed step's last log line.
+
+Every `StepFailed` and every `TransportError` carries one `Cause`; the log line adds the
+details (URL, HTTP status, the answer's body excerpt, the phase that timed out). The README's
+table of causes is rendered from `CAUSES`, like the exit codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Cause(StrEnum):
+    # No HTTP answer (automation.http.TransportError).
+    CONNECTION_REFUSED = "connection refused"
+    CONNECTION_RESET = "connection reset"
+    CONNECTION_ERROR = "connection error"
+    NAME_RESOLUTION = "name resolution failed"
+    RESOLVE_TIMEOUT = "name resolution timed out"
+    CONNECT_TIMEOUT = "connect timed out"
+    TLS_HANDSHAKE_TIMEOUT = "TLS handshake timed out"
+    SEND_TIMEOUT = "send timed out"
+    HEADERS_TIMEOUT = "headers timed out"
+    BODY_TIMEOUT = "body timed out"
+    TLS_VERIFICATION = "TLS verification failed"
+    TLS_ERROR = "TLS error"
+    TLS_SETUP = "TLS set-up failed"
+    ANSWER_TOO_LARGE = "answer too large"
+    # An HTTP answer that ends or delays the step (automation.spec.http_status).
+    TRY_LATER = "asked to retry later"
+    RETRY_AFTER_BEYOND_DEADLINE = "Retry-After beyond the deadline"
+    REJECTED = "rejected"
+    SERVER_ERROR = "server error"
+    UNEXPECTED_ANSWER = "unexpected answer"
+    BAD_RESPONSE = "bad response"
+    # Cluster states and step preconditions.
+    NOT_LEADER = "not the leader"
+    NO_QUORUM = "no quorum"
+    CHANGE_IN_FLIGHT = "membership change in flight"
+    MEMBERSHIP_CONFLICT = "membership conflict"
+    VERIFYING = "verifying membership"
+    UNREADABLE_MEMBER_LIST = "unreadable member list"
+    HEALTH_TIMEOUT = "health check timeout"
+    PREREQUISITE_MISSING = "prerequisite not joined yet"
+    NOT_ATTEMPTED = "no attempt made"
+    # The CLI's own.
+    INVALID_CONFIGURATION = "invalid configuration"
+    INTERNAL = "internal error"
+
+
+# The request may have reached the peer: a write whose answer was lost may have committed.
+MAYBE_DELIVERED = frozenset({Cause.HEADERS_TIMEOUT, Cause.BODY_TIMEOUT, Cause.CONNECTION_RESET})
+
+
+@dataclass(frozen=True)
+class CauseMeaning:
+    cause: Cause
+    retried: str  # "yes", "no", "until the deadline"
+    meaning: str
+
+
+CAUSES: tuple[CauseMeaning, ...] = (
+    CauseMeaning(Cause.CONNECTION_REFUSED, "yes, uses an attempt", "nothing listens on the peer's port"),
+    CauseMeaning(Cause.CONNECTION_RESET, "until the deadline", "the peer closed the connection mid-request"),
+    CauseMeaning(Cause.CONNECTION_ERROR, "yes, uses an attempt", "another socket or HTTP protocol error"),
+    CauseMeaning(Cause.NAME_RESOLUTION, "yes, uses an attempt", "the host name did not resolve (re-resolved each try)"),
+    CauseMeaning(
+        Cause.RESOLVE_TIMEOUT, "yes, uses an attempt", "the resolver did not answer within the request's time"
+    ),
+    CauseMeaning(Cause.CONNECT_TIMEOUT, "yes, uses an attempt", "no TCP connection within the request's time"),
+    CauseMeaning(
+        Cause.TLS_HANDSHAKE_TIMEOUT, "yes, uses an attempt", "connected, but the TLS handshake did not finish"
+    ),
+    CauseMeaning(Cause.SEND_TIMEOUT, "yes, uses an attempt", "the request could not be sent in time"),
+    CauseMeaning(
+        Cause.HEADERS_TIMEOUT, "yes, uses an attempt", "sent, but the status line and headers did not arrive in time"
+    ),
+    CauseMeaning(
+        Cause.BODY_TIMEOUT,
+        "yes, uses an attempt",
+        "headers arrived, the whole body did not (a trickling peer): one deadline covers all phases",
+    ),
+    CauseMeaning(Cause.TLS_VERIFICATION, "yes, uses an attempt", "the peer's certificate is not signed by our CA"),
+    CauseMeaning(Cause.TLS_ERROR, "yes, uses an attempt", "another TLS failure (protocol, alert)"),
+    CauseMeaning(Cause.TLS_SETUP, "no", "our CA, certificate or key could not be loaded"),
+    CauseMeaning(Cause.ANSWER_TOO_LARGE, "yes, uses an attempt", "the answer's body exceeds 1 MiB"),
+    CauseMeaning(
+        Cause.TRY_LATER,
+        "until the deadline",
+        "HTTP 408, 425, 429, 502, 503 or 504: the peer asks to come back later (Retry-After honoured)",
+    ),
+    CauseMeaning(
+        Cause.RETRY_AFTER_BEYOND_DEADLINE,
+        "no",
+        "the peer asked to wait longer than the time left; the step ends now instead of sleeping to its deadline",
+    ),
+    CauseMeaning(Cause.REJECTED, "no", "an HTTP 4xx that means never (400, 401, 403, 404, ...); the message quotes it"),
+    CauseMeaning(Cause.SERVER_ERROR, "yes, uses an attempt", "HTTP 500, 501, 505 and other 5xx not listed as later"),
+    CauseMeaning(Cause.UNEXPECTED_ANSWER, "yes, uses an attempt", "a status the command does not expect (1xx, 3xx)"),
+    CauseMeaning(Cause.BAD_RESPONSE, "no", "a 2xx whose body lacks what the contract promises"),
+    CauseMeaning(Cause.NOT_LEADER, "yes, a free hop", "a follower named another leader (307/421, `leader`)"),
+    CauseMeaning(Cause.NO_QUORUM, "until the deadline", "the leader reports no quorum; no member is added"),
+    CauseMeaning(Cause.CHANGE_IN_FLIGHT, "until the deadline", "another membership change is in flight"),
+    CauseMeaning(Cause.MEMBERSHIP_CONFLICT, "no", "our id or Raft address is listed with other values"),
+    CauseMeaning(Cause.VERIFYING, "yes, a free hop", "an add was accepted; the member list is read again"),
+    CauseMeaning(Cause.UNREADABLE_MEMBER_LIST, "yes, uses an attempt", "a 200 that is not a member list"),
+    CauseMeaning(Cause.HEALTH_TIMEOUT, "no", "the service never answered healthy within its budget"),
+    CauseMeaning(Cause.PREREQUISITE_MISSING, "by systemd", "`--require-joined`: the other service's marker is missing"),
+    CauseMeaning(Cause.NOT_ATTEMPTED, "no", "the deadline ended before the first request"),
+    CauseMeaning(Cause.INVALID_CONFIGURATION, "no", "the configuration or arguments are invalid (exit 3)"),
+    CauseMeaning(Cause.INTERNAL, "no", "a bug in fba (exit 70)"),
+)
+
+
+def causes_markdown() -> str:
+    """The README's table of causes, rendered from `CAUSES`."""
+    lines = ["| cause | retried | meaning |", "|---|---|---|"]
+    lines += [f"| `{row.cause.value}` | {row.retried} | {row.meaning} |" for row in CAUSES]
+    return "\n".join(lines) + "\n"

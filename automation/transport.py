@@ -1,0 +1,213 @@
+"""One absolute deadline for a whole HTTP request: resolve, connect, TLS, send, headers, body.
+
+Why not the libraries: `http.client`'s `timeout` (and `requests`'/`urllib3`'s read timeout)
+bounds each socket operation, not the request, so a peer that sends one byte per second keeps
+a "5 s" request alive for as long as it likes. urllib3's `Timeout(total=...)` bounds connect
+plus each read, but not a body read in many small pieces (urllib3 issues #2101 and #3172 ask
+for exactly this), and `getaddrinfo` is bounded by neither. So this module keeps
+`http.client` for HTTP framing and gives it a socket whose every operation gets the time left
+before one `until` instant; the phase in progress is recorded, so a timeout names it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any
+
+AddrInfo = list[tuple[Any, Any, int, str, Any]]
+
+
+class Phase(StrEnum):
+    RESOLVE = "name resolution"
+    CONNECT = "connect"
+    TLS = "TLS handshake"
+    SEND = "send"
+    HEADERS = "headers"
+    BODY = "body"
+
+
+class PhaseTimeout(TimeoutError):
+    """The request's deadline passed during `phase`."""
+
+    def __init__(self, phase: Phase) -> None:
+        super().__init__(f"{phase.value} timed out")
+        self.phase = phase
+
+
+def resolve(host: str, port: int, seconds: float) -> AddrInfo:
+    """`getaddrinfo` with a bound: the libc call has no timeout of ours, so it runs in a daemon
+    thread we stop waiting for (it ends on its own at the resolver's timeout)."""
+    result: list[AddrInfo] = []
+    failure: list[BaseException] = []
+
+    def lookup() -> None:
+        try:
+            result.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except BaseException as err:  # handed to the caller's thread
+            failure.append(err)
+
+    worker = threading.Thread(target=lookup, name=f"resolve {host}", daemon=True)
+    worker.start()
+    worker.join(max(0.0, seconds))
+    if failure:
+        raise failure[0]
+    if not result:
+        raise PhaseTimeout(Phase.RESOLVE)
+    return result[0]
+
+
+class _Reader(io.RawIOBase):
+    """What `HTTPResponse` reads from: every recv gets only the time left."""
+
+    def __init__(self, owner: _Socket) -> None:
+        self._owner = owner
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        sock, conn = self._owner.sock, self._owner.conn
+        sock.settimeout(conn.left())
+        try:
+            return sock.recv_into(buffer)
+        except TimeoutError:
+            raise PhaseTimeout(conn.phase) from None
+
+    def close(self) -> None:
+        if not self.closed:
+            self._owner.release()
+        super().close()
+
+
+class _Socket:
+    """The socket `http.client` sees: sendall and makefile, both under the deadline. Like a real
+    socket's makefile, an open reader keeps it open after `close()` (http.client closes the
+    connection before the body of a `Connection: close` answer is read)."""
+
+    def __init__(self, sock: socket.socket, conn: DeadlineConnection) -> None:
+        self.sock = sock
+        self.conn = conn
+        self._readers = 0
+        self._closing = False
+
+    def sendall(self, data: bytes) -> None:
+        # Since Python 3.5 a socket timeout bounds the whole sendall, not each chunk.
+        self.sock.settimeout(self.conn.left())
+        try:
+            self.sock.sendall(data)
+        except TimeoutError:
+            raise PhaseTimeout(Phase.SEND) from None
+
+    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
+        self._readers += 1
+        return io.BufferedReader(_Reader(self))
+
+    def release(self) -> None:
+        self._readers -= 1
+        if self._closing and self._readers <= 0:
+            self.sock.close()
+
+    def close(self) -> None:
+        self._closing = True
+        if self._readers <= 0:
+            self.sock.close()
+
+    def abort(self) -> None:
+        """Close now, readers or not (the request is over)."""
+        self.sock.close()
+
+
+class DeadlineConnection(http.client.HTTPConnection):
+    """An `HTTPConnection` (or, with `tls`, HTTPS) that ends at `until` on `monotonic`'s clock."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int | None,
+        *,
+        until: float,
+        tls: ssl.SSLContext | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        default_port = 443 if tls is not None else 80
+        super().__init__(host, port or default_port)
+        self.until = until
+        self.tls = tls
+        self.monotonic = monotonic
+        self.phase = Phase.RESOLVE
+
+    def left(self) -> float:
+        """Seconds left; raises PhaseTimeout naming the phase once none are."""
+        seconds = self.until - self.monotonic()
+        if seconds <= 0:
+            raise PhaseTimeout(self.phase)
+        return seconds
+
+    def connect(self) -> None:
+        self.phase = Phase.RESOLVE
+        infos = resolve(self.host, self.port, self.left())
+        self.phase = Phase.CONNECT
+        sock = self._connect_any(infos)
+        if self.tls is not None:
+            self.phase = Phase.TLS
+            try:
+                tls_sock = self.tls.wrap_socket(sock, server_hostname=self.host, do_handshake_on_connect=False)
+                tls_sock.settimeout(self.left())
+                tls_sock.do_handshake()
+            except BaseException:
+                sock.close()
+                raise
+            sock = tls_sock
+        self.phase = Phase.SEND
+        self.sock = _Socket(sock, self)
+
+    def _connect_any(self, infos: AddrInfo) -> socket.socket:
+        last: OSError | None = None
+        for family, kind, proto, _, address in infos:
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.settimeout(self.left())
+                sock.connect(address)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                return sock
+            except TimeoutError:
+                sock.close()
+                raise PhaseTimeout(Phase.CONNECT) from None
+            except OSError as err:
+                sock.close()
+                last = err
+        raise last or OSError(f"no address for {self.host}")
+
+    def exchange(self, method: str, path: str, body: bytes | None, headers: dict[str, str], limit: int) -> _Answer:
+        """Send the request and read the whole answer, at most `limit` bytes of body."""
+        self.request(method, path, body=body, headers=headers)
+        raw = self.sock
+        try:
+            self.phase = Phase.HEADERS
+            reply = self.getresponse()
+            self.phase = Phase.BODY
+            data = reply.read(limit + 1)
+            if reply.length and len(data) <= limit:
+                # read(amt) returns what came before EOF; Content-Length promised more.
+                raise http.client.IncompleteRead(data, reply.length)
+            reply.close()
+            return _Answer(reply.status, {k.lower(): v for k, v in reply.getheaders()}, data)
+        finally:
+            if isinstance(raw, _Socket):
+                raw.abort()
+
+
+class _Answer:
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
