@@ -120,6 +120,12 @@ class LeaderFinder:
     hint: str | None = None
     _rotation: int = field(default=0)
     _peers: dict[str, _Strikes] = field(default_factory=dict)
+    _warned: set[str] = field(default_factory=set)  # each odd candidate is named once per run
+
+    def _warn_once(self, key: str, message: str, **context: object) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            self.log.warn(message, **context)
 
     @property
     def scheme(self) -> str:
@@ -147,11 +153,12 @@ class LeaderFinder:
         url = base_url(url)
         parts = urlsplit(url)
         if not parts.hostname:
-            self.log.warn(f"Ignoring {source} leader candidate without a host", url=url)
+            self._warn_once(url, f"Ignoring {source} leader candidate without a host", url=url)
             return None
         if parts.scheme != self.scheme:
             rewritten = urlunsplit((self.scheme, parts.netloc, "", "", ""))
-            self.log.warn(
+            self._warn_once(
+                url,
                 f"{source.capitalize()} leader candidate {url} uses {parts.scheme}://; asking {rewritten} instead "
                 f"(the scheme is the configuration's, never a peer's)",
                 leader_url=rewritten,
@@ -161,7 +168,8 @@ class LeaderFinder:
         other_ports.pop(self.config.endpoint(self.service).api_port, None)
         owner = other_ports.get(_port(url) or -1)
         if owner is not None:
-            self.log.warn(
+            self._warn_once(
+                url,
                 f"Ignoring {source} leader candidate {url}: that is {owner.value}'s API port, "
                 f"and {self.service.value}'s member list is only asked of {self.service.value}",
                 leader_url=url,
