@@ -1,4 +1,5 @@
-"""`fba leave`: the design's rollback. DELETE the member on the leader, then drop the marker.
+"""`fba leave`: the design's rollback. DELETE the member on the leader, read the list back
+until it proves the member gone (`automation.removal`), then drop the marker.
 
 `--member ID` removes another member (one that was added but never came up, as
 `fba health-report` flags); the local markers are only touched when removing ourselves.
@@ -11,6 +12,7 @@ from automation.discovery import LeaderFinder, leader_hint
 from automation.errors import StepFailed
 from automation.http import TransportError
 from automation.policy import Deadline, join_backoff
+from automation.removal import confirm_removed
 from automation.spec.exitcodes import ExitCode
 from automation.spec.markers import Service, Step, marker_name
 
@@ -39,6 +41,8 @@ def run_leave(ctx: Context, service: Service, member: str | None) -> ExitCode:
             if hint and hint != url:
                 finder.learn(hint)
                 continue
+            if reply.ok:
+                confirm_removed(ctx, service, url, target, deadline, cfg.request_timeout_s, log)
             if reply.ok or reply.status == 404:
                 removed = _drop_markers(ctx, service) if target == ctx.config.node_id else []
                 if reply.ok:

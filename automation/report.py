@@ -8,16 +8,17 @@ retries) and writes Prometheus textfile metrics.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from automation.context import Context
+from automation.discovery import foreign_list
 from automation.http import TransportError
 from automation.log import Logger
 from automation.markers import write_atomic
-from automation.membership import parse_view
+from automation.membership import Verdict, judge, parse_view
 from automation.policy import Deadline, notify_backoff
 from automation.spec.exitcodes import ExitCode
 from automation.spec.markers import JOIN_SERVICES, Service
@@ -97,14 +98,16 @@ def _membership(ctx: Context, service: Service) -> list[Check]:
     view = parse_view(reply) if reply.ok else None
     if view is None:
         return [Check(f"{service.value}:member", False, f"{url}: HTTP {reply.status}, no member list")]
-    me = view.find(ctx.config.node_id)
-    checks = [
-        Check(
-            f"{service.value}:member",
-            me is not None,
-            f"listed as {me.raft_addr}" if me else f"{ctx.config.node_id} not in {[m.id for m in view.members]}",
-        )
-    ]
+    wrong = foreign_list(ctx.config, service, view)
+    if wrong:
+        return [Check(f"{service.value}:member", False, f"{url} answered {wrong}")]
+    # Listed under our own Raft address, as a voter; quorum is the next check's business.
+    judgement = judge(
+        replace(view, has_quorum=None, change_in_flight=None, committed=None, leader_known=False),
+        ctx.config.node_id,
+        ctx.config.service_raft_addr(service),
+    )
+    checks = [Check(f"{service.value}:member", judgement.verdict is Verdict.PROVEN, judgement.detail)]
     if view.has_quorum is False:
         checks.append(Check(f"{service.value}:quorum", False, "the local member reports no quorum"))
     for member in view.members:

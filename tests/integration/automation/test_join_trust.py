@@ -315,3 +315,27 @@ def test_own_marker_means_no_request_at_all(fba: Fba, node: Node) -> None:
 
     assert result.rc == ExitCode.ALREADY_DONE, result.describe()
     assert leader.requests == [] and node.chainfire.requests == []
+
+
+# E, for leave: a 200 to the DELETE is not a proof ------------------------------------------
+
+
+@pytest.mark.parametrize("settles", [True, False])
+def test_leave_drops_markers_only_once_the_list_proves_the_member_gone(fba: Fba, node: Node, settles: bool) -> None:
+    leader = node.leader()
+    fba.write_config(node.config(join={"deadline_s": 2}))
+    assert fba.run(*JOIN).rc == ExitCode.OK
+    view = node.clusters["chainfire"].view()  # still lists us
+    stale = [Answer(200, view)] * 2 if settles else [Answer(200, {**view, "change_in_flight": True})]
+    leader.script("GET", "/admin/members", *stale, repeat_last=not settles)
+
+    result = fba.run("leave", "--service", "chainfire")
+
+    if settles:
+        assert result.rc == ExitCode.OK, result.describe()
+        assert len(result.with_message("Waiting: removal not proven yet")) == 2
+        assert markers_in(fba.state_dir) == []
+    else:
+        assert result.rc == ExitCode.FAILED, result.describe()
+        assert str(cause(result.last)).startswith("removal not confirmed: node04 still listed"), result.last
+        assert markers_in(fba.state_dir) == [JOINED]
