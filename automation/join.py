@@ -119,6 +119,18 @@ def _marker_present(ctx: Context, service: Service) -> MarkerState | None:
     return None
 
 
+def _leaderless(reply: Response) -> str | None:
+    """"no leader"/"no quorum" when an error answer says so (any 5xx, or 503 at all)."""
+    if reply.status < 500:
+        return None
+    said = str(reply.json_object().get("error") or reply.excerpt(120)).lower()
+    if "quorum" in said:
+        return "no quorum"
+    if "leader" in said:
+        return "no leader"
+    return "service unavailable" if reply.status == 503 else None
+
+
 class Joiner:
     def __init__(self, ctx: Context, service: Service, cfg: JoinConfig, log: Logger) -> None:
         self.ctx = ctx
@@ -193,6 +205,13 @@ class Joiner:
         if redirected:
             return redirected
         if not reply.ok:
+            waiting = _leaderless(reply)
+            if waiting:
+                # An election or a lost quorum (Consul's 500 "No cluster leader", etcd's "no
+                # leader"): later, and maybe elsewhere; it must not use up the attempts.
+                self.log.warn(f"Waiting: {url} reports {waiting}; trying the other candidates", leader_url=url)
+                self._set_aside(url, waiting)
+                return Retry(waiting, Kind.BUSY, delay=0)
             self._set_aside(url, f"HTTP {reply.status}")
             return Retry(f"HTTP {reply.status} from {url}/admin/members", Kind.ATTEMPT)
         view = parse_view(reply)

@@ -339,3 +339,47 @@ def test_leave_drops_markers_only_once_the_list_proves_the_member_gone(fba: Fba,
         assert result.rc == ExitCode.FAILED, result.describe()
         assert str(cause(result.last)).startswith("removal not confirmed: node04 still listed"), result.last
         assert markers_in(fba.state_dir) == [JOINED]
+
+
+# Beyond the cases: shapes from public trackers (docs/failure-kinds-join.md lists the sources) --
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Answer(500, {"error": "No cluster leader"}),  # Consul during an election
+        Answer(503, {"error": "etcdserver: no leader"}),
+        Answer(200, {"members": [], "leader": {"id": "", "api_url": ""}}),  # an empty leader, quorum unsaid
+    ],
+    ids=["consul-500-no-cluster-leader", "503-no-leader", "empty-leader"],
+)
+def test_an_election_does_not_use_up_the_attempts(fba: Fba, node: Node, servers: Servers, answer: Answer) -> None:
+    """Both candidates are leaderless for a while (more answers than max_attempts): the join
+    waits within its deadline, asking both, and joins once a leader answers."""
+    leader = node.leader()
+    leader.script("GET", "/admin/members", *[answer] * 4)  # then the real list
+    other = servers.start("other")
+    other.script("GET", "/admin/members", answer, repeat_last=True)
+    fba.write_config(node.config(discovery={"peer_urls": [other.url]}, join={"max_attempts": 2}))
+
+    result = fba.run(*JOIN)
+
+    assert result.rc == ExitCode.OK, result.describe()
+    assert len(posts(leader)) == 1 and other.requests
+
+
+def test_a_followers_list_is_no_proof_when_it_names_another_leader(fba: Fba, node: Node, servers: Servers) -> None:
+    """etcd served member lists from a node's local, possibly stale or not yet committed state:
+    a follower that lists us while naming another leader proves nothing; the leader's list does."""
+    leader = node.leader()
+    follower = servers.start("follower")
+    view = node.clusters["chainfire"].view()
+    ahead = {**view, "members": [*view["members"], {"id": NODE_ID, "raft_addr": RAFT_ADDR, "api_url": ""}]}
+    follower.script("GET", "/admin/members", Answer(200, ahead), repeat_last=True)
+    fba.write_config(node.config(leader_url=follower.url, services={"chainfire": {"leader_url": follower.url}}))
+
+    result = fba.run(*JOIN)
+
+    assert result.rc == ExitCode.OK, result.describe()
+    assert len(posts(leader)) == 1, "the follower's list was taken as proof"
+    assert_marker(fba.marker(JOINED), ME)
