@@ -17,7 +17,7 @@ from automation.spec.exitcodes import ExitCode
 from automation.spec.markers import MarkerIdentity
 
 from .conftest import NODE_ID, PEER_HOST, RAFT_ADDR, Fba, Node, Servers, cause
-from .expect import JOINED, assert_marker, markers_in
+from .expect import IAM_INITIALIZED, JOINED, assert_marker, markers_in
 from .fakes import Answer, Cluster, free_port
 from .fakes_join import SettlingCluster, write_marker, write_old_marker
 
@@ -383,3 +383,34 @@ def test_a_followers_list_is_no_proof_when_it_names_another_leader(fba: Fba, nod
     assert result.rc == ExitCode.OK, result.describe()
     assert len(posts(leader)) == 1, "the follower's list was taken as proof"
     assert_marker(fba.marker(JOINED), ME)
+
+
+# F, the other readers of markers -------------------------------------------------------------
+
+
+def test_iam_marker_of_another_node_reruns_the_setup_as_this_node(fba: Fba, node: Node) -> None:
+    """A cloned disk's `.iam-initialized` (and credentials) are another node's: the set-up runs
+    again and issues this node's token; the marker then names this node."""
+    node.write_token()
+    fba.write_config(node.config())
+    fba.state_dir.mkdir(mode=0o700)
+    write_marker(fba.marker(IAM_INITIALIZED), FOREIGN["other-node"])
+
+    result = fba.run("iam-setup")
+
+    assert result.rc == ExitCode.OK, result.describe()
+    assert result.with_message("not trusted, running IAM setup as this node", "WARN")
+    assert any(r.path != "/health" for r in node.iam.requests)
+    assert_marker(fba.marker(IAM_INITIALIZED), ME)
+
+
+def test_require_joined_accepts_a_prerequisite_marker_naming_another_node_with_a_warn(fba: Fba, node: Node) -> None:
+    node.leader("flaredb")
+    fba.write_config(node.config())
+    fba.state_dir.mkdir(mode=0o700)
+    write_marker(fba.marker(JOINED), FOREIGN["other-cluster"])
+
+    result = fba.run(*FLAREDB_JOIN, "--require-joined", "chainfire")
+
+    assert result.rc == ExitCode.OK, result.describe()
+    assert result.with_message("chainfire's marker .chainfire-joined written for node04 of cluster lab1", "WARN")
