@@ -8,9 +8,10 @@ API URLs like `leader_url`; flaredb asks the same hosts on its own API port), an
 names are re-resolved and a new leader is found after a failover.
 
 A hint is a candidate, never a verdict (kind D):
-- Its scheme is the configuration's, never the peer's: with `tls.enabled` an `http://` hint is
+- Its scheme is never lower than the configuration's: with `tls.enabled` an `http://` hint is
   rewritten to `https://` on the same host and port (WARN), so it is asked over verified TLS or
-  not at all. Nothing is ever sent in clear text because a peer said so.
+  not at all. Nothing is ever sent in clear text because a peer said so. (An `https://` hint
+  is kept as it is, verified as `tls` says, even when the configuration uses http.)
 - A hint on another service's API port is refused: chainfire's peers are never asked for
   flaredb's member list, nor the other way round.
 - Whoever is hinted is asked for its own member list before anything is added there.
@@ -149,13 +150,15 @@ class LeaderFinder:
         return ordered or checked[:1]
 
     def _checked(self, url: str, *, source: str) -> str | None:
-        """`url` as a candidate: the configuration's scheme, never another service's port."""
+        """`url` as a candidate: never a lower scheme than the configuration's (an `http://` hint
+        under TLS is asked as `https://`; an `https://` hint is kept, verified as configured),
+        never another service's port."""
         url = base_url(url)
         parts = urlsplit(url)
         if not parts.hostname:
             self._warn_once(url, f"Ignoring {source} leader candidate without a host", url=url)
             return None
-        if parts.scheme != self.scheme:
+        if parts.scheme != self.scheme and not (parts.scheme == "https" and self.scheme == "http"):
             rewritten = urlunsplit((self.scheme, parts.netloc, "", "", ""))
             self._warn_once(
                 url,

@@ -166,3 +166,9 @@ def test_a_set_aside_hint_is_not_taken() -> None:
     finder.set_aside("http://node03:2379", "no leader", base_s=1, cap_s=1)
     assert finder.learn("http://node03:2379") is False
     assert finder.next() != "http://node03:2379"
+
+
+def test_an_https_hint_is_never_lowered_either() -> None:
+    finder, _, _ = finder_with_clock(config())  # the configuration uses http
+    assert finder.learn("https://node02:2379") is True
+    assert finder.next() == "https://node02:2379"
