@@ -6,7 +6,7 @@ drops this node's markers. Anything less is re-read within the leave's deadline.
 from __future__ import annotations
 
 from automation.context import Context
-from automation.discovery import foreign_list
+from automation.discovery import MIN_GAP_S, foreign_list
 from automation.errors import StepFailed
 from automation.http import TransportError
 from automation.log import Logger
@@ -14,7 +14,7 @@ from automation.membership import Verdict, judge_removed, parse_view
 from automation.policy import Deadline
 from automation.spec.markers import Service
 
-FIRST_PAUSE_S = 0.1
+FIRST_PAUSE_S = MIN_GAP_S  # no faster than discovery lets any peer be asked
 MAX_PAUSE_S = 2.0
 
 
