@@ -77,7 +77,9 @@ def _peer_urls(ctx: Context, service: Service) -> list[str]:
     for url in cfg.peer_api_urls(source):
         host = urlsplit(url).hostname or ""
         if host not in own_hosts:
-            urls.append(f"{urlsplit(url).scheme}://{host}:{port}")
+            # never below the configuration's scheme (kind D): no clear-text probe under TLS
+            scheme = "https" if cfg.tls.enabled else urlsplit(url).scheme
+            urls.append(f"{scheme}://{host}:{port}")
     return list(dict.fromkeys(urls))
 
 

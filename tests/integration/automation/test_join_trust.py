@@ -414,3 +414,21 @@ def test_require_joined_accepts_a_prerequisite_marker_naming_another_node_with_a
 
     assert result.rc == ExitCode.OK, result.describe()
     assert result.with_message("chainfire's marker .chainfire-joined written for node04 of cluster lab1", "WARN")
+
+
+def test_health_report_probes_http_peer_urls_over_https_under_tls(fba: Fba, tls_node: Node) -> None:
+    """Kind D beyond join: a `discovery.peer_urls` entry written http:// is probed over https
+    (verified) when tls.enabled, never in clear text; chainfire's list is checked to be its own."""
+    tls_node.serve_members()
+    tls_node.list_self()
+    peer = tls_node.peer("chainfire")
+    plain = f"http://{PEER_HOST}:{peer.port}"
+    fba.write_config(tls_node.config(discovery={"peer_urls": [plain]}))
+
+    result = fba.run("health-report")
+
+    summaries = [line["context"]["summary"] for line in result.lines if "summary" in line.get("context", {})]
+    checks = {c["name"]: c for summary in summaries for c in summary["checks"]}
+    probe = checks[f"chainfire:peer:{PEER_HOST}"]
+    assert probe["ok"] and probe["detail"].startswith(f"https://{PEER_HOST}:{peer.port}/health"), probe
+    assert checks["chainfire:member"]["ok"], checks["chainfire:member"]
