@@ -1,9 +1,24 @@
-"""Leader discovery (the design's "future enhancement 2").
+"""Leader discovery (the design's "future enhancement 2"), per service.
 
-Order of candidates: a leader hint from the last answer (307 Location, 421 body/`X-Leader-URL`,
-the `leader` field of a member list), the configured leader URL, the other known peers, and
-DNS SRV `_<service>._tcp.<cluster_name>` when enabled. Candidates are recomputed on every
-attempt, so names are re-resolved and a new leader is found after a failover.
+Candidates: a leader hint from the last answer (307 Location, 421 body/`X-Leader-URL`, the
+`leader` field of a member list), the service's configured leader URL, the service's peers
+(`initial_peers`/`flaredb_peers` on the service's API port), `discovery.peer_urls` (chainfire
+API URLs like `leader_url`; flaredb asks the same hosts on its own API port), and DNS SRV
+`_<service>._tcp.<cluster_name>` when enabled. Candidates are recomputed on every attempt, so
+names are re-resolved and a new leader is found after a failover.
+
+A hint is a candidate, never a verdict (kind D):
+- Its scheme is never lower than the configuration's: with `tls.enabled` an `http://` hint is
+  rewritten to `https://` on the same host and port (WARN), so it is asked over verified TLS or
+  not at all. Nothing is ever sent in clear text because a peer said so. (An `https://` hint
+  is kept as it is, verified as `tls` says, even when the configuration uses http.)
+- A hint on another service's API port is refused: chainfire's peers are never asked for
+  flaredb's member list, nor the other way round.
+- Whoever is hinted is asked for its own member list before anything is added there.
+- A candidate that fails (no answer, no quorum, no leader, a list of another service) is set
+  aside for a while that doubles on each strike (join.retry_delay_s up to
+  join.max_retry_delay_s) and the others are tried; no peer is asked more than
+  `1 / MIN_GAP_S` times a second.
 """
 
 from __future__ import annotations
@@ -14,8 +29,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 from automation.http import Response
 from automation.log import Logger
-from automation.spec.config import ClusterConfig
-from automation.spec.markers import Service
+from automation.membership import MemberView
+from automation.policy import SYSTEM_CLOCK, Clock
+from automation.spec.config import ClusterConfig, with_port
+from automation.spec.markers import JOIN_SERVICES, Service
+
+MIN_GAP_S = 0.25  # at most 4 requests a second to any one peer
 
 
 def base_url(url: str) -> str:
@@ -24,7 +43,7 @@ def base_url(url: str) -> str:
 
 
 def leader_hint(reply: Response) -> str | None:
-    """The leader's base URL if this answer names one."""
+    """The leader's base URL if this answer names one (as named: `LeaderFinder.learn` judges it)."""
     if reply.status in (301, 302, 307, 308) and reply.headers.get("location"):
         return base_url(reply.headers["location"])
     header = reply.headers.get("x-leader-url")
@@ -57,40 +76,179 @@ def srv_urls(service: Service, cluster_name: str, scheme: str, log: Logger) -> l
     return [f"{scheme}://{str(r.target).rstrip('.')}:{r.port}" for r in records]
 
 
+def _port(url: str) -> int | None:
+    parts = urlsplit(url)
+    try:
+        return parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        return None
+
+
+def foreign_list(config: ClusterConfig, service: Service, view: MemberView) -> str | None:
+    """Why this member list is not `service`'s (None: it is, as far as it can tell).
+
+    By its `service` field when it has one; else by its members' Raft ports: a list whose
+    members all use another service's Raft port and none ours belongs to that service.
+    """
+    if view.service is not None:
+        return None if view.service == service.value else f"a member list of {view.service}, not {service.value}"
+    ours = _port("tcp://" + config.service_raft_addr(service)) or -1
+    others = {_port("tcp://" + config.service_raft_addr(s)) or -1: s for s in JOIN_SERVICES if s is not service}
+    others.pop(ours, None)
+    ports = {m.raft_port or -1 for m in view.members}
+    if view.members and ours not in ports and ports <= set(others):
+        owner = others[next(iter(ports))]
+        return f"a member list of {owner.value}, not {service.value} (its members use Raft port(s) {sorted(ports)})"
+    return None
+
+
+@dataclass
+class _Strikes:
+    count: int = 0
+    until: float = 0.0
+    last_asked: float = -1e9
+    reason: str = ""
+
+
 @dataclass
 class LeaderFinder:
-    """Mutable on purpose: it remembers the latest hint across attempts of one join."""
+    """Mutable on purpose: it remembers the latest hint and set-aside peers across attempts."""
 
     config: ClusterConfig
     service: Service
     log: Logger
+    clock: Clock = SYSTEM_CLOCK
     hint: str | None = None
     _rotation: int = field(default=0)
+    _peers: dict[str, _Strikes] = field(default_factory=dict)
+    _warned: set[str] = field(default_factory=set)  # each odd candidate is named once per run
+
+    def _warn_once(self, key: str, message: str, **context: object) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            self.log.warn(message, **context)
+
+    @property
+    def scheme(self) -> str:
+        """The configuration's scheme for this service: every candidate uses it."""
+        return urlsplit(self.config.leader_url_for(self.service)).scheme
 
     def candidates(self) -> list[str]:
         urls = [self.config.leader_url_for(self.service)]
-        urls += self.config.peer_api_urls(self.service)
+        port = self.config.endpoint(self.service).api_port
+        for peer in self.config.peers_for(self.service):
+            _, sep, addr = peer.partition("=")
+            host = (addr if sep else peer).rpartition(":")[0]
+            urls.append(f"{self.scheme}://{host}:{port}")
+        for url in self.config.discovery.peer_urls:
+            urls.append(url if self.service is Service.CHAINFIRE else with_port(url, port))
         if self.config.discovery.dns_srv:
-            scheme = urlsplit(self.config.leader_url).scheme
-            urls += srv_urls(self.service, self.config.cluster_name, scheme, self.log)
+            urls += srv_urls(self.service, self.config.cluster_name, self.scheme, self.log)
+        checked = [u for u in (self._checked(url, source="configured") for url in urls) if u]
         own = {self.config.advertised_api_url(self.service), self.config.local_api_url(self.service)}
-        ordered = [u for u in dict.fromkeys(urls) if u not in own]
-        return ordered or urls[:1]
+        ordered = [u for u in dict.fromkeys(checked) if u not in own]
+        return ordered or checked[:1]
+
+    def _checked(self, url: str, *, source: str) -> str | None:
+        """`url` as a candidate: never a lower scheme than the configuration's (an `http://` hint
+        under TLS is asked as `https://`; an `https://` hint is kept, verified as configured),
+        never another service's port."""
+        url = base_url(url)
+        parts = urlsplit(url)
+        if not parts.hostname:
+            self._warn_once(url, f"Ignoring {source} leader candidate without a host", url=url)
+            return None
+        if parts.scheme != self.scheme and not (parts.scheme == "https" and self.scheme == "http"):
+            rewritten = urlunsplit((self.scheme, parts.netloc, "", "", ""))
+            self._warn_once(
+                url,
+                f"{source.capitalize()} leader candidate {url} uses {parts.scheme}://; asking {rewritten} instead "
+                f"(the scheme is the configuration's, never a peer's)",
+                leader_url=rewritten,
+            )
+            url = rewritten
+        other_ports = {self.config.endpoint(s).api_port: s for s in JOIN_SERVICES if s is not self.service}
+        other_ports.pop(self.config.endpoint(self.service).api_port, None)
+        owner = other_ports.get(_port(url) or -1)
+        if owner is not None:
+            self._warn_once(
+                url,
+                f"Ignoring {source} leader candidate {url}: that is {owner.value}'s API port, "
+                f"and {self.service.value}'s member list is only asked of {self.service.value}",
+                leader_url=url,
+            )
+            return None
+        return url
+
+    def _strikes(self, url: str) -> _Strikes:
+        return self._peers.setdefault(url, _Strikes())
+
+    def _set_aside(self, url: str) -> bool:
+        return self._strikes(url).until > self.clock.monotonic()
 
     def next(self) -> str:
-        """The hinted leader if any, else the candidates in turn."""
-        if self.hint:
+        """The hinted leader if any, else the candidates in turn, skipping those set aside; when
+        every one is set aside, the one that comes back first (`wait_for` says how long)."""
+        if self.hint and not self._set_aside(self.hint):
             return self.hint
+        self.hint = None
         options = self.candidates()
-        url = options[self._rotation % len(options)]
+        ready = [u for u in options if not self._set_aside(u)]
+        if not ready:
+            return min(options, key=lambda u: self._strikes(u).until)
+        url = ready[self._rotation % len(ready)]
         self._rotation += 1
         return url
 
-    def learn(self, url: str | None) -> None:
-        if url and url != self.hint:
-            self.log.info("Leader hint", leader_url=url)
-            self.hint = url
+    def wait_for(self, url: str) -> float:
+        """Seconds before `url` may be asked: its set-aside time, and the per-peer rate limit."""
+        strikes = self._strikes(url)
+        now = self.clock.monotonic()
+        return max(0.0, strikes.until - now, strikes.last_asked + MIN_GAP_S - now)
+
+    def asked(self, url: str) -> None:
+        self._strikes(url).last_asked = self.clock.monotonic()
+
+    def learn(self, url: str | None) -> bool:
+        """Take a hint as the next candidate; False when it is refused or set aside."""
+        if not url:
+            return False
+        checked = self._checked(url, source="hinted")
+        if checked is None:
+            return False
+        if self._set_aside(checked):
+            self.log.info("Leader hint names a peer that is set aside; trying the others", leader_url=checked)
+            return False
+        if checked != self.hint:
+            self.log.info("Leader hint", leader_url=checked)
+            self.hint = checked
+        return True
+
+    def normalise(self, url: str) -> str | None:
+        """A URL compared with candidates (None: it could never be one)."""
+        return self._checked(url, source="named") if url else None
+
+    def prefer(self, url: str) -> None:
+        """Ask `url` again next (to read back what was just done there)."""
+        self.hint = url
 
     def forget(self) -> None:
         """The hinted leader failed us; fall back to the candidate list."""
         self.hint = None
+
+    def set_aside(self, url: str, reason: str, *, base_s: float, cap_s: float) -> float:
+        """Do not ask `url` for a while that doubles per strike; returns how long."""
+        strikes = self._strikes(url)
+        strikes.count += 1
+        pause = float(min(cap_s, base_s * 2.0 ** (strikes.count - 1)))
+        strikes.until = self.clock.monotonic() + pause
+        strikes.reason = reason
+        if self.hint == url:
+            self.hint = None
+        self.log.info("Leader candidate set aside", leader_url=url, cause=reason, pause_s=round(pause, 3))
+        return pause
+
+    def clear(self, url: str) -> None:
+        """`url` answered well: its next failure starts from the shortest pause again."""
+        strikes = self._strikes(url)
+        strikes.count, strikes.until = 0, 0.0

@@ -22,7 +22,8 @@ from automation.errors import ConfigError, StepFailed
 from automation.health import wait_healthy
 from automation.http import Response
 from automation.log import Logger
-from automation.markers import write_atomic
+from automation.markers import Ownership, write_atomic
+from automation.markertrust import identity_for
 from automation.policy import Deadline, join_policy
 from automation.retry import Outcome, Try, Verdict, fetch, run
 from automation.spec.causes import Cause
@@ -38,9 +39,20 @@ def run_iam_setup(ctx: Context) -> ExitCode:
     log = ctx.log.bind(service=Service.IAM.value, operation="iam-setup")
     name = marker_name(Service.IAM, Step.INITIALIZED)
     state = ctx.markers.read(name)
-    if state.present:
+    me = identity_for(ctx.config, Service.CHAINFIRE)
+    ownership = state.ownership(me) if state.present else None
+    if ownership is Ownership.OURS:
         log.info("IAM already initialized (marker present); nothing to do", marker=name)
         return ExitCode.ALREADY_DONE
+    if ownership is Ownership.UNKNOWN:
+        # Hand-written or from an fba before identities: nothing to check it against (IAM has
+        # no member list), and the set-up it records holds secrets we must not re-issue blindly.
+        log.warn(f"IAM marker {name} {state.written_for(me)}; trusting it", marker=name)
+        return ExitCode.ALREADY_DONE
+    if ownership is Ownership.FOREIGN:
+        # A cloned disk: the credentials and node token on it are another node's. The set-up
+        # is idempotent (an existing admin is kept), so run it again as this node.
+        log.warn(f"IAM marker {name} {state.written_for(me)}; not trusted, running IAM setup as this node", marker=name)
     if state.status.value == "corrupt":
         log.warn("Marker corrupt; not trusted, running IAM setup again", marker=name, detail=state.detail)
     warning = ctx.markers.ensure_directory()
@@ -61,7 +73,7 @@ def run_iam_setup(ctx: Context) -> ExitCode:
     setup.ensure_admin()
     setup.issue_node_token()
     ctx.failpoints.hit("iam.before-marker")
-    ctx.markers.write(name)
+    ctx.markers.write(name, identity_for(cfg, Service.CHAINFIRE))
     log.info(
         "IAM initialized", marker=name, credentials=cfg.iam.credentials_path, admin_status=setup.creds["admin_status"]
     )

@@ -1,28 +1,39 @@
 """`fba join`: bootstrap or join one service's Raft cluster, exactly once.
 
 The design's algorithm (POST member/add, 200/201 joined, 409 already a member, retry 5 x 10 s)
-plus what etcd and kubeadm users learnt the hard way:
+plus what etcd, Consul and kubeadm users learnt the hard way:
+- A marker on disk is trusted only when it names this node (node id, cluster, Raft address);
+  one that names someone else (a cloned disk) or nobody (hand-written, or from an older fba)
+  is verified once against the leader (`automation.markertrust`).
 - Read the member list before adding: already listed with our Raft address counts as joined
   (no second add); our id listed with another address is a conflict, named, never "fixed" by
   adding a duplicate.
-- No add while the leader reports no quorum or another membership change in flight; wait for
-  it within the deadline (these waits do not use up attempts).
-- After the add, read the list again: the marker is written only when we are listed.
-- An add whose answer was lost (timeout) may have committed: the next attempt's read finds
-  us, and that counts as our join.
-- Follow leader hints (307, 421 + X-Leader-URL, the list's `leader`), fall back to the other
-  peers and DNS SRV.
+- Hints (307, 421 + X-Leader-URL, the list's `leader`) are candidates, not verdicts
+  (`automation.discovery`): never a lower scheme, never another service's port, and whoever
+  is hinted is asked for its own list before anything is added there. A candidate that does
+  not answer, answers "no quorum"/"no leader", or lists another service is set aside (with a
+  pause that doubles) and the others are tried.
+- No add while the leader reports a membership change in flight; wait for it within the
+  deadline (waits do not use up attempts).
+- Only a final read proves membership: after the add, the list must show us listed with our
+  Raft address, as a voter, with quorum and no change in flight (or `committed: true`), read
+  from the leader. Anything less is waited for within the deadline, then fails with that
+  cause. The marker is written only then.
+- An add whose answer was lost (timeout) may have committed: the next read finds us, and that
+  counts as our join.
 """
 
 from __future__ import annotations
 
 from automation.context import Context
-from automation.discovery import LeaderFinder, base_url, leader_hint
+from automation.discovery import LeaderFinder, base_url, foreign_list, leader_hint
 from automation.errors import JoinFailed, MembershipConflict, StepFailed
 from automation.health import wait_healthy
 from automation.http import Response, TransportError
 from automation.log import Logger
-from automation.membership import MemberView, parse_member, parse_view
+from automation.markers import MarkerState, Ownership
+from automation.markertrust import Trust, check_marker, identity_for
+from automation.membership import Proof, judge, parse_member, parse_view
 from automation.policy import Deadline, join_policy
 from automation.retry import Outcome, Try, Verdict, classify, classify_error, done, run
 from automation.spec.causes import MAYBE_DELIVERED, Cause
@@ -35,9 +46,9 @@ Retry = Outcome[ExitCode]  # one attempt that did not finish the join, and why (
 
 def run_join(ctx: Context, service: Service, join_cfg: JoinConfig, prerequisite: Service | None = None) -> ExitCode:
     log = ctx.log.bind(service=service.value, operation="cluster-join")
-    done = _marker_present(ctx, service, log)
-    if done is not None:
-        return done
+    marker = _marker_present(ctx, service)
+    if marker is not None and check_marker(ctx, service, marker, join_cfg, log) is Trust.TRUSTED:
+        return ExitCode.ALREADY_DONE
     if prerequisite is not None:
         _require_joined(ctx, prerequisite, log)
     warning = ctx.markers.ensure_directory()
@@ -49,15 +60,28 @@ def run_join(ctx: Context, service: Service, join_cfg: JoinConfig, prerequisite:
     wait_healthy(health_url, http=ctx.http, cfg=cfg.health, deadline=Deadline.start(budget, ctx.clock), log=log)
     if cfg.bootstrap:
         name = marker_name(service, Step.INITIALIZED)
-        ctx.markers.write(name)
+        ctx.markers.write(name, identity_for(cfg, service))
         log.info("Bootstrap node: the Raft cluster forms from initial_peers; no join request sent", marker=name)
         return ExitCode.OK
     return Joiner(ctx, service, join_cfg, log).run()
 
 
 def _require_joined(ctx: Context, prerequisite: Service, log: Logger) -> None:
+    """`--require-joined`: the prerequisite's own join verified its marker (and re-wrote it with
+    this node's identity when the leader confirmed it); a marker still naming another node was
+    trusted only because no leader answered, so it is accepted here with a WARN."""
     names = [marker_name(prerequisite, step) for step in (Step.INITIALIZED, Step.JOINED)]
-    if any(ctx.markers.read(name).present for name in names):
+    state = _marker_present(ctx, prerequisite)
+    if state is not None:
+        ownership = state.ownership(identity_for(ctx.config, prerequisite))
+        if ownership is not Ownership.OURS:
+            log.warn(
+                f"{prerequisite.value}'s marker {state.name} "
+                f"{state.written_for(identity_for(ctx.config, prerequisite))}; accepted as {prerequisite.value}'s "
+                "join kept it",
+                marker=state.name,
+                ownership=ownership.value,
+            )
         return
     cause = Cause.PREREQUISITE_MISSING
     log.error(
@@ -72,20 +96,33 @@ def _require_joined(ctx: Context, prerequisite: Service, log: Logger) -> None:
     raise failure
 
 
-def _marker_present(ctx: Context, service: Service, log: Logger) -> ExitCode | None:
+def _marker_present(ctx: Context, service: Service) -> MarkerState | None:
     for step in (Step.INITIALIZED, Step.JOINED):
         state = ctx.markers.read(marker_name(service, step))
         if state.present:
-            log.info(
-                "Node already member of cluster (marker present); nothing to do",
-                marker=state.name,
-                since=state.timestamp.isoformat() if state.timestamp else None,
-                marker_status=state.status.value,
-            )
-            return ExitCode.ALREADY_DONE
+            return state
         if state.status.value == "corrupt":
-            log.warn("Marker corrupt; not trusted, verifying membership again", marker=state.name, detail=state.detail)
+            ctx.log.bind(service=service.value, operation="cluster-join").warn(
+                "Marker corrupt; not trusted, verifying membership again", marker=state.name, detail=state.detail
+            )
     return None
+
+
+def _leaderless(reply: Response) -> Cause | None:
+    """NO_QUORUM/NO_LEADER when a 5xx answer says so; other 5xx go to the shared table."""
+    if reply.status < 500:
+        return None
+    said = str(reply.json_object().get("error") or reply.excerpt(120)).lower()
+    if "quorum" in said:
+        return Cause.NO_QUORUM
+    if "leader" in said:
+        return Cause.NO_LEADER
+    return None
+
+
+def _pending_detail(detail: str) -> str:
+    """The judgement's reasons, without repeating the cause's own words."""
+    return detail.removeprefix(Cause.LISTED_NOT_COMMITTED.value + ": ")
 
 
 class Joiner:
@@ -96,7 +133,7 @@ class Joiner:
         self.log = log
         self.node_id = ctx.config.node_id
         self.raft_addr = ctx.config.service_raft_addr(service)
-        self.finder = LeaderFinder(ctx.config, service, log)
+        self.finder = LeaderFinder(ctx.config, service, log, ctx.clock)
         self.deadline = Deadline.start(cfg.deadline_s, ctx.clock)
         self.policy = join_policy(cfg)
         self.added_by_us = False  # a 201 seen, or an add sent whose answer was lost
@@ -104,10 +141,21 @@ class Joiner:
 
     def run(self) -> ExitCode:
         self.log.info("Joining cluster", policy=self.policy.describe, raft_addr=self.raft_addr)
+        last: Retry | None = None
 
         def step(t: Try) -> Retry:
-            outcome = self._attempt(self.finder.next(), t)
-            return done(outcome) if isinstance(outcome, ExitCode) else outcome
+            nonlocal last
+            url = self.finder.next()
+            self.deadline.sleep(self.finder.wait_for(url))  # set aside, or the per-peer rate limit
+            if self.deadline.expired():
+                # Waited out the deadline for a set-aside candidate: the give-up names what set it aside.
+                return last or Outcome(Verdict.BUSY, Cause.CANDIDATES_SET_ASIDE, f"{url} and every other candidate")
+            self.finder.asked(url)
+            outcome = self._attempt(url, Try(t.number, t.attempt, self.deadline.cap(self.policy.request_timeout_s)))
+            if isinstance(outcome, ExitCode):
+                return done(outcome)
+            last = outcome
+            return outcome
 
         return run(
             step,
@@ -117,6 +165,9 @@ class Joiner:
             what=f"Join {self.service.value}",
             failure=JoinFailed,
         )
+
+    def _set_aside(self, url: str, cause: Cause) -> None:
+        self.finder.set_aside(url, cause.value, base_s=self.cfg.retry_delay_s, cap_s=self.cfg.max_retry_delay_s)
 
     # One attempt: read the list, maybe add, and let the next read verify.
 
@@ -129,34 +180,59 @@ class Joiner:
         if redirected:
             return redirected
         if not reply.ok:
-            return self._answer(classify(reply, clock=self.ctx.clock, method="GET").failure(), url, t.attempt)
+            leaderless = _leaderless(reply)
+            if leaderless is not None:
+                # An election or a lost quorum (Consul's 500 "No cluster leader", etcd's "no
+                # leader"): later, and maybe elsewhere; it must not use up the attempts.
+                self.log.warn(f"Waiting: {url} reports {leaderless.value}; trying the other candidates", leader_url=url)
+                self._set_aside(url, leaderless)
+                detail = f"HTTP {reply.status} from {url}/admin/members: {reply.excerpt(120)}"
+                return Outcome(Verdict.BUSY, leaderless, detail, delay=0, http_code=reply.status)
+            outcome = classify(reply, clock=self.ctx.clock, method="GET").failure()
+            if outcome.verdict is Verdict.ATTEMPT:
+                self._set_aside(url, outcome.cause)
+            return self._answer(outcome, url, t.attempt)
         view = parse_view(reply)
         if view is None:
+            self._set_aside(url, Cause.UNREADABLE_MEMBER_LIST)
             return Outcome(Verdict.ATTEMPT, Cause.UNREADABLE_MEMBER_LIST, f"from {url}: {reply.excerpt(80)}")
-        listed = self._check_listed(view)
-        if listed is not None:
-            return listed
-        if view.leader_url and base_url(view.leader_url) != url:
-            self.finder.learn(base_url(view.leader_url))
-            return Outcome(Verdict.HOP, Cause.NOT_LEADER, f"{url} names {view.leader_url}")
-        if view.has_quorum is False:
-            self.log.warn("Waiting: the cluster reports no quorum; not adding a member now", leader_url=url)
-            return Outcome(Verdict.BUSY, Cause.NO_QUORUM, f"{url}/admin/members: has_quorum false")
+        wrong = foreign_list(self.ctx.config, self.service, view)
+        if wrong:
+            self.log.warn(f"Leader candidate {url} answered {wrong}; not using it", leader_url=url)
+            self._set_aside(url, Cause.FOREIGN_MEMBER_LIST)
+            return Outcome(Verdict.ATTEMPT, Cause.FOREIGN_MEMBER_LIST, f"{url} answered {wrong}")
+        leader = self.finder.normalise(base_url(view.leader_url)) if view.leader_url else None
+        if view.leader_url and leader != url:
+            if leader and self.finder.learn(leader):
+                return Outcome(Verdict.HOP, Cause.NOT_LEADER, f"{url} names {view.leader_url}")
+            self._set_aside(url, Cause.NOT_LEADER)
+            return Outcome(
+                Verdict.ATTEMPT, Cause.NOT_LEADER, f"{url} names leader {view.leader_url}, which cannot be asked"
+            )
+        judgement = judge(view, self.node_id, self.raft_addr)
+        if judgement.verdict is Proof.CONFLICT:
+            self._conflict(judgement.detail)
+        if judgement.verdict is Proof.PROVEN:
+            return self._joined()
+        if judgement.verdict is Proof.PENDING:
+            self.log.info("Waiting: listed, but membership not proven yet", detail=judgement.detail, leader_url=url)
+            self.finder.prefer(url)
+            return Outcome(Verdict.BUSY, Cause.LISTED_NOT_COMMITTED, _pending_detail(judgement.detail))
+        if view.no_leader or view.has_quorum is False:
+            cause = Cause.NO_LEADER if view.no_leader else Cause.NO_QUORUM
+            self.log.warn(f"Waiting: {url} reports {cause.value}; not adding a member there now", leader_url=url)
+            self._set_aside(url, cause)
+            return Outcome(Verdict.BUSY, cause, f"{url}/admin/members", delay=0)
         if view.change_in_flight:
             self.log.info("Waiting: another membership change is in flight", leader_url=url)
+            self.finder.prefer(url)
             return Outcome(Verdict.BUSY, Cause.CHANGE_IN_FLIGHT, f"{url}/admin/members: change_in_flight true")
         return self._add(url, t)
 
-    def _check_listed(self, view: MemberView) -> ExitCode | None:
-        ours = view.find(self.node_id)
-        other = view.by_addr(self.raft_addr)
-        if ours is None and other is None:
-            return None
-        if ours is None or ours.raft_addr != self.raft_addr or (other is not None and other.id != self.node_id):
-            self._conflict(ours.raft_addr if ours else None, other.id if other else None)
+    def _joined(self) -> ExitCode:
         self.ctx.failpoints.hit("join.after-verify")
         name = marker_name(self.service, Step.JOINED)
-        self.ctx.markers.write(name)
+        self.ctx.markers.write(name, identity_for(self.ctx.config, self.service))
         if self.added_by_us:
             self.log.info("Successfully joined cluster", marker=name, elapsed_s=round(self.deadline.elapsed(), 3))
             return ExitCode.OK
@@ -164,14 +240,7 @@ class Joiner:
         self.log.warn(message, marker=name, raft_addr=self.raft_addr)
         return ExitCode.ALREADY_DONE
 
-    def _conflict(self, listed_addr: str | None, addr_owner: str | None) -> None:
-        if listed_addr is not None and listed_addr != self.raft_addr:
-            detail = (
-                f"{self.node_id} is listed with raft_addr {listed_addr}, "
-                f"but this node is configured with {self.raft_addr}"
-            )
-        else:
-            detail = f"raft_addr {self.raft_addr} is already used by member {addr_owner}"
+    def _conflict(self, detail: str) -> None:
         message = (
             f"Membership conflict: {detail}; refusing to add a duplicate. "
             "Fix raft_addr/node_id or remove the stale member (fba leave --member)"
@@ -199,17 +268,29 @@ class Joiner:
             self.added_by_us = True
             self.log.info("Member add accepted; verifying membership", **context)
             self.ctx.failpoints.hit("join.after-add")
+            self.finder.prefer(url)  # the final read comes from the leader that took the add
             return Outcome(Verdict.HOP, Cause.VERIFYING, f"HTTP {reply.status} from {url}", delay=0)
         if reply.status == 409:
             self.saw_409 = True
             member = parse_member(reply.json_object().get("member"))
-            if member is not None and (member.id != self.node_id or member.raft_addr != self.raft_addr):
-                self._conflict(member.raft_addr if member.id == self.node_id else None, member.id)
+            if member is not None and member.id == self.node_id and member.raft_addr != self.raft_addr:
+                self._conflict(
+                    f"{self.node_id} is listed with raft_addr {member.raft_addr}, "
+                    f"but this node is configured with {self.raft_addr}"
+                )
+            if member is not None and member.id != self.node_id:
+                self._conflict(f"raft_addr {self.raft_addr} is already used by member {member.id}")
+            self.finder.prefer(url)
             return Outcome(Verdict.HOP, Cause.VERIFYING, f"HTTP 409 from {url}", delay=0)
         redirected = self._redirect(reply, url)
         if redirected:
             return redirected
-        return self._answer(classify(reply, clock=self.ctx.clock, method="POST").failure(), url, t.attempt)
+        outcome = classify(reply, clock=self.ctx.clock, method="POST").failure()
+        if outcome.verdict is Verdict.TRANSIENT:
+            self.finder.prefer(url)  # "later" from the leader: ask it again, after its Retry-After
+        elif outcome.verdict is Verdict.ATTEMPT:
+            self._set_aside(url, outcome.cause)
+        return self._answer(outcome, url, t.attempt)
 
     def _answer(self, outcome: Retry, url: str, attempt: int) -> Retry:
         """Log an answer the shared table classified (automation.spec.http_status)."""
@@ -226,12 +307,14 @@ class Joiner:
         if reply.status not in (301, 302, 307, 308, 421):
             return None
         hint = leader_hint(reply)
-        if hint and hint != url:
-            self.finder.learn(hint)
+        if hint and self.finder.normalise(hint) != url and self.finder.learn(hint):
             return Outcome(Verdict.HOP, Cause.NOT_LEADER, f"HTTP {reply.status} from {url} names {hint}")
-        self.finder.forget()
+        self._set_aside(url, Cause.NOT_LEADER)
         return Outcome(
-            Verdict.ATTEMPT, Cause.NOT_LEADER, f"{url} is not the leader and named no leader", http_code=reply.status
+            Verdict.ATTEMPT,
+            Cause.NOT_LEADER,
+            f"{url} is not the leader and named no leader that may be asked",
+            http_code=reply.status,
         )
 
     def _transport_failure(self, url: str, err: TransportError, attempt: int) -> Retry:
@@ -243,5 +326,5 @@ class Joiner:
             leader_url=url,
             elapsed_s=round(self.deadline.elapsed(), 3),
         )
-        self.finder.forget()
+        self._set_aside(url, err.cause)
         return classify_error(err).failure()

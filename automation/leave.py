@@ -1,4 +1,5 @@
-"""`fba leave`: the design's rollback. DELETE the member on the leader, then drop the marker.
+"""`fba leave`: the design's rollback. DELETE the member on the leader, read the list back
+until it proves the member gone (`automation.removal`), then drop the marker.
 
 `--member ID` removes another member (one that was added but never came up, as
 `fba health-report` flags); the local markers are only touched when removing ourselves.
@@ -13,6 +14,7 @@ from automation.context import Context
 from automation.discovery import LeaderFinder, leader_hint
 from automation.http import Response, TransportError
 from automation.policy import Deadline, join_policy
+from automation.removal import confirm_removed
 from automation.retry import Outcome, Try, Verdict, classify, classify_error, done, run
 from automation.spec.causes import Cause
 from automation.spec.exitcodes import ExitCode
@@ -43,14 +45,21 @@ def run_leave(ctx: Context, service: Service, member: str | None) -> ExitCode:
         if reply.status == 404:
             return done(reply)
         outcome = classify(reply, clock=ctx.clock, method="DELETE")
-        if outcome.verdict is not Verdict.DONE:
+        if outcome.verdict is Verdict.DONE:
+            took.append(url)
+        else:
             log.error("Leave request refused", cause=outcome.cause.value, detail=outcome.detail, attempt=t.attempt)
         return outcome
 
-    reply = run(step, policy=join_policy(cfg, name="leave"), deadline=deadline, log=log, what=f"Leave {service.value}")
+    took: list[str] = []  # the leader that accepted the DELETE: its list must prove the removal
+    policy = join_policy(cfg, name="leave")
+    reply = run(step, policy=policy, deadline=deadline, log=log, what=f"Leave {service.value}")
+    if reply.ok:
+        # A 200 is an answer, not a proof: the markers go only once the list shows the member gone.
+        confirm_removed(ctx, service, took[-1], target, deadline, policy, log)
     removed = _drop_markers(ctx, service) if target == ctx.config.node_id else []
     if reply.ok:
-        log.info("Member removed from cluster", member=target, leader_url=reply.url, markers_removed=removed)
+        log.info("Member removed from cluster", member=target, leader_url=took[-1], markers_removed=removed)
         return ExitCode.OK
     log.warn("Not a member of the cluster (HTTP 404)", member=target, markers_removed=removed)
     return ExitCode.ALREADY_DONE

@@ -5,12 +5,14 @@ marker, fsync the directory. A crash at any point leaves either no marker or a w
 never a torn one (cloud-init's run-once markers are not atomic, and lie after a crash).
 Read: absent, valid (timestamp + matching checksum), unverified (timestamp only, as the
 design's manual procedure writes), or corrupt (empty, unparsable, checksum mismatch). A
-corrupt marker is reported and not trusted.
+corrupt marker is reported and not trusted. A readable marker also says for whom it was
+written (`Ownership`): this node, someone else (a cloned disk), or nobody in particular (the
+manual form, or one written before identities); `automation.markertrust` decides what that
+means for a join.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from collections.abc import Callable
@@ -20,7 +22,14 @@ from enum import StrEnum
 from pathlib import Path
 
 from automation.errors import MarkerError
-from automation.spec.markers import CHECKSUM_PREFIX, MARKER_MODE, STATE_DIR_MODE
+from automation.spec.markers import (
+    MARKER_MODE,
+    STATE_DIR_MODE,
+    MarkerFormatError,
+    MarkerIdentity,
+    parse_marker,
+    render_marker,
+)
 
 MAX_MARKER_BYTES = 4096
 
@@ -32,26 +41,44 @@ class MarkerStatus(StrEnum):
     CORRUPT = "corrupt"
 
 
+class Ownership(StrEnum):
+    OURS = "ours"  # identity lines name this node, cluster and Raft address
+    UNKNOWN = "unknown"  # no identity lines: written by hand, or by fba before identities
+    FOREIGN = "foreign"  # identity lines name another node, cluster or Raft address
+
+
 @dataclass(frozen=True)
 class MarkerState:
     name: str
     status: MarkerStatus
     timestamp: datetime | None = None
     detail: str = ""
+    identity: MarkerIdentity | None = None
+    timestamp_line: str = ""
 
     @property
     def present(self) -> bool:
-        """Counts as done: a valid marker, or a timestamp-only one written by hand."""
+        """A readable marker: valid, or a timestamp-only one written by hand. Whether it is
+        this node's is a separate question (`ownership`)."""
         return self.status in (MarkerStatus.VALID, MarkerStatus.UNVERIFIED)
 
+    def ownership(self, expected: MarkerIdentity) -> Ownership:
+        if self.identity is None:
+            return Ownership.UNKNOWN
+        return Ownership.OURS if self.identity == expected else Ownership.FOREIGN
 
-def checksum(line: str) -> str:
-    return CHECKSUM_PREFIX + hashlib.sha256(line.encode("utf-8")).hexdigest()
+    def written_for(self, expected: MarkerIdentity) -> str:
+        """One phrase for logs: whom the marker names, compared with this node."""
+        if self.identity is None:
+            return "says nothing about the node it was written for"
+        differences = expected.differences(self.identity)
+        if not differences:
+            return f"written for this node ({expected.describe()})"
+        return f"written for {self.identity.describe()}: {'; '.join(differences)}"
 
 
-def render(timestamp: datetime) -> str:
-    line = timestamp.isoformat(timespec="seconds")
-    return f"{line}\n{checksum(line)}\n"
+def render(timestamp: datetime, identity: MarkerIdentity | None = None) -> str:
+    return render_marker(timestamp.isoformat(timespec="seconds"), identity)
 
 
 def parse(name: str, raw: bytes) -> MarkerState:
@@ -59,20 +86,21 @@ def parse(name: str, raw: bytes) -> MarkerState:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return MarkerState(name, MarkerStatus.CORRUPT, detail="not UTF-8 text")
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if not lines:
-        return MarkerState(name, MarkerStatus.CORRUPT, detail="empty")
     try:
-        timestamp = datetime.fromisoformat(lines[0])
-    except ValueError:
+        content = parse_marker(text)
+    except MarkerFormatError as err:
+        return MarkerState(name, MarkerStatus.CORRUPT, detail=str(err))
+    if not content.checksummed:
         return MarkerState(
-            name, MarkerStatus.CORRUPT, detail=f"first line is not an ISO-8601 timestamp: {lines[0][:40]!r}"
+            name,
+            MarkerStatus.UNVERIFIED,
+            content.timestamp,
+            "timestamp only (written by hand?)",
+            timestamp_line=content.timestamp_line,
         )
-    if len(lines) == 1:
-        return MarkerState(name, MarkerStatus.UNVERIFIED, timestamp, "timestamp only (written by hand?)")
-    if len(lines) > 2 or lines[1] != checksum(lines[0]):
-        return MarkerState(name, MarkerStatus.CORRUPT, timestamp, "checksum does not match the timestamp")
-    return MarkerState(name, MarkerStatus.VALID, timestamp)
+    return MarkerState(
+        name, MarkerStatus.VALID, content.timestamp, identity=content.identity, timestamp_line=content.timestamp_line
+    )
 
 
 class MarkerStore:
@@ -126,8 +154,13 @@ class MarkerStore:
             return MarkerState(name, MarkerStatus.CORRUPT, detail="too large")
         return parse(name, raw)
 
-    def write(self, name: str) -> MarkerState:
-        content = render(self._clock())
+    def write(
+        self, name: str, identity: MarkerIdentity | None = None, *, timestamp_line: str | None = None
+    ) -> MarkerState:
+        """Write a marker for `identity` (now, or keeping `timestamp_line` when an old marker is
+        re-written with the identity it was verified to have)."""
+        line = timestamp_line or self._clock().isoformat(timespec="seconds")
+        content = render_marker(line, identity)
         write_atomic(self.path(name), content.encode("utf-8"), before_rename=self._before_rename)
         return parse(name, content.encode("utf-8"))
 

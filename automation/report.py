@@ -13,17 +13,18 @@ end when there is a summary to send, and those not made are reported as failed c
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from automation.context import Context
+from automation.discovery import foreign_list
 from automation.errors import StepFailed
 from automation.http import Response, TransportError
 from automation.log import Logger
 from automation.markers import write_atomic
-from automation.membership import parse_view
+from automation.membership import Proof, judge, parse_view
 from automation.policy import Deadline, notify_policy
 from automation.retry import GiveUp, Outcome, Try, fetch, run
 from automation.spec.exitcodes import ExitCode
@@ -88,7 +89,9 @@ def _peer_urls(ctx: Context, service: Service) -> list[str]:
     for url in cfg.peer_api_urls(source):
         host = urlsplit(url).hostname or ""
         if host not in own_hosts:
-            urls.append(f"{urlsplit(url).scheme}://{host}:{port}")
+            # never below the configuration's scheme (kind D): no clear-text probe under TLS
+            scheme = "https" if cfg.tls.enabled else urlsplit(url).scheme
+            urls.append(f"{scheme}://{host}:{port}")
     return list(dict.fromkeys(urls))
 
 
@@ -120,14 +123,16 @@ class _Probe:
         view = parse_view(Response(status, {}, body or b"", url)) if 200 <= status < 300 else None
         if view is None:
             return [Check(f"{service.value}:member", False, f"{detail}, no member list" if status else detail)]
-        me = view.find(ctx.config.node_id)
-        checks = [
-            Check(
-                f"{service.value}:member",
-                me is not None,
-                f"listed as {me.raft_addr}" if me else f"{ctx.config.node_id} not in {[m.id for m in view.members]}",
-            )
-        ]
+        wrong = foreign_list(ctx.config, service, view)
+        if wrong:
+            return [Check(f"{service.value}:member", False, f"{url} answered {wrong}")]
+        # Listed under our own Raft address, as a voter; quorum is the next check's business.
+        judgement = judge(
+            replace(view, has_quorum=None, change_in_flight=None, committed=None, leader_known=False),
+            ctx.config.node_id,
+            ctx.config.service_raft_addr(service),
+        )
+        checks = [Check(f"{service.value}:member", judgement.verdict is Proof.PROVEN, judgement.detail)]
         if view.has_quorum is False:
             checks.append(Check(f"{service.value}:quorum", False, "the local member reports no quorum"))
         for member in view.members:

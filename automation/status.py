@@ -1,6 +1,7 @@
 """`fba status`: the node's first-boot state, step by step, that never blocks past --timeout.
 
-A step is `done` (marker present, or for the health check its last run succeeded), `running`
+A step is `done` (marker present, shown with whom it names; or for the health check its last
+run succeeded), `running`
 (unit activating), `failed` (unit failed; the cause from its last ERROR journal line),
 `pending` (not started yet, or systemd not available and no marker). cloud-init's
 `status --wait` blocked forever when a unit never ran; ours returns at its deadline with
@@ -40,6 +41,7 @@ class StepStatus:
     since: str | None = None
     cause: str | None = None
     marker: str | None = None
+    marker_for: str | None = None  # whom the marker names; "unknown" for a hand-written one
 
 
 def step_status(unit: UnitSpec, markers: MarkerStore, systemd: Systemd) -> StepStatus:
@@ -48,7 +50,10 @@ def step_status(unit: UnitSpec, markers: MarkerStore, systemd: Systemd) -> StepS
     active, result = props.get("ActiveState", ""), props.get("Result", "")
     if marker is not None:
         since = marker.timestamp.isoformat() if marker.timestamp else None
-        return StepStatus(unit.name, StepState.DONE, since=since, marker=marker.name)
+        # status reads no config: it shows whom the marker names, and the join (which knows
+        # who this node is) is what verifies a marker naming someone else or no one.
+        whom = marker.identity.describe() if marker.identity else "unknown"
+        return StepStatus(unit.name, StepState.DONE, since=since, marker=marker.name, marker_for=whom)
     if active == "failed" or (result not in ("", "success") and active != "activating"):
         cause = last_cause(systemd.journal_json(unit.name)) or f"unit result: {result or active}"
         return StepStatus(unit.name, StepState.FAILED, cause=cause)
@@ -106,5 +111,6 @@ def render(steps: list[StepStatus], code: ExitCode, fmt: str) -> str:
     lines = [f"first-boot: {verdict}"]
     for s in steps:
         extra = f" since {s.since}" if s.since else f": {s.cause}" if s.cause else ""
+        extra += f" (marker for {s.marker_for})" if s.marker_for else ""
         lines.append(f"  {s.unit:<32} {s.state.value}{extra}")
     return "\n".join(lines)

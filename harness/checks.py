@@ -6,16 +6,22 @@ node, what was expected and what was seen. Secrets are compared, never printed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Protocol
 
 from automation.spec.exitcodes import systemd_success_codes
-from automation.spec.markers import CHECKSUM_PREFIX, DEFAULT_STATE_DIR, JOIN_SERVICES, Service, Step, marker_name
+from automation.spec.markers import (
+    DEFAULT_STATE_DIR,
+    JOIN_SERVICES,
+    MarkerFormatError,
+    Service,
+    Step,
+    marker_name,
+    parse_marker,
+)
 from automation.spec.units import AUTOMATION_UNITS, EXTERNAL_UNITS, UnitSpec
 from harness.errors import CheckFailed
 
@@ -43,7 +49,8 @@ def expected_markers(bootstrap: bool) -> list[str]:
 
 
 def check_markers(node: GuestNode, *, bootstrap: bool, state_dir: str = str(DEFAULT_STATE_DIR)) -> dict[str, str]:
-    """Each expected marker: ISO-8601 first line, matching checksum, mode 0600, dir 0700."""
+    """Each expected marker: ISO-8601 first line, matching checksum, identity lines (for whom it
+    was written), mode 0600, dir 0700. Returns each marker's first line."""
     found: dict[str, str] = {}
     mode = node.succeed(f"stat -c %a {shlex.quote(state_dir)}").strip()
     if mode != "700":
@@ -57,17 +64,16 @@ def check_markers(node: GuestNode, *, bootstrap: bool, state_dir: str = str(DEFA
         lines = out.splitlines()
         if lines[0].strip() != "600":
             raise CheckFailed(f"{node.name}: marker {path} has mode {lines[0]}, expected 600")
-        content = [line.strip() for line in lines[1:] if line.strip()]
         try:
-            datetime.fromisoformat(content[0])
-        except (IndexError, ValueError):
+            content = parse_marker("\n".join(lines[1:]))
+        except MarkerFormatError as err:
+            raise CheckFailed(f"{node.name}: marker {path} is not a valid marker ({err}): {lines[1:4]}") from None
+        if not content.checksummed or content.identity is None:
             raise CheckFailed(
-                f"{node.name}: marker {path} does not start with an ISO-8601 timestamp: {content[:2]}"
-            ) from None
-        digest = CHECKSUM_PREFIX + hashlib.sha256(content[0].encode()).hexdigest()
-        if len(content) != 2 or content[1] != digest:
-            raise CheckFailed(f"{node.name}: marker {path} has no valid checksum line: {content}")
-        found[name] = content[0]
+                f"{node.name}: marker {path} says nothing about whom it was written for "
+                f"(no checksum or identity lines): {lines[1:]}"
+            )
+        found[name] = content.timestamp_line
     return found
 
 

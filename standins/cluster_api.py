@@ -79,9 +79,10 @@ class ClusterApp:
     def _members_body(self) -> c.Members:
         raft = self.node.raft
         if raft is None:
-            return c.Members(members=[], leader=None, term=0, has_quorum=False,
+            return c.Members(service=self.cfg.service, members=[], leader=None, term=0, has_quorum=False,
                              change_in_flight=False)
-        return c.Members(members=sorted_bodies(raft.members()), leader=self._leader_ref(raft),
+        return c.Members(service=self.cfg.service, members=sorted_bodies(raft.members()),
+                         leader=self._leader_ref(raft),
                          term=raft.term(), has_quorum=raft.has_quorum(),
                          change_in_flight=self.node.change_lock.locked())
 

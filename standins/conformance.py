@@ -86,7 +86,9 @@ def _members(t: Target) -> str:
     health = t.scratch.get("health")
     if health is not None and {m.id for m in health.members} != {m.id for m in body.members}:
         raise CheckFailed("/health and /admin/members list different members")
-    return ", ".join(m.id for m in body.members)
+    if health is not None and health.service != body.service:
+        raise CheckFailed(f"/health says {health.service}, /admin/members says {body.service}")
+    return f"{body.service}: " + ", ".join(m.id for m in body.members)
 
 
 def _leader(t: Target) -> str:

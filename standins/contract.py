@@ -89,6 +89,10 @@ class Starting(_Body):
 
 
 class Members(_Body):
+    """`GET /admin/members`. `service` says whose list it is, so a client that asked the wrong
+    port (flaredb's list from chainfire) can tell."""
+
+    service: Service
     members: list[Member]
     leader: LeaderRef | None
     term: int

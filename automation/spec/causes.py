@@ -37,6 +37,11 @@ class Cause(StrEnum):
     # Cluster states and step preconditions.
     NOT_LEADER = "not the leader"
     NO_QUORUM = "no quorum"
+    NO_LEADER = "no leader"
+    LISTED_NOT_COMMITTED = "listed but not committed"
+    FOREIGN_MEMBER_LIST = "another service's member list"
+    CANDIDATES_SET_ASIDE = "every candidate set aside"
+    REMOVAL_NOT_CONFIRMED = "removal not confirmed"
     CHANGE_IN_FLIGHT = "membership change in flight"
     MEMBERSHIP_CONFLICT = "membership conflict"
     VERIFYING = "verifying membership"
@@ -101,6 +106,23 @@ CAUSES: tuple[CauseMeaning, ...] = (
     CauseMeaning(Cause.BAD_RESPONSE, "no", "a 2xx whose body lacks what the contract promises"),
     CauseMeaning(Cause.NOT_LEADER, "yes, a free hop", "a follower named another leader (307/421, `leader`)"),
     CauseMeaning(Cause.NO_QUORUM, "until the deadline", "the leader reports no quorum; no member is added"),
+    CauseMeaning(Cause.NO_LEADER, "until the deadline", "a candidate reports no leader (an election); it is set aside"),
+    CauseMeaning(
+        Cause.LISTED_NOT_COMMITTED,
+        "until the deadline",
+        "we are listed, but without quorum, with a change in flight, uncommitted or as a learner",
+    ),
+    CauseMeaning(
+        Cause.FOREIGN_MEMBER_LIST, "yes, uses an attempt", "a candidate answered another service's member list"
+    ),
+    CauseMeaning(
+        Cause.CANDIDATES_SET_ASIDE, "no", "the deadline ended while every candidate was set aside after failing"
+    ),
+    CauseMeaning(
+        Cause.REMOVAL_NOT_CONFIRMED,
+        "until the deadline",
+        "`leave`: the member list still shows the member, or is unsettled",
+    ),
     CauseMeaning(Cause.CHANGE_IN_FLIGHT, "until the deadline", "another membership change is in flight"),
     CauseMeaning(Cause.MEMBERSHIP_CONFLICT, "no", "our id or Raft address is listed with other values"),
     CauseMeaning(Cause.VERIFYING, "yes, a free hop", "an add was accepted; the member list is read again"),

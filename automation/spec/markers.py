@@ -1,14 +1,26 @@
 """Marker files: where they live and what they are called.
 
-The names are the design's (`.chainfire-initialized`, `.chainfire-joined`, ...). The format
-(first line an ISO-8601 timestamp, optional second line `sha256:<hex of the first line>`) is
-defined here so the node, the harness checks and the docs agree. A file holding only a
-timestamp is valid: that is what the design's manual procedure (`date -Iseconds > marker`)
-writes.
+The names are the design's (`.chainfire-initialized`, `.chainfire-joined`, ...). The format is
+defined here so the node, the harness checks and the docs agree:
+
+    2026-11-30T23:00:00+00:00          line 1: ISO-8601 timestamp (the design's)
+    sha256:<hex>                       line 2: checksum of line 1 and the identity lines
+    node_id=node04                     identity: for whom the marker was written
+    cluster_name=plasma
+    raft_addr=10.0.0.4:2380
+
+The checksum is sha256 of every line except itself, joined by "\n", so a marker without
+identity lines (fba before identities) has the same checksum it always had: sha256 of line 1.
+A file holding only a timestamp is what the design's manual procedure
+(`date -Iseconds > marker`) writes; it says nothing about whom it was written for. A cloned
+disk carries its first owner's markers: the identity lines are how a node tells them apart.
 """
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from pathlib import PurePosixPath
 
@@ -43,3 +55,76 @@ def all_marker_names() -> tuple[str, ...]:
     names = [marker_name(s, step) for s in JOIN_SERVICES for step in (Step.INITIALIZED, Step.JOINED)]
     names.append(marker_name(Service.IAM, Step.INITIALIZED))
     return tuple(names)
+
+
+IDENTITY_KEYS = ("node_id", "cluster_name", "raft_addr")
+
+
+@dataclass(frozen=True)
+class MarkerIdentity:
+    """For whom a marker was written."""
+
+    node_id: str
+    cluster_name: str
+    raft_addr: str
+
+    def lines(self) -> list[str]:
+        return [f"{key}={getattr(self, key)}" for key in IDENTITY_KEYS]
+
+    def differences(self, other: MarkerIdentity) -> list[str]:
+        """`key: theirs != ours` for each field that differs (empty: the same node)."""
+        return [
+            f"{key} {getattr(other, key)} (this node: {getattr(self, key)})"
+            for key in IDENTITY_KEYS
+            if getattr(self, key) != getattr(other, key)
+        ]
+
+    def describe(self) -> str:
+        return f"{self.node_id} of cluster {self.cluster_name} ({self.raft_addr})"
+
+
+@dataclass(frozen=True)
+class MarkerContent:
+    """A marker's text, parsed. `checksummed` is False for the manual timestamp-only form."""
+
+    timestamp_line: str
+    timestamp: datetime
+    checksummed: bool
+    identity: MarkerIdentity | None
+
+
+class MarkerFormatError(ValueError):
+    """The text is not a marker (empty, no timestamp, bad checksum, odd lines)."""
+
+
+def marker_checksum(lines: list[str]) -> str:
+    """The checksum line for the given timestamp and identity lines (in file order)."""
+    return CHECKSUM_PREFIX + hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+
+
+def render_marker(timestamp_line: str, identity: MarkerIdentity | None) -> str:
+    extra = identity.lines() if identity else []
+    return "\n".join([timestamp_line, marker_checksum([timestamp_line, *extra]), *extra]) + "\n"
+
+
+def parse_marker(text: str) -> MarkerContent:
+    """Parse a marker's text; raises MarkerFormatError naming what is wrong."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise MarkerFormatError("empty")
+    try:
+        timestamp = datetime.fromisoformat(lines[0])
+    except ValueError:
+        raise MarkerFormatError(f"first line is not an ISO-8601 timestamp: {lines[0][:40]!r}") from None
+    if len(lines) == 1:
+        return MarkerContent(lines[0], timestamp, checksummed=False, identity=None)
+    extra = lines[2:]
+    if lines[1] != marker_checksum([lines[0], *extra]):
+        raise MarkerFormatError("checksum does not match the timestamp and identity lines")
+    if not extra:
+        return MarkerContent(lines[0], timestamp, checksummed=True, identity=None)
+    fields = dict(line.partition("=")[::2] for line in extra)
+    if sorted(fields) != sorted(IDENTITY_KEYS) or len(extra) != len(IDENTITY_KEYS) or not all(fields.values()):
+        raise MarkerFormatError(f"identity lines must be {', '.join(k + '=...' for k in IDENTITY_KEYS)}")
+    identity = MarkerIdentity(**{key: fields[key] for key in IDENTITY_KEYS})
+    return MarkerContent(lines[0], timestamp, checksummed=True, identity=identity)

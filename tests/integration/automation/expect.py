@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import stat
 from datetime import datetime
 from pathlib import Path
 
-from automation.spec.markers import MARKER_MODE, STATE_DIR_MODE, Service, Step, marker_name
+from automation.spec.markers import (
+    MARKER_MODE,
+    STATE_DIR_MODE,
+    MarkerIdentity,
+    Service,
+    Step,
+    marker_name,
+    parse_marker,
+)
 
 JOINED = marker_name(Service.CHAINFIRE, Step.JOINED)
 INITIALIZED = marker_name(Service.CHAINFIRE, Step.INITIALIZED)
@@ -19,19 +26,20 @@ def mode_of(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def assert_marker(path: Path) -> datetime:
-    """A whole marker: ISO-8601 line + `sha256:` line of it, mode 0600, directory 0700."""
+def assert_marker(path: Path, identity: MarkerIdentity | None = None) -> datetime:
+    """A whole marker: ISO-8601 line, `sha256:` line, identity lines (those of `identity` when
+    given), mode 0600, directory 0700."""
     assert path.is_file(), (
         f"marker {path.name} missing; directory holds {sorted(p.name for p in path.parent.iterdir())}"
     )
     assert mode_of(path) == MARKER_MODE, f"{path.name} mode {mode_of(path):04o}"
     assert mode_of(path.parent) == STATE_DIR_MODE, f"state dir mode {mode_of(path.parent):04o}"
-    lines = path.read_text(encoding="utf-8").splitlines()
-    assert len(lines) == 2, lines
-    stamp = datetime.fromisoformat(lines[0])
-    assert stamp.tzinfo is not None, f"timestamp without zone: {lines[0]}"
-    assert lines[1] == "sha256:" + hashlib.sha256(lines[0].encode()).hexdigest()
-    return stamp
+    content = parse_marker(path.read_text(encoding="utf-8"))
+    assert content.checksummed and content.identity is not None, path.read_text(encoding="utf-8")
+    if identity is not None:
+        assert content.identity == identity, f"{path.name} written for {content.identity}, expected {identity}"
+    assert content.timestamp.tzinfo is not None, f"timestamp without zone: {content.timestamp_line}"
+    return content.timestamp
 
 
 def markers_in(directory: Path) -> list[str]:

@@ -7,12 +7,14 @@ import datetime as dt
 from pathlib import Path
 
 from automation.spec.exitcodes import ExitCode
+from automation.spec.markers import MarkerIdentity
 
 from .conftest import FBA, NODE_ID, RAFT_ADDR, Fba, Node, Servers, cause
 from .expect import FLAREDB_JOINED, JOINED, assert_marker, markers_in
 from .fakes import Answer, error
 
 JOIN = ("join", "--service", "chainfire")
+IDENTITY = MarkerIdentity(NODE_ID, "testcluster", RAFT_ADDR)
 
 
 def test_no_quorum_for_a_while_then_joins(fba: Fba, node: Node) -> None:
@@ -97,16 +99,23 @@ def test_corrupt_marker_is_not_trusted(fba: Fba, node: Node) -> None:
 
 
 def test_hand_written_marker_from_the_design_procedure_is_honoured(fba: Fba, node: Node) -> None:
+    """`date -Iseconds > marker` names no node: one read of the leader's list confirms it, and the
+    marker is re-written with this node's identity, keeping its timestamp; nothing is added."""
     leader = node.leader()
+    node.clusters["chainfire"].add_member(NODE_ID, RAFT_ADDR, node.chainfire.url)
     fba.write_config(node.config())
     fba.state_dir.mkdir(mode=0o700)
     # date -Iseconds > /var/lib/first-boot-automation/.chainfire-joined
-    fba.marker(JOINED).write_text(dt.datetime.now(dt.UTC).astimezone().isoformat(timespec="seconds") + "\n")
+    stamp = dt.datetime.now(dt.UTC).astimezone().isoformat(timespec="seconds")
+    fba.marker(JOINED).write_text(stamp + "\n")
 
     result = fba.run(*JOIN)
 
     assert result.rc == ExitCode.ALREADY_DONE, result.describe()
-    assert leader.requests == [] and node.chainfire.requests == []
+    assert [r.path for r in leader.admin_requests()] == ["/admin/members"] and node.chainfire.requests == []
+    assert assert_marker(fba.marker(JOINED), IDENTITY).isoformat(timespec="seconds") == stamp
+    result = fba.run(*JOIN)  # now it names this node: no request at all
+    assert result.rc == ExitCode.ALREADY_DONE and len(leader.admin_requests()) == 1, result.describe()
 
 
 def test_state_dir_with_wide_mode_is_narrowed(fba: Fba, node: Node) -> None:

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from automation.cli import run
+from automation.spec.markers import MarkerIdentity, render_marker
 
 
 def write(tmp_path: Path, data: Any, mode: int = 0o600) -> Path:
@@ -93,9 +94,26 @@ def test_marker_present_means_no_network(
     path = write(tmp_path, join_config)
     state = tmp_path / "s"
     state.mkdir(mode=0o700)
-    (state / ".chainfire-joined").write_text("2025-12-10T10:30:45+00:00\n")
+    identity = MarkerIdentity(join_config["node_id"], join_config["cluster_name"], join_config["raft_addr"])
+    (state / ".chainfire-joined").write_text(render_marker("2025-12-10T10:30:45+00:00", identity))
     assert run(["join", "--service", "chainfire", "--config", str(path), "--state-dir", str(state)], {}) == 2
     assert "marker present" in capsys.readouterr().out
+
+
+def test_timestamp_only_marker_is_trusted_with_a_warning_when_no_leader_answers(
+    tmp_path: Path, join_config: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The design's manual `date -Iseconds > marker`: it names no node, so the leader is asked
+    # once; nobody answers (closed port), and a reboot must not depend on the leader.
+    join_config.update(leader_url="http://127.0.0.1:9", tls={"enabled": False})
+    path = write(tmp_path, join_config)
+    state = tmp_path / "s"
+    state.mkdir(mode=0o700)
+    (state / ".chainfire-joined").write_text("2025-12-10T10:30:45+00:00\n")
+    assert run(["join", "--service", "chainfire", "--config", str(path), "--state-dir", str(state)], {}) == 2
+    warnings = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"WARN"' in line]
+    assert any("no leader could confirm it; trusting it" in w["message"] for w in warnings)
+    assert (state / ".chainfire-joined").read_text() == "2025-12-10T10:30:45+00:00\n"  # not re-written
 
 
 def test_schema_prints_json(capsys: pytest.CaptureFixture[str]) -> None:

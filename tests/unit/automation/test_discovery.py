@@ -92,3 +92,83 @@ def test_dns_srv_failure_is_quietly_empty(monkeypatch: pytest.MonkeyPatch) -> No
 
     monkeypatch.setattr(dns.resolver, "resolve", resolve)
     assert srv_urls(Service.FLAREDB, "c1.example", "https", Logger(stream=io.StringIO())) == []
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def finder_with_clock(cfg: Any, service: Service = Service.CHAINFIRE) -> tuple[LeaderFinder, FakeClock, io.StringIO]:
+    from automation.policy import Clock
+
+    fake, out = FakeClock(), io.StringIO()
+    return LeaderFinder(cfg, service, Logger(stream=out), Clock(fake.monotonic, fake.sleep)), fake, out
+
+
+def test_a_hint_never_lowers_the_scheme() -> None:
+    tls = {"enabled": True, "insecure_skip_verify": True}
+    finder, _, out = finder_with_clock(config(leader_url="https://node01:2379", tls=tls))
+    assert finder.learn("http://node02:2379") is True
+    assert finder.next() == "https://node02:2379"
+    assert "asking https://node02:2379 instead" in out.getvalue()
+    assert finder.learn("http://node02:2379") and out.getvalue().count("instead") == 1  # said once
+
+
+def test_a_hint_on_another_services_port_is_refused() -> None:
+    finder, _, out = finder_with_clock(config(), Service.FLAREDB)
+    assert finder.learn("http://node02:2379") is False  # chainfire's API port
+    assert finder.next() == "http://node01:2479"
+    assert "that is chainfire's API port" in out.getvalue()
+
+
+def test_peer_urls_are_chainfire_urls_and_flaredb_asks_their_hosts_on_its_port() -> None:
+    cfg = config(initial_peers=[], discovery={"peer_urls": ["http://node07:2379"]})
+    assert LeaderFinder(cfg, Service.CHAINFIRE, Logger(stream=io.StringIO())).candidates()[-1] == "http://node07:2379"
+    assert LeaderFinder(cfg, Service.FLAREDB, Logger(stream=io.StringIO())).candidates()[-1] == "http://node07:2479"
+
+
+def test_set_aside_candidates_are_skipped_with_a_doubling_pause() -> None:
+    finder, clock, _ = finder_with_clock(config())
+    pauses = [finder.set_aside("http://node01:2379", "no quorum", base_s=0.5, cap_s=3) for _ in range(5)]
+    assert pauses == [0.5, 1.0, 2.0, 3.0, 3.0]
+    assert "http://node01:2379" not in {finder.next() for _ in range(4)}
+    for url in ("http://node02:2379", "http://node03:2379"):
+        finder.set_aside(url, "connection refused", base_s=0.5, cap_s=3)
+    # every candidate set aside: the one that comes back first, and how long until then
+    assert finder.next() == "http://node02:2379" and finder.wait_for("http://node02:2379") == 0.5
+    clock.sleep(0.5)
+    finder.clear("http://node01:2379")
+    assert finder.wait_for("http://node01:2379") == 0.0
+
+
+def test_no_peer_is_asked_more_than_a_few_times_a_second() -> None:
+    from automation.discovery import MIN_GAP_S
+
+    finder, clock, _ = finder_with_clock(config())
+    url = "http://node01:2379"
+    asked = []
+    for _ in range(20):
+        clock.sleep(finder.wait_for(url))
+        finder.asked(url)
+        asked.append(clock.now)
+    assert all(b - a >= MIN_GAP_S for a, b in zip(asked, asked[1:], strict=False))
+
+
+def test_a_set_aside_hint_is_not_taken() -> None:
+    finder, _, _ = finder_with_clock(config())
+    finder.set_aside("http://node03:2379", "no leader", base_s=1, cap_s=1)
+    assert finder.learn("http://node03:2379") is False
+    assert finder.next() != "http://node03:2379"
+
+
+def test_an_https_hint_is_never_lowered_either() -> None:
+    finder, _, _ = finder_with_clock(config())  # the configuration uses http
+    assert finder.learn("https://node02:2379") is True
+    assert finder.next() == "https://node02:2379"

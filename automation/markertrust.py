@@ -1,0 +1,143 @@
+"""Whether a marker found on disk may be trusted by this node (kind F).
+
+A marker names the node it was written for (node id, cluster name, Raft address). One that
+names this node is trusted without a request: a reboot never depends on the leader. One that
+names another node (a cloned disk, a renamed node) or nobody (the design's manual
+`date -Iseconds > marker`, or a marker from fba before identities) is verified once against
+the leader's member list:
+- listed there, settled: trusted, and re-written with this node's identity (same timestamp);
+- listed but not settled: trusted for now (WARN), not re-written;
+- not listed, or listed under another address, by a settled list: not trusted; the join runs
+  and joins this node as itself (a clone becomes a new member, a conflict is named);
+- no leader answered within the check's budget (or none could say): trusted, with a WARN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from automation.context import Context
+from automation.discovery import LeaderFinder, base_url, foreign_list, leader_hint
+from automation.http import TransportError
+from automation.log import Logger
+from automation.markers import MarkerState, Ownership
+from automation.membership import Judgement, Proof, judge, parse_view
+from automation.policy import Deadline
+from automation.spec.config import ClusterConfig, JoinConfig
+from automation.spec.markers import MarkerIdentity, Service
+
+MAX_HOPS = 3  # leader hints followed by the one-off check
+
+
+def identity_for(config: ClusterConfig, service: Service) -> MarkerIdentity:
+    """Whom this node's markers for `service` are written for."""
+    return MarkerIdentity(config.node_id, config.cluster_name, config.service_raft_addr(service))
+
+
+class Trust(StrEnum):
+    TRUSTED = "trusted"
+    REJOIN = "rejoin"
+
+
+@dataclass(frozen=True)
+class LeaderAnswer:
+    url: str
+    judgement: Judgement
+
+
+def check_marker(ctx: Context, service: Service, state: MarkerState, join_cfg: JoinConfig, log: Logger) -> Trust:
+    me = identity_for(ctx.config, service)
+    ownership = state.ownership(me)
+    since = state.timestamp.isoformat() if state.timestamp else None
+    if ownership is Ownership.OURS:
+        log.info(
+            "Node already member of cluster (marker present); nothing to do",
+            marker=state.name,
+            since=since,
+            marker_status=state.status.value,
+        )
+        return Trust.TRUSTED
+    whom = state.written_for(me)
+    log.info(f"Marker {state.name} {whom}; verifying it once against the leader's member list", marker=state.name)
+    answer = _ask_leader(ctx, service, join_cfg, log, me)
+    if answer is None:
+        log.warn(
+            f"Marker {state.name} {whom}, and no leader could confirm it; trusting it "
+            "(a reboot must not depend on the leader; the next start checks again)",
+            marker=state.name,
+            since=since,
+            ownership=ownership.value,
+        )
+        return Trust.TRUSTED
+    verdict = answer.judgement.verdict
+    if verdict is Proof.PROVEN:
+        ctx.markers.write(state.name, me, timestamp_line=state.timestamp_line or None)
+        log.info(
+            "Node already member of cluster (marker verified by the leader; re-written with this node's identity)",
+            marker=state.name,
+            since=since,
+            leader_url=answer.url,
+        )
+        return Trust.TRUSTED
+    if verdict is Proof.PENDING:
+        log.warn(
+            f"Marker {state.name} {whom}; the leader lists this node but {answer.judgement.detail}; "
+            "trusting it for now (not re-written)",
+            marker=state.name,
+            leader_url=answer.url,
+        )
+        return Trust.TRUSTED
+    log.warn(
+        f"Marker {state.name} {whom}, and the leader does not confirm it ({answer.judgement.detail}); "
+        f"not trusted: joining as {me.describe()}",
+        marker=state.name,
+        leader_url=answer.url,
+        ownership=ownership.value,
+    )
+    return Trust.REJOIN
+
+
+def _ask_leader(
+    ctx: Context, service: Service, join_cfg: JoinConfig, log: Logger, me: MarkerIdentity
+) -> LeaderAnswer | None:
+    """One pass over the candidates (plus a few hints) within about two request timeouts:
+    the first settled answer from a leader (or a list that names none), or None."""
+    deadline = Deadline.start(min(join_cfg.deadline_s, 2 * join_cfg.request_timeout_s), ctx.clock)
+    finder = LeaderFinder(ctx.config, service, log, ctx.clock)
+    asked: set[str] = set()
+    budget = len(finder.candidates()) + MAX_HOPS
+    for _ in range(budget):
+        if deadline.expired():
+            break
+        url = finder.next()
+        if url in asked and finder.hint != url:
+            break  # every candidate asked once
+        asked.add(url)
+        deadline.sleep(finder.wait_for(url))
+        finder.asked(url)
+        try:
+            reply = ctx.http.request("GET", f"{url}/admin/members", timeout=deadline.cap(join_cfg.request_timeout_s))
+        except TransportError as err:
+            log.debug("Marker check: no answer", leader_url=url, cause=err.cause)
+            finder.forget()
+            continue
+        view = parse_view(reply) if reply.ok else None
+        if view is None:
+            if not finder.learn(leader_hint(reply)):
+                finder.forget()
+            continue
+        if foreign_list(ctx.config, service, view):
+            finder.forget()
+            continue
+        leader = finder.normalise(base_url(view.leader_url)) if view.leader_url else None
+        if leader and leader != url:
+            if not finder.learn(leader):
+                finder.forget()
+            continue
+        judgement = judge(view, me.node_id, me.raft_addr)
+        if judgement.verdict is Proof.ABSENT and view.unsettled():
+            finder.forget()
+            continue  # a cluster that cannot commit cannot say we are not a member
+        return LeaderAnswer(url, judgement)
+    return None

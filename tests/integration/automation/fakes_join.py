@@ -1,0 +1,54 @@
+"""Fakes for the join's trust tests (hints, proof of membership, markers): a cluster whose
+member list stays unsettled for a while after an add, and markers as other nodes left them."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from automation.spec.markers import MarkerIdentity, render_marker
+
+from .fakes import Cluster
+
+
+@dataclass
+class SettlingCluster(Cluster):
+    """After the first add, the next `unsettled_reads` member lists carry `unsettled` (e.g.
+    `has_quorum: false`, our entry as a learner); then the list is the plain one. A negative
+    count means "for ever". Mutable on purpose, like `Cluster`."""
+
+    unsettled_reads: int = 0
+    unsettled: dict[str, Any] = field(default_factory=dict)
+    learner: bool = False  # our entry says `is_learner: true` while unsettled
+    reads_after_add: int = 0
+
+    def view(self) -> dict[str, Any]:
+        body = super().view()
+        with self.lock:
+            if not self.added:
+                return body
+            self.reads_after_add += 1
+            settling = self.unsettled_reads < 0 or self.reads_after_add <= self.unsettled_reads
+        if not settling:
+            return body
+        if self.learner:
+            body["members"] = [{**m, "is_learner": m["id"] in self.added} for m in body["members"]]
+        return {**body, **self.unsettled}
+
+
+def write_marker(path: Path, identity: MarkerIdentity | None, stamp: str = "2026-11-01T10:00:00+00:00") -> str:
+    """A marker as fba writes it for `identity`; with None, the pre-identity two-line form."""
+    text = render_marker(stamp, identity)
+    path.write_text(text)
+    path.chmod(0o600)
+    return text
+
+
+def write_old_marker(path: Path, stamp: str = "2026-11-01T10:00:00+00:00") -> str:
+    """The two-line marker of fba before identities (what the shared `clone` case plants)."""
+    text = f"{stamp}\nsha256:{hashlib.sha256(stamp.encode()).hexdigest()}\n"
+    path.write_text(text)
+    path.chmod(0o600)
+    return text

@@ -1,0 +1,88 @@
+"""What a member list proves (issue 12, kind E) and whose list it is (kind D)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from automation.configfile import parse
+from automation.discovery import foreign_list
+from automation.http import Response
+from automation.membership import MemberView, Proof, judge, judge_removed, parse_view
+from automation.spec.markers import Service
+
+ME, ADDR = "node04", "10.0.0.4:2380"
+
+
+def view(**body: Any) -> MemberView:
+    data = {
+        "members": [{"id": "node01", "raft_addr": "10.0.0.1:2380"}, {"id": ME, "raft_addr": ADDR}],
+        "leader": {"id": "node01", "api_url": "http://10.0.0.1:2379"},
+        "has_quorum": True,
+        "change_in_flight": False,
+    }
+    data.update(body)
+    parsed = parse_view(Response(200, {}, json.dumps(data).encode(), "http://x/admin/members"))
+    assert parsed is not None
+    return parsed
+
+
+@pytest.mark.parametrize(
+    ("body", "verdict", "said"),
+    [
+        ({}, Proof.PROVEN, "listed as"),
+        ({"has_quorum": False}, Proof.PENDING, "no quorum"),
+        ({"change_in_flight": True}, Proof.PENDING, "change in flight"),
+        ({"committed": False}, Proof.PENDING, "not committed"),
+        ({"has_quorum": False, "change_in_flight": True, "committed": True}, Proof.PROVEN, ""),
+        ({"leader": None, "has_quorum": False}, Proof.PENDING, "no leader"),
+        ({"members": [{"id": ME, "raft_addr": ADDR, "is_learner": True}]}, Proof.PENDING, "learner"),
+        ({"members": [{"id": ME, "raft_addr": ADDR, "status": "learner"}]}, Proof.PENDING, "learner"),
+        ({"members": [{"id": "node01", "raft_addr": "10.0.0.1:2380"}]}, Proof.ABSENT, "not in"),
+        ({"members": [{"id": ME, "raft_addr": "10.0.0.9:2380"}]}, Proof.CONFLICT, "10.0.0.9:2380"),
+        ({"members": [{"id": "node09", "raft_addr": ADDR}]}, Proof.CONFLICT, "node09"),
+    ],
+)
+def test_judge(body: dict[str, Any], verdict: Proof, said: str) -> None:
+    judgement = judge(view(**body), ME, ADDR)
+    assert judgement.verdict is verdict and said in judgement.detail
+
+
+def test_removal_needs_a_settled_list_without_the_member() -> None:
+    assert judge_removed(view(), ME).verdict is Proof.PENDING
+    gone = [{"id": "node01", "raft_addr": "10.0.0.1:2380"}]
+    assert judge_removed(view(members=gone, change_in_flight=True), ME).verdict is Proof.PENDING
+    assert judge_removed(view(members=gone), ME).verdict is Proof.PROVEN
+
+
+def config() -> Any:
+    data = {
+        "node_id": ME,
+        "node_role": "worker",
+        "bootstrap": False,
+        "cluster_name": "c1",
+        "leader_url": "http://10.0.0.1:2379",
+        "raft_addr": ADDR,
+    }
+    return parse(json.dumps(data).encode())
+
+
+@pytest.mark.parametrize(
+    ("service", "body", "wrong"),
+    [
+        (Service.FLAREDB, {"service": "chainfire"}, "a member list of chainfire, not flaredb"),
+        (Service.CHAINFIRE, {"service": "chainfire"}, None),
+        (Service.FLAREDB, {}, "a member list of chainfire, not flaredb"),  # members on :2380
+        (Service.CHAINFIRE, {}, None),
+        (Service.FLAREDB, {"members": [{"id": "node01", "raft_addr": "10.0.0.1:2480"}]}, None),
+        (Service.CHAINFIRE, {"members": [{"id": "node01", "raft_addr": "10.0.0.1:2480"}]}, "of flaredb"),
+        (Service.FLAREDB, {"members": []}, None),  # nothing to tell by
+    ],
+)
+def test_a_list_is_checked_to_belong_to_the_service(service: Service, body: dict[str, Any], wrong: str | None) -> None:
+    found = foreign_list(config(), service, view(**body))
+    assert (found is None) if wrong is None else (found is not None and wrong in found), found
+
+
