@@ -21,8 +21,13 @@ from automation.membership import parse_view
 from automation.policy import Deadline, notify_backoff
 from automation.spec.exitcodes import ExitCode
 from automation.spec.markers import JOIN_SERVICES, Service
+from automation.spec.units import FIXED_BUDGETS
 
 REQUEST_TIMEOUT_S = 3.0
+# One budget for all checks and one for the webhook: the unit's TimeoutStartSec and start limit
+# are computed from them (automation/spec/startlimits.py), whatever the number of peers.
+CHECKS_BUDGET_S = FIXED_BUDGETS["report.checks_s"]
+NOTIFY_BUDGET_S = FIXED_BUDGETS["report.notify_s"]
 
 
 @dataclass(frozen=True)
@@ -55,16 +60,22 @@ def run_health_report(ctx: Context) -> ExitCode:
 
 def collect(ctx: Context) -> list[Check]:
     cfg = ctx.config
+    deadline = Deadline.start(CHECKS_BUDGET_S, ctx.clock)
     checks: list[Check] = []
     for service in Service:
         endpoint = cfg.endpoint(service)
         local = cfg.local_api_url(service)
-        checks.append(_health(ctx, f"{service.value}:local", local + endpoint.health_path))
+        checks.append(_health(ctx, deadline, f"{service.value}:local", local + endpoint.health_path))
         for peer in _peer_urls(ctx, service):
-            checks.append(_health(ctx, f"{service.value}:peer:{urlsplit(peer).hostname}", peer + endpoint.health_path))
+            name = f"{service.value}:peer:{urlsplit(peer).hostname}"
+            checks.append(_health(ctx, deadline, name, peer + endpoint.health_path))
     for service in JOIN_SERVICES:
-        checks.extend(_membership(ctx, service))
+        checks.extend(_membership(ctx, deadline, service))
     return checks
+
+
+def _spent(deadline: Deadline, url: str) -> str:
+    return f"{url}: not checked, the report's {deadline.budget_s:g}s budget for all checks was spent"
 
 
 def _peer_urls(ctx: Context, service: Service) -> list[str]:
@@ -80,18 +91,22 @@ def _peer_urls(ctx: Context, service: Service) -> list[str]:
     return list(dict.fromkeys(urls))
 
 
-def _health(ctx: Context, name: str, url: str) -> Check:
+def _health(ctx: Context, deadline: Deadline, name: str, url: str) -> Check:
+    if deadline.expired():
+        return Check(name, False, _spent(deadline, url))
     try:
-        reply = ctx.http.request("GET", url, timeout=REQUEST_TIMEOUT_S)
+        reply = ctx.http.request("GET", url, timeout=deadline.cap(REQUEST_TIMEOUT_S))
     except TransportError as err:
         return Check(name, False, f"{url}: {err.cause}")
     return Check(name, reply.ok, f"{url}: HTTP {reply.status}")
 
 
-def _membership(ctx: Context, service: Service) -> list[Check]:
+def _membership(ctx: Context, deadline: Deadline, service: Service) -> list[Check]:
     url = ctx.config.local_api_url(service) + "/admin/members"
+    if deadline.expired():
+        return [Check(f"{service.value}:member", False, _spent(deadline, url))]
     try:
-        reply = ctx.http.request("GET", url, timeout=REQUEST_TIMEOUT_S)
+        reply = ctx.http.request("GET", url, timeout=deadline.cap(REQUEST_TIMEOUT_S))
     except TransportError as err:
         return [Check(f"{service.value}:member", False, f"{url}: {err.cause}")]
     view = parse_view(reply) if reply.ok else None
@@ -110,7 +125,7 @@ def _membership(ctx: Context, service: Service) -> list[Check]:
     for member in view.members:
         if member.id == ctx.config.node_id or not member.api_url:
             continue
-        probe = _health(ctx, member.id, member.api_url.rstrip("/") + ctx.config.endpoint(service).health_path)
+        probe = _health(ctx, deadline, member.id, member.api_url.rstrip("/") + ctx.config.endpoint(service).health_path)
         if not probe.ok:
             checks.append(
                 Check(
@@ -144,7 +159,7 @@ def _notify(ctx: Context, summary: dict[str, Any], log: Logger) -> None:
     if ctx.config.notify_token:
         log.redactor.add(ctx.config.notify_token)
         headers["Authorization"] = f"Bearer {ctx.config.notify_token.get_secret_value()}"
-    deadline = Deadline.start(60.0, ctx.clock)
+    deadline = Deadline.start(NOTIFY_BUDGET_S, ctx.clock)
     backoff = notify_backoff(ctx.config.notify_attempts, deadline)
     last = "no attempt"
     for attempt in range(1, ctx.config.notify_attempts + 1):

@@ -9,7 +9,10 @@ Changes to the design, and why:
 - `TimeoutStartSec=` on every oneshot: systemd's default for oneshot is infinity, and a boot
   step that can hang forever is exactly what we are here to prevent.
 - `Restart=on-failure` with a start limit, so a join that failed while the leader was away is
-  retried a bounded number of times, then left `failed` for the operator.
+  retried a bounded number of times, then left `failed` for the operator. Only the number of
+  starts (`tries`), `RestartSec=` and what bounds one start (`run_budget`) are written here;
+  `TimeoutStartSec=` and `StartLimitIntervalSec=` are computed from them by
+  `automation.spec.startlimits`, so the promise survives a change of any budget.
 - Budgets: the design's "typical timeline", as T+ offsets from systemd start at which each
   unit should have finished (bootstrap node / joining node), with KVM.
 - flaredb-cluster-join: `Wants=` + `After=` chainfire-cluster-join instead of the design's
@@ -48,6 +51,19 @@ HARDENING: dict[str, str | bool] = {
 # Exit codes after which systemd must not restart a unit: bad configuration does not heal itself.
 RESTART_PREVENT_EXIT_STATUS: tuple[int, ...] = (3,)
 
+# Budgets that are not config fields, in seconds, named so a unit's `run_budget` can list them.
+FIXED_BUDGETS: dict[str, float] = {
+    # fba's own start-up and exit on a slow (TCG) guest, with room: bench/fba_startup.py.
+    "fba.startup_s": 30.0,
+    # `fba health-report`: every check together, then the notify webhook (automation/report.py).
+    "report.checks_s": 60.0,
+    "report.notify_s": 60.0,
+}
+# A join or IAM step: the local service's health wait, then the step's own deadline, plus one
+# request that started just before the deadline (requests are capped by the time left, but at
+# least 0.1 s, and a slow platform adds its own lateness).
+_STEP_BUDGET = ("fba.startup_s", "health.timeout_s", "join.deadline_s", "join.request_timeout_s")
+
 
 class UnitType(StrEnum):
     ONESHOT = "oneshot"
@@ -79,9 +95,10 @@ class UnitSpec:
     remain_after_exit: bool = False
     restart: Restart = Restart.ON_FAILURE
     restart_sec: int = 10
-    timeout_start_sec: int = 600
-    start_limit_interval_sec: int = 1800
-    start_limit_burst: int = 6
+    # Starts systemd allows before it leaves the unit `failed` (StartLimitBurst=).
+    tries: int = 6
+    # What bounds one start of the unit, summed: config fields (their defaults) or FIXED_BUDGETS.
+    run_budget: tuple[str, ...] = ()
     service: Service | None = None
     requires_joined: str | None = None  # a join unit that must have succeeded (checked by fba)
     markers: tuple[str, ...] = ()
@@ -105,6 +122,7 @@ CHAINFIRE_JOIN = UnitSpec(
     remain_after_exit=True,
     service=Service.CHAINFIRE,
     markers=(marker_name(Service.CHAINFIRE, Step.INITIALIZED), marker_name(Service.CHAINFIRE, Step.JOINED)),
+    run_budget=_STEP_BUDGET,
     budget_bootstrap_s=15,
     budget_join_s=25,
 )
@@ -121,6 +139,7 @@ FLAREDB_JOIN = UnitSpec(
     service=Service.FLAREDB,
     requires_joined=CHAINFIRE_JOIN.name,
     markers=(marker_name(Service.FLAREDB, Step.INITIALIZED), marker_name(Service.FLAREDB, Step.JOINED)),
+    run_budget=_STEP_BUDGET,
     budget_bootstrap_s=25,
     budget_join_s=35,
 )
@@ -136,6 +155,7 @@ IAM_SETUP = UnitSpec(
     remain_after_exit=True,
     service=Service.IAM,
     markers=(marker_name(Service.IAM, Step.INITIALIZED),),
+    run_budget=_STEP_BUDGET,
     budget_bootstrap_s=35,
     budget_join_s=40,
 )
@@ -148,7 +168,7 @@ HEALTH_CHECK = UnitSpec(
     after=(CHAINFIRE_JOIN.name, FLAREDB_JOIN.name, IAM_SETUP.name),
     remain_after_exit=False,
     restart_sec=15,
-    timeout_start_sec=300,
+    run_budget=("fba.startup_s", "report.checks_s", "report.notify_s"),
     budget_bootstrap_s=40,
     budget_join_s=45,
 )

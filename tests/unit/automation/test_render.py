@@ -7,6 +7,7 @@ from pathlib import Path
 
 from automation.render import render_units, systemd_unit, units_json
 from automation.spec.exitcodes import EXIT_CODES, Command, exit_table_markdown
+from automation.spec.startlimits import limits
 from automation.spec.units import AUTOMATION_UNITS, FLAREDB_JOIN, HEALTH_CHECK
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -31,8 +32,9 @@ def test_design_ordering() -> None:
 
 def test_every_oneshot_has_a_finite_start_timeout() -> None:
     for unit in AUTOMATION_UNITS:
-        assert f"TimeoutStartSec={unit.timeout_start_sec}" in systemd_unit(unit)
-        assert 0 < unit.timeout_start_sec <= 900
+        timeout = limits(unit).timeout_start_sec
+        assert f"TimeoutStartSec={timeout}" in systemd_unit(unit)
+        assert 0 < timeout <= 900
 
 
 def test_graph_is_acyclic_and_refers_to_known_units() -> None:
