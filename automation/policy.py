@@ -16,13 +16,14 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from tenacity import RetryCallState, stop_after_attempt, wait_exponential_jitter, wait_fixed
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
-from automation.spec.config import HealthConfig, JoinConfig, RetryMode
+if TYPE_CHECKING:  # the config model costs ~0.1 s to import; `fba status` needs only Deadline
+    from automation.spec.config import HealthConfig, JoinConfig
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,8 @@ def health_backoff(cfg: HealthConfig, deadline: Deadline) -> Backoff:
 
 
 def join_backoff(cfg: JoinConfig, deadline: Deadline, *, rng: random.Random | None = None) -> Backoff:
+    from automation.spec.config import RetryMode  # loaded already: the caller holds a JoinConfig
+
     stop = stop_after_attempt(cfg.max_attempts) | stop_at_deadline(deadline)
     if cfg.retry_mode is RetryMode.FIXED:
         return Backoff(wait_fixed(cfg.retry_delay_s), stop, f"fixed {cfg.retry_delay_s:g}s x {cfg.max_attempts}")

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from automation.spec.exitcodes import EXIT_CODES, exit_table_markdown
+from automation.spec.commands import COMMANDS, exit_table_markdown
 from automation.spec.markers import DEFAULT_STATE_DIR, MARKER_MODE, STATE_DIR_MODE, all_marker_names
 from automation.spec.startlimits import limits, start_limits_markdown
 from automation.spec.units import (
@@ -82,8 +82,8 @@ def graph_data() -> dict[str, Any]:
         "units": [unit_data(u) for u in AUTOMATION_UNITS],
         "platformMilestonesSec": PLATFORM_MILESTONES,
         "exitCodes": {
-            str(cmd): [{"code": m.code, "name": m.name, "meaning": m.meaning} for m in rows]
-            for cmd, rows in EXIT_CODES.items()
+            spec.name: [{"code": m.code, "name": m.name, "meaning": m.meaning} for m in spec.exits]
+            for spec in COMMANDS
         },
     }
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from automation.spec.exitcodes import systemd_success_codes
+from automation.spec.commands import systemd_success_codes
 from automation.spec.markers import CHECKSUM_PREFIX, DEFAULT_STATE_DIR, JOIN_SERVICES, Service, Step, marker_name
 from automation.spec.units import AUTOMATION_UNITS, EXTERNAL_UNITS, UnitSpec
 from harness.errors import CheckFailed

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from automation.spec.exitcodes import Command, systemd_success_codes
+from automation.spec.commands import command, systemd_success_codes
 from automation.spec.markers import DEFAULT_STATE_DIR, Service, Step, marker_name
 
 NETWORK_ONLINE = "network-online.target"
@@ -85,7 +85,7 @@ class UnitSpec:
     name: str
     description: str
     argv: tuple[str, ...]  # arguments after `fba`
-    exit_command: Command
+    exit_command: str  # the `fba` command it runs (automation.spec.commands)
     after: tuple[str, ...]
     before: tuple[str, ...] = ()
     requires: tuple[str, ...] = ()
@@ -106,6 +106,10 @@ class UnitSpec:
     budget_join_s: float = 0.0
     documentation: tuple[str, ...] = ("https://github.com/first-boot-automation/first-boot-automation#readme",)
 
+    def __post_init__(self) -> None:
+        if command(self.exit_command).words != self.argv[: len(command(self.exit_command).words)]:
+            raise ValueError(f"{self.name}: argv {self.argv} does not run `fba {self.exit_command}`")
+
     @property
     def success_exit_status(self) -> tuple[int, ...]:
         return systemd_success_codes(self.exit_command)
@@ -115,7 +119,7 @@ CHAINFIRE_JOIN = UnitSpec(
     name="chainfire-cluster-join.service",
     description="First-boot: bootstrap or join the chainfire cluster",
     argv=("join", "--service", Service.CHAINFIRE.value),
-    exit_command=Command.JOIN,
+    exit_command="join",
     after=(NETWORK_ONLINE, service_unit(Service.CHAINFIRE)),
     before=("flaredb-cluster-join.service",),
     wants=(NETWORK_ONLINE, service_unit(Service.CHAINFIRE)),
@@ -131,7 +135,7 @@ FLAREDB_JOIN = UnitSpec(
     name="flaredb-cluster-join.service",
     description="First-boot: bootstrap or join the flaredb cluster",
     argv=("join", "--service", Service.FLAREDB.value, "--require-joined", Service.CHAINFIRE.value),
-    exit_command=Command.JOIN,
+    exit_command="join",
     after=(CHAINFIRE_JOIN.name, service_unit(Service.FLAREDB)),
     before=("iam-initial-setup.service",),
     wants=(CHAINFIRE_JOIN.name, service_unit(Service.FLAREDB)),
@@ -148,7 +152,7 @@ IAM_SETUP = UnitSpec(
     name="iam-initial-setup.service",
     description="First-boot: ensure the IAM admin user and this node's token",
     argv=("iam-setup",),
-    exit_command=Command.IAM_SETUP,
+    exit_command="iam-setup",
     after=(FLAREDB_JOIN.name, service_unit(Service.IAM)),
     before=("cluster-health-check.service",),
     wants=(service_unit(Service.IAM),),
@@ -164,7 +168,7 @@ HEALTH_CHECK = UnitSpec(
     name="cluster-health-check.service",
     description="First-boot: report cluster health and membership",
     argv=("health-report",),
-    exit_command=Command.HEALTH_REPORT,
+    exit_command="health-report",
     after=(CHAINFIRE_JOIN.name, FLAREDB_JOIN.name, IAM_SETUP.name),
     remain_after_exit=False,
     restart_sec=15,
