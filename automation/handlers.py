@@ -114,8 +114,8 @@ def leave(inv: Invocation) -> ExitCode:
 
 
 def status(inv: Invocation) -> ExitCode:
+    from automation.deadline import Deadline
     from automation.markers import MarkerStore
-    from automation.policy import Deadline
     from automation.status import run_status
     from automation.systemd import Systemd
 

@@ -13,57 +13,21 @@ fixed policy stays available: `join.retry_mode: "fixed"`.
 from __future__ import annotations
 
 import random
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from tenacity import RetryCallState, stop_after_attempt, wait_exponential_jitter, wait_fixed
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
+# Deadline and Clock live in automation.deadline (no tenacity, no pydantic: `fba status` needs
+# only them); re-exported here for the steps that use both.
+from automation.deadline import SYSTEM_CLOCK as SYSTEM_CLOCK
+from automation.deadline import Clock as Clock
+from automation.deadline import Deadline as Deadline
+
 if TYPE_CHECKING:  # the config model costs ~0.1 s to import; `fba status` needs only Deadline
     from automation.spec.config import HealthConfig, JoinConfig
-
-
-@dataclass(frozen=True)
-class Clock:
-    monotonic: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
-
-
-SYSTEM_CLOCK = Clock()
-
-
-@dataclass(frozen=True)
-class Deadline:
-    budget_s: float
-    clock: Clock = SYSTEM_CLOCK
-    started: float = field(default=-1.0)
-
-    @classmethod
-    def start(cls, budget_s: float, clock: Clock = SYSTEM_CLOCK) -> Deadline:
-        return cls(budget_s=budget_s, clock=clock, started=clock.monotonic())
-
-    def elapsed(self) -> float:
-        return self.clock.monotonic() - self.started
-
-    def remaining(self) -> float:
-        return max(0.0, self.budget_s - self.elapsed())
-
-    def expired(self) -> bool:
-        return self.remaining() <= 0.0
-
-    def sleep(self, seconds: float) -> float:
-        """Sleep at most what is left; returns the time actually slept."""
-        nap = max(0.0, min(seconds, self.remaining()))
-        if nap > 0:
-            self.clock.sleep(nap)
-        return nap
-
-    def cap(self, timeout: float) -> float:
-        """A per-request timeout that does not outlive the deadline (at least 0.1 s)."""
-        return max(0.1, min(timeout, self.remaining()))
 
 
 class stop_at_deadline(stop_base):

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
+from automation.deadline import Deadline
 from automation.markers import MarkerStore
-from automation.policy import Deadline
 from automation.spec.exitcodes import ExitCode
 from automation.spec.units import AUTOMATION_UNITS, UnitSpec
 from automation.systemd import Systemd, last_cause
