@@ -39,9 +39,8 @@ class StepStatus:
     marker: str | None = None
 
 
-def step_status(unit: UnitSpec, markers: MarkerStore, systemd: Systemd) -> StepStatus:
+def step_status(unit: UnitSpec, markers: MarkerStore, systemd: Systemd, props: dict[str, str]) -> StepStatus:
     marker = next((state for state in map(markers.read, unit.markers) if state.present), None)
-    props = systemd.unit(unit.name)
     active, result = props.get("ActiveState", ""), props.get("Result", "")
     if marker is not None:
         since = marker.timestamp.isoformat() if marker.timestamp else None
@@ -68,7 +67,8 @@ def overall(steps: list[StepStatus]) -> ExitCode:
 
 
 def collect(markers: MarkerStore, systemd: Systemd) -> list[StepStatus]:
-    return [step_status(unit, markers, systemd) for unit in AUTOMATION_UNITS]
+    props = systemd.units([unit.name for unit in AUTOMATION_UNITS])
+    return [step_status(unit, markers, systemd, props.get(unit.name, {})) for unit in AUTOMATION_UNITS]
 
 
 def run_status(

@@ -15,9 +15,9 @@ from automation.systemd import Systemd
 
 def fake_systemd(units: dict[str, dict[str, str]], journal: dict[str, list[str]] | None = None) -> Systemd:
     def runner(argv: Sequence[str]) -> str | None:
-        if argv[0] == "systemctl" and argv[1] == "show":
-            props = units.get(argv[-1], {})
-            return "".join(f"{k}={v}\n" for k, v in props.items())
+        if argv[0] == "systemctl" and argv[1] == "show":  # one or more units, as systemctl prints them
+            names = [a for a in argv[2:] if a.endswith(".service")]
+            return "\n".join("".join(f"{k}={v}\n" for k, v in {"Id": n, **units.get(n, {})}.items()) for n in names)
         if argv[0] == "journalctl":
             return "\n".join((journal or {}).get(argv[-1], []))
         return ""
