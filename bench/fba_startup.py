@@ -11,10 +11,13 @@ minimum) of N runs, one after the other:
 
 `--importtime` also prints, for each command, the slowest top-level imports from
 `python -X importtime`. `--guest-script` prints a POSIX shell script that measures the same
-inside a node (run it there; it needs only `date +%s%N` and `fba` on PATH). Prints numbers;
-asserts nothing.
+inside a node (run it there; it needs only `date +%s%N` and `fba` on PATH). `--guest` boots
+ONE node (a 1-node cluster, as `python -m harness.boot_one node01 --nodes 1`), waits until its
+first boot is done (so the units do not compete), runs that script over SSH and tears the node
+down (minutes under TCG; take the VM lock as for every VM run). Prints numbers; asserts nothing.
 
     .venv/bin/python bench/fba_startup.py [--runs 21] [--importtime] [--guest-script]
+    sudo flock /tmp/fba-vm.lock .venv/bin/python bench/fba_startup.py --guest [--runs 11]
 """
 
 from __future__ import annotations
@@ -104,12 +107,47 @@ rm -rf "$w"
 """
 
 
+def guest(runs: int) -> None:
+    """Boot node01 alone, run GUEST_SCRIPT there, print its lines; always tear down."""
+    import shlex
+
+    from harness.cluster.cluster import Cluster, ClusterOptions
+    from harness.cluster.topology import Topology
+
+    report = Path("reports") / time.strftime("fba-startup-guest-%Y%m%d-%H%M%S")
+    options = ClusterOptions(
+        run_dir=report, topology=Topology(bootstrap_nodes=1), deadline=time.monotonic() + GUEST_BUDGET_S
+    )
+    cluster = Cluster(options)
+    started = time.monotonic()
+    try:
+        cluster.up()
+        node = cluster["node01"]
+        if cluster.accel is not None:
+            print(cluster.accel.headline, flush=True)
+        node.start()
+        node.succeed("fba status --wait --timeout 900 >/dev/null; true", timeout=1000)
+        print(f"node01: first boot over after {time.monotonic() - started:.0f} s; measuring", flush=True)
+        script = GUEST_SCRIPT.replace("CONFIG_JSON", json.dumps(CONFIG))
+        print(node.succeed(f"sh -c {shlex.quote(script)} fba-startup {runs}", timeout=1200), end="", flush=True)
+    finally:
+        cluster.down()
+        print(f"node01: stopped after {time.monotonic() - started:.0f} s; logs in {report}", flush=True)
+
+
+GUEST_BUDGET_S = 3600.0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=21)
     parser.add_argument("--importtime", action="store_true", help="also the slowest imports per command")
     parser.add_argument("--guest-script", action="store_true", help="print the in-guest script and exit")
+    parser.add_argument("--guest", action="store_true", help="boot one node and measure inside it")
     args = parser.parse_args()
+    if args.guest:
+        guest(args.runs)
+        return
     if args.guest_script:
         sys.stdout.write(GUEST_SCRIPT.replace("CONFIG_JSON", json.dumps(CONFIG)))
         return
