@@ -23,6 +23,11 @@ So the window is computed, never typed:
   `tries + 1`) comes at most `tries * cycle_s` after the first, so it falls inside the window
   and is refused. The unit is left `failed` at the latest then (`failed_after_s`).
 
+What this does not bound: the units others provide (network-online.target, the services
+themselves). A join's restart also waits for its service's start job; a service stuck in
+`activating` stretches that cycle, and a unit could then get more starts than `tries` (each
+still bounded by TimeoutStartSec) before it is left `failed`.
+
 Importing this module imports the config model (for its defaults): it is for the renderer and
 the tests, not for `fba`'s commands.
 """

@@ -107,7 +107,8 @@ class UnitSpec:
     documentation: tuple[str, ...] = ("https://github.com/first-boot-automation/first-boot-automation#readme",)
 
     def __post_init__(self) -> None:
-        if command(self.exit_command).words != self.argv[: len(command(self.exit_command).words)]:
+        words = command(self.exit_command).words  # KeyError naming the known commands
+        if self.argv[: len(words)] != words:
             raise ValueError(f"{self.name}: argv {self.argv} does not run `fba {self.exit_command}`")
 
     @property
