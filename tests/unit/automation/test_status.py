@@ -71,3 +71,21 @@ def test_all_done(tmp_path: Path) -> None:
     code = run_status(markers, systemd, wait=False, deadline=Deadline.start(1), emit=lines.append, fmt="text")
     assert code is ExitCode.OK
     assert lines[0].startswith("first-boot: done")
+
+
+def test_one_systemctl_call_for_all_units_and_one_more_per_unit_it_did_not_name(tmp_path: Path) -> None:
+    calls: list[Sequence[str]] = []
+    inner = fake_systemd({"chainfire-cluster-join.service": {"ActiveState": "activating"}})
+
+    def runner(argv: Sequence[str]) -> str | None:
+        calls.append(argv)
+        out = inner.runner(argv)
+        # The batch answers without iam's block, as if systemctl had named it differently.
+        if out and len(argv) > 5:
+            out = "\n\n".join(b for b in out.split("\n\n") if "iam-initial-setup" not in b)
+        return out
+
+    steps = collect(MarkerStore(tmp_path), Systemd(runner=runner))
+    assert steps[0].state is StepState.RUNNING
+    assert [len([a for a in c if a.endswith(".service")]) for c in calls] == [4, 1]
+    assert calls[1][-1] == "iam-initial-setup.service"
