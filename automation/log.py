@@ -14,9 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, TextIO
-
-from pydantic import SecretStr
+from typing import Any, Protocol, TextIO, runtime_checkable
 
 REDACTED = "[REDACTED]"
 
@@ -26,6 +24,14 @@ class Level(StrEnum):
     INFO = "INFO"
     WARN = "WARN"
     ERROR = "ERROR"
+
+
+@runtime_checkable
+class SecretStr(Protocol):
+    """pydantic's `SecretStr`, by shape: importing pydantic here would make every `fba` start
+    pay for it, and logging must work before (and without) the config model."""
+
+    def get_secret_value(self) -> str: ...
 
 
 class Redactor:

@@ -15,64 +15,24 @@ fixed policy stays available: `join.retry_mode: "fixed"`.
 from __future__ import annotations
 
 import email.utils
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tenacity import wait_exponential_jitter, wait_fixed
 from tenacity.wait import wait_base
 
-from automation.spec.config import HealthConfig, JoinConfig, RetryMode
+# Deadline and Clock live in automation.deadline (no tenacity, no pydantic: `fba status` needs
+# only them); re-exported here for the steps that use both.
+from automation.deadline import SYSTEM_CLOCK as SYSTEM_CLOCK
+from automation.deadline import Clock as Clock
+from automation.deadline import Deadline as Deadline
+
+if TYPE_CHECKING:  # the config model costs ~0.1 s to import; `fba status` needs only Deadline
+    from automation.spec.config import HealthConfig, JoinConfig
 
 MAX_FREE_HOPS = 5  # leader hints and verifications followed in a row without using up an attempt
 MIN_DELAY_S = 0.05  # the least time between two requests of one step, whatever a peer says
 REQUEST_BACKSTOP = 10_000  # requests per step; the deadline ends every step long before this
-
-
-@dataclass(frozen=True)
-class Clock:
-    monotonic: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
-    wall: Callable[[], float] = time.time  # only to read Retry-After's HTTP dates
-
-
-SYSTEM_CLOCK = Clock()
-
-
-@dataclass(frozen=True)
-class Deadline:
-    budget_s: float
-    clock: Clock = SYSTEM_CLOCK
-    started: float = field(default=-1.0)
-
-    @classmethod
-    def start(cls, budget_s: float, clock: Clock = SYSTEM_CLOCK) -> Deadline:
-        return cls(budget_s=budget_s, clock=clock, started=clock.monotonic())
-
-    def elapsed(self) -> float:
-        return self.clock.monotonic() - self.started
-
-    def remaining(self) -> float:
-        return max(0.0, self.budget_s - self.elapsed())
-
-    def expired(self) -> bool:
-        return self.remaining() <= 0.0
-
-    def sleep(self, seconds: float) -> float:
-        """Sleep at most what is left; returns the time actually slept."""
-        nap = max(0.0, min(seconds, self.remaining()))
-        if nap > 0:
-            self.clock.sleep(nap)
-        return nap
-
-    def cap(self, timeout: float) -> float:
-        """A whole-request timeout that does not outlive the deadline (at least 0.1 s: a request
-        started at the deadline may overrun it by that much, the "one poll" of the promise)."""
-        return max(0.1, min(timeout, self.remaining()))
-
-    def sub(self, budget_s: float) -> Deadline:
-        """A deadline for part of this one: ends at `budget_s` or at this deadline, the earlier."""
-        return Deadline.start(min(budget_s, self.remaining()), self.clock)
 
 
 @dataclass(frozen=True)
@@ -101,6 +61,8 @@ def health_policy(cfg: HealthConfig) -> RetryPolicy:
 
 
 def join_policy(cfg: JoinConfig, *, name: str = "join") -> RetryPolicy:
+    from automation.spec.config import RetryMode  # loaded already: the caller holds a JoinConfig
+
     if cfg.retry_mode is RetryMode.FIXED:
         wait: wait_base = wait_fixed(cfg.retry_delay_s)
         describe = f"fixed {cfg.retry_delay_s:g}s x {cfg.max_attempts}"

@@ -5,10 +5,11 @@ flaredb, and flags members that are listed but do not answer (added, never came 
 etcd failure that blocks quorum). Optionally POSTs the summary to `notify_url` (bounded
 retries) and writes Prometheus textfile metrics.
 
-One overall budget (`REPORT_BUDGET_S`) covers every probe and the notification: each probe's
-whole request gets at most `REQUEST_TIMEOUT_S` and never more than the time left, so peers
-that trickle their answers cannot stretch a report; probes stop `NOTIFY_RESERVE_S` before the
-end when there is a summary to send, and those not made are reported as failed checks.
+One budget (`CHECKS_BUDGET_S`) covers every probe, and one (`NOTIFY_BUDGET_S`) the
+notification; the unit's TimeoutStartSec and start limit are computed from the two
+(automation/spec/startlimits.py), whatever the number of peers. Each probe's whole request
+gets at most `REQUEST_TIMEOUT_S` and never more than the time left, so peers that trickle
+their answers cannot stretch a report; probes not made in time are reported as failed checks.
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ from automation.policy import Deadline, notify_policy
 from automation.retry import GiveUp, Outcome, Try, fetch, run
 from automation.spec.exitcodes import ExitCode
 from automation.spec.markers import JOIN_SERVICES, Service
+from automation.spec.units import FIXED_BUDGETS
 
 REQUEST_TIMEOUT_S = 3.0
-REPORT_BUDGET_S = 60.0
-NOTIFY_RESERVE_S = 15.0
+CHECKS_BUDGET_S = FIXED_BUDGETS["report.checks_s"]
+NOTIFY_BUDGET_S = FIXED_BUDGETS["report.notify_s"]
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,7 @@ class Check:
 
 def run_health_report(ctx: Context) -> ExitCode:
     log = ctx.log.bind(service="cluster", operation="health-report")
-    deadline = Deadline.start(REPORT_BUDGET_S, ctx.clock)
-    reserve = NOTIFY_RESERVE_S if ctx.config.notify_url else 0.0
-    checks = collect(ctx, deadline.sub(REPORT_BUDGET_S - reserve))
+    checks = collect(ctx, Deadline.start(CHECKS_BUDGET_S, ctx.clock))
     stale = [c.name for c in checks if c.name.startswith("stale-member:")]
     healthy = all(c.ok for c in checks)
     summary: dict[str, Any] = {
@@ -61,7 +61,7 @@ def run_health_report(ctx: Context) -> ExitCode:
     if ctx.config.prometheus_textfile:
         _write_metrics(Path(ctx.config.prometheus_textfile), checks, healthy, log)
     if ctx.config.notify_url:
-        _notify(ctx, summary, log, deadline)
+        _notify(ctx, summary, log, Deadline.start(NOTIFY_BUDGET_S, ctx.clock))
     return ExitCode.HEALTHY if healthy else ExitCode.UNHEALTHY
 
 
@@ -105,7 +105,8 @@ class _Probe:
     def get(self, url: str) -> tuple[int, bytes | None, str]:
         """(status, body, detail); status 0 when there was no answer."""
         if self.deadline.expired():
-            return 0, None, f"{url}: not checked: the report's {self.deadline.budget_s:g}s budget is spent"
+            spent = f"the report's {self.deadline.budget_s:g}s budget for all checks was spent"
+            return 0, None, f"{url}: not checked, {spent}"
         try:
             reply = self.ctx.http.request("GET", url, timeout=self.deadline.cap(REQUEST_TIMEOUT_S))
         except TransportError as err:

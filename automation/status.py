@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
+from automation.deadline import Deadline
 from automation.markers import MarkerStore
-from automation.policy import Deadline
 from automation.spec.exitcodes import ExitCode
 from automation.spec.units import AUTOMATION_UNITS, UnitSpec
 from automation.systemd import COMMAND_TIMEOUT_S, Systemd, last_cause, run_command
@@ -44,9 +44,8 @@ class StepStatus:
     marker_for: str | None = None  # whom the marker names; "unknown" for a hand-written one
 
 
-def step_status(unit: UnitSpec, markers: MarkerStore, systemd: Systemd) -> StepStatus:
+def step_status(unit: UnitSpec, markers: MarkerStore, systemd: Systemd, props: dict[str, str]) -> StepStatus:
     marker = next((state for state in map(markers.read, unit.markers) if state.present), None)
-    props = systemd.unit(unit.name)
     active, result = props.get("ActiveState", ""), props.get("Result", "")
     if marker is not None:
         since = marker.timestamp.isoformat() if marker.timestamp else None
@@ -76,7 +75,8 @@ def overall(steps: list[StepStatus]) -> ExitCode:
 
 
 def collect(markers: MarkerStore, systemd: Systemd) -> list[StepStatus]:
-    return [step_status(unit, markers, systemd) for unit in AUTOMATION_UNITS]
+    props = systemd.units([unit.name for unit in AUTOMATION_UNITS])
+    return [step_status(unit, markers, systemd, props.get(unit.name, {})) for unit in AUTOMATION_UNITS]
 
 
 def bounded_systemd(deadline: Deadline) -> Systemd:

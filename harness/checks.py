@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from automation.spec.exitcodes import systemd_success_codes
+from automation.spec.commands import systemd_success_codes
 from automation.spec.markers import (
     DEFAULT_STATE_DIR,
     JOIN_SERVICES,

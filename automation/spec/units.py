@@ -9,7 +9,10 @@ Changes to the design, and why:
 - `TimeoutStartSec=` on every oneshot: systemd's default for oneshot is infinity, and a boot
   step that can hang forever is exactly what we are here to prevent.
 - `Restart=on-failure` with a start limit, so a join that failed while the leader was away is
-  retried a bounded number of times, then left `failed` for the operator.
+  retried a bounded number of times, then left `failed` for the operator. Only the number of
+  starts (`tries`), `RestartSec=` and what bounds one start (`run_budget`) are written here;
+  `TimeoutStartSec=` and `StartLimitIntervalSec=` are computed from them by
+  `automation.spec.startlimits`, so the promise survives a change of any budget.
 - Budgets: the design's "typical timeline", as T+ offsets from systemd start at which each
   unit should have finished (bootstrap node / joining node), with KVM.
 - flaredb-cluster-join: `Wants=` + `After=` chainfire-cluster-join instead of the design's
@@ -24,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from automation.spec.exitcodes import Command, systemd_success_codes
+from automation.spec.commands import command, systemd_success_codes
 from automation.spec.markers import DEFAULT_STATE_DIR, Service, Step, marker_name
 
 NETWORK_ONLINE = "network-online.target"
@@ -48,6 +51,19 @@ HARDENING: dict[str, str | bool] = {
 # Exit codes after which systemd must not restart a unit: bad configuration does not heal itself.
 RESTART_PREVENT_EXIT_STATUS: tuple[int, ...] = (3,)
 
+# Budgets that are not config fields, in seconds, named so a unit's `run_budget` can list them.
+FIXED_BUDGETS: dict[str, float] = {
+    # fba's own start-up and exit on a slow (TCG) guest, with room: bench/fba_startup.py.
+    "fba.startup_s": 30.0,
+    # `fba health-report`: every check together, then the notify webhook (automation/report.py).
+    "report.checks_s": 60.0,
+    "report.notify_s": 60.0,
+}
+# A join or IAM step: the local service's health wait, then the step's own deadline, plus one
+# request that started just before the deadline (requests are capped by the time left, but at
+# least 0.1 s, and a slow platform adds its own lateness).
+_STEP_BUDGET = ("fba.startup_s", "health.timeout_s", "join.deadline_s", "join.request_timeout_s")
+
 
 class UnitType(StrEnum):
     ONESHOT = "oneshot"
@@ -69,7 +85,7 @@ class UnitSpec:
     name: str
     description: str
     argv: tuple[str, ...]  # arguments after `fba`
-    exit_command: Command
+    exit_command: str  # the `fba` command it runs (automation.spec.commands)
     after: tuple[str, ...]
     before: tuple[str, ...] = ()
     requires: tuple[str, ...] = ()
@@ -79,15 +95,21 @@ class UnitSpec:
     remain_after_exit: bool = False
     restart: Restart = Restart.ON_FAILURE
     restart_sec: int = 10
-    timeout_start_sec: int = 600
-    start_limit_interval_sec: int = 1800
-    start_limit_burst: int = 6
+    # Starts systemd allows before it leaves the unit `failed` (StartLimitBurst=).
+    tries: int = 6
+    # What bounds one start of the unit, summed: config fields (their defaults) or FIXED_BUDGETS.
+    run_budget: tuple[str, ...] = ()
     service: Service | None = None
     requires_joined: str | None = None  # a join unit that must have succeeded (checked by fba)
     markers: tuple[str, ...] = ()
     budget_bootstrap_s: float = 0.0
     budget_join_s: float = 0.0
     documentation: tuple[str, ...] = ("https://github.com/first-boot-automation/first-boot-automation#readme",)
+
+    def __post_init__(self) -> None:
+        words = command(self.exit_command).words  # KeyError naming the known commands
+        if self.argv[: len(words)] != words:
+            raise ValueError(f"{self.name}: argv {self.argv} does not run `fba {self.exit_command}`")
 
     @property
     def success_exit_status(self) -> tuple[int, ...]:
@@ -98,13 +120,14 @@ CHAINFIRE_JOIN = UnitSpec(
     name="chainfire-cluster-join.service",
     description="First-boot: bootstrap or join the chainfire cluster",
     argv=("join", "--service", Service.CHAINFIRE.value),
-    exit_command=Command.JOIN,
+    exit_command="join",
     after=(NETWORK_ONLINE, service_unit(Service.CHAINFIRE)),
     before=("flaredb-cluster-join.service",),
     wants=(NETWORK_ONLINE, service_unit(Service.CHAINFIRE)),
     remain_after_exit=True,
     service=Service.CHAINFIRE,
     markers=(marker_name(Service.CHAINFIRE, Step.INITIALIZED), marker_name(Service.CHAINFIRE, Step.JOINED)),
+    run_budget=_STEP_BUDGET,
     budget_bootstrap_s=15,
     budget_join_s=25,
 )
@@ -113,7 +136,7 @@ FLAREDB_JOIN = UnitSpec(
     name="flaredb-cluster-join.service",
     description="First-boot: bootstrap or join the flaredb cluster",
     argv=("join", "--service", Service.FLAREDB.value, "--require-joined", Service.CHAINFIRE.value),
-    exit_command=Command.JOIN,
+    exit_command="join",
     after=(CHAINFIRE_JOIN.name, service_unit(Service.FLAREDB)),
     before=("iam-initial-setup.service",),
     wants=(CHAINFIRE_JOIN.name, service_unit(Service.FLAREDB)),
@@ -121,6 +144,7 @@ FLAREDB_JOIN = UnitSpec(
     service=Service.FLAREDB,
     requires_joined=CHAINFIRE_JOIN.name,
     markers=(marker_name(Service.FLAREDB, Step.INITIALIZED), marker_name(Service.FLAREDB, Step.JOINED)),
+    run_budget=_STEP_BUDGET,
     budget_bootstrap_s=25,
     budget_join_s=35,
 )
@@ -129,13 +153,14 @@ IAM_SETUP = UnitSpec(
     name="iam-initial-setup.service",
     description="First-boot: ensure the IAM admin user and this node's token",
     argv=("iam-setup",),
-    exit_command=Command.IAM_SETUP,
+    exit_command="iam-setup",
     after=(FLAREDB_JOIN.name, service_unit(Service.IAM)),
     before=("cluster-health-check.service",),
     wants=(service_unit(Service.IAM),),
     remain_after_exit=True,
     service=Service.IAM,
     markers=(marker_name(Service.IAM, Step.INITIALIZED),),
+    run_budget=_STEP_BUDGET,
     budget_bootstrap_s=35,
     budget_join_s=40,
 )
@@ -144,11 +169,11 @@ HEALTH_CHECK = UnitSpec(
     name="cluster-health-check.service",
     description="First-boot: report cluster health and membership",
     argv=("health-report",),
-    exit_command=Command.HEALTH_REPORT,
+    exit_command="health-report",
     after=(CHAINFIRE_JOIN.name, FLAREDB_JOIN.name, IAM_SETUP.name),
     remain_after_exit=False,
     restart_sec=15,
-    timeout_start_sec=300,
+    run_budget=("fba.startup_s", "report.checks_s", "report.notify_s"),
     budget_bootstrap_s=40,
     budget_join_s=45,
 )

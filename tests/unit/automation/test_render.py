@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from automation.render import render_units, systemd_unit, units_json
-from automation.spec.exitcodes import EXIT_CODES, Command, exit_table_markdown
+from automation.spec.commands import COMMANDS, command, exit_table_markdown
+from automation.spec.startlimits import limits
 from automation.spec.units import AUTOMATION_UNITS, FLAREDB_JOIN, HEALTH_CHECK
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -31,8 +32,9 @@ def test_design_ordering() -> None:
 
 def test_every_oneshot_has_a_finite_start_timeout() -> None:
     for unit in AUTOMATION_UNITS:
-        assert f"TimeoutStartSec={unit.timeout_start_sec}" in systemd_unit(unit)
-        assert 0 < unit.timeout_start_sec <= 900
+        timeout = limits(unit).timeout_start_sec
+        assert f"TimeoutStartSec={timeout}" in systemd_unit(unit)
+        assert 0 < timeout <= 900
 
 
 def test_graph_is_acyclic_and_refers_to_known_units() -> None:
@@ -74,11 +76,11 @@ def test_render_units_writes_files(tmp_path: Path) -> None:
 
 def test_exit_table_lists_every_code() -> None:
     table = exit_table_markdown()
-    for command, rows in EXIT_CODES.items():
-        for row in rows:
-            assert f"| `fba {command}` | {row.code} | {row.name} |" in table
-    assert [m.code for m in EXIT_CODES[Command.JOIN]] == [0, 1, 2, 3, 70]
-    assert [m.code for m in EXIT_CODES[Command.DETECT]] == [0, 1, 2, 70]
+    for spec in COMMANDS:
+        for row in spec.exits:
+            assert f"| `fba {spec.name}` | {row.code} | {row.name} |" in table
+    assert [m.code for m in command("join").exits] == [0, 1, 2, 3, 70]
+    assert [m.code for m in command("detect").exits] == [0, 1, 2, 70]
 
 
 def test_readme_exit_table_is_current() -> None:

@@ -17,9 +17,9 @@ from automation.systemd import Systemd
 
 def fake_systemd(units: dict[str, dict[str, str]], journal: dict[str, list[str]] | None = None) -> Systemd:
     def runner(argv: Sequence[str]) -> str | None:
-        if argv[0] == "systemctl" and argv[1] == "show":
-            props = units.get(argv[-1], {})
-            return "".join(f"{k}={v}\n" for k, v in props.items())
+        if argv[0] == "systemctl" and argv[1] == "show":  # one or more units, as systemctl prints them
+            names = [a for a in argv[2:] if a.endswith(".service")]
+            return "\n".join("".join(f"{k}={v}\n" for k, v in {"Id": n, **units.get(n, {})}.items()) for n in names)
         if argv[0] == "journalctl":
             return "\n".join((journal or {}).get(argv[-1], []))
         return ""
@@ -95,3 +95,21 @@ def test_systemctl_and_journalctl_share_the_status_budget(monkeypatch: pytest.Mo
     now[0] = 9.0
     systemd.unit("chainfire-cluster-join.service")
     assert timeouts == [5.0, 1.5, 0.1]
+
+
+def test_one_systemctl_call_for_all_units_and_one_more_per_unit_it_did_not_name(tmp_path: Path) -> None:
+    calls: list[Sequence[str]] = []
+    inner = fake_systemd({"chainfire-cluster-join.service": {"ActiveState": "activating"}})
+
+    def runner(argv: Sequence[str]) -> str | None:
+        calls.append(argv)
+        out = inner.runner(argv)
+        # The batch answers without iam's block, as if systemctl had named it differently.
+        if out and len(argv) > 5:
+            out = "\n\n".join(b for b in out.split("\n\n") if "iam-initial-setup" not in b)
+        return out
+
+    steps = collect(MarkerStore(tmp_path), Systemd(runner=runner))
+    assert steps[0].state is StepState.RUNNING
+    assert [len([a for a in c if a.endswith(".service")]) for c in calls] == [4, 1]
+    assert calls[1][-1] == "iam-initial-setup.service"

@@ -1,0 +1,162 @@
+"""The handler of each `fba` command, named in `automation.spec.commands.COMMANDS`.
+
+Each handler turns parsed arguments into a call of its step and returns the exit code; errors
+are raised (`FbaError`) and become exit codes in `automation.cli`. Each imports its step where
+it runs: importing this module costs nothing beyond the invocation.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from automation.errors import ConfigError, UsageError
+from automation.invocation import Invocation
+from automation.spec.exitcodes import ExitCode
+from automation.spec.markers import Service
+
+
+def _positive(command: str, flag: str, value: float) -> float:
+    if value <= 0:
+        raise UsageError(f"fba {command}: --{flag} must be positive, got {value}")
+    return value
+
+
+def config_validate(inv: Invocation) -> ExitCode:
+    from automation import configfile, secretfiles
+
+    try:
+        config = configfile.load(inv.config_path, inv.env)
+    except ConfigError as err:
+        for problem in err.problems:
+            inv.out(f"{inv.config_path}: {problem}")
+        return ExitCode.CONFIG_INVALID
+    # validate checks content (it also runs on workstations and in CI); the mode is judged
+    # here only as a warning, and enforced where the file is used on the node.
+    for warning in config.warnings():
+        inv.out(f"{inv.config_path}: warning: {warning}")
+    verdict = secretfiles.inspect(secretfiles.config_file(inv.config_path))
+    if verdict.exposure in (secretfiles.Exposure.WORLD, secretfiles.Exposure.GROUP):
+        inv.out(f"{inv.config_path}: warning: {verdict.detail}")
+    inv.out(f"{inv.config_path}: valid ({config.node_id}, {'bootstrap' if config.bootstrap else 'join'} mode)")
+    return ExitCode.OK
+
+
+def config_schema(inv: Invocation) -> ExitCode:
+    from automation.spec.config import json_schema
+
+    inv.out(json.dumps(json_schema(), indent=2))
+    return ExitCode.OK
+
+
+def detect(inv: Invocation) -> ExitCode:
+    config = inv.load_config()
+    mode = "bootstrap" if config.bootstrap else "join"
+    inv.log.bind(operation="detect").info(f"{mode.capitalize()} mode", bootstrap=config.bootstrap)
+    return ExitCode.BOOTSTRAP if config.bootstrap else ExitCode.JOIN
+
+
+def wait_healthy(inv: Invocation) -> ExitCode:
+    from automation.health import wait_healthy as wait
+    from automation.http import HttpClient
+    from automation.policy import Deadline
+    from automation.spec.config import HealthConfig, TlsConfig
+
+    args = inv.args
+    log = inv.log.bind(service=args.service or "", operation="wait-healthy")
+    if args.service:
+        config = inv.load_config()
+        log = inv.log.bind(service=args.service, operation="wait-healthy")  # now with the node id
+        service = Service(args.service)
+        url = config.local_api_url(service) + config.endpoint(service).health_path
+        health, http = config.health, inv.http_client(config, log)
+    else:
+        url, health, http = str(args.url), HealthConfig(), HttpClient(TlsConfig(), log)
+    timeout = _positive("wait-healthy", "timeout", args.timeout if args.timeout is not None else health.timeout_s)
+    wait(url, http=http, cfg=health, deadline=Deadline.start(timeout), log=log)
+    return ExitCode.HEALTHY
+
+
+def join(inv: Invocation) -> ExitCode:
+    from automation.join import run_join
+    from automation.spec.config import RetryMode
+
+    args = inv.args
+    ctx = inv.step_context()
+    updates: dict[str, object] = {}
+    for flag, field in (("max_attempts", "max_attempts"), ("retry_delay", "retry_delay_s"), ("deadline", "deadline_s")):
+        value = getattr(args, flag)
+        if value is not None:
+            updates[field] = _positive("join", flag.replace("_", "-"), value)
+    if args.retry_mode:
+        updates["retry_mode"] = RetryMode(args.retry_mode)
+    prerequisite = Service(args.require_joined) if args.require_joined else None
+    return run_join(ctx, Service(args.service), ctx.config.join.model_copy(update=updates), prerequisite)
+
+
+def iam_setup(inv: Invocation) -> ExitCode:
+    from automation.iam import run_iam_setup
+
+    return run_iam_setup(inv.step_context())
+
+
+def health_report(inv: Invocation) -> ExitCode:
+    from automation.report import run_health_report
+
+    return run_health_report(inv.step_context())
+
+
+def preflight(inv: Invocation) -> ExitCode:
+    from automation.preflight import run_preflight
+
+    return run_preflight(inv.step_context())
+
+
+def leave(inv: Invocation) -> ExitCode:
+    from automation.leave import run_leave
+
+    return run_leave(inv.step_context(), Service(inv.args.service), inv.args.member)
+
+
+def status(inv: Invocation) -> ExitCode:
+    from automation.deadline import Deadline
+    from automation.markers import MarkerStore
+    from automation.status import bounded_systemd, run_status
+
+    args = inv.args
+    if args.timeout < 0:
+        raise UsageError(f"fba status: --timeout must not be negative, got {args.timeout}")
+    deadline = Deadline.start(args.timeout)
+    return run_status(
+        MarkerStore(inv.state_dir),
+        bounded_systemd(deadline),
+        wait=args.wait,
+        deadline=deadline,
+        emit=inv.out,
+        fmt=args.format,
+    )
+
+
+def analyze(inv: Invocation) -> ExitCode:
+    from automation import analyze as timeline
+    from automation.systemd import Systemd
+
+    config = inv.load_config()
+    steps = timeline.timings(Systemd(), bootstrap=config.bootstrap, factor=inv.args.factor)
+    inv.out(timeline.render(steps, inv.args.format, inv.args.factor))
+    return timeline.verdict(steps)
+
+
+def provision(inv: Invocation) -> ExitCode:
+    from automation.provision import run_provision
+    from automation.spec.units import SECRETS_DIR
+
+    return run_provision(inv.args.source, inv.args.dest or Path(SECRETS_DIR), inv.log)
+
+
+def units_render(inv: Invocation) -> ExitCode:
+    from automation.render import render_units
+
+    for path in render_units(inv.args.directory, fba=inv.args.fba):
+        inv.out(str(path))
+    return ExitCode.OK

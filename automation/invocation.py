@@ -1,0 +1,91 @@
+"""One run of `fba`: the parsed arguments, the environment, the logger, and what a handler may ask
+for (the config, a step context).
+
+Imports of the config model, the HTTP client and the markers happen in the methods that need
+them, so a command that reads no config (`--help`, `status`, `units render`) never loads
+pydantic: every unit start on a slow guest pays for what it imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from automation.log import Logger
+from automation.spec.markers import DEFAULT_STATE_DIR
+from automation.spec.units import DEFAULT_CONFIG_PATH
+
+if TYPE_CHECKING:
+    from automation.context import Context
+    from automation.http import HttpClient
+    from automation.spec.config import ClusterConfig
+
+
+class Invocation:
+    def __init__(self, args: argparse.Namespace, env: Mapping[str, str], out: Callable[[str], None]) -> None:
+        self.args = args
+        self.env = env
+        self.out = out
+        self.log = Logger(stream=sys.stdout)
+        self.config_path: Path = getattr(args, "config", None) or Path(env.get("FBA_CONFIG", DEFAULT_CONFIG_PATH))
+        self.state_dir: Path = getattr(args, "state_dir", None) or Path(
+            env.get("FBA_STATE_DIR", str(DEFAULT_STATE_DIR))
+        )
+
+    def load_config(self) -> ClusterConfig:
+        """The validated config; binds the node id to the logger and redacts the notify token.
+        A config file others may read is refused (exit 3) before anything uses it."""
+        from automation import configfile, secretfiles
+
+        config = configfile.load(self.config_path, self.env)
+        self.log = self.log.bind(node_id=config.node_id)
+        if config.notify_token:
+            self.log.redactor.add(config.notify_token)
+        for warning in config.warnings():
+            self.log.warn(f"Configuration: {warning}")
+        if self.enforces_file_modes:
+            secretfiles.enforce([secretfiles.config_file(self.config_path)], self.log)
+        return config
+
+    @property
+    def enforces_file_modes(self) -> bool:
+        """Every command refuses secret files open to others before it uses them, except
+        `preflight`, which reports the same verdicts as checks (from the same code)."""
+        return bool(getattr(self.args, "_command", None) != "preflight")
+
+    def http_client(self, config: ClusterConfig, log: Logger) -> HttpClient:
+        """The one way a command gets an HTTP client for this config: the TLS secrets it will
+        load are checked first, so no request is ever made with a key others can read."""
+        from automation import secretfiles
+        from automation.http import HttpClient
+
+        if self.enforces_file_modes:
+            secretfiles.enforce(secretfiles.tls_files(config), log)
+        return HttpClient(config.tls, log)
+
+    def context(self, config: ClusterConfig) -> Context:
+        """What a step needs: config, logger, HTTP client, markers and failpoints."""
+        from automation.context import Context
+        from automation.failpoints import Failpoints
+        from automation.markers import MarkerStore
+
+        log = self.log
+        failpoints = Failpoints.from_environment(
+            self.env, on_fire=lambda name, action: log.warn("Failpoint fired", failpoint=name, action=action)
+        )
+        markers = MarkerStore(self.state_dir, before_rename=lambda: failpoints.hit("marker.before-rename"))
+        return Context(
+            config=config,
+            log=log,
+            http=self.http_client(config, log),
+            markers=markers,
+            failpoints=failpoints,
+            config_path=self.config_path,
+            environment=self.env,
+        )
+
+    def step_context(self) -> Context:
+        return self.context(self.load_config())

@@ -1,0 +1,58 @@
+"""`fba health-report` ends within its budgets however many peers hang: the unit's
+TimeoutStartSec and start limit are computed from them (automation/spec/startlimits.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from automation.context import Context
+from automation.failpoints import Failpoints
+from automation.http import TransportError
+from automation.log import Logger
+from automation.markers import MarkerStore
+from automation.policy import Clock
+from automation.report import CHECKS_BUDGET_S, NOTIFY_BUDGET_S, REQUEST_TIMEOUT_S, run_health_report
+from automation.spec.causes import Cause
+from automation.spec.config import ClusterConfig
+from automation.spec.exitcodes import ExitCode
+from automation.spec.units import FIXED_BUDGETS
+
+
+class HangingPeers:
+    """Every request uses up its whole timeout on the fake clock, then fails."""
+
+    def __init__(self, now: list[float]) -> None:
+        self.now = now
+        self.requests = 0
+
+    def request(self, method: str, url: str, *, timeout: float, **_: Any) -> Any:
+        self.requests += 1
+        self.now[0] += timeout
+        raise TransportError(f"{method} {url}: timed out", cause=Cause.HEADERS_TIMEOUT)
+
+
+def test_checks_and_notify_end_within_their_budgets(tmp_path: Path, join_config: dict[str, Any]) -> None:
+    peers = [f"node{i:02d}=10.0.1.{i}:2380" for i in range(10, 60)]  # 50 peers x 3 services x 3 s
+    join_config.update(initial_peers=peers, notify_url="http://127.0.0.1:9/hook", notify_attempts=20)
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    http = HangingPeers(now)
+    ctx = Context(
+        config=ClusterConfig.model_validate_json(json.dumps(join_config)),
+        log=Logger(stream=(tmp_path / "log").open("w")),
+        http=http,  # type: ignore[arg-type]
+        markers=MarkerStore(tmp_path / "state"),
+        failpoints=Failpoints(),
+        clock=Clock(monotonic=lambda: now[0], sleep=sleep),
+    )
+    assert run_health_report(ctx) is ExitCode.UNHEALTHY
+    assert (CHECKS_BUDGET_S, NOTIFY_BUDGET_S) == (FIXED_BUDGETS["report.checks_s"], FIXED_BUDGETS["report.notify_s"])
+    # Each budget may be overrun by the requests started before it ran out (capped at >= 0.1 s).
+    assert now[0] <= CHECKS_BUDGET_S + NOTIFY_BUDGET_S + REQUEST_TIMEOUT_S + 20 * 0.1
+    assert http.requests < 50 * 3  # the rest were reported "not checked", not tried
+    assert "budget for all checks was spent" in (tmp_path / "log").read_text()
