@@ -73,6 +73,18 @@ class ClusterOptions:
     deadline: float | None = None  # absolute time.monotonic() by which every wait must end
 
 
+SLOW_HOST_ENV: Mapping[str, str] = {"STANDIN_RAFT_PROFILE": "slow"}
+"""Under TCG the stand-ins' Raft gets election timeouts longer than a guest's stalls: with the
+default 0.4-1.4 s, a healed partition kept flaredb leaderless for minutes on a busy host
+(every stall of a node started an election; tests/integration/standins/test_raft_stalls.py)."""
+
+
+def node_env(options: ClusterOptions, name: str, accel: Accel) -> dict[str, str]:
+    """The environment injected into `name`: the platform's, then the scenario's (wins)."""
+    base = dict(SLOW_HOST_ENV) if accel is Accel.TCG else {}
+    return {**base, **options.node_env.get(name, {})}
+
+
 def guest_memory_mb(options: ClusterOptions) -> int:
     """The guest RAM each node gets: the option if set, else what the image needs."""
     if options.memory_mb is not None:
@@ -155,7 +167,7 @@ class Cluster:
                 cluster_config=files.config_json,
                 files=files.files,
                 authorized_keys=self.ssh_key.public_line + "\n",
-                env=dict(self.options.node_env.get(spec.name, {})),
+                env=node_env(self.options, spec.name, self.accel.accel),
                 failpoints=self.options.node_failpoints.get(spec.name),
             ),
             node_dir / "inject.json",

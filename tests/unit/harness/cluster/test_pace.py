@@ -136,3 +136,15 @@ def test_ssh_connect_attempts_stay_within_the_time_they_are_handed() -> None:
                            clock=clock, sleep=clock.sleep)  # fmt: skip
     assert clock() - begin <= 60.0 + MIN_ATTEMPT
     assert max(steps) <= 10.0
+
+
+def test_tcg_nodes_get_the_slow_raft_profile_and_scenarios_can_override() -> None:
+    from pathlib import Path
+
+    from harness.cluster.cluster import ClusterOptions, node_env
+    from harness.machine.accel import Accel
+
+    options = ClusterOptions(run_dir=Path("/nonexistent"), node_env={"node04": {"FBA_X": "1"}})
+    assert node_env(options, "node01", Accel.TCG) == {"STANDIN_RAFT_PROFILE": "slow"}
+    assert node_env(options, "node04", Accel.TCG) == {"STANDIN_RAFT_PROFILE": "slow", "FBA_X": "1"}
+    assert node_env(options, "node01", Accel.KVM) == {}
