@@ -33,7 +33,6 @@ __all__ = ["main", "run"]
 
 DEFAULT_REPORTS = Path("reports")
 ESCAPE = 0x1D  # Ctrl-]: socat's escape byte, as in telnet
-READY_TIMEOUT = 420.0  # boot budget for `--check` (TCG, other VMs competing)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -121,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         if args.check:
             # SSH, not the READY line: alone, a node of a bigger cluster never finishes
             # starting (its join waits for a quorum), yet it is up and reachable.
-            hostname = node.succeed("hostname", timeout=READY_TIMEOUT).strip()
+            hostname = node.succeed("hostname", timeout=cluster.boot_budget()).strip()
             print(f"{args.node}: hostname over SSH: {hostname}", flush=True)
             return 0
         print("  console below; Ctrl-] ends it (the node is powered off and removed)\n", flush=True)

@@ -95,9 +95,11 @@ def check_unit_exits(node: GuestNode, units: Iterable[UnitSpec] = AUTOMATION_UNI
     return seen
 
 
-def fba_records(node: GuestNode, unit: str) -> list[dict[str, Any]]:
+def fba_records(node: GuestNode, unit: str, timeout: float = 60) -> list[dict[str, Any]]:
     """The unit's stdout lines from this boot; each must be one fba JSON object."""
-    rc, out = node.execute(f"journalctl -b -u {shlex.quote(unit)} -o json --no-pager _TRANSPORT=stdout", timeout=60)
+    rc, out = node.execute(
+        f"journalctl -b -u {shlex.quote(unit)} -o json --no-pager _TRANSPORT=stdout", timeout=timeout
+    )
     records = []
     for line in out.splitlines():
         try:

@@ -86,6 +86,12 @@ class Timings:
 PROFILES = {
     "default": Timings(0.4, 1.4, 0.1, 3.5, 1.0, 10.0),
     "fast": Timings(0.3, 0.7, 0.05, 1.0, 0.3, 1.5),
+    # A slow, shared host (emulated CPUs, TCG): a guest can stall for a second or two, longer
+    # than the default election timeout, and every stall of a leader then starts an election.
+    # After a partition heals, the node catching up stalls most, and the elections it starts
+    # keep the cluster leaderless (seen: terms rising for minutes, no leader). Raft needs
+    # broadcast time << election timeout; here the round trip reaches ~1.5 s.
+    "slow": Timings(4.0, 8.0, 0.5, 8.0, 1.0, 30.0),
 }
 
 _FAIL_TEXT = {

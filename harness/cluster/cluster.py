@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.cluster import pace
 from harness.cluster.topology import NodeSpec, Secrets, Topology
 from harness.errors import HarnessError, InfrastructureError
 from harness.log import RunLog
@@ -38,6 +39,8 @@ from harness.machine.qemu import (
 )
 from harness.machine.ssh import SshKey
 from harness.network import Fabric
+from harness.slowness import Slowness
+from harness.waits import MIN_ATTEMPT, WaitExpired
 
 DISK_SIZE = "1G"
 FIRST_SSH_PORT = 2201
@@ -61,12 +64,25 @@ class ClusterOptions:
     pxe: bool = False
     memory_mb: int | None = None  # None: DEFAULT_MEMORY_MB, or PREBUILT_MEMORY_MB for a prebuilt image
     tb_size_mb: int | None = None  # TCG translation cache (None: DEFAULT_TB_SIZE_MB); unused under KVM
-    boot_timeout: float = 420.0
+    boot_base_s: float = pace.BOOT_BASE_S  # QEMU start -> READY, x the slowness factor (harness.slowness)
+    tcg_factor: float | None = None  # None: measured from the first boot
     node_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     node_failpoints: Mapping[str, str] = field(default_factory=dict)
     keep: bool = False
     validate_configs: bool = True
     deadline: float | None = None  # absolute time.monotonic() by which every wait must end
+
+
+SLOW_HOST_ENV: Mapping[str, str] = {"STANDIN_RAFT_PROFILE": "slow"}
+"""Under TCG the stand-ins' Raft gets election timeouts longer than a guest's stalls: with the
+default 0.4-1.4 s, a healed partition kept flaredb leaderless for minutes on a busy host
+(every stall of a node started an election; tests/integration/standins/test_raft_stalls.py)."""
+
+
+def node_env(options: ClusterOptions, name: str, accel: Accel) -> dict[str, str]:
+    """The environment injected into `name`: the platform's, then the scenario's (wins)."""
+    base = dict(SLOW_HOST_ENV) if accel is Accel.TCG else {}
+    return {**base, **options.node_env.get(name, {})}
 
 
 def guest_memory_mb(options: ClusterOptions) -> int:
@@ -88,6 +104,7 @@ class Cluster:
         self.accel: AccelChoice | None = None
         self.image: BootImage | None = None
         self.started_at: float | None = None
+        self._slowness: Slowness | None = None  # measured (or told); None: not yet
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -150,7 +167,7 @@ class Cluster:
                 cluster_config=files.config_json,
                 files=files.files,
                 authorized_keys=self.ssh_key.public_line + "\n",
-                env=dict(self.options.node_env.get(spec.name, {})),
+                env=node_env(self.options, spec.name, self.accel.accel),
                 failpoints=self.options.node_failpoints.get(spec.name),
             ),
             node_dir / "inject.json",
@@ -181,7 +198,7 @@ class Cluster:
             launch_prefix=self.fabric.exec_prefix,
             ready_pattern=READY_PATTERN,
             fatal_pattern=FATAL_CONSOLE_PATTERN,
-            boot_timeout=self.options.boot_timeout,
+            boot_timeout=self.prior_slowness().budget(self.options.boot_base_s),
         )
         return Node(
             config,
@@ -205,13 +222,85 @@ class Cluster:
         path.write_text(json.dumps(self.attach_info(), indent=2) + "\n")
         return path
 
+    # -- pace: every boot, readiness and scenario wait is a base budget x this factor --------
+
+    def _told(self) -> float | None:
+        """`--tcg-factor`, which applies under TCG only."""
+        tcg = self.accel is not None and self.accel.accel is Accel.TCG
+        return self.options.tcg_factor if tcg else None
+
+    def prior_slowness(self) -> Slowness:
+        """The factor before any boot is measured: told, or the accelerator's prior."""
+        told = self._told()
+        if told:
+            return Slowness.told(told)
+        tcg = self.accel is not None and self.accel.accel is Accel.TCG
+        return Slowness.assumed_tcg() if tcg else Slowness.kvm()
+
+    def slowness(self) -> Slowness:
+        """The run's slowness factor, measured once from the first node that was started
+        (its network-online time); the prior while no node runs. Printed when measured.
+
+        Raises:
+            WaitExpired: that node did not reach network-online within its boot budget.
+        """
+        if self._slowness is not None:
+            return self._slowness
+        prior = self.prior_slowness()
+        started = [n for n in self.nodes.values() if n.started_at is not None]
+        if self._told():
+            self._slowness = prior
+        elif not started:
+            return prior
+        else:
+            first = min(started, key=lambda n: n.started_at or 0.0)
+            with self.log.nested(f"measuring the slowness factor on {first.name}'s boot"):
+                try:
+                    self._slowness = pace.measure(
+                        first, first.console, first.config.ready_pattern,
+                        timeout=prior.budget(self.options.boot_base_s), deadline_cap=self.options.deadline,
+                        clock=time.monotonic, sleep=time.sleep,
+                    )  # fmt: skip
+                except WaitExpired as err:
+                    raise pace.explain(err, first.name, first.console.since_mark(), prior,
+                                       self.options.boot_base_s) from None  # fmt: skip
+        self.log.event("slowness", self._slowness.describe(), factor=self._slowness.factor)
+        self.log.warn_loudly(f"wait budgets scaled by {self._slowness.describe()}")
+        return self._slowness
+
+    def scaled(self, base: float) -> float:
+        """`base` x the slowness factor, without the deadline cap: for asserting how long
+        something took in the guest (a wait's budget is `budget`)."""
+        return self.slowness().budget(base)
+
+    def budget(self, base: float) -> float:
+        """A wait budget: `base` seconds (the design's platform) x the slowness factor, never
+        past the run deadline. The one place a scenario turns a base into a budget."""
+        return self.slowness().budget(base, deadline=self.options.deadline)
+
+    def boot_budget(self) -> float:
+        """QEMU start -> READY (or first SSH), scaled: see `budget`."""
+        return self.budget(self.options.boot_base_s)
+
     def wait_ready(self, names: list[str] | None = None) -> dict[str, float]:
-        """Wait for every node's READY line; returns seconds from cluster start per node."""
+        """Wait for every node's READY line, each within the scaled boot budget counted from
+        its QEMU start; returns seconds from cluster start per node.
+
+        Raises:
+            WaitExpired: a node was not ready in time; says the factor and its last boot step.
+        """
         ready: dict[str, float] = {}
         begin = self.started_at or time.monotonic()
         for name in names or list(self.nodes):
+            node = self.nodes[name]
+            budget = self.boot_budget()
+            since = time.monotonic() - (node.started_at or time.monotonic())
             with self.log.nested(f"waiting for {name} to finish booting"):
-                self.nodes[name].wait_for_ready(timeout=self.options.boot_timeout)
+                try:
+                    node.wait_for_ready(timeout=max(MIN_ATTEMPT, budget - since))
+                except WaitExpired as err:
+                    raise pace.explain(err, name, node.console.since_mark(), self.slowness(),
+                                       self.options.boot_base_s) from None  # fmt: skip
             ready[name] = time.monotonic() - begin
         return ready
 

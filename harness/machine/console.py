@@ -38,6 +38,7 @@ class Console:
         self.log_path = log_path
         self.socket_path = socket_path
         self._cursor = 0
+        self._origin = 0
 
     def text(self) -> str:
         """The whole console log so far (all boots of this node), decoded leniently."""
@@ -48,7 +49,11 @@ class Console:
 
     def mark(self) -> None:
         """Move the match cursor to the end: later waits only see newer output."""
-        self._cursor = len(self.text())
+        self._cursor = self._origin = len(self.text())
+
+    def since_mark(self) -> str:
+        """The output since the last `mark()` (for a node: this boot's console)."""
+        return self.text()[self._origin :]
 
     def wait_for_text(
         self,

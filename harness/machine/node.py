@@ -72,6 +72,8 @@ class Node(UnitVerbs):
         self._allow_reboot = False
         self._token = 0
         self.console = Console(config.state_dir / "console.log")
+        self.started_at: float | None = None
+        """Clock value when QEMU was last started (boot timings, the slowness factor)."""
 
     # -- state --------------------------------------------------------------------------
     @property
@@ -115,6 +117,7 @@ class Node(UnitVerbs):
         spec = cfg.qemu_spec(allow_reboot=allow_reboot, sock_dir=self._sock_dir)
         self.console = Console(spec.serial_log, spec.serial_socket)
         self.console.mark()
+        self.started_at = self._clock()
         argv = [*cfg.launch_prefix, *build_argv(spec)]
         self._allow_reboot = allow_reboot
         with self.nested("starting vm", {"argv": " ".join(argv)}):

@@ -126,7 +126,9 @@ class SshSession:
         def attempt(left: float) -> Observation:
             if precheck is not None:
                 precheck()
-            step = min(left, 10.0)
+            # TCP connect, banner and auth each wait up to `step`: a third each keeps the
+            # attempt (and so the wait) within the time it was handed.
+            step = min(left / 3, 10.0)
             client = paramiko.SSHClient()
             # Guests are ephemeral and their host keys are built into the image.
             client.set_missing_host_key_policy(paramiko.AutoAddPolicy())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,13 @@ from harness.errors import InfrastructureError, WaitTimeout
 from harness.faults import Faults
 from harness.log import RunLog
 from harness.scenarios.settings import Keep, RunSettings
+from harness.waits import MIN_ATTEMPT
 
 OUTCOMES = pytest.StashKey[dict[str, str]]()
-OPERATIONAL_TIMEOUT = 600.0
+OPERATIONAL_BASE = 120.0
+"""Base budget (x the slowness factor, see `Cluster.budget`) for every node's first boot to be done."""
+STATUS_SLACK = 10.0
+"""`fba status --wait` gets this much less than the SSH command, so it reports before the cut."""
 
 
 def classify(exc: BaseException | None) -> str:
@@ -119,14 +124,18 @@ def finish_lab(
     keep_or_down(request, settings, cluster)
 
 
-def wait_operational(cluster: Cluster, names: list[str] | None = None) -> dict[str, Any]:
-    """`fba status --wait` in every guest: our own bounded status command, dogfooded."""
+def wait_operational(
+    cluster: Cluster, names: list[str] | None = None, *, base: float = OPERATIONAL_BASE
+) -> dict[str, Any]:
+    """`fba status --wait` in every guest (our own bounded status command, dogfooded), all
+    within one scaled budget: each node gets what the ones before it left."""
     states = {}
+    end = time.monotonic() + cluster.budget(base)
     for name in names or list(cluster.nodes):
-        node = cluster[name]
-        out = node.succeed(
-            f"fba status --wait --timeout {OPERATIONAL_TIMEOUT:.0f} --format json || true",
-            timeout=OPERATIONAL_TIMEOUT + 60,
+        left = max(MIN_ATTEMPT, end - time.monotonic())
+        out = cluster[name].succeed(
+            f"fba status --wait --timeout {max(1.0, left - STATUS_SLACK):.0f} --format json || true",
+            timeout=left,
         )
         states[name] = json.loads(out.strip().splitlines()[-1])
     return states

@@ -62,6 +62,7 @@ class RunSettings:
             require_kvm=self.require_kvm,
             pxe=self.pxe,
             deadline=self.deadline,
+            tcg_factor=self.tcg_factor,
             memory_mb=self.memory_mb,
             tb_size_mb=self.tb_size_mb,
             **kwargs,  # type: ignore[arg-type]

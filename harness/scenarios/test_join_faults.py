@@ -43,6 +43,7 @@ import pytest
 from automation.spec.markers import Service, Step, marker_name
 from automation.spec.units import AUTOMATION_UNITS, CHAINFIRE_JOIN, DEFAULT_CONFIG_PATH, EXTERNAL_UNITS, FLAREDB_JOIN
 from harness import checks
+from harness.cluster import pace
 from harness.cluster.cluster import Cluster
 from harness.cluster.topology import SERVICE_PORTS, Topology
 from harness.errors import CheckFailed, GuestUnreachable, WaitTimeout
@@ -72,10 +73,19 @@ HEALTH_TIMEOUT_S = 8
 STATE_DIR = "/var/lib/first-boot-automation"
 CA = "/etc/nixos/secrets/ca.crt"
 TRANSPORT_CAUSES = {"timed out", "connection error", "connection refused"}
-UNIT_WAIT = 240.0  # a unit run (incl. RestartSec and a slow TCG start) ends within this
-RUN_BUDGET = {"join-fail": 60.0, "config": 30.0, "health": HEALTH_TIMEOUT_S + 30.0, "join": 90.0}
-REBOOT_BUDGET = 420.0  # node04 power-off to `fba status` done, under TCG
-TCG_BUDGET_FACTOR = 5.0  # docs/harness-api.md: TCG budgets ~5x (no calibration run here: CI time)
+# Base budgets (the design's platform, KVM), x the run's slowness factor (Cluster.budget for
+# a wait, Cluster.scaled for a duration measured in the guest).
+UNIT_BASE = 48.0  # a unit run (incl. RestartSec and fba's start-up) ends within this
+# How long one run of a unit may take: fixed guest wall-clock time (request timeouts, retry
+# delays, the health timeout: they do not slow down) + a base that scales (fba's start-up).
+RUN_FIXED_S = {"join-fail": 2 * 3.0 + 1.0, "config": 0.0, "health": float(HEALTH_TIMEOUT_S), "join": 0.0}
+RUN_BASE = {"join-fail": 12.0, "config": 8.0, "health": 8.0, "join": 20.0}
+REBOOT_BASE = pace.BOOT_BASE_S  # node04 power-off to `fba status` done
+
+
+def run_budget(cluster: Cluster, kind: str) -> float:
+    """The longest one run of a unit may take (`RUN_FIXED_S` + `RUN_BASE` x the factor)."""
+    return RUN_FIXED_S[kind] + cluster.scaled(RUN_BASE[kind])
 
 
 @dataclass
@@ -145,7 +155,7 @@ def wait_run(
     status: int,
     after: str | None = None,
     tolerate: frozenset[int] = frozenset(),
-    timeout: float = UNIT_WAIT,
+    timeout: float,
 ) -> dict[str, str]:
     """Wait until a run of `unit` (a new one if `after` names the previous InvocationID) has
     finished with exit `status`. A run that finished with another status fails at once,
@@ -155,7 +165,7 @@ def wait_run(
 
     def look(left: float) -> Observation:
         try:
-            rc, out = node.execute(show, timeout=min(left, 60))
+            rc, out = node.execute(show, timeout=min(left, 60.0))
         except (WaitTimeout, GuestUnreachable) as err:  # still booting (SSH not up yet)
             return Observation(ok=False, detail=f"guest not reachable yet: {err}"[:200])
         if rc != 0:
@@ -258,7 +268,8 @@ def last_error(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 def test_s1_leader_unreachable_join_exits_1_without_marker(lab: Lab) -> None:
     node = lab.joiner
-    props = wait_run(node, CHAINFIRE_JOIN.name, status=1, timeout=UNIT_WAIT + lab.cluster.options.boot_timeout)
+    budget = lab.cluster.budget(UNIT_BASE) + lab.cluster.boot_budget()
+    props = wait_run(node, CHAINFIRE_JOIN.name, status=1, timeout=budget)
     # Read at once: the unit retries (Restart=on-failure) and would hit its start limit later.
     assert node.unit_exit_status(CHAINFIRE_JOIN.name) == (1, "exit-code")
     assert props["SubState"] == "auto-restart", f"Restart=on-failure should retry: {props}"
@@ -274,7 +285,7 @@ def test_s1_leader_unreachable_join_exits_1_without_marker(lab: Lab) -> None:
     lab.cluster.log.log(f"S1: {final['message']} (cause: {final['context']['cause']})", node=JOINER)
     assert marker(node, Service.CHAINFIRE, Step.JOINED) is None
     assert joiner_entries(lab.cluster, Service.CHAINFIRE) == 0
-    assert run_seconds(props) <= RUN_BUDGET["join-fail"], f"the failing join ran {run_seconds(props):.1f}s"
+    assert run_seconds(props) <= run_budget(lab.cluster, "join-fail"), f"the failing join ran {run_seconds(props):.1f}s"
     lab.config = node.succeed(f"cat {DEFAULT_CONFIG_PATH}", timeout=30)
     lab.done.add("s1")
 
@@ -291,7 +302,7 @@ def _break_config(lab: Lab, command: str, expected: str) -> None:
     since = cursors(lab.cluster)
     with lab.faults.recorder.interval("bad_config", f"{JOINER} {expected}", nodes=[JOINER]):
         previous = restart(node, CHAINFIRE_JOIN.name)
-        props = wait_run(node, CHAINFIRE_JOIN.name, status=3, after=previous)
+        props = wait_run(node, CHAINFIRE_JOIN.name, status=3, after=previous, timeout=lab.cluster.budget(UNIT_BASE))
     assert node.unit_exit_status(CHAINFIRE_JOIN.name) == (3, "exit-code")
     assert props["ActiveState"] == "failed", f"exit 3 must not be retried (RestartPreventExitStatus): {props}"
     records = run_records(node, props)
@@ -299,7 +310,7 @@ def _break_config(lab: Lab, command: str, expected: str) -> None:
     assert final["message"].startswith(expected), final
     assert "\n" not in final["message"] and final["context"]["cause"] == "invalid configuration", final
     assert len([r for r in records if r["level"] == "ERROR"]) == 1, records
-    assert run_seconds(props) <= RUN_BUDGET["config"]
+    assert run_seconds(props) <= run_budget(lab.cluster, "config")
     assert marker(node, Service.CHAINFIRE, Step.JOINED) is None
     assert joiner_entries(lab.cluster, Service.CHAINFIRE) == 0
     adds = member_adds_since(lab.cluster, since)
@@ -344,14 +355,14 @@ def test_s1_s2_recovery_restart_after_fix_joins(lab: Lab) -> None:
                         f"status {flaredb['ExecMainStatus']})", node=JOINER)  # fmt: skip
     node.succeed(f"systemctl stop {FLAREDB_JOIN.name}", timeout=60)
     previous = restart(node, CHAINFIRE_JOIN.name)
-    props = wait_run(node, CHAINFIRE_JOIN.name, status=0, after=previous)
+    props = wait_run(node, CHAINFIRE_JOIN.name, status=0, after=previous, timeout=lab.cluster.budget(UNIT_BASE))
     assert node.unit_exit_status(CHAINFIRE_JOIN.name) == (0, "success")
     records = run_records(node, props)
     assert any(r["message"] == "Successfully joined cluster" for r in records), [r["message"] for r in records]
     assert not [r for r in records if r["level"] == "ERROR"], records
     assert marker(node, Service.CHAINFIRE, Step.JOINED) is not None
     assert joiner_entries(lab.cluster, Service.CHAINFIRE) == 1
-    assert run_seconds(props) <= RUN_BUDGET["join"]
+    assert run_seconds(props) <= run_budget(lab.cluster, "join")
     lab.done.add("joined-chainfire")
 
 
@@ -367,11 +378,11 @@ def test_s3_unhealthy_service_health_timeout_then_restart_policy_joins(lab: Lab)
     lab.faults.set_env(JOINER, {"FBA_HEALTH_TIMEOUT_S": str(HEALTH_TIMEOUT_S)})
     hang = lab.faults.hang_service(JOINER, "flaredb.service", max_s=300)
     previous = restart(node, unit)
-    props = wait_run(node, unit, status=1, after=previous)
+    props = wait_run(node, unit, status=1, after=previous, timeout=lab.cluster.budget(UNIT_BASE))
     assert node.unit_exit_status(unit) == (1, "exit-code")
     final = last_error(run_records(node, props))
     assert final["message"] == "Health check timeout" and final["context"]["cause"] == "health check timeout", final
-    assert run_seconds(props) <= RUN_BUDGET["health"]
+    assert run_seconds(props) <= run_budget(lab.cluster, "health")
     assert props["SubState"] == "auto-restart", f"Restart=on-failure should retry: {props}"
     assert marker(node, Service.FLAREDB, Step.JOINED) is None
     assert joiner_entries(lab.cluster, Service.FLAREDB) == 0
@@ -380,7 +391,8 @@ def test_s3_unhealthy_service_health_timeout_then_restart_policy_joins(lab: Lab)
     lab.faults.set_env(JOINER, {"FBA_HEALTH_TIMEOUT_S": None})
     node.succeed("systemctl restart flaredb.service", timeout=60)
     hang.stop()
-    done = wait_run(node, unit, status=0, after=props["InvocationID"], tolerate=frozenset({1}))
+    budget = lab.cluster.budget(UNIT_BASE)
+    done = wait_run(node, unit, status=0, after=props["InvocationID"], tolerate=frozenset({1}), timeout=budget)
     assert int(done["NRestarts"]) > restarts, f"joined without the unit's restart policy? {done}"
     assert node.unit_exit_status(unit) == (0, "success")
     assert marker(node, Service.FLAREDB, Step.JOINED) is not None
@@ -414,7 +426,7 @@ def test_s4_already_member_warns_exits_2_and_rewrites_the_marker(lab: Lab) -> No
     since = cursors(lab.cluster)
     with lab.faults.recorder.interval("marker_removed", f"{JOINER} .chainfire-joined", nodes=[JOINER]):
         previous = restart(node, CHAINFIRE_JOIN.name)
-        props = wait_run(node, CHAINFIRE_JOIN.name, status=2, after=previous)
+        props = wait_run(node, CHAINFIRE_JOIN.name, status=2, after=previous, timeout=lab.cluster.budget(UNIT_BASE))
     assert node.unit_exit_status(CHAINFIRE_JOIN.name) == (2, "success")
     assert props["ActiveState"] == "active", props
     records = run_records(node, props)
@@ -441,7 +453,7 @@ def test_s4_already_member_warns_exits_2_and_rewrites_the_marker(lab: Lab) -> No
     ).strip()
     assert code == "409", f"a repeated member add answered HTTP {code}"
     assert joiner_entries(lab.cluster, Service.CHAINFIRE) == 1
-    assert run_seconds(props) <= RUN_BUDGET["join"]
+    assert run_seconds(props) <= run_budget(lab.cluster, "join")
     lab.done.add("s4")
 
 
@@ -459,11 +471,11 @@ def test_s5_reboot_sends_no_member_add_and_node_is_healthy(lab: Lab) -> None:
     since = cursors(lab.cluster)
     begin = time.monotonic()
     lab.faults.reboot(JOINER)
-    node.wait_for_ready(timeout=REBOOT_BUDGET)
+    node.wait_for_ready(timeout=lab.cluster.budget(REBOOT_BASE))
     state = wait_operational(lab.cluster, [JOINER])[JOINER]
     took = time.monotonic() - begin
     assert state["status"] == "done", state
-    assert took <= REBOOT_BUDGET, f"node04 took {took:.0f}s from reboot to done"
+    assert took <= lab.cluster.scaled(REBOOT_BASE), f"node04 took {took:.0f}s from reboot to done"
     after = {m: marker(node, *m) for m in names}
     assert after == before, f"markers changed across the reboot: {before} -> {after}"
     assert node.succeed("findmnt -n -o SOURCE /var/lib", timeout=30).strip(), "/var/lib is not the persistent disk"
@@ -513,9 +525,7 @@ def write_fault_timeline(cluster: Cluster, faults: Faults, out: Path, factor: fl
 
 
 def test_fault_timeline_written(lab: Lab, settings: RunSettings) -> None:
-    accel = lab.cluster.accel
-    tcg = accel is not None and accel.accel.value == "tcg"
-    factor = (settings.tcg_factor or TCG_BUDGET_FACTOR) if tcg else 1.0
+    factor = lab.cluster.slowness().factor  # the factor every wait of the run used
     timelines = write_fault_timeline(lab.cluster, lab.faults, report_dir(settings, NAME), factor)
     assert len(timelines[-1].bars) == len(lab.faults.recorder.records)
     kinds = {r.kind for r in lab.faults.recorder.records}

@@ -21,26 +21,36 @@ for a failed unit is a restart once the cause is fixed.
 from __future__ import annotations
 
 import json
-import shlex
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 
-from automation.spec.markers import Service, Step, marker_name
+from automation.spec.markers import Service, Step
 from automation.spec.units import CHAINFIRE_JOIN, HEALTH_CHECK, IAM_SETUP
 from harness import checks
 from harness.cluster.cluster import Cluster
-from harness.cluster.topology import SERVICE_PORTS, Topology
-from harness.errors import CheckFailed
+from harness.cluster.topology import Topology
 from harness.faults import ActiveFault, FaultRecorder, Faults
 from harness.log import RunLog
-from harness.machine.node import Node
 from harness.scenarios.conftest import StepChain, finish_lab, wait_operational
+from harness.scenarios.probes import (
+    check_exactly_once,
+    context,
+    health_report,
+    leader_id,
+    marker_present,
+    member_view,
+    records,
+    restart_unit,
+    wait_exit,
+    wait_fired,
+    wait_healthy,
+    wait_leader,
+    wait_ssh,
+)
 from harness.scenarios.settings import RunSettings
-from harness.waits import Observation, wait_until
 
 pytestmark = pytest.mark.vm
 
@@ -48,17 +58,18 @@ NAME = "leader-faults"
 BOOTSTRAP = ["node01", "node02", "node03"]
 JOINER = "node04"
 CUT_OFF = "node03"
-CA = "/etc/nixos/secrets/ca.crt"
-STATE_DIR = "/var/lib/first-boot-automation"
 HOLD_S = 30  # each failpoint sleep: the window in which the fault is injected
 JOIN_ENV = {"FBA_JOIN_MAX_ATTEMPTS": "20", "FBA_JOIN_REQUEST_TIMEOUT_S": "5"}
 JOIN_FAILPOINTS = f"join.before-request=sleep:{HOLD_S},join.after-add=sleep:{HOLD_S}"
 TOPOLOGY = Topology(bootstrap_nodes=3, join_nodes=1)
-# Budgets under TCG on a shared 2-core host (hard upper bounds on "does not hang").
-MAJORITY_BUDGET = 420.0  # cluster start -> node01+02 have a leader with quorum
-CATCH_UP_BUDGET = 240.0  # heal -> node03 follows the leader and lists all three
-HEALTHY_BUDGET = 300.0  # heal -> fba health-report exits 0 on node01
-JOIN_BUDGET = 4 * HOLD_S + 150.0  # node04's chainfire join: two holds, timeouts, discovery
+# Base budgets (the design's platform, KVM); each wait is `cluster.budget(base)`: x the
+# run's measured slowness factor, capped by the run deadline (harness.slowness). The holds
+# are guest wall-clock sleeps, which do not slow down.
+MAJORITY_BASE = 90.0  # cluster start -> node01+02 have a leader with quorum
+CATCH_UP_BASE = 50.0  # heal -> node03 follows the leader and lists all three
+HEALTHY_BASE = 60.0  # heal -> fba health-report exits 0 on node01
+JOIN_BASE = 30.0  # node04's chainfire join besides its holds: timeouts, discovery
+LEADER_BASE = 12.0  # a settled cluster names its leader
 TRANSPORT_CAUSES = {"timed out", "connection refused", "connection error"}
 
 
@@ -94,144 +105,6 @@ def lab(request: pytest.FixtureRequest, settings: RunSettings, run_log: RunLog) 
         finish_lab(request, settings, run_log, cluster, faults, NAME)
 
 
-# -- guest helpers (also used by test_recovery) ---------------------------------------------------
-
-
-def member_view(node: Node, service: Service, timeout: float = 30) -> dict[str, Any] | None:
-    """GET /admin/members on the node's own API (TLS verified against the cluster CA)."""
-    port = SERVICE_PORTS[service]
-    rc, out = node.execute(
-        f"curl -sf --max-time 5 --cacert {CA} https://{node.name}:{port}/admin/members", timeout=timeout
-    )
-    if rc != 0:
-        return None
-    try:
-        body: dict[str, Any] = json.loads(out)
-    except ValueError:
-        return None
-    return body
-
-
-def leader_id(view: dict[str, Any] | None) -> str | None:
-    leader = (view or {}).get("leader")
-    return leader.get("id") if isinstance(leader, dict) else None
-
-
-def wait_leader(cluster: Cluster, service: Service, via: list[str], timeout: float) -> dict[str, Any]:
-    """The leader's member list, once every node in `via` names the same leader with quorum."""
-    found: dict[str, Any] = {}
-
-    def look(_left: float) -> Observation:
-        views = {name: member_view(cluster[name], service) for name in via}
-        leaders = {leader_id(v) for v in views.values()}
-        summary = json.dumps({n: [leader_id(v), (v or {}).get("has_quorum")] for n, v in views.items()})
-        if len(leaders) != 1 or None in leaders:
-            return Observation(ok=False, detail=summary)
-        lid = leaders.pop()
-        view = views.get(lid) if lid in views else member_view(cluster[str(lid)], service)
-        if not view or not view.get("has_quorum"):
-            return Observation(ok=False, detail=summary)
-        found.clear()
-        found.update(view)
-        return Observation(ok=True, detail=summary)
-
-    wait_until(look, what=f"{service.value} leader agreed by {via}", timeout=timeout)
-    return found
-
-
-def entries(view: dict[str, Any], node_id: str) -> list[dict[str, Any]]:
-    return [m for m in view.get("members", []) if m.get("id") == node_id]
-
-
-def check_exactly_once(cluster: Cluster, service: Service, node_id: str, via: list[str]) -> dict[str, Any]:
-    """The leader lists `node_id` once, with its own Raft address, and no id or address twice."""
-    view = wait_leader(cluster, service, via, timeout=120)
-    spec = cluster.topology.node(node_id)
-    port = 2380 if service is Service.CHAINFIRE else 2480
-    mine = entries(view, node_id)
-    if len(mine) != 1 or mine[0].get("raft_addr") != f"{spec.ip}:{port}":
-        raise CheckFailed(f"{service.value} leader {leader_id(view)} lists {node_id} as {mine}; want exactly one "
-                          f"entry with raft_addr {spec.ip}:{port}")  # fmt: skip
-    ids = [m.get("id") for m in view["members"]]
-    addrs = [m.get("raft_addr") for m in view["members"]]
-    if len(set(ids)) != len(ids) or len(set(addrs)) != len(addrs):
-        raise CheckFailed(f"{service.value} leader {leader_id(view)} lists duplicates: {view['members']}")
-    return view
-
-
-def records(node: Node, unit: str) -> list[dict[str, Any]]:
-    return checks.fba_records(node, unit)
-
-
-def context(record: dict[str, Any]) -> dict[str, Any]:
-    ctx = record.get("context")
-    return ctx if isinstance(ctx, dict) else {}
-
-
-def fired(node: Node, unit: str, failpoint: str) -> bool:
-    return any(
-        r.get("message") == "Failpoint fired" and failpoint in (context(r).get("failpoint"), r.get("failpoint"))
-        for r in records(node, unit)
-    )
-
-
-def wait_fired(node: Node, unit: str, failpoint: str, timeout: float) -> float:
-    started = time.monotonic()
-    wait_until(
-        lambda _left: Observation(ok=fired(node, unit, failpoint)),
-        what=f"failpoint {failpoint} to fire in {unit} on {node.name}",
-        timeout=timeout,
-    )
-    return time.monotonic() - started
-
-
-def wait_exit(node: Node, unit: str, status: int, timeout: float) -> tuple[int, str]:
-    """Until the unit's last run ended with `status` (other statuses are waited through:
-    Restart=on-failure may still turn them into success)."""
-    seen: list[tuple[int, str]] = []
-
-    show = f"systemctl show -p ActiveState -p SubState -p ExecMainExitTimestampMonotonic {unit}"
-
-    def look(_left: float) -> Observation:
-        out = node.execute(show, timeout=30)[1]
-        state = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-        got = node.unit_exit_status(unit)
-        seen[:] = [got]
-        # A unit that never ran reads "inactive, status 0": require an exit time as well.
-        ran = state.get("ExecMainExitTimestampMonotonic", "0") not in ("", "0")
-        finished = ran and state.get("ActiveState") in ("active", "failed", "inactive")
-        return Observation(ok=finished and got[0] == status, detail=f"{state} exit {got}")
-
-    wait_until(look, what=f"{unit} on {node.name} to exit {status}", timeout=timeout)
-    return seen[-1]
-
-
-def restart_unit(node: Node, unit: str) -> None:
-    """reset-failed first: a unit at its StartLimitBurst refuses a plain restart."""
-    node.succeed(f"systemctl reset-failed {shlex.quote(unit)} || true; systemctl restart --no-block {unit}", timeout=60)
-
-
-def health_report(node: Node) -> tuple[int, dict[str, Any]]:
-    rc, out = node.execute("fba health-report", timeout=120)
-    for line in reversed(out.strip().splitlines()):
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and "message" in record:
-            summary = context(record).get("summary") or record.get("summary") or {}
-            return rc, {"message": record["message"], **summary}
-    return rc, {"message": None, "raw": out[-500:]}
-
-
-def wait_ssh(node: Node, timeout: float) -> None:
-    node.wait_until_succeeds("true", timeout=timeout)
-
-
-def marker_present(node: Node, service: Service, step: Step) -> bool:
-    return node.execute(f"test -s {STATE_DIR}/{marker_name(service, step)}", timeout=30)[0] == 0
-
-
 # -- scenario 7: partition during bootstrap --------------------------------------------------------
 
 
@@ -241,19 +114,19 @@ def test_s7_majority_forms_while_node03_is_cut_off(lab: Lab) -> None:
     begin = cluster.started_at or time.monotonic()
     cluster.wait_ready(majority)
     for service in (Service.CHAINFIRE, Service.FLAREDB):
-        view = wait_leader(cluster, service, majority, timeout=MAJORITY_BUDGET)
+        view = wait_leader(cluster, service, majority, timeout=cluster.budget(MAJORITY_BASE))
         assert leader_id(view) in majority, view
         assert sorted(m["id"] for m in view["members"]) == BOOTSTRAP, view
     lab.times["majority_s"] = time.monotonic() - begin
     for name in majority:
-        wait_exit(cluster[name], IAM_SETUP.name, 0, timeout=MAJORITY_BUDGET)
+        wait_exit(cluster[name], IAM_SETUP.name, 0, timeout=cluster.budget(MAJORITY_BASE))
     rc, summary = health_report(cluster["node01"])
     assert rc == 1 and summary["message"] == "Cluster degraded", summary
     failed = " ".join(summary.get("failed", []))
     assert CUT_OFF in failed, f"degraded, but node03 is not named among the failed checks: {summary}"
     # node03, alone, must not have a leader of its own. (Its READY line waits for startup to
     # finish, which its iam-setup holds up while cut off: reach it over SSH instead.)
-    wait_ssh(cluster[CUT_OFF], cluster.options.boot_timeout)
+    wait_ssh(cluster[CUT_OFF], cluster.boot_budget())
     alone = member_view(cluster[CUT_OFF], Service.CHAINFIRE)
     assert alone is None or leader_id(alone) in (None, *majority) and not alone.get("has_quorum"), alone
     lab.done.add("s7-majority")
@@ -266,14 +139,10 @@ def test_s7_node03_catches_up_after_heal_and_health_turns_healthy(lab: Lab) -> N
     lab.partition.stop()
     healed = time.monotonic()
     for service in (Service.CHAINFIRE, Service.FLAREDB):
-        view = wait_leader(cluster, service, BOOTSTRAP, timeout=CATCH_UP_BUDGET)
+        view = wait_leader(cluster, service, BOOTSTRAP, timeout=cluster.budget(CATCH_UP_BASE))
         assert sorted(m["id"] for m in view["members"]) == BOOTSTRAP, view
     lab.times["catch_up_s"] = time.monotonic() - healed
-    wait_until(
-        lambda _left: Observation(ok=health_report(cluster["node01"])[0] == 0),
-        what="fba health-report on node01 to exit 0 after the heal",
-        timeout=HEALTHY_BUDGET,
-    )
+    wait_healthy(cluster["node01"], timeout=cluster.budget(HEALTHY_BASE))
     lab.times["healthy_s"] = time.monotonic() - healed
     for name in BOOTSTRAP:
         restart_unit(cluster[name], HEALTH_CHECK.name)
@@ -296,31 +165,31 @@ def test_s6_leader_pause_then_crash_during_node04_join(lab: Lab) -> None:
     cluster, faults = lab.cluster, lab.faults
     node = cluster[JOINER]
     node.start()
-    wait_ssh(node, cluster.options.boot_timeout)  # not READY: startup ends only after the join
+    wait_ssh(node, cluster.boot_budget())  # not READY: startup ends only after the join
     unit = CHAINFIRE_JOIN.name
-    wait_fired(node, unit, "join.before-request", timeout=cluster.options.boot_timeout)
-    first = leader_id(wait_leader(cluster, Service.CHAINFIRE, BOOTSTRAP, timeout=60))
+    wait_fired(node, unit, "join.before-request", timeout=cluster.boot_budget())
+    first = leader_id(wait_leader(cluster, Service.CHAINFIRE, BOOTSTRAP, timeout=cluster.budget(LEADER_BASE)))
     assert first is not None
     pause = faults.pause(first)
     paused_at = time.monotonic()
     try:
         # The POST to the frozen leader times out; discovery finds the new one, whose 201
         # brings node04 to the second hold.
-        wait_fired(node, unit, "join.after-add", timeout=HOLD_S + 150)
+        wait_fired(node, unit, "join.after-add", timeout=HOLD_S + cluster.budget(JOIN_BASE))
     finally:
         pause.stop()
     others = [n for n in BOOTSTRAP if n != first]
-    second = leader_id(wait_leader(cluster, Service.CHAINFIRE, others, timeout=60))
+    second = leader_id(wait_leader(cluster, Service.CHAINFIRE, others, timeout=cluster.budget(LEADER_BASE)))
     assert second is not None and second != first, f"leader after the pause: {second}, paused: {first}"
     crash = faults.crash(second)
     lab.crashed = second
     try:
-        wait_exit(node, unit, 0, timeout=JOIN_BUDGET)
+        wait_exit(node, unit, 0, timeout=4 * HOLD_S + cluster.budget(JOIN_BASE))
     finally:
         crash.stop()
     lab.times["join_s"] = time.monotonic() - paused_at
     survivors = [n for n in BOOTSTRAP if n != second]
-    check_exactly_once(cluster, Service.CHAINFIRE, JOINER, survivors)
+    check_exactly_once(cluster, Service.CHAINFIRE, JOINER, survivors, cluster.budget(2 * LEADER_BASE))
     assert marker_present(node, Service.CHAINFIRE, Step.JOINED)
     log = records(node, unit)
     messages = [r["message"] for r in log]
@@ -341,7 +210,7 @@ def test_s6_cluster_converges_with_node04_once_everywhere(lab: Lab) -> None:
     states = wait_operational(cluster)
     names = sorted(cluster.nodes)
     for service in (Service.CHAINFIRE, Service.FLAREDB):
-        view = check_exactly_once(cluster, service, JOINER, BOOTSTRAP)
+        view = check_exactly_once(cluster, service, JOINER, BOOTSTRAP, cluster.budget(2 * LEADER_BASE))
         assert sorted(m["id"] for m in view["members"]) == names, view
     assert all(s["status"] == "done" for s in states.values()), states
     checks.check_markers(cluster[JOINER], bootstrap=False)

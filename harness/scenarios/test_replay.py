@@ -35,7 +35,6 @@ pytestmark = pytest.mark.vm
 REPLAY_ENV = "FBA_REPLAY"
 SEED_ENV = "FBA_REPLAY_SEED"
 CA = "/etc/nixos/secrets/ca.crt"
-TCG_BUDGET_FACTOR = 5.0
 
 
 def _schedule_path() -> Path:
@@ -119,7 +118,6 @@ def test_replay_one_admin(replayed: tuple[Cluster, Faults, Plan, list[StepOutcom
 
 def test_replay_timeline(replayed: tuple[Cluster, Faults, Plan, list[StepOutcome]], settings: RunSettings) -> None:
     cluster, faults, plan, _outcomes = replayed
-    accel = cluster.accel
-    factor = (settings.tcg_factor or TCG_BUDGET_FACTOR) if accel is not None and accel.accel.value == "tcg" else 1.0
+    factor = cluster.slowness().factor  # the factor every wait of the run used
     write_fault_timeline(cluster, faults, report_dir(settings, f"replay-{plan.name}"), factor)
     assert len(faults.recorder.records) >= len(plan.steps)
