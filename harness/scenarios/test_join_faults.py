@@ -24,7 +24,8 @@ Why S3 uses flaredb, and why it hangs the service instead of stopping it: each j
 process (alive, answering nothing) is what "service not healthy" looks like to the join.
 
 Every unit restart is `systemctl reset-failed U; systemctl restart --no-block U`: a unit that
-failed 6 times within 30 min (StartLimitBurst) refuses a plain restart, and a oneshot in
+used up its start limit (StartLimitBurst= starts within StartLimitIntervalSec=, computed in
+automation/spec/startlimits.py) refuses a plain restart, and a oneshot in
 auto-restart would make a blocking restart wait for the whole retry cycle.
 """
 
