@@ -56,6 +56,20 @@ class ModuleEval:
         return json.loads(done.stdout)
 
 
+    def flake_outputs(self, flake: Path, select: str) -> Any:
+        """`select` applied to `out`, our flake's outputs with the evaluator's nixpkgs stub as
+        the wrapper hands it over (`self` is the outputs themselves; `--flake` cannot print an
+        app's program or a package's text). E.g. `out.apps.x86_64-linux.cluster-test`."""
+        nixpkgs = json.dumps(str(SHARED / "nix-eval" / "nix_module_eval.nix"))
+        return self.eval_json(f"""
+          let
+            wrapper = import (/. + {json.dumps(str(flake / "flake.nix"))});
+            nixpkgs = import (/. + {nixpkgs}) {{ flakeInput = "nixpkgs"; }};
+            out = wrapper.outputs {{ self = out; inherit nixpkgs; }};
+          in {select}
+        """)
+
+
 def _run(argv: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=DEADLINE_S, env=env, check=False)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.nix.conftest import ROOT, SHARED, ModuleEval
+from tests.integration.nix.conftest import ROOT, ModuleEval
 from tests.integration.nix.stub_flake import MODULE_STUBS, stub_module_args, write_stub_flake
 
 SERVICES = ("chainfire", "flaredb", "iam")
@@ -79,17 +79,7 @@ def test_nixos_module_evaluates_strictly(module_eval: ModuleEval, flake: Path, n
 
 
 def test_cluster_test_app_evaluates(module_eval: ModuleEval, flake: Path) -> None:
-    # `self` of our flake is its own outputs; nixpkgs is the evaluator's stub as the wrapper
-    # hands it over (`--flake` cannot print an app's program).
-    nixpkgs = json.dumps(str(SHARED / "nix-eval" / "nix_module_eval.nix"))
-    expr = f"""
-      let
-        wrapper = import (/. + {json.dumps(str(flake / "flake.nix"))});
-        nixpkgs = import (/. + {nixpkgs}) {{ flakeInput = "nixpkgs"; }};
-        out = wrapper.outputs {{ self = out; inherit nixpkgs; }};
-      in out.apps.x86_64-linux.cluster-test
-    """
-    app = module_eval.eval_json(expr)
+    app = module_eval.flake_outputs(flake, "out.apps.x86_64-linux.cluster-test")
     assert app["type"] == "app"
     assert app["program"].startswith("/nix/store/")
     assert app["program"].endswith("/bin/cluster-test-nix")

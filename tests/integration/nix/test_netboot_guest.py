@@ -23,7 +23,7 @@ from harness.image.codelayer import GUEST_DIR
 from harness.image.contract import CLUSTER_NETWORK_FILE, FW_CFG_NAME, FW_CFG_SYSFS
 from harness.machine.config import NodeConfig
 from harness.machine.qemu import QemuSpec
-from tests.integration.nix.conftest import ROOT, SHARED, ModuleEval
+from tests.integration.nix.conftest import ROOT, ModuleEval
 from tests.integration.nix.stub_flake import write_stub_flake
 from tests.integration.nix.test_nixos_configurations import evaluate
 from tests.unit.harness.image.test_inject import _reader
@@ -126,16 +126,11 @@ def test_shell_units_run_the_debian_images_scripts(netboot: dict[str, Any], name
 def test_package_installs_the_guest_program_under_nixpkgs_python(
     module_eval: ModuleEval, flake: Path, netboot: dict[str, Any]
 ) -> None:
-    nixpkgs = json.dumps(str(SHARED / "nix-eval" / "nix_module_eval.nix"))
-    expr = f"""
-      let
-        wrapper = import (/. + {json.dumps(str(flake / "flake.nix"))});
-        nixpkgs = import (/. + {nixpkgs}) {{ flakeInput = "nixpkgs"; }};
-        out = wrapper.outputs {{ self = out; inherit nixpkgs; }};
-        p = out.packages.x86_64-linux.fba-inject;
-      in {{ inherit (p) name text; main = p.meta.mainProgram; out = p.outPath; }}
-    """
-    got = module_eval.eval_json(expr)
+    got = module_eval.flake_outputs(
+        flake,
+        "let p = out.packages.x86_64-linux.fba-inject;"
+        " in { inherit (p) name text; main = p.meta.mainProgram; out = p.outPath; }",
+    )
     assert got["name"] == "fba-inject" and got["main"] == "fba-inject"
     # The image runs this package (the overlay's), not a stand-in of the same name: the
     # evaluator's store paths hash a derivation's kind and build text.
