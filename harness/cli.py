@@ -33,7 +33,9 @@ from harness.errors import CheckFailed, HarnessError, InfrastructureError, WaitT
 from harness.machine.qemu import DEFAULT_MEMORY_MB, PREBUILT_MEMORY_MB, sizing_problem
 
 DEFAULT_REPORTS = Path("reports")
-DEFAULT_RUN_TIMEOUT = 3000.0  # seconds: the default suite under TCG fits with margin; CI stops a job at 90 min in all, so a run this slow ends with a report (exit 2) rather than being killed
+# Seconds. The default suite under TCG fits with margin; CI stops a job at 90 min in all, so a
+# run too slow to finish ends with its report (exit 2) rather than being killed.
+DEFAULT_RUN_TIMEOUT = 3000.0
 
 
 class Exit(IntEnum):
