@@ -4,6 +4,11 @@ and interpreter exit tear it all down, newest first (nodes before their network)
 A module-level registry is the one global we keep on purpose: signal handlers and atexit
 have no other way to find what must be stopped. The handlers chain to the previous ones
 (pytest's, the CLI's); with no previous handler the process then dies by the same signal.
+
+A second signal while a teardown runs (Ctrl-C pressed twice; `cluster-test` forwarding a
+SIGINT the run also got directly) waits for the teardown to finish instead of interrupting
+it: interrupted, it left QEMU processes and the namespace behind. Teardowns are taken off the
+registry one at a time, so whatever an exception still cuts short stays registered for atexit.
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-__all__ = ["register", "teardown_all", "unregister"]
+__all__ = ["chained_handler", "register", "teardown_all", "unregister"]
 
 _LIVE: dict[int, tuple[str, Callable[[], None]]] = {}
 _LOCK = threading.Lock()
 _IDS = itertools.count(1)
 _INSTALLED: list[bool] = []
+_TEARING_DOWN: list[bool] = []  # non-empty while a signal handler's teardown runs
 
 
 def register(label: str, teardown: Callable[[], None]) -> int:
@@ -42,19 +48,47 @@ def unregister(token: int) -> None:
 def teardown_all() -> list[str]:
     """Run every registered teardown, newest first; returns their labels.
 
-    A failing teardown does not stop the others.
+    A failing teardown does not stop the others. Each is taken off the registry just before it
+    runs: if a BaseException (KeyboardInterrupt) ends this call, the rest stay registered.
     """
-    with _LOCK:
-        items = sorted(_LIVE.items(), reverse=True)
-        _LIVE.clear()
-    done = []
-    for _token, (label, teardown) in items:
+    done: list[str] = []
+    while True:
+        with _LOCK:
+            if not _LIVE:
+                return done
+            token = max(_LIVE)
+            label, teardown = _LIVE.pop(token)
         try:
             teardown()
         except Exception:  # keep going: the next teardown may still free a namespace
             pass
         done.append(label)
-    return done
+
+
+def chained_handler(previous: Any) -> Callable[[int, FrameType | None], None]:
+    """A handler for SIGINT/SIGTERM: tear everything down, then what `previous` would do.
+
+    A signal that arrives while the teardown runs is held until it has finished, then acted on
+    once (by the outer call), so the teardown is never cut short.
+    """
+
+    def handler(num: int, frame: FrameType | None) -> None:
+        if _TEARING_DOWN:
+            return  # the outer handler is stopping everything and then acts on its own signal
+        _TEARING_DOWN.append(True)
+        try:
+            teardown_all()
+        finally:
+            _TEARING_DOWN.clear()
+        if callable(previous):
+            previous(num, frame)
+        elif previous == signal.SIG_IGN:
+            return
+        else:  # SIG_DFL: die by the same signal, as whoever sent it expects
+            signal.signal(num, signal.SIG_DFL)
+            signal.raise_signal(num)
+
+    return handler
 
 
 def _install_handlers() -> None:
@@ -63,16 +97,4 @@ def _install_handlers() -> None:
     _INSTALLED.append(True)
     atexit.register(teardown_all)
     for signum in (signal.SIGINT, signal.SIGTERM):
-        previous = signal.getsignal(signum)
-
-        def handler(num: int, frame: FrameType | None, previous: Any = previous) -> None:
-            teardown_all()
-            if callable(previous):
-                previous(num, frame)
-            elif previous == signal.SIG_IGN:
-                return
-            else:  # SIG_DFL: die by the same signal, as whoever sent it expects
-                signal.signal(num, signal.SIG_DFL)
-                signal.raise_signal(num)
-
-        signal.signal(signum, handler)
+        signal.signal(signum, chained_handler(signal.getsignal(signum)))
