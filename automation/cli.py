@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -25,7 +26,18 @@ from automation.log import Logger
 from automation.spec.commands import COMMANDS, GROUPS, Arg, CommandSpec, command, command_of
 from automation.spec.exitcodes import ExitCode
 
-_TYPES: dict[str, Callable[[str], Any]] = {"str": str, "int": int, "float": float, "path": Path}
+
+def _finite(text: str) -> float:
+    """A number of seconds or a factor: `float()` also takes "inf" and "nan", and an infinite
+    --deadline made a join that never ends (the config's budgets have upper bounds)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return value
+
+
+_finite.__name__ = "finite number"  # argparse names the type in its error: "invalid finite number value"
+_TYPES: dict[str, Callable[[str], Any]] = {"str": str, "int": int, "float": _finite, "path": Path}
 
 
 class _Parser(argparse.ArgumentParser):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import select
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -102,9 +104,22 @@ def _env_problem(problem: str, applied: list[str]) -> str:
     return f"{name} ({path}){problem[len(path) :]}" if name in applied else problem
 
 
+PIPE_WAIT_S = 10.0  # how long a FIFO (`--config <(...)`) may take to start talking
+
+
 def read_bytes(path: Path) -> bytes:
+    """The file's bytes, at most MAX_CONFIG_BYTES; a FIFO gets PIPE_WAIT_S to say something.
+
+    Opened non-blocking: a plain open of a FIFO nobody writes to never returns, and a boot step
+    must not hang on its config. Raises ConfigError (one line) for every way it can fail."""
     try:
-        with path.open("rb") as handle:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
+            if stat.S_ISFIFO(os.fstat(fd).st_mode):
+                ready, _, _ = select.select([fd], [], [], PIPE_WAIT_S)
+                if not ready:
+                    raise ConfigError(f"Configuration file is a FIFO nobody wrote to within {PIPE_WAIT_S:g}s: {path}")
+            os.set_blocking(fd, True)
             data = handle.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"Configuration file not found: {path}") from None

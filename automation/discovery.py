@@ -33,30 +33,42 @@ from automation.membership import MemberView
 from automation.policy import SYSTEM_CLOCK, Clock
 from automation.spec.config import ClusterConfig, with_port
 from automation.spec.markers import JOIN_SERVICES, Service
+from automation.spec.urls import redacted, url_problem
 
 MIN_GAP_S = 0.25  # at most 4 requests a second to any one peer
 
 
 def base_url(url: str) -> str:
-    parts = urlsplit(url)
+    """`scheme://host:port` of `url`; a URL that does not parse is returned as given, for
+    `url_problem` to name (this must not raise: peers hand us these)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
     return urlunsplit((parts.scheme, parts.netloc, "", "", "")).rstrip("/")
 
 
 def leader_hint(reply: Response) -> str | None:
-    """The leader's base URL if this answer names one (as named: `LeaderFinder.learn` judges it)."""
+    """The leader's base URL if this answer names one that can be asked (as named:
+    `LeaderFinder.learn` judges it). A hint that is no usable URL (`http://[::1`, port 99999)
+    is no hint: the peer that gave it is set aside like one that named none."""
+    named: str | None = None
     if reply.status in (301, 302, 307, 308) and reply.headers.get("location"):
-        return base_url(reply.headers["location"])
-    header = reply.headers.get("x-leader-url")
-    if header:
-        return base_url(header)
-    body = reply.json_object()
-    for key in ("leader_url", "leader"):
-        value = body.get(key)
-        if isinstance(value, dict):
-            value = value.get("api_url")
-        if isinstance(value, str) and value.startswith(("http://", "https://")):
-            return base_url(value)
-    return None
+        named = reply.headers["location"]
+    elif reply.headers.get("x-leader-url"):
+        named = reply.headers["x-leader-url"]
+    else:
+        body = reply.json_object()
+        for key in ("leader_url", "leader"):
+            value = body.get(key)
+            if isinstance(value, dict):
+                value = value.get("api_url")
+            if isinstance(value, str) and value.startswith(("http://", "https://")):
+                named = value
+                break
+    if named is None or url_problem(named) is not None:
+        return None
+    return base_url(named)
 
 
 def srv_urls(service: Service, cluster_name: str, scheme: str, log: Logger) -> list[str]:
@@ -153,11 +165,12 @@ class LeaderFinder:
         """`url` as a candidate: never a lower scheme than the configuration's (an `http://` hint
         under TLS is asked as `https://`; an `https://` hint is kept, verified as configured),
         never another service's port."""
+        problem = url_problem(url)
+        if problem is not None:
+            self._warn_once(url, f"Ignoring {source} leader candidate {redacted(url)}: {problem}", url=redacted(url))
+            return None
         url = base_url(url)
         parts = urlsplit(url)
-        if not parts.hostname:
-            self._warn_once(url, f"Ignoring {source} leader candidate without a host", url=url)
-            return None
         if parts.scheme != self.scheme and not (parts.scheme == "https" and self.scheme == "http"):
             rewritten = urlunsplit((self.scheme, parts.netloc, "", "", ""))
             self._warn_once(

@@ -71,7 +71,12 @@ def wait_healthy(inv: Invocation) -> ExitCode:
         url = config.local_api_url(service) + config.endpoint(service).health_path
         health, http = config.health, inv.http_client(config, log)
     else:
+        from automation.spec.urls import url_problem
+
         url, health, http = str(args.url), HealthConfig(), HttpClient(TlsConfig(), log)
+        problem = url_problem(url)
+        if problem is not None:
+            raise UsageError(f"fba wait-healthy: --url: {problem}")
     timeout = _positive("wait-healthy", "timeout", args.timeout if args.timeout is not None else health.timeout_s)
     wait(url, http=http, cfg=health, deadline=Deadline.start(timeout), log=log)
     return ExitCode.HEALTHY
@@ -157,6 +162,13 @@ def provision(inv: Invocation) -> ExitCode:
 def units_render(inv: Invocation) -> ExitCode:
     from automation.render import render_units
 
-    for path in render_units(inv.args.directory, fba=inv.args.fba):
+    directory = Path(inv.args.directory)
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"fba units render: {directory} exists and is not a directory")
+    try:
+        paths = render_units(directory, fba=inv.args.fba)
+    except OSError as err:
+        raise UsageError(f"fba units render: cannot write into {directory}: {err.strerror or err}") from err
+    for path in paths:
         inv.out(str(path))
     return ExitCode.OK

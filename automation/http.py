@@ -24,10 +24,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from automation import jsonload
-from automation.errors import FbaError
+from automation.errors import ConfigError, FbaError
 from automation.log import Logger
 from automation.spec.causes import Cause
 from automation.spec.config import TlsConfig
+from automation.spec.urls import header_value_problem, redacted, url_problem
 from automation.transport import DeadlineConnection, Phase, PhaseTimeout
 
 MAX_BODY = 1024 * 1024
@@ -123,6 +124,9 @@ class HttpClient:
         Raises:
             TransportError: no whole answer; `cause` names the phase that timed out or failed.
         """
+        problem = url_problem(url)
+        if problem is not None:
+            raise TransportError(f"{method} {redacted(url)}: {problem}", cause=Cause.UNUSABLE_URL)
         parts = urlsplit(url)
         host = parts.hostname or ""
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -131,6 +135,12 @@ class HttpClient:
         if body is not None:
             payload = json.dumps(body).encode("utf-8")
             all_headers["Content-Type"] = "application/json"
+        for name, value in all_headers.items():
+            unsendable = header_value_problem(value)
+            if unsendable is not None:
+                # Only our own values get here (tokens from files and the config, checked where
+                # they are loaded too): a configuration error, never something to retry.
+                raise ConfigError(f"{method} {url}: the {name} header cannot be sent: {unsendable}")
         context = None
         if parts.scheme == "https":
             if self.tls.insecure_skip_verify:

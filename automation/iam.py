@@ -29,6 +29,7 @@ from automation.retry import Outcome, Try, Verdict, fetch, run
 from automation.spec.causes import Cause
 from automation.spec.exitcodes import ExitCode
 from automation.spec.markers import Service, Step, marker_name
+from automation.spec.urls import header_value_problem
 
 STATUS_PENDING = "pending"  # staged, create not confirmed
 STATUS_CREATED = "created"  # this node created the admin; the password is valid
@@ -91,6 +92,13 @@ def _bootstrap_token(file: secretfiles.SecretFile, log: Logger) -> str:
         raise ConfigError(f"IAM bootstrap token unreadable: {path}: {type(err).__name__}") from None
     if not token:
         raise ConfigError(f"IAM bootstrap token is empty: {path}")
+    problem = header_value_problem(token)
+    if problem is not None:
+        # Refused before any request: sent, it would be cut at the line break (or refused by
+        # http.client with the whole token in the message).
+        raise ConfigError(
+            f"IAM bootstrap token in {path} cannot be sent as a bearer token: {problem} (more than one line?)"
+        )
     return token
 
 
@@ -120,8 +128,28 @@ class _Setup:
                 f"IAM credentials file is not valid JSON: {err.message}; fix it or move it away "
                 "(it may hold the only copy of the admin password)"
             ) from err
-        if not isinstance(data, dict) or data.get("admin_user") != admin:
-            data = {"admin_user": admin, "admin_password": None, "admin_status": STATUS_PENDING}
+        if data is None:
+            return {"admin_user": admin, "admin_password": None, "admin_status": STATUS_PENDING}
+        # Valid JSON that is not our shape is refused like unparsable JSON, never replaced: the
+        # file (or another admin's entry in it) may hold the only copy of a password.
+        if not isinstance(data, dict):
+            raise ConfigError(
+                f"IAM credentials file {self.path} holds JSON {type(data).__name__}, not an object; "
+                "fix it or move it away (it may hold the only copy of the admin password)"
+            )
+        wrong = [
+            k for k in ("admin_user", "admin_password", "node_token") if not isinstance(data.get(k), (str, type(None)))
+        ]
+        if wrong:
+            raise ConfigError(
+                f"IAM credentials file {self.path}: {', '.join(wrong)} not text; fix it or move it away "
+                "(it may hold the only copy of the admin password)"
+            )
+        if data.get("admin_user") != admin:
+            raise ConfigError(
+                f"IAM credentials file {self.path} is for admin user {data.get('admin_user')!r}, the config names "
+                f"{admin!r}; move it away to set up {admin!r} (it may hold the only copy of the other's password)"
+            )
         for key in ("admin_password", "node_token"):
             if isinstance(data.get(key), str):
                 self.log.redactor.add(data[key])

@@ -26,7 +26,7 @@ plus what etcd, Consul and kubeadm users learnt the hard way:
 from __future__ import annotations
 
 from automation.context import Context
-from automation.discovery import LeaderFinder, base_url, foreign_list, leader_hint
+from automation.discovery import LeaderFinder, foreign_list, leader_hint
 from automation.errors import JoinFailed, MembershipConflict, StepFailed
 from automation.health import wait_healthy
 from automation.http import Response, TransportError
@@ -201,7 +201,7 @@ class Joiner:
             self.log.warn(f"Leader candidate {url} answered {wrong}; not using it", leader_url=url)
             self._set_aside(url, Cause.FOREIGN_MEMBER_LIST)
             return Outcome(Verdict.ATTEMPT, Cause.FOREIGN_MEMBER_LIST, f"{url} answered {wrong}")
-        leader = self.finder.normalise(base_url(view.leader_url)) if view.leader_url else None
+        leader = self.finder.normalise(view.leader_url) if view.leader_url else None
         if view.leader_url and leader != url:
             if leader and self.finder.learn(leader):
                 return Outcome(Verdict.HOP, Cause.NOT_LEADER, f"{url} names {view.leader_url}")
@@ -264,7 +264,9 @@ class Joiner:
                 self.added_by_us = True  # it may have committed; the next read tells
             return self._transport_failure(url, err, t.attempt)
         context = {"attempt": t.attempt, "http_code": reply.status, "leader_url": url}
-        if reply.status in (200, 201):
+        if reply.ok:
+            # Any 2xx (the contract's 201, a 200, a bodiless 204, a 202 still applying it): the
+            # add was taken, and only the member list read next proves it (kind E).
             self.added_by_us = True
             self.log.info("Member add accepted; verifying membership", **context)
             self.ctx.failpoints.hit("join.after-add")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from automation.context import Context
-from automation.discovery import LeaderFinder, base_url, foreign_list, leader_hint
+from automation.discovery import LeaderFinder, foreign_list, leader_hint
 from automation.http import TransportError
 from automation.log import Logger
 from automation.markers import MarkerState, Ownership
@@ -130,7 +130,7 @@ def _ask_leader(
         if foreign_list(ctx.config, service, view):
             finder.forget()
             continue
-        leader = finder.normalise(base_url(view.leader_url)) if view.leader_url else None
+        leader = finder.normalise(view.leader_url) if view.leader_url else None
         if leader and leader != url:
             if not finder.learn(leader):
                 finder.forget()

@@ -27,6 +27,7 @@ class Cause(StrEnum):
     TLS_ERROR = "TLS error"
     TLS_SETUP = "TLS set-up failed"
     ANSWER_TOO_LARGE = "answer too large"
+    UNUSABLE_URL = "unusable URL"
     # An HTTP answer that ends or delays the step (automation.spec.http_status).
     TRY_LATER = "asked to retry later"
     RETRY_AFTER_BEYOND_DEADLINE = "Retry-After beyond the deadline"
@@ -90,6 +91,12 @@ CAUSES: tuple[CauseMeaning, ...] = (
     CauseMeaning(Cause.TLS_ERROR, "yes, uses an attempt", "another TLS failure (protocol, alert)"),
     CauseMeaning(Cause.TLS_SETUP, "no", "our CA, certificate or key could not be loaded"),
     CauseMeaning(Cause.ANSWER_TOO_LARGE, "yes, uses an attempt", "the answer's body exceeds 1 MiB"),
+    CauseMeaning(
+        Cause.UNUSABLE_URL,
+        "yes, uses an attempt",
+        "a URL that cannot be asked (bad port or IPv6 address, not http(s), credentials in it); a hint "
+        "naming one is set aside",
+    ),
     CauseMeaning(
         Cause.TRY_LATER,
         "until the deadline",

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from automation.spec.markers import Service
+from automation.spec.urls import header_value_problem, redacted, url_problem
 
 _HOST_RE = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
@@ -43,9 +44,13 @@ def _split_port(value: str, what: str) -> tuple[str, int]:
 def _ipv4_port(value: str) -> str:
     host, _ = _split_port(value, "IPv4:port")
     try:
-        ipaddress.IPv4Address(host)
+        address = ipaddress.IPv4Address(host)
     except ValueError:
         raise ValueError(f"expected IPv4:port, got {_quote(value)}") from None
+    if address.is_unspecified or address.is_multicast or address == ipaddress.IPv4Address("255.255.255.255"):
+        # A Raft address is where the other members reach this node: a bind-all or group
+        # address would be registered as this member's, and no peer could ever reach it.
+        raise ValueError(f"expected this node's own IPv4 address, got {_quote(value)} (not reachable by peers)")
     return value
 
 
@@ -69,13 +74,18 @@ def _peer(value: str) -> str:
 
 
 def _http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"expected an http:// or https:// URL, got {_quote(value)}")
-    try:
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        raise ValueError(f"expected a URL with a port in 1-65535, got {_quote(value)}") from None
+    problem = url_problem(value)
+    if problem is not None:
+        why = "" if problem.startswith("not an http") else f" ({problem})"  # said by "expected" already
+        raise ValueError(f"expected an http:// or https:// URL, got {_quote(redacted(value))}{why}")
+    return value
+
+
+def _sendable_secret(value: SecretStr) -> SecretStr:
+    """A token that can go into a header; the error never repeats it."""
+    problem = header_value_problem(value.get_secret_value())
+    if problem is not None:
+        raise ValueError(f"cannot be sent as a bearer token: {problem}")
     return value
 
 
@@ -260,7 +270,9 @@ class ClusterConfig(_Strict):
     iam: IamConfig = Field(default_factory=IamConfig)
     preflight: PreflightConfig = Field(default_factory=PreflightConfig)
     notify_url: HttpUrl | None = Field(default=None, description="Webhook for the health summary.")
-    notify_token: SecretStr | None = Field(default=None, description="Bearer token for notify_url.")
+    notify_token: Annotated[SecretStr, AfterValidator(_sendable_secret)] | None = Field(
+        default=None, description="Bearer token for notify_url."
+    )
     notify_attempts: Annotated[int, Field(ge=1, le=20)] = 3
     prometheus_textfile: str | None = Field(
         default=None, description="Write health metrics here (node_exporter textfile collector)."
@@ -274,6 +286,13 @@ class ClusterConfig(_Strict):
             for name, url in self._urls():
                 if urlsplit(url).scheme != "https":
                     raise ValueError(f"{name}: expected an https:// URL because tls.enabled is true, got {_quote(url)}")
+            if self.notify_token is not None and self.notify_url and urlsplit(self.notify_url).scheme != "https":
+                # The webhook is not a cluster peer (it may not share our CA), but its bearer
+                # token must not cross the wire in clear text on a cluster that asked for TLS.
+                raise ValueError(
+                    "notify_url: expected an https:// URL because tls.enabled is true and notify_token is set "
+                    f"(the token would be sent in clear text), got {_quote(self.notify_url)}"
+                )
         contradiction = self._contradiction()
         if contradiction:
             raise ValueError(contradiction)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -193,3 +195,26 @@ def test_misspelt_environment_override_is_an_error(tmp_path: Path, join_config: 
     assert caught.value.problems == (
         "FBA_JOIN_DEADLINE: unknown environment override; did you mean FBA_JOIN_DEADLINE_S?",
     )
+
+
+def test_a_fifo_nobody_writes_to_is_an_error_not_a_hang(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from automation import configfile
+
+    fifo = tmp_path / "config.fifo"
+    os.mkfifo(fifo)
+    monkeypatch.setattr(configfile, "PIPE_WAIT_S", 0.2)
+    with pytest.raises(ConfigError, match="FIFO nobody wrote to within 0.2s"):
+        configfile.read_bytes(fifo)
+
+
+def test_a_fifo_that_is_written_is_read(tmp_path: Path) -> None:
+    from automation import configfile
+
+    fifo = tmp_path / "config.fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=fifo.write_bytes, args=(b'{"a": 1}',))
+    writer.start()
+    try:
+        assert configfile.read_bytes(fifo) == b'{"a": 1}'
+    finally:
+        writer.join(timeout=5)

@@ -1,0 +1,61 @@
+"""Whether a URL can be asked at all, and a header value sent: one judgement for the config's
+URLs, peers' hints, `--url` and the tokens we send, so an odd one is a clear error or a
+candidate set aside, never a traceback (and never a secret quoted in one).
+
+`urllib.parse` raises only when a part is read (`urlsplit("http://[::1")`, `.port` of
+`:99999`), so every place that took a URL from outside had to remember to guard those reads;
+a leader that named `http://127.0.0.1:99999` ended `fba join` with exit 70.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+SCHEMES = ("http", "https")
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be asked (None: it can): not parseable, not http(s), no host, a port
+    outside 1-65535, or credentials (`user:password@`: fba never sends them, and they would
+    be logged). The text never repeats the URL's credentials."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as err:  # "Invalid IPv6 URL", "Port out of range 0-65535", ...
+        return f"not a usable URL ({err})"
+    if parts.scheme not in SCHEMES:
+        return f"not an http:// or https:// URL (scheme {parts.scheme or 'missing'!r})"
+    if not parts.hostname:
+        return "no host in the URL"
+    if port == 0:
+        return "port 0 in the URL"
+    if parts.username is not None or parts.password is not None:
+        return "credentials in the URL (user:password@host): fba never sends them, give the host alone"
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
+        return "a space or control character in the URL"
+    return None
+
+
+def redacted(url: str) -> str:
+    """`url` without any `user:password@` part, for messages (unparseable text is kept as is:
+    it holds no credentials urlsplit could find either)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit((parts.scheme, "***@" + parts.netloc.rpartition("@")[2], parts.path, parts.query, parts.fragment))
+
+
+def header_value_problem(value: str) -> str | None:
+    """Why `value` cannot go into an HTTP header (None: it can), without repeating it: it is
+    usually a secret (a bearer token). A line break would end the header early; http.client
+    refuses it with a ValueError that quotes the whole value, token included."""
+    for position, char in enumerate(value):
+        if ord(char) < 0x20 and char != "\t" or ord(char) == 0x7F:
+            kind = "a line break" if char in "\r\n" else f"control character {ord(char):#04x}"
+            return f"{kind} at position {position}"
+        if ord(char) > 0x7E:
+            return f"a non-ASCII character at position {position}"
+    return None
