@@ -21,6 +21,12 @@ plus what etcd, Consul and kubeadm users learnt the hard way:
   cause. The marker is written only then.
 - An add whose answer was lost (timeout) may have committed: the next read finds us, and that
   counts as our join.
+- An add that was accepted (or may have been) but that the list does not show is read again
+  with the join's backoff, and sent again at most once per attempt (`join.max_attempts` adds),
+  never sooner than that backoff: a leader that answers 201 but never lists us gets a few adds,
+  not four a second until the deadline.
+- A member list whose members are not member objects, or whose `service` is not a string, is
+  a bad answer (its candidate is set aside), not a list that lacks us.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from automation.http import Response, TransportError
 from automation.log import Logger
 from automation.markers import MarkerState, Ownership
 from automation.markertrust import Trust, check_marker, identity_for
-from automation.membership import Proof, judge, parse_member, parse_view
+from automation.membership import BadMemberList, Proof, judge, parse_member, read_view
 from automation.policy import Deadline, join_policy
 from automation.retry import Outcome, Try, Verdict, classify, classify_error, done, run
 from automation.spec.causes import MAYBE_DELIVERED, Cause
@@ -138,6 +144,9 @@ class Joiner:
         self.policy = join_policy(cfg)
         self.added_by_us = False  # a 201 seen, or an add sent whose answer was lost
         self.saw_409 = False
+        self.adds = 0  # adds that took or may have taken effect (201, our own 409, answer lost)
+        self.add_again_at = 0.0  # monotonic time before which no add is sent again
+        self.verify_reads = 0  # reads since the first such add that did not list us
 
     def run(self) -> ExitCode:
         self.log.info("Joining cluster", policy=self.policy.describe, raft_addr=self.raft_addr)
@@ -192,7 +201,12 @@ class Joiner:
             if outcome.verdict is Verdict.ATTEMPT:
                 self._set_aside(url, outcome.cause)
             return self._answer(outcome, url, t.attempt)
-        view = parse_view(reply)
+        try:
+            view = read_view(reply)
+        except BadMemberList as bad:
+            self.log.warn(f"Leader candidate {url} answered a bad member list; not using it", detail=str(bad))
+            self._set_aside(url, Cause.BAD_RESPONSE)
+            return Outcome(Verdict.ATTEMPT, Cause.BAD_RESPONSE, f"{url}/admin/members: {bad}")
         if view is None:
             self._set_aside(url, Cause.UNREADABLE_MEMBER_LIST)
             return Outcome(Verdict.ATTEMPT, Cause.UNREADABLE_MEMBER_LIST, f"from {url}: {reply.excerpt(80)}")
@@ -227,7 +241,39 @@ class Joiner:
             self.log.info("Waiting: another membership change is in flight", leader_url=url)
             self.finder.prefer(url)
             return Outcome(Verdict.BUSY, Cause.CHANGE_IN_FLIGHT, f"{url}/admin/members: change_in_flight true")
+        if self.adds:
+            held = self._hold_add(url, judgement.detail)
+            if held is not None:
+                return held
         return self._add(url, t)
+
+    def _hold_add(self, url: str, absent: str) -> Retry | None:
+        """An add took (or may have taken) effect, yet the list does not list us: None when the
+        add may be sent again now (fewer than `join.max_attempts` adds, and the backoff since the
+        last one has passed), else wait and read again, with the join's backoff. Without this a
+        leader that accepts adds but never lists them got one per read, 4 a second."""
+        now = self.ctx.clock.monotonic()
+        if self.adds < self.policy.max_attempts and now >= self.add_again_at:
+            return None
+        self.verify_reads += 1
+        pause = self.policy.backoff(self.verify_reads)
+        if self.adds < self.policy.max_attempts:
+            pause = min(pause, self.add_again_at - now)  # no later than the next add is due
+        detail = f"{url}/admin/members does not list us after {self.adds} accepted add(s): {absent}"
+        self.log.info(
+            "Waiting: member add accepted, but the member list does not list this node yet",
+            detail=detail,
+            leader_url=url,
+            adds=self.adds,
+            pause_s=round(pause, 3),
+        )
+        self.finder.prefer(url)
+        return Outcome(Verdict.BUSY, Cause.VERIFYING, detail, delay=pause)
+
+    def _took(self) -> None:
+        """An add took, or may have taken, effect: the next may follow only after the backoff."""
+        self.adds += 1
+        self.add_again_at = self.ctx.clock.monotonic() + self.policy.backoff(self.adds)
 
     def _joined(self) -> ExitCode:
         self.ctx.failpoints.hit("join.after-verify")
@@ -262,12 +308,14 @@ class Joiner:
         except TransportError as err:
             if err.cause in MAYBE_DELIVERED:
                 self.added_by_us = True  # it may have committed; the next read tells
+                self._took()
             return self._transport_failure(url, err, t.attempt)
         context = {"attempt": t.attempt, "http_code": reply.status, "leader_url": url}
         if reply.ok:
             # Any 2xx (the contract's 201, a 200, a bodiless 204, a 202 still applying it): the
             # add was taken, and only the member list read next proves it (kind E).
             self.added_by_us = True
+            self._took()
             self.log.info("Member add accepted; verifying membership", **context)
             self.ctx.failpoints.hit("join.after-add")
             self.finder.prefer(url)  # the final read comes from the leader that took the add
@@ -282,6 +330,7 @@ class Joiner:
                 )
             if member is not None and member.id != self.node_id:
                 self._conflict(f"raft_addr {self.raft_addr} is already used by member {member.id}")
+            self._took()
             self.finder.prefer(url)
             return Outcome(Verdict.HOP, Cause.VERIFYING, f"HTTP 409 from {url}", delay=0)
         redirected = self._redirect(reply, url)

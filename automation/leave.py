@@ -1,11 +1,12 @@
-"""`fba leave`: the design's rollback. DELETE the member on the leader, read the list back
+"""`fba leave`: the design's rollback. DELETE the member on the leader, read the leader's list
 until it proves the member gone (`automation.removal`), then drop the marker.
 
 `--member ID` removes another member (one that was added but never came up, as
 `fba health-report` flags); the local markers are only touched when removing ourselves.
 Requests go through the shared engine: a leader hint is a free hop, "later" answers wait
 (Retry-After honoured), a 4xx that means "never" ends the leave quoting the answer. 404 is
-the contract's "not a member".
+the contract's "not a member", but a proxy or a lagging node answers 404 too: like a 200, it
+is a claim that the leader's list must confirm before any marker goes (exit 2 then).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def run_leave(ctx: Context, service: Service, member: str | None) -> ExitCode:
     log = ctx.log.bind(service=service.value, operation="leave")
     cfg = ctx.config.join
     deadline = Deadline.start(cfg.deadline_s, ctx.clock)
-    finder = LeaderFinder(ctx.config, service, log)
+    finder = LeaderFinder(ctx.config, service, log, ctx.clock)
 
     def step(t: Try) -> Outcome[Response]:
         url = finder.next()
@@ -42,7 +43,10 @@ def run_leave(ctx: Context, service: Service, member: str | None) -> ExitCode:
         if hint and hint != url:
             finder.learn(hint)
             return Outcome(Verdict.HOP, Cause.NOT_LEADER, f"{url} named {hint}", http_code=reply.status)
-        if reply.status == 404:
+        claim = _not_a_member(reply)
+        if claim is not None:
+            took.append(url)
+            claims.append(claim)
             return done(reply)
         outcome = classify(reply, clock=ctx.clock, method="DELETE")
         if outcome.verdict is Verdict.DONE:
@@ -51,18 +55,39 @@ def run_leave(ctx: Context, service: Service, member: str | None) -> ExitCode:
             log.error("Leave request refused", cause=outcome.cause.value, detail=outcome.detail, attempt=t.attempt)
         return outcome
 
-    took: list[str] = []  # the leader that accepted the DELETE: its list must prove the removal
+    took: list[str] = []  # who answered the DELETE: its list is read first
+    claims: list[str] = []  # what it said when it said "not a member"
     policy = join_policy(cfg, name="leave")
     reply = run(step, policy=policy, deadline=deadline, log=log, what=f"Leave {service.value}")
-    if reply.ok:
-        # A 200 is an answer, not a proof: the markers go only once the list shows the member gone.
-        confirm_removed(ctx, service, took[-1], target, deadline, policy, log)
+    # Neither a 200 nor a "not a member" is a proof: the markers go only once the leader's list
+    # shows the member gone (a StepFailed from here keeps them).
+    claim = claims[-1] if claims else None
+    proof = confirm_removed(ctx, service, finder, took[-1], target, deadline, policy, log, claim=claim)
     removed = _drop_markers(ctx, service) if target == ctx.config.node_id else []
-    if reply.ok:
-        log.info("Member removed from cluster", member=target, leader_url=took[-1], markers_removed=removed)
+    if claim is None:
+        log.info("Member removed from cluster", member=target, leader_url=proof, markers_removed=removed)
         return ExitCode.OK
-    log.warn("Not a member of the cluster (HTTP 404)", member=target, markers_removed=removed)
+    log.warn(
+        f"Not a member of the cluster (HTTP {reply.status}); the leader's list confirms it",
+        member=target,
+        detail=claim,
+        leader_url=proof,
+        markers_removed=removed,
+    )
     return ExitCode.ALREADY_DONE
+
+
+NOT_A_MEMBER = ("not a member", "no such member", "unknown member")
+
+
+def _not_a_member(reply: Response) -> str | None:
+    """What the answer said when it claims the member is not one (None: it does not): 404 (the
+    contract's), 410, or any answer whose `error` says so."""
+    said = reply.json_object().get("error")
+    text = said if isinstance(said, str) else ""
+    if reply.status in (404, 410) or any(words in text.lower() for words in NOT_A_MEMBER):
+        return f"HTTP {reply.status} from DELETE {reply.url}" + (f": {text[:120]}" if text else "")
+    return None
 
 
 def _drop_markers(ctx: Context, service: Service) -> list[str]:

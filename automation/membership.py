@@ -127,25 +127,46 @@ def parse_member(value: Any) -> Member | None:
 LEARNER_STATUSES = frozenset({"learner", "pending", "joining", "catching-up"})
 
 
+class BadMemberList(ValueError):
+    """A member list that breaks the contract: members that are not member objects (no string
+    `id` and `raft_addr`), or a `service` that is not a string. It is a bad answer, never a
+    list that merely lacks us: an entry we cannot read may be ours."""
+
+
 def parse_view(reply: Response) -> MemberView | None:
-    """None when the body is not a member list we understand."""
+    """None when the body is not a member list we understand, or breaks the contract."""
+    try:
+        return read_view(reply)
+    except BadMemberList:
+        return None
+
+
+def read_view(reply: Response) -> MemberView | None:
+    """None when the body has no `members` array; raises BadMemberList when it has one that
+    breaks the contract (what is wrong is the message)."""
     body = reply.json_object()
     raw = body.get("members")
     if not isinstance(raw, list):
         return None
-    members = tuple(m for m in (parse_member(v) for v in raw) if m is not None)
+    members = tuple(parse_member(v) for v in raw)
+    bad = [raw[i] for i, member in enumerate(members) if member is None]
+    if bad:
+        shown = ", ".join(repr(v)[:40] for v in bad[:3])
+        raise BadMemberList(f"{len(bad)} of {len(raw)} members are not member objects with id and raft_addr: {shown}")
+    service = body.get("service")
+    if service is not None and not isinstance(service, str):
+        raise BadMemberList(f"`service` is not a string: {service!r:.40}")
     leader = body.get("leader")
     leader_url = leader.get("api_url") if isinstance(leader, dict) else body.get("leader_url")
     quorum = body.get("has_quorum")
     in_flight = body.get("change_in_flight")
-    service = body.get("service")
     committed = body.get("committed")
     return MemberView(
-        members=members,
+        members=tuple(m for m in members if m is not None),
         leader_url=leader_url if isinstance(leader_url, str) and leader_url else None,
         has_quorum=quorum if isinstance(quorum, bool) else None,
         change_in_flight=in_flight if isinstance(in_flight, bool) else None,
-        service=service if isinstance(service, str) else None,
+        service=service,
         leader_known="leader" in body or "leader_url" in body,
         committed=committed if isinstance(committed, bool) else None,
     )

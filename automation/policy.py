@@ -18,7 +18,7 @@ import email.utils
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tenacity import wait_exponential_jitter, wait_fixed
+from tenacity import RetryCallState, Retrying, wait_exponential_jitter, wait_fixed
 from tenacity.wait import wait_base
 
 # Deadline and Clock live in automation.deadline (no tenacity, no pydantic: `fba status` needs
@@ -46,6 +46,14 @@ class RetryPolicy:
     request_timeout_s: float
     describe: str
     max_free_hops: int = MAX_FREE_HOPS
+
+    def backoff(self, n: int) -> float:
+        """The policy's wait before its `n`-th retry (1: the first), jitter included, exactly as
+        the engine would compute it: for waits a step paces itself, counting its own retries
+        (e.g. the join's reads after an accepted add, however many hops came between)."""
+        state = RetryCallState(Retrying(), None, (), {})
+        state.attempt_number = max(1, n)
+        return float(self.wait(state))
 
 
 def health_policy(cfg: HealthConfig) -> RetryPolicy:

@@ -1,17 +1,26 @@
-"""Proof that a member is gone (kind E, for `fba leave`): a 200 to the DELETE is an answer, not
-a proof. The member list of the node that took the DELETE must stop listing the member, with
-quorum and no change in flight (or `committed: true`), before `leave` reports success and
-drops this node's markers. Anything less is re-read within the leave's deadline, through the
-shared engine (`automation.retry`): every "not yet" waits, none uses up an attempt."""
+"""Proof that a member is gone (kind E, for `fba leave`): neither a 200 to the DELETE nor a "not
+a member" answer (404, 410, or an error saying so) is a proof. Only the leader's member list
+is: it must not list the member, with quorum and no change in flight (or `committed: true`),
+before `leave` reports success and drops this node's markers.
+
+The list is read as the join reads it (`automation.join`): from the node that answered the
+DELETE first, then from whichever leader a list or a redirect names (a list that names another
+leader is no proof), and a candidate that does not answer, answers something that is not a
+member list, a bad list or another service's list is set aside while the others are tried
+(`automation.discovery`). Anything less than a proof is re-read within the leave's deadline,
+through the shared engine (`automation.retry`): every "not yet" waits, none uses up an
+attempt. When the deadline ends first, the leave fails with the cause `removal not confirmed`
+and the detail of the last read, and the markers stay.
+"""
 
 from __future__ import annotations
 
 from automation.context import Context
-from automation.discovery import MIN_GAP_S, foreign_list
+from automation.discovery import MIN_GAP_S, LeaderFinder, base_url, foreign_list, leader_hint
 from automation.errors import StepFailed
 from automation.http import TransportError
 from automation.log import Logger
-from automation.membership import Proof, judge_removed, parse_view
+from automation.membership import BadMemberList, MemberView, Proof, judge_removed, read_view
 from automation.policy import Deadline, RetryPolicy
 from automation.retry import GiveUp, Outcome, Try, Verdict, done, run
 from automation.spec.causes import Cause
@@ -19,45 +28,107 @@ from automation.spec.markers import Service
 
 FIRST_PAUSE_S = MIN_GAP_S  # no faster than discovery lets any peer be asked
 MAX_PAUSE_S = 2.0
+REDIRECTS = (301, 302, 307, 308, 421)
 
 
 def confirm_removed(
-    ctx: Context, service: Service, url: str, member: str, deadline: Deadline, policy: RetryPolicy, log: Logger
-) -> None:
-    """Return once `url`'s list proves `member` is gone; raise StepFailed at the deadline."""
-    pauses = [FIRST_PAUSE_S]
+    ctx: Context,
+    service: Service,
+    finder: LeaderFinder,
+    url: str,
+    member: str,
+    deadline: Deadline,
+    policy: RetryPolicy,
+    log: Logger,
+    *,
+    claim: str | None = None,
+) -> str:
+    """Return the URL whose list proves `member` gone; raise StepFailed otherwise.
 
-    def step(t: Try) -> Outcome[None]:
-        try:
-            reply = ctx.http.request("GET", f"{url}/admin/members", timeout=t.timeout)
-        except TransportError as err:
-            last = f"member list unreadable: {err.cause.value}"
-        else:
-            view = parse_view(reply) if reply.ok else None
-            wrong = foreign_list(ctx.config, service, view) if view is not None else None
-            if view is None:
-                last = f"member list unreadable: HTTP {reply.status}"
-            elif wrong:
-                last = f"{url} answered {wrong}"
-            else:
-                judgement = judge_removed(view, member)
-                if judgement.verdict is Proof.PROVEN:
-                    return done(None)
-                last = judgement.detail
+    `url` answered the DELETE. `claim`: what it answered when it said "not a member" instead
+    of removing anyone; a settled leader's list that still lists the member then ends the
+    leave at once, since nothing is being removed that waiting could see committed.
+    """
+    cfg = ctx.config.join
+    pauses = [FIRST_PAUSE_S]
+    last = [f"no member list read yet from {url}"]
+    finder.prefer(url)
+
+    def waiting(detail: str) -> Outcome[str]:
+        last.append(detail)
         pause = pauses[-1]
         pauses.append(min(MAX_PAUSE_S, pause * 2))
         if not deadline.expired():
-            log.info("Waiting: removal not proven yet", member=member, detail=last, leader_url=url)
-        return Outcome(Verdict.BUSY, Cause.REMOVAL_NOT_CONFIRMED, last, delay=pause)
+            log.info("Waiting: removal not proven yet", member=member, detail=detail)
+        return Outcome(Verdict.BUSY, Cause.REMOVAL_NOT_CONFIRMED, detail, delay=pause)
+
+    def set_aside(where: str, cause: Cause, detail: str) -> Outcome[str]:
+        finder.set_aside(where, cause.value, base_s=cfg.retry_delay_s, cap_s=cfg.max_retry_delay_s)
+        return waiting(detail)
+
+    def hop(where: str, hint: str | None) -> Outcome[str] | None:
+        """To the leader `where` named, if it may be asked."""
+        if hint and finder.normalise(hint) != where and finder.learn(hint):
+            return Outcome(Verdict.HOP, Cause.REMOVAL_NOT_CONFIRMED, f"{where} names the leader {hint}", delay=0)
+        return None
+
+    def read(where: str, timeout: float) -> MemberView | Outcome[str]:
+        try:
+            reply = ctx.http.request("GET", f"{where}/admin/members", timeout=timeout)
+        except TransportError as err:
+            return set_aside(where, err.cause, f"member list of {where} unreadable: {err.cause.value}")
+        if reply.status in REDIRECTS:
+            return hop(where, leader_hint(reply)) or set_aside(
+                where, Cause.NOT_LEADER, f"{where} answered HTTP {reply.status} naming no leader that may be asked"
+            )
+        if not reply.ok:
+            return set_aside(
+                where, Cause.UNREADABLE_MEMBER_LIST, f"member list of {where} unreadable: HTTP {reply.status}"
+            )
+        try:
+            view = read_view(reply)
+        except BadMemberList as bad:
+            return set_aside(where, Cause.BAD_RESPONSE, f"{where} answered a bad member list: {bad}")
+        if view is None:
+            return set_aside(
+                where, Cause.UNREADABLE_MEMBER_LIST, f"{where} answered no member list: {reply.excerpt(80)}"
+            )
+        wrong = foreign_list(ctx.config, service, view)
+        if wrong:
+            return set_aside(where, Cause.FOREIGN_MEMBER_LIST, f"{where} answered {wrong}")
+        leader = finder.normalise(base_url(view.leader_url)) if view.leader_url else None
+        if view.leader_url and leader != where:
+            # A follower's list may lag the leader's, or run ahead of what it committed: no proof.
+            return hop(where, leader) or set_aside(
+                where, Cause.NOT_LEADER, f"{where} names leader {view.leader_url}, which cannot be asked"
+            )
+        return view
+
+    def step(t: Try) -> Outcome[str]:
+        where = finder.next()
+        deadline.sleep(finder.wait_for(where))  # set aside, or the per-peer rate limit
+        if deadline.expired():
+            return Outcome(Verdict.BUSY, Cause.REMOVAL_NOT_CONFIRMED, last[-1])
+        finder.asked(where)
+        view = read(where, deadline.cap(t.timeout))
+        if isinstance(view, Outcome):
+            return view
+        judgement = judge_removed(view, member)
+        if judgement.verdict is Proof.PROVEN:
+            return done(where)
+        finder.prefer(where)  # the leader's list: read it again
+        if claim is not None and view.find(member) is not None and not view.unsettled():
+            detail = f"{claim}, but {member} still listed by the leader {where}"
+            return Outcome(Verdict.PERMANENT, Cause.REMOVAL_NOT_CONFIRMED, detail)
+        return waiting(f"{judgement.detail} by {where}")
 
     def give_up(gave_up: GiveUp) -> StepFailed:
         log.error(
-            f"Member {member} not proven removed after {gave_up.requests} reads: {gave_up.last.detail}",
+            f"Member {member} not proven removed after {gave_up.requests} reads: {gave_up.last.detail}; markers kept",
             **gave_up.context(),
-            leader_url=url,
         )
         failure = StepFailed(f"leave {service.value}: member {member} {gave_up.said}", cause=gave_up.cause)
         failure.logged = True
         return failure
 
-    run(step, policy=policy, deadline=deadline, log=log, what=f"Removal of {member}", on_give_up=give_up)
+    return run(step, policy=policy, deadline=deadline, log=log, what=f"Removal of {member}", on_give_up=give_up)

@@ -110,7 +110,12 @@ CAUSES: tuple[CauseMeaning, ...] = (
     CauseMeaning(Cause.REJECTED, "no", "an HTTP 4xx that means never (400, 401, 403, 404, ...); the message quotes it"),
     CauseMeaning(Cause.SERVER_ERROR, "yes, uses an attempt", "HTTP 500, 501, 505 and other 5xx not listed as later"),
     CauseMeaning(Cause.UNEXPECTED_ANSWER, "yes, uses an attempt", "a status the command does not expect (1xx, 3xx)"),
-    CauseMeaning(Cause.BAD_RESPONSE, "no", "a 2xx whose body lacks what the contract promises"),
+    CauseMeaning(
+        Cause.BAD_RESPONSE,
+        "no; a member list: yes, uses an attempt",
+        "a 2xx whose body lacks what the contract promises (a member list with members that are not member "
+        "objects, or a `service` that is not a string: its candidate is set aside)",
+    ),
     CauseMeaning(Cause.NOT_LEADER, "yes, a free hop", "a follower named another leader (307/421, `leader`)"),
     CauseMeaning(Cause.NO_QUORUM, "until the deadline", "the leader reports no quorum; no member is added"),
     CauseMeaning(Cause.NO_LEADER, "until the deadline", "a candidate reports no leader (an election); it is set aside"),
@@ -128,11 +133,17 @@ CAUSES: tuple[CauseMeaning, ...] = (
     CauseMeaning(
         Cause.REMOVAL_NOT_CONFIRMED,
         "until the deadline",
-        "`leave`: the member list still shows the member, or is unsettled",
+        "`leave`: the leader's member list still shows the member, is unsettled or was not read (also after a "
+        '404 "not a member"); the markers are kept',
     ),
     CauseMeaning(Cause.CHANGE_IN_FLIGHT, "until the deadline", "another membership change is in flight"),
     CauseMeaning(Cause.MEMBERSHIP_CONFLICT, "no", "our id or Raft address is listed with other values"),
-    CauseMeaning(Cause.VERIFYING, "yes, a free hop", "an add was accepted; the member list is read again"),
+    CauseMeaning(
+        Cause.VERIFYING,
+        "until the deadline",
+        "an add was accepted, but the member list does not show it: read again with the join's backoff, the add "
+        "sent again at most once per attempt",
+    ),
     CauseMeaning(Cause.UNREADABLE_MEMBER_LIST, "yes, uses an attempt", "a 200 that is not a member list"),
     CauseMeaning(Cause.HEALTH_TIMEOUT, "no", "the service never answered healthy within its budget"),
     CauseMeaning(Cause.PREREQUISITE_MISSING, "by systemd", "`--require-joined`: the other service's marker is missing"),

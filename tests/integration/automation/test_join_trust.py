@@ -251,6 +251,57 @@ def test_already_listed_but_unsettled_is_not_a_membership(fba: Fba, node: Node) 
     assert posts(leader) == [] and markers_in(fba.state_dir) == []
 
 
+@pytest.mark.parametrize("accepted", [201, 409])
+def test_an_accepted_add_the_list_never_shows_is_not_resent_in_a_storm(fba: Fba, node: Node, accepted: int) -> None:
+    """The add is accepted (201, or 409 "already a member" with our own Raft address) but the
+    leader's list never shows us: fba keeps reading with the join's backoff, sends the add at
+    most once per attempt, and fails at the deadline without a marker."""
+    cluster = node.clusters["chainfire"]
+    leader = node.leader()
+    without_us = cluster.view()
+    if accepted == 409:
+        cluster.add_member(NODE_ID, RAFT_ADDR, node.chainfire.url)
+    leader.script("GET", "/admin/members", Answer(200, without_us), repeat_last=True)
+    join = {"max_attempts": 3, "retry_delay_s": 0.4, "max_retry_delay_s": 0.8, "deadline_s": 4}
+    fba.write_config(node.config(join=join))
+
+    result = fba.run(*JOIN)
+
+    assert result.rc == ExitCode.FAILED, result.describe()
+    assert cause(result.last) == "verifying membership", result.last
+    adds = posts(leader)
+    assert 1 <= len(adds) <= join["max_attempts"], f"{len(adds)} adds"
+    assert adds[0].status == accepted and {r.status for r in adds} <= {201, 409}
+    # Reads back off from 0.4 s to 0.8 s: about 6 in 4 s (16 at the 4/s per-peer cap).
+    assert len(leader.requests_to("GET", "/admin/members")) <= 9, result.describe()
+    assert markers_in(fba.state_dir) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"members": [None, 5, "x"], "has_quorum": True, "change_in_flight": False},
+        {"members": [], "service": 7, "has_quorum": True, "change_in_flight": False},
+        {"members": [{"id": NODE_ID}], "has_quorum": True, "change_in_flight": False},
+    ],
+    ids=["non-object-members", "service-not-a-string", "member-without-raft-addr"],
+)
+def test_a_member_list_with_bad_entries_is_a_bad_answer(fba: Fba, node: Node, servers: Servers, body: Any) -> None:
+    """A list whose members are not member objects, or whose `service` is not a string, is not a
+    list that lacks us: the candidate is set aside (cause `bad response`) and nothing is added."""
+    odd = servers.start("odd")
+    odd.script("GET", "/admin/members", Answer(200, body), repeat_last=True)
+    where = {"leader_url": odd.url, "services": {"chainfire": {"leader_url": odd.url}}}
+    fba.write_config(node.config(**where, join={"deadline_s": 1.5}))
+
+    result = fba.run(*JOIN)
+
+    assert result.rc == ExitCode.FAILED, result.describe()
+    assert cause(result.last) == "bad response", result.last
+    assert posts(odd) == [] and result.with_message("Leader candidate set aside")
+    assert markers_in(fba.state_dir) == []
+
+
 # F. Markers say for whom they were written -------------------------------------------------
 
 
@@ -349,6 +400,100 @@ def test_leave_drops_markers_only_once_the_list_proves_the_member_gone(fba: Fba,
         assert result.rc == ExitCode.FAILED, result.describe()
         assert said(result.last).startswith("removal not confirmed: node04 still listed"), result.last
         assert markers_in(fba.state_dir) == [JOINED]
+
+
+@pytest.mark.parametrize(
+    ("delete", "lists_us"),
+    [
+        (Answer(404, {"error": f"not a member: {NODE_ID}"}), True),  # a lagging node
+        (Answer(410, {"error": "gone"}), True),
+        (Answer(400, {"error": f"{NODE_ID} is not a member"}), True),
+        (Answer(404, {"error": f"not a member: {NODE_ID}"}), False),
+    ],
+    ids=["404-still-listed", "410-still-listed", "400-not-a-member-still-listed", "404-proven"],
+)
+def test_leave_takes_not_a_member_only_from_the_leaders_list(
+    fba: Fba, node: Node, delete: Answer, lists_us: bool
+) -> None:
+    """A "not a member" answer to the DELETE (a lagging node, a proxy) is a claim: the leader's
+    list is read, and the markers go only when it does not list us."""
+    leader = node.leader()
+    fba.write_config(node.config(join={"deadline_s": 2}))
+    assert fba.run(*JOIN).rc == ExitCode.OK
+    if not lists_us:
+        node.clusters["chainfire"].remove(NODE_ID)
+    leader.script("DELETE", f"/admin/member/{NODE_ID}", delete, repeat_last=True)
+
+    result = fba.run("leave", "--service", "chainfire")
+
+    assert leader.requests_to("GET", "/admin/members"), "the claim was taken without a read"
+    if lists_us:
+        assert result.rc == ExitCode.FAILED, result.describe()
+        assert said(result.last).startswith("removal not confirmed: "), result.last
+        assert "still listed" in said(result.last), result.last
+        assert markers_in(fba.state_dir) == [JOINED]
+        assert len(leader.requests_to("DELETE", f"/admin/member/{NODE_ID}")) == 1
+    else:
+        assert result.rc == ExitCode.ALREADY_DONE, result.describe()
+        assert markers_in(fba.state_dir) == []
+
+
+@pytest.mark.parametrize("leader_lists_us", [True, False, None], ids=["listed", "gone", "no-leader-answers"])
+def test_leave_through_a_proxy_that_answers_404_reads_the_leader(
+    fba: Fba, node: Node, servers: Servers, leader_lists_us: bool | None
+) -> None:
+    """The configured leader URL is a proxy that answers 404 to every /admin path. The DELETE's
+    404 is no proof; the proxy's list is unreadable, so the other candidates are asked. No
+    readable list within the deadline: the markers stay."""
+    leader = node.leader()
+    fba.write_config(node.config(join={"deadline_s": 2}))
+    assert fba.run(*JOIN).rc == ExitCode.OK
+    proxy = servers.start("proxy")  # no cluster: 404 "no such endpoint" for every /admin path
+    peers = [leader.url] if leader_lists_us is not None else []
+    if leader_lists_us is False:
+        node.clusters["chainfire"].remove(NODE_ID)
+    config = node.config(
+        leader_url=proxy.url,
+        services={"chainfire": {"leader_url": proxy.url}},
+        discovery={"peer_urls": peers},
+        join={"deadline_s": 1.5},
+    )
+    fba.write_config(config)
+
+    result = fba.run("leave", "--service", "chainfire")
+
+    assert [r.status for r in proxy.requests_to("DELETE", f"/admin/member/{NODE_ID}")] == [404]
+    if leader_lists_us is False:
+        assert result.rc == ExitCode.ALREADY_DONE, result.describe()
+        assert markers_in(fba.state_dir) == []
+        return
+    assert result.rc == ExitCode.FAILED, result.describe()
+    assert cause(result.last) == "removal not confirmed", result.last
+    assert markers_in(fba.state_dir) == [JOINED]
+
+
+def test_leave_takes_no_proof_from_a_list_it_cannot_read_or_that_names_another_leader(
+    fba: Fba, node: Node, servers: Servers
+) -> None:
+    """The node that took the DELETE answers a list with junk members, then one without us that
+    names another leader, which still lists us: nothing proves the removal, the markers stay."""
+    leader = node.leader()
+    fba.write_config(node.config(join={"deadline_s": 2}))
+    assert fba.run(*JOIN).rc == ExitCode.OK
+    old = servers.start("old-leader")
+    old.script("DELETE", f"/admin/member/{NODE_ID}", Answer(200, {"removed": {"id": NODE_ID}, "members": []}))
+    junk = {"members": [None, 5, "x"], "leader": None, "has_quorum": True, "change_in_flight": False}
+    elsewhere = {"members": [], "leader": {"id": "leader0", "api_url": leader.url}, "has_quorum": True}
+    old.script("GET", "/admin/members", Answer(200, junk), Answer(200, elsewhere), repeat_last=True)
+    where = {"leader_url": old.url, "services": {"chainfire": {"leader_url": old.url}}}
+    fba.write_config(node.config(**where, join={"deadline_s": 1.5}))
+
+    result = fba.run("leave", "--service", "chainfire")
+
+    assert result.rc == ExitCode.FAILED, result.describe()
+    assert said(result.last).startswith("removal not confirmed: "), result.last
+    assert leader.requests_to("GET", "/admin/members"), "the list naming the leader was taken as proof"
+    assert markers_in(fba.state_dir) == [JOINED]
 
 
 # Beyond the cases: shapes from public trackers (docs/failure-kinds-join.md lists the sources) --

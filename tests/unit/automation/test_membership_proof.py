@@ -10,7 +10,7 @@ import pytest
 from automation.configfile import parse
 from automation.discovery import foreign_list
 from automation.http import Response
-from automation.membership import MemberView, Proof, judge, judge_removed, parse_view
+from automation.membership import BadMemberList, MemberView, Proof, judge, judge_removed, parse_view, read_view
 from automation.spec.markers import Service
 
 ME, ADDR = "node04", "10.0.0.4:2380"
@@ -55,6 +55,27 @@ def test_removal_needs_a_settled_list_without_the_member() -> None:
     gone = [{"id": "node01", "raft_addr": "10.0.0.1:2380"}]
     assert judge_removed(view(members=gone, change_in_flight=True), ME).verdict is Proof.PENDING
     assert judge_removed(view(members=gone), ME).verdict is Proof.PROVEN
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ({"members": [None, 5, "x"]}, "3 of 3 members"),
+        ({"members": [{"id": ME, "raft_addr": ADDR}, {"id": "node09"}]}, "1 of 2 members"),
+        ({"members": [{"id": 4, "raft_addr": ADDR}]}, "not member objects"),
+        ({"members": [], "service": 7}, "`service` is not a string"),
+        ({"members": [], "service": ["chainfire"]}, "`service` is not a string"),
+    ],
+)
+def test_a_list_that_breaks_the_contract_is_a_bad_answer_not_a_list_without_us(body: dict[str, Any], said: str) -> None:
+    reply = Response(200, {}, json.dumps(body).encode(), "http://x/admin/members")
+    with pytest.raises(BadMemberList, match=said.replace("`", ".")):
+        read_view(reply)
+    assert parse_view(reply) is None  # for the readers that only need "usable or not"
+
+
+def test_a_body_without_members_is_no_list_at_all() -> None:
+    assert read_view(Response(200, {}, b'{"status": "ok"}', "http://x/admin/members")) is None
 
 
 def config() -> Any:

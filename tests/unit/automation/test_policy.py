@@ -41,6 +41,17 @@ def test_fixed_mode_is_the_designs_policy() -> None:
     assert policy.max_attempts == 5
 
 
+def test_backoff_is_the_join_policys_doubling_jittered_wait() -> None:
+    """What the join paces its reads after an accepted add with: retry_delay_s doubling to
+    max_retry_delay_s, plus up to retry_delay_s of jitter, capped."""
+    policy = join_policy(JoinConfig(retry_delay_s=1, max_retry_delay_s=16))
+    for n, low in [(1, 1), (2, 2), (3, 4), (4, 8), (5, 16), (9, 16)]:
+        assert low <= policy.backoff(n) <= min(16, low + 1)
+    assert 1 <= policy.backoff(0) <= 2  # counted from 1
+    fixed = join_policy(JoinConfig(retry_mode=RetryMode.FIXED, retry_delay_s=10))
+    assert [fixed.backoff(n) for n in (1, 2, 7)] == [10, 10, 10]
+
+
 @given(st.floats(0, 1000), st.floats(0, 100))
 def test_deadline_never_sleeps_past_budget(budget: float, want: float) -> None:
     fake = FakeClock()
