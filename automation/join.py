@@ -39,7 +39,7 @@ from automation.http import Response, TransportError
 from automation.log import Logger
 from automation.markers import MarkerState, Ownership
 from automation.markertrust import Trust, check_marker, identity_for
-from automation.membership import BadMemberList, Proof, judge, parse_member, read_view
+from automation.membership import BadMemberList, Proof, judge, names_us, parse_member, read_view
 from automation.policy import Deadline, join_policy
 from automation.retry import Outcome, Try, Verdict, classify, classify_error, done, run
 from automation.spec.causes import MAYBE_DELIVERED, Cause
@@ -323,7 +323,11 @@ class Joiner:
         if reply.status == 409:
             self.saw_409 = True
             member = parse_member(reply.json_object().get("member"))
-            if member is not None and member.id == self.node_id and member.raft_addr != self.raft_addr:
+            if (
+                member is not None
+                and member.id == self.node_id
+                and not names_us(member.raft_addr, self.node_id, self.raft_addr)
+            ):
                 self._conflict(
                     f"{self.node_id} is listed with raft_addr {member.raft_addr}, "
                     f"but this node is configured with {self.raft_addr}"

@@ -43,9 +43,6 @@ class MemberView:
     def find(self, member_id: str) -> Member | None:
         return next((m for m in self.members if m.id == member_id), None)
 
-    def by_addr(self, raft_addr: str) -> Member | None:
-        return next((m for m in self.members if m.raft_addr == raft_addr), None)
-
     @property
     def no_leader(self) -> bool:
         """The answer says there is no leader (`leader: null`, and no claim of quorum), not merely
@@ -82,12 +79,26 @@ class Judgement:
     detail: str = ""
 
 
+def names_us(listed: str, node_id: str, raft_addr: str) -> bool:
+    """Whether a member list's `listed` Raft address is this node's `raft_addr` (IPv4:port).
+
+    Besides the same text, `node_id:port` with our port: the design's `initial_peers` form
+    `host:port` names a peer by its id (`node01:2380`), and a bootstrap cluster's members
+    are listed as its peers were written. Comparing text alone made a healthy one-node cluster
+    seeded from `node01:2380` report its own member as a conflict."""
+    if listed == raft_addr:
+        return True
+    host, _, port = listed.rpartition(":")
+    return host == node_id and port == raft_addr.rpartition(":")[2]
+
+
 def judge(view: MemberView, node_id: str, raft_addr: str) -> Judgement:
     """What this member list proves about node `node_id` at `raft_addr`."""
-    ours, other = view.find(node_id), view.by_addr(raft_addr)
+    ours = view.find(node_id)
+    other = next((m for m in view.members if names_us(m.raft_addr, node_id, raft_addr)), None)
     if ours is None and other is None:
         return Judgement(Proof.ABSENT, f"{node_id} not in {[m.id for m in view.members]}")
-    if ours is not None and ours.raft_addr != raft_addr:
+    if ours is not None and not names_us(ours.raft_addr, node_id, raft_addr):
         return Judgement(
             Proof.CONFLICT,
             f"{node_id} is listed with raft_addr {ours.raft_addr}, but this node is configured with {raft_addr}",

@@ -52,6 +52,21 @@ def test_all_healthy_exits_0_with_one_summary_line(fba: Fba, node: Node) -> None
         assert peer.requests_to("GET", "/health")
 
 
+def test_a_one_node_cluster_seeded_from_its_name_is_healthy(fba: Fba, node: Node) -> None:
+    """`initial_peers: ["node04:2380"]` (the design's form): the service lists this member as
+    written, `node04:2380`, not as the configured IPv4 address; that is this node, not a
+    conflict (the VM tier's one-node PXE cluster failed here)."""
+    node.serve_members()
+    node.clusters["chainfire"].add_member(NODE_ID, f"{NODE_ID}:2380", node.chainfire.url)
+    node.clusters["flaredb"].add_member(NODE_ID, f"{NODE_ID}:2480", node.flaredb.url)
+    fba.write_config(node.config(bootstrap=True, initial_peers=[f"{NODE_ID}:2380"]))
+
+    result = fba.run("health-report")
+
+    assert result.rc == ExitCode.HEALTHY, result.describe()
+    assert _summary(result)["failed"] == []
+
+
 def test_node_missing_from_member_list_is_degraded(fba: Fba, node: Node) -> None:
     _healthy_node(node)
     node.clusters["flaredb"].members.pop(NODE_ID)

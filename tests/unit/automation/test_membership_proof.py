@@ -107,3 +107,24 @@ def test_a_list_is_checked_to_belong_to_the_service(service: Service, body: dict
     assert (found is None) if wrong is None else (found is not None and wrong in found), found
 
 
+
+
+@pytest.mark.parametrize(
+    ("listed", "verdict"),
+    [
+        (ADDR, Proof.PROVEN),
+        (f"{ME}:2380", Proof.PROVEN),  # the design's initial_peers form: the id is the host
+        (f"{ME}:2480", Proof.CONFLICT),  # our name, another port: flaredb's, not ours
+        ("10.0.0.9:2380", Proof.CONFLICT),
+        ("node05:2380", Proof.CONFLICT),
+    ],
+)
+def test_our_raft_address_as_listed_by_a_cluster_seeded_from_peer_names(listed: str, verdict: Proof) -> None:
+    members = [{"id": "node01", "raft_addr": "10.0.0.1:2380"}, {"id": ME, "raft_addr": listed}]
+    assert judge(view(members=members), ME, ADDR).verdict is verdict
+
+
+def test_another_member_under_our_name_and_port_is_a_conflict() -> None:
+    members = [{"id": "node01", "raft_addr": f"{ME}:2380"}]
+    judgement = judge(view(members=members), ME, ADDR)
+    assert judgement.verdict is Proof.CONFLICT and "already used by member node01" in judgement.detail
