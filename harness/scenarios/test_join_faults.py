@@ -281,7 +281,8 @@ def test_s1_leader_unreachable_join_exits_1_without_marker(lab: Lab) -> None:
     assert failures, f"no 'Join request failed: connection error' line; got {[r['message'] for r in records]}"
     assert all(r["level"] == "ERROR" and r["context"]["cause"] in TRANSPORT_CAUSES for r in failures), failures
     final = last_error(records)
-    assert final["message"].startswith("Join failed after 2 attempts"), final
+    # The engine names the step: "Join chainfire failed after 2 attempts in 7.6s (budget ...)".
+    assert final["message"].startswith(f"Join {Service.CHAINFIRE.value} failed after 2 attempts"), final
     assert final["context"]["cause"] in TRANSPORT_CAUSES, final
     lab.cluster.log.log(f"S1: {final['message']} (cause: {final['context']['cause']})", node=JOINER)
     assert marker(node, Service.CHAINFIRE, Step.JOINED) is None
