@@ -18,6 +18,7 @@ namespaces, image build), 4 usage error or nothing selected, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -230,19 +231,21 @@ def _pytest(args: argparse.Namespace, extra: list[str], *, report: Path | None, 
     proc = subprocess.Popen(argv, env=_env(args, report), start_new_session=True)
 
     def forward(signum: int, _frame: object) -> None:
-        # The run is in its own session: pass the signal on so it tears its VMs down.
-        os.killpg(proc.pid, signum)
+        # The run is in its own session: pass the signal on so it tears its VMs down. It may
+        # have ended already (the terminal's Ctrl-C reached it too): nothing left to tell.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signum)
 
     previous = signal.signal(signal.SIGTERM, forward)
     try:
         rc = proc.wait(timeout=args.timeout + 120)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGTERM)
+        forward(signal.SIGTERM, None)
         proc.wait(timeout=30)
         sys.stderr.write(f"cluster-test: the run passed its {args.timeout:.0f} s deadline and was stopped\n")
         return Exit.TIMEOUT
     except KeyboardInterrupt:
-        os.killpg(proc.pid, signal.SIGINT)
+        forward(signal.SIGINT, None)
         proc.wait(timeout=30)
         raise
     finally:
