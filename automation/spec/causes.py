@@ -56,6 +56,23 @@ class Cause(StrEnum):
 
 
 # The request may have reached the peer: a write whose answer was lost may have committed.
+# No whole answer came: the request itself failed (one phase's timeout, a refused, reset or
+# failed connection, name resolution). Checks that expect "the peer could not be reached"
+# compare against this set, not against cause texts copied into them.
+TRANSPORT = frozenset(
+    {
+        Cause.CONNECTION_REFUSED,
+        Cause.CONNECTION_RESET,
+        Cause.CONNECTION_ERROR,
+        Cause.NAME_RESOLUTION,
+        Cause.RESOLVE_TIMEOUT,
+        Cause.CONNECT_TIMEOUT,
+        Cause.TLS_HANDSHAKE_TIMEOUT,
+        Cause.SEND_TIMEOUT,
+        Cause.HEADERS_TIMEOUT,
+        Cause.BODY_TIMEOUT,
+    }
+)
 MAYBE_DELIVERED = frozenset({Cause.HEADERS_TIMEOUT, Cause.BODY_TIMEOUT, Cause.CONNECTION_RESET})
 
 

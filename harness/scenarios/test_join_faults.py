@@ -41,6 +41,7 @@ from typing import Any
 
 import pytest
 
+from automation.spec.causes import TRANSPORT
 from automation.spec.markers import Service, Step, marker_name
 from automation.spec.units import AUTOMATION_UNITS, CHAINFIRE_JOIN, DEFAULT_CONFIG_PATH, EXTERNAL_UNITS, FLAREDB_JOIN
 from harness import checks
@@ -73,7 +74,7 @@ JOIN_ENV = {
 HEALTH_TIMEOUT_S = 8
 STATE_DIR = "/var/lib/first-boot-automation"
 CA = "/etc/nixos/secrets/ca.crt"
-TRANSPORT_CAUSES = {"timed out", "connection error", "connection refused"}
+TRANSPORT_CAUSES = {c.value for c in TRANSPORT}  # the causes fba logs for "no answer"
 # Base budgets (the design's platform, KVM), x the run's slowness factor (Cluster.budget for
 # a wait, Cluster.scaled for a duration measured in the guest).
 UNIT_BASE = 48.0  # a unit run (incl. RestartSec and fba's start-up) ends within this

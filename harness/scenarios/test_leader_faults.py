@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from automation.spec.causes import TRANSPORT
 from automation.spec.markers import Service, Step
 from automation.spec.units import CHAINFIRE_JOIN, HEALTH_CHECK, IAM_SETUP
 from harness import checks
@@ -70,7 +71,7 @@ CATCH_UP_BASE = 50.0  # heal -> node03 follows the leader and lists all three
 HEALTHY_BASE = 60.0  # heal -> fba health-report exits 0 on node01
 JOIN_BASE = 30.0  # node04's chainfire join besides its holds: timeouts, discovery
 LEADER_BASE = 12.0  # a settled cluster names its leader
-TRANSPORT_CAUSES = {"timed out", "connection refused", "connection error"}
+TRANSPORT_CAUSES = {c.value for c in TRANSPORT}  # the causes fba logs for "no answer"
 
 
 @dataclass
