@@ -329,9 +329,11 @@ def test_s2_missing_config_exits_3(lab: Lab) -> None:
 def test_s2_bad_json_exits_3(lab: Lab) -> None:
     lab.require("s1")
     write = f"printf '%s' '{{\"node_id\": \"node04\",' > {DEFAULT_CONFIG_PATH}"
-    _break_config(lab, write, "Configuration invalid")
+    # The JSON layer names the file first: "Configuration file PATH: not valid JSON: ... at line
+    # 1 column N" (content errors come before the file's mode is judged).
+    _break_config(lab, write, f"Configuration file {DEFAULT_CONFIG_PATH}: not valid JSON")
     records = run_records(lab.joiner, unit_props(lab.joiner, CHAINFIRE_JOIN.name))
-    assert "not valid JSON" in records[-1]["message"], records[-1]
+    assert "at line 1 column" in records[-1]["message"], records[-1]
 
 
 def test_s2_schema_violation_exits_3(lab: Lab) -> None:
