@@ -14,23 +14,28 @@ faults.reboot("node04")                       # instantaneous: start and stop re
 faults.apply("hang_service", {"node": "node04", "unit": "flaredb.service"})  # by name (schedules)
 ```
 
-Network faults compose in start order: stopping one heals the bridge and re-applies the
-others (a `partition` replaces earlier cuts, as `NetFaults` does).
+Network faults (`partition`, `cut`, `isolate`, `block`) are entries in the fabric's
+`NetLedger` (harness.network.ledger), which also holds `Node.block()`s: the rules in force are
+the union of the active entries, reloaded in one nft transaction on every start and stop, so
+stopping one fault lifts exactly that fault. `net_entry` builds the entry of a step from its
+arguments; schedules call it at plan time, so overlapping groups fail there.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Protocol
 
 from harness.errors import HarnessError
 from harness.faults import commands
 from harness.faults.recorder import EventSink, FaultRecord, FaultRecorder
+from harness.network import ledger as net
+from harness.network.ledger import NetEntry, NetLedger
 
-__all__ = ["ActiveFault", "FaultNode", "Faults", "NetControl", "SCHEDULABLE", "validate_args"]
+__all__ = ["ActiveFault", "FaultNode", "Faults", "SCHEDULABLE", "net_entry", "validate_args"]
 
 COMMAND_TIMEOUT = 60.0
 DEFAULT_MAX_S = 600.0  # the in-guest guard of a fault nobody heals
@@ -56,14 +61,6 @@ class FaultNode(Protocol):
     def crash(self) -> None: ...
     def shutdown(self) -> None: ...
     def reboot(self) -> None: ...
-
-
-class NetControl(Protocol):
-    """What faults need of `harness.network.nft.NetFaults`."""
-
-    def cut(self, src: Iterable[str], dst: Iterable[str]) -> None: ...
-    def partition(self, *groups: Iterable[str]) -> None: ...
-    def heal(self) -> None: ...
 
 
 class ClusterLike(Protocol):
@@ -120,7 +117,7 @@ class Faults:
     def __init__(
         self,
         nodes: Mapping[str, FaultNode],
-        net: NetControl | None,
+        net: NetLedger | None,
         recorder: FaultRecorder,
         *,
         bridge_ip: str = BRIDGE_IP,
@@ -131,15 +128,21 @@ class Faults:
         self.recorder = recorder
         self.bridge_ip = bridge_ip
         self._say = log or (lambda _msg: None)
-        self._net_faults: list[tuple[ActiveFault, Callable[[], object]]] = []
         self._open: list[ActiveFault] = []
 
     @classmethod
     def for_cluster(cls, cluster: ClusterLike, recorder: FaultRecorder | None = None) -> Faults:
-        """Faults over a `harness.cluster.Cluster` (recorded into its RunLog, times since its start)."""
+        """Faults over a `harness.cluster.Cluster` (recorded into its RunLog, times since its start).
+
+        `recorder` also becomes the fabric ledger's recorder, so `Node.block()`/`unblock()` on
+        the cluster's nodes are intervals in the same fault timeline (the latest `Faults` made
+        for a cluster records them).
+        """
         sink: EventSink = cluster.log
         recorder = recorder or FaultRecorder(sink, origin=cluster.started_at)
-        net = cluster.fabric.faults if cluster.fabric is not None else None
+        net: NetLedger | None = cluster.fabric.faults if cluster.fabric is not None else None
+        if net is not None:
+            net.recorder = recorder
         return cls(cluster.nodes, net, recorder, log=lambda msg: cluster.log.log(msg))
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -149,7 +152,7 @@ class Faults:
         except KeyError:
             raise HarnessError(f"fault: no node {name!r}; nodes: {', '.join(self.nodes)}") from None
 
-    def _net(self) -> NetControl:
+    def _net(self) -> NetLedger:
         if self.net is None:
             raise HarnessError("fault: this cluster has no network fabric (network faults need one)")
         return self.net
@@ -206,44 +209,47 @@ class Faults:
         result: ActiveFault | FaultRecord = getattr(self, method)(**args)
         return result
 
-    # -- network (host bridge, nftables) ------------------------------------------------------
-    def _net_fault(self, kind: str, label: str, nodes: Sequence[str], apply: Callable[[], object],
-                   **args: Any) -> ActiveFault:  # fmt: skip
-        holder: list[ActiveFault] = []
-
-        def undo() -> None:
-            self._net_faults[:] = [(f, a) for f, a in self._net_faults if f is not holder[0]]
-            self._net().heal()
-            for _, again in self._net_faults:
-                again()
-
-        fault = self._begin(kind, label, nodes, undo, apply, **args)
-        holder.append(fault)
-        self._net_faults.append((fault, apply))
-        return fault
+    # -- network (host bridge, nftables; entries in the fabric's ledger) -----------------------
+    def _net_fault(self, fault: str, args: Mapping[str, Any]) -> ActiveFault:
+        """Build the entry (names checked first), add it to the ledger, which records the
+        interval with our recorder; `stop()` removes exactly this entry."""
+        entry = net_entry(fault, args, list(self.nodes) if fault == "isolate" else None)
+        if entry is None:  # net_entry knows every network fault; a new one must be added there
+            raise HarnessError(f"fault: {fault!r} is not a network fault")
+        for name in entry.nodes:
+            self._node(name)
+        ledger = self._net()
+        self._say(f"fault start: {entry.kind} {entry.label}")
+        key = ledger.add(entry, recorder=self.recorder)  # on failure: recorded as failed, raised
+        record = ledger.record_id(key)
+        if record is None:  # cannot happen: add() records with the recorder it was given
+            raise HarnessError(f"fault: the ledger did not record {entry.kind} {entry.label}")
+        undo = self._wrap_undo(entry.kind, entry.label, lambda: ledger.remove(key))
+        active = ActiveFault(self.recorder, record, undo)
+        self._open.append(active)
+        return active
 
     def partition(self, groups: Sequence[Sequence[str]]) -> ActiveFault:
-        """No traffic between different groups, both ways (names not listed stay connected)."""
-        for name in (n for g in groups for n in g):
-            self._node(name)
-        label = " | ".join(",".join(g) for g in groups)
-        nodes = [n for g in groups for n in g] if len(groups) > 1 else list(groups[0]) if groups else []
-        listed = [list(g) for g in groups]
-        return self._net_fault("partition", label, nodes, lambda: self._net().partition(*listed), groups=listed)
+        """No traffic between different groups, both ways (names not listed stay connected).
+
+        Raises:
+            HarnessError: an unknown node; NetFaultError: overlapping groups, fewer than two.
+        """
+        return self._net_fault("partition", {"groups": groups})
 
     def cut(self, src: str | Sequence[str], dst: str | Sequence[str]) -> ActiveFault:
         """One-way: frames from `src` to `dst` are dropped; `dst` can still reach `src`."""
-        s, d = _names(src), _names(dst)
-        for name in s + d:
-            self._node(name)
-        label = f"{','.join(s)} -> {','.join(d)}"
-        return self._net_fault("cut", label, s + d, lambda: self._net().cut(s, d), src=s, dst=d)
+        return self._net_fault("cut", {"src": src, "dst": dst})
 
     def isolate(self, node: str) -> ActiveFault:
         """`node` against every other node (both ways)."""
         self._node(node)
-        others = [n for n in self.nodes if n != node]
-        return self._net_fault("isolate", node, [node], lambda: self._net().partition([node], others), node=node)
+        return self._net_fault("isolate", {"node": node})
+
+    def block(self, node: str) -> ActiveFault:
+        """Drop everything to and from `node` at the bridge, the host side included (what
+        `Node.block()` does, as a fault with an interval); `stop()` lifts only this block."""
+        return self._net_fault("block", {"node": node})
 
     def netem(self, node: str, delay_ms: int = 0, jitter_ms: int = 0, loss_pct: float = 0.0,
               iface: str | None = None, max_s: float = DEFAULT_MAX_S) -> ActiveFault:  # fmt: skip
@@ -380,6 +386,7 @@ SCHEDULABLE: dict[str, str] = {
     "partition": "partition",
     "cut": "cut",
     "isolate": "isolate",
+    "block": "block",
     "netem": "netem",
     "crash": "crash",
     "pause": "pause",
@@ -407,3 +414,24 @@ def validate_args(fault: str, args: Mapping[str, Any]) -> str:
         params = [p for p in signature.parameters if p != "self"]
         raise HarnessError(f"fault {fault!r}: {err}; parameters: {', '.join(params)}") from None
     return method
+
+
+def net_entry(fault: str, args: Mapping[str, Any], nodes: Sequence[str] | None) -> NetEntry | None:
+    """The ledger entry of schedule fault `fault` with (bound, see `validate_args`) `args`.
+
+    None for faults that are not bridge rules (netem and the rest act in the guest), and for
+    `isolate` when `nodes` is None (its other side is "every other node"). `nodes`, when given,
+    are the cluster's names: names outside it are refused.
+
+    Raises:
+        NetFaultError: overlapping or too few partition groups, an unknown node, bad shapes.
+    """
+    if fault == "partition":
+        return net.partition(args["groups"], nodes)
+    if fault == "cut":
+        return net.cut(args["src"], args["dst"], nodes)
+    if fault == "block":
+        return net.block(args["node"], nodes)
+    if fault == "isolate":
+        return None if nodes is None else net.isolate(args["node"], nodes)
+    return None

@@ -19,7 +19,9 @@ Randomness lives only in the resolution: an argument `{"choice": [...]}` picks o
 `{"uniform": [lo, hi]}` a number, `{"randint": [lo, hi]}` an integer, and `jitter_s` adds
 up to that many seconds to `at_s`; all drawn from `random.Random(seed)` in file order, so the
 same file and seed always give the same plan (`Plan.as_json()` prints it). Steps are checked
-against the fault verbs (`injector.SCHEDULABLE`) and, when given, the cluster's node names.
+against the fault verbs (`injector.SCHEDULABLE`) and, when given, the cluster's node names;
+network steps also build their ledger entry (`injector.net_entry`), so overlapping partition
+groups are a `ScheduleError` naming the step.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness.errors import HarnessError
-from harness.faults.injector import INSTANT, validate_args
+from harness.faults.injector import INSTANT, net_entry, validate_args
 
 __all__ = ["Plan", "PlannedStep", "Schedule", "ScheduleError", "Step", "load_schedule", "parse_schedule"]
 
@@ -96,6 +98,10 @@ class Schedule(BaseModel):
                 raise ScheduleError(f"{where}: {err}") from None
             if known is not None:
                 _check_nodes(args, known, where)
+            try:  # build the network entry now, so a bad one fails here and not mid-run
+                net_entry(step.fault, args, known)
+            except HarnessError as err:
+                raise ScheduleError(f"{where}: {err}") from err
             steps.append(PlannedStep(index, round(at, 3), step.fault, args, step.duration_s))
         plan = Plan(self.name, used, tuple(sorted(steps, key=lambda s: (s.at_s, s.index))), self.settle_s)
         if plan.end_s > MAX_SCHEDULE_S:

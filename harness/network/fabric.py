@@ -3,7 +3,8 @@
 Inside namespace `fba-<pid>-<rand>`: `lo` up (QEMU's SSH forwards listen there), bridge
 `br0` carrying the host-side address, one tap per node, and optional veth "hosts" (extra
 namespaces on the bridge, for services or tests). QEMU is launched through `exec_prefix`
-(`ip netns exec NS ...`). Faults are `self.faults` (`NetFaults`, bridge nftables rules).
+(`ip netns exec NS ...`). Network faults are entries in `self.faults` (`NetLedger`, the one
+owner of the namespace's bridge nftables rules); the fabric is also the nodes' `LinkControl`.
 
 Teardown is always: on context exit, and through `harness.machine.reaper` on SIGINT/SIGTERM
 (handlers chain to the previous ones) and at interpreter exit. It kills every process in the
@@ -14,7 +15,7 @@ with Fabric(["node01", "node02", "node03"]) as fabric:
     node = Node(NodeConfig(..., tap=TapNic(fabric.port("node01"), mac),
                            launch_prefix=fabric.exec_prefix), link=fabric,
                 sock_factory=fabric.connect)
-    fabric.faults.isolate("node03"); fabric.faults.heal()
+    key = fabric.faults.add(isolate("node03", list(fabric.ports))); fabric.faults.remove(key)
 ```
 """
 
@@ -30,6 +31,7 @@ from typing import Any
 
 from harness.errors import InfrastructureError
 from harness.machine import reaper
+from harness.network.ledger import NetLedger
 from harness.network.netns import (
     connect_in_netns,
     delete_netns,
@@ -37,7 +39,6 @@ from harness.network.netns import (
     netns_name,
     run,
 )  # fmt: skip
-from harness.network.nft import NetFaults
 
 __all__ = ["Fabric"]
 
@@ -66,7 +67,8 @@ class Fabric:
         self._procs: list[subprocess.Popen[bytes]] = []
         self._up = False
         self._lock = threading.Lock()
-        self.faults = NetFaults(self.ports, self._nft)
+        self.faults = NetLedger(self.ports, self._nft)
+        """Every network fault of this fabric; the only writer of its nftables rules."""
         self.teardown_seconds: float | None = None
         self._token = 0
 
@@ -194,11 +196,13 @@ class Fabric:
         self.ports[name] = port
         return host_ns
 
-    # -- LinkControl for Node.block()/unblock() -----------------------------------------
+    # -- LinkControl for Node.block()/unblock(): entries in the same ledger ----------------
     def block(self, node: str) -> None:
+        """Add `node`'s link block to the ledger (idempotent; recorded if it has a recorder)."""
         self.faults.block(node)
 
     def unblock(self, node: str) -> None:
+        """Lift `block(node)` only; other faults on `node` stay in force."""
         self.faults.unblock(node)
 
     def kill_inside(self) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness.network import Fabric, sweep_stale
+from harness.network.ledger import cut, isolate
 from harness.network.netns import NETNS_DIR, list_netns
 
 PREFIX = f"fbit{os.getpid() % 10000}"
@@ -134,11 +135,11 @@ def test_partition_is_enforced_and_healed() -> None:
         for host, ip in IPS.items():
             fabric.add_veth_host(host, f"{ip}/24")
         assert all(mesh(fabric).values())
-        fabric.faults.isolate("h3")
+        key = fabric.faults.add(isolate("h3", list(fabric.ports)))
         assert mesh(fabric) == {("h1", "h2"): True, ("h1", "h3"): False, ("h2", "h3"): False}
         assert ping(fabric, "h3", "10.77.0.1")  # the host side is not part of a partition
-        fabric.faults.heal()
-        fabric.faults.heal()  # idempotent
+        assert fabric.faults.remove(key)
+        assert not fabric.faults.remove(key)  # idempotent
         assert all(mesh(fabric).values())
         fabric.block("h1")
         assert mesh(fabric) == {("h1", "h2"): False, ("h1", "h3"): False, ("h2", "h3"): True}
@@ -173,10 +174,10 @@ def test_one_way_cut_drops_only_one_direction() -> None:
             fabric.add_veth_host(host, f"{IPS[host]}/24")
         assert ping(fabric, "h1", IPS["h2"])  # ARP caches warm in both directions
         assert ping(fabric, "h2", IPS["h1"])
-        fabric.faults.cut(["h1"], ["h2"])
+        key = fabric.faults.add(cut(["h1"], ["h2"]))
         assert not udp(fabric, "h1", "h2")
         assert udp(fabric, "h2", "h1")
-        fabric.faults.heal()
+        fabric.faults.remove(key)
         assert udp(fabric, "h1", "h2")
 
 

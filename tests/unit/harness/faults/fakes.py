@@ -1,11 +1,13 @@
-"""Fakes for the faults wing: a node that records guest commands, a bridge that records nft
-verbs, a clock that only moves when asked."""
+"""Fakes for the faults wing: a node that records guest commands, a bridge whose nft loads are
+recorded (a real `NetLedger` over a list), a clock that only moves when asked."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from harness.network.ledger import NetLedger
 
 
 @dataclass
@@ -71,18 +73,12 @@ class FakeNode:
         self.calls.append("reboot")
 
 
-@dataclass
-class FakeNet:
-    calls: list[tuple[str, Any]] = field(default_factory=list)
+class FakeNet(NetLedger):
+    """The real ledger; `scripts` are the nft transactions it loaded, in order."""
 
-    def cut(self, src: Iterable[str], dst: Iterable[str]) -> None:
-        self.calls.append(("cut", (sorted(src), sorted(dst))))
-
-    def partition(self, *groups: Iterable[str]) -> None:
-        self.calls.append(("partition", [sorted(g) for g in groups]))
-
-    def heal(self) -> None:
-        self.calls.append(("heal", None))
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.scripts: list[str] = []
+        super().__init__({n: f"tap{i}" for i, n in enumerate(names, 1)}, self.scripts.append)
 
 
 @dataclass

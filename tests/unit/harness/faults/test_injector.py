@@ -5,6 +5,8 @@ import pytest
 from harness.errors import HarnessError
 from harness.faults.injector import Faults, validate_args
 from harness.faults.recorder import FaultRecorder
+from harness.network.ledger import cut, isolate, partition
+from harness.network.nft import heal_script
 
 from .fakes import FakeClock, FakeNet, FakeNode, FakeSink
 
@@ -12,7 +14,7 @@ NAMES = ("node01", "node02", "node03", "node04")
 
 
 def make(answers: dict[str, str] | None = None) -> tuple[Faults, dict[str, FakeNode], FakeNet, FakeClock, FakeSink]:
-    clock, sink, net = FakeClock(), FakeSink(), FakeNet()
+    clock, sink, net = FakeClock(), FakeSink(), FakeNet(NAMES)
     nodes = {n: FakeNode(n, answers) for n in NAMES}
     return Faults(nodes, net, FaultRecorder(sink, clock=clock)), nodes, net, clock, sink
 
@@ -22,7 +24,9 @@ def test_partition_is_an_interval_and_heals_on_exit() -> None:
     with faults.partition([["node04"], ["node01", "node02", "node03"]]) as fault:
         clock.now += 12
         assert fault.active
-    assert net.calls == [("partition", [["node04"], ["node01", "node02", "node03"]]), ("heal", None)]
+    assert [why for why, _ in net.history] == ["add partition", "remove partition"]
+    assert net.history[0][1].cuts == partition([["tap4"], ["tap1", "tap2", "tap3"]]).cuts
+    assert net.scripts[-1] == heal_script() and net.entries == {}
     record = faults.recorder.records[0]
     assert (record.kind, record.label, record.start_s, record.end_s) == (
         "partition",
@@ -33,24 +37,28 @@ def test_partition_is_an_interval_and_heals_on_exit() -> None:
     assert [e["phase"] for e in sink.events] == ["start", "stop"]
 
 
-def test_stopping_one_network_fault_reapplies_the_others_in_order() -> None:
+def test_stopping_one_network_fault_keeps_the_others_in_one_transaction() -> None:
     faults, _nodes, net, _clock, _sink = make()
-    cut = faults.cut("node01", ["node02"])
+    one_way = faults.cut("node01", ["node02"])
     iso = faults.isolate("node04")
-    net.calls.clear()
-    cut.stop()
-    assert net.calls == [("heal", None), ("partition", [["node04"], ["node01", "node02", "node03"]])]
-    net.calls.clear()
+    assert set(net.rules.cuts) == {c for e in (cut("tap1", "tap2"), isolate("tap4", ["tap1", "tap2", "tap3", "tap4"]))
+                                   for c in e.cuts}  # fmt: skip
+    net.scripts.clear()
+    one_way.stop()
+    expected = isolate("tap4", ["tap1", "tap2", "tap3", "tap4"]).cuts
+    assert len(net.scripts) == 1 and net.rules.cuts == expected and not net.rules.blocked
+    net.scripts.clear()
     iso.stop()
-    assert net.calls == [("heal", None)]
+    assert net.scripts == [heal_script()]
     assert iso.stop().end_s is not None  # idempotent
+    assert net.scripts == [heal_script()]
 
 
 def test_unknown_nodes_are_refused_before_anything_happens() -> None:
     faults, _nodes, net, _clock, _sink = make()
     with pytest.raises(HarnessError, match="no node 'node09'"):
         faults.partition([["node09"], ["node01"]])
-    assert net.calls == [] and faults.recorder.records == []
+    assert net.scripts == [] and faults.recorder.records == []
 
 
 def test_crash_restarts_on_stop_and_pause_resumes() -> None:
@@ -120,7 +128,7 @@ def test_heal_all_stops_everything_newest_first() -> None:
     faults.pause("node02")
     healed = faults.heal_all()
     assert [r.kind for r in healed] == ["pause", "isolate"]
-    assert nodes["node02"].calls[-1] == "qmp cont" and net.calls[-1] == ("heal", None)
+    assert nodes["node02"].calls[-1] == "qmp cont" and net.scripts[-1] == heal_script() and net.rules.empty
 
 
 def test_apply_by_name_and_argument_checks() -> None:

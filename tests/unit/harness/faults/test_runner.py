@@ -18,7 +18,7 @@ NAMES = ("node01", "node02", "node03", "node04")
 
 
 def setup() -> tuple[Faults, dict[str, FakeNode], FakeNet, FakeClock]:
-    clock, net = FakeClock(), FakeNet()
+    clock, net = FakeClock(), FakeNet(NAMES)
     nodes = {n: FakeNode(n) for n in NAMES}
     return Faults(nodes, net, FaultRecorder(None, clock=clock)), nodes, net, clock
 
@@ -39,7 +39,8 @@ def test_steps_start_and_stop_on_time_and_the_rest_heals_at_the_end() -> None:
     outcomes = run_plan(faults, plan, clock=clock, sleep=clock.sleep)
     assert clock.sleeps == [2.0, 8.0, 2.0, 3.0]
     assert nodes["node01"].calls == ["qmp stop", "qmp cont"] and nodes["node03"].calls == ["reboot"]
-    assert net.calls[-1] == ("heal", None)  # isolate had no duration: healed at the end
+    assert net.rules.empty and net.entries == {}  # isolate had no duration: healed at the end
+    assert [why for why, _ in net.history] == ["add isolate", "remove isolate"]
     by_fault = {o.fault: o for o in outcomes}
     assert by_fault["pause"].started_s == 10 and by_fault["pause"].stopped_s == 15
     assert by_fault["isolate"].stopped_s == 15
@@ -81,7 +82,7 @@ def test_an_error_mid_plan_still_heals_what_is_active() -> None:
     )
     with pytest.raises(RuntimeError, match="qemu gone"):
         run_plan(boom, plan, clock=clock, sleep=clock.sleep)
-    assert net.calls[-1] == ("heal", None)
+    assert net.rules.empty and net.entries == {}
 
 
 def test_heal_errors_at_the_end_are_reported() -> None:

@@ -106,3 +106,38 @@ def test_shipped_schedules_are_valid() -> None:
         schedule = load_schedule(path)
         names = [f"node{i:02d}" for i in range(1, schedule.topology.bootstrap_nodes + schedule.topology.join_nodes + 1)]
         schedule.plan(nodes=names)
+
+
+@pytest.mark.parametrize(
+    ("step", "nodes", "message"),
+    [
+        ({"at_s": 1, "fault": "partition", "args": {"groups": [["node01", "node02"], ["node02", "node03"]]}}, NODES,
+         r"steps\[1\] \(partition\): partition groups overlap: \['node02'\]"),
+        ({"at_s": 1, "fault": "partition", "args": {"groups": [["node01", "node02"], ["node02"]]}}, None,
+         r"steps\[1\] \(partition\): partition groups overlap"),  # checked without the cluster's names too
+        ({"at_s": 1, "fault": "partition", "args": {"groups": [["node01", "node02"]]}}, NODES,
+         r"steps\[1\] \(partition\): partition needs at least two non-empty groups"),
+        ({"at_s": 1, "fault": "partition", "args": {"groups": ["node01", "node02"]}}, None,
+         r"steps\[1\] \(partition\): partition groups: expected a list of lists"),
+        ({"at_s": 1, "fault": "cut", "args": {"src": "node01", "dst": ["node01"]}}, None,
+         r"steps\[1\] \(cut\): cut: \['node01'\] on both sides"),
+        ({"at_s": 1, "fault": "block", "args": {"node": "node09"}}, NODES, r"steps\[1\] \(block\): unknown node"),
+        ({"at_s": 1, "fault": "isolate", "args": {"node": "node09"}}, NODES, r"steps\[1\] \(isolate\): unknown node"),
+    ],
+)  # fmt: skip
+def test_network_entries_are_built_at_plan_time(step: dict[str, object], nodes: list[str] | None,
+                                                 message: str) -> None:  # fmt: skip
+    first = {"at_s": 0, "fault": "pause", "args": {"node": "node01"}, "duration_s": 1}
+    schedule = parse_schedule(json.dumps({"name": "x", "steps": [first, step]}))
+    with pytest.raises(ScheduleError, match=message):
+        schedule.plan(nodes=nodes)
+
+
+def test_block_is_schedulable_and_valid_network_steps_plan() -> None:
+    steps = [
+        {"at_s": 0, "fault": "block", "args": {"node": "node03"}, "duration_s": 5},
+        {"at_s": 1, "fault": "partition", "args": {"groups": [["node01"], ["node02"]]}, "duration_s": 5},
+        {"at_s": 2, "fault": "isolate", "args": {"node": "node04"}},
+    ]
+    plan = parse_schedule(json.dumps({"name": "x", "steps": steps})).plan(nodes=NODES)
+    assert [s.fault for s in plan.steps] == ["block", "partition", "isolate"]
