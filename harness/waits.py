@@ -223,4 +223,11 @@ def wait_until(
     result = policy(attempt)
     if isinstance(result, Observation) and result.ok:
         return result
-    raise WaitExpired(what, elapsed=clock() - start, budget=budget, attempts=attempts, last=last)
+    raise WaitExpired(
+        what,
+        elapsed=clock() - start,
+        budget=budget,
+        attempts=attempts,
+        last=last,
+        last_completed=last_completed,  # the last attempt cut short by the deadline says little
+    )

@@ -79,7 +79,12 @@ class Schedule(BaseModel):
     description: str = ""
     seed: int = 0
     topology: TopologyModel = Field(default_factory=TopologyModel)
-    settle_s: float = Field(default=10.0, ge=0, description="after the last step, before checking")
+    settle_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="extra time the cluster may take to settle after the last step (added to the bounded wait "
+        "for every node's first boot to be done before checking; waited for, not slept)",
+    )
     steps: list[Step] = Field(min_length=1)
 
     def plan(self, seed: int | None = None, nodes: Iterable[str] | None = None) -> Plan:

@@ -3,7 +3,9 @@
 
 The schedule is resolved into a concrete plan first (printed and saved as `plan.json`, so the
 exact faults of a run can be read and replayed), applied from the moment the nodes start, and
-every fault is healed at the end. Then the invariants every schedule must leave intact:
+every fault is healed at the end. Settling is waited for, never slept: every node's
+`fba status --wait` within the operational budget plus the schedule's `settle_s`, scaled.
+Then the invariants every schedule must leave intact:
 every node finishes first boot, each node is listed exactly once in chainfire and flaredb, the
 markers are valid, and there is exactly one IAM admin. The fault timeline is drawn over the
 unit timeline in `timeline.svg`.
@@ -16,6 +18,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -26,7 +29,7 @@ from harness.cluster.topology import SERVICE_PORTS, Topology
 from harness.errors import CheckFailed
 from harness.faults import FaultRecorder, Faults, Plan, StepOutcome, load_schedule, run_plan
 from harness.log import RunLog
-from harness.scenarios.conftest import report_dir, wait_operational
+from harness.scenarios.conftest import OPERATIONAL_BASE, report_dir, wait_operational
 from harness.scenarios.settings import Keep, RunSettings
 from harness.scenarios.test_join_faults import write_fault_timeline
 
@@ -37,6 +40,15 @@ SEED_ENV = "FBA_REPLAY_SEED"
 CA = "/etc/nixos/secrets/ca.crt"
 
 
+class Replayed(NamedTuple):
+    cluster: Cluster
+    faults: Faults
+    plan: Plan
+    outcomes: list[StepOutcome]
+    states: dict[str, Any]
+    """Each node's `fba status` once the cluster settled (or at the settle deadline)."""
+
+
 def _schedule_path() -> Path:
     value = os.environ.get(REPLAY_ENV)
     if not value:
@@ -45,9 +57,7 @@ def _schedule_path() -> Path:
 
 
 @pytest.fixture(scope="module")
-def replayed(
-    request: pytest.FixtureRequest, settings: RunSettings, run_log: RunLog
-) -> Iterator[tuple[Cluster, Faults, Plan, list[StepOutcome]]]:
+def replayed(request: pytest.FixtureRequest, settings: RunSettings, run_log: RunLog) -> Iterator[Replayed]:
     path = _schedule_path()
     schedule = load_schedule(path)
     topology = Topology(bootstrap_nodes=schedule.topology.bootstrap_nodes, join_nodes=schedule.topology.join_nodes)
@@ -63,8 +73,12 @@ def replayed(
         faults = Faults.for_cluster(cluster, FaultRecorder(run_log, origin=time.monotonic()))
         cluster.start_all()
         outcomes = run_plan(faults, plan, log=run_log.log)
-        time.sleep(plan.settle_s)
-        yield cluster, faults, plan, outcomes
+        # The cluster has settled when every node's first boot is done: wait for that (bounded:
+        # the operational budget plus the schedule's settle_s, x the slowness factor), not for a
+        # fixed time. It does not raise; the states at the deadline are judged by the tests.
+        states = wait_operational(cluster, base=OPERATIONAL_BASE + plan.settle_s)
+        run_log.log(f"replay: settled: {json.dumps({n: s.get('status') for n, s in states.items()})}")
+        yield Replayed(cluster, faults, plan, outcomes, states)
     finally:
         if faults is not None:
             try:
@@ -79,18 +93,17 @@ def replayed(
             cluster.down()
 
 
-def test_replay_every_node_converges(replayed: tuple[Cluster, Faults, Plan, list[StepOutcome]]) -> None:
-    cluster, _faults, plan, outcomes = replayed
+def test_replay_every_node_converges(replayed: Replayed) -> None:
+    cluster, _faults, plan, outcomes, states = replayed
     assert len(outcomes) == len(plan.steps), outcomes
-    states = wait_operational(cluster)
     not_done = {n: s for n, s in states.items() if s["status"] != "done"}
     assert not not_done, f"not done after schedule {plan.name} (seed {plan.seed}): {json.dumps(not_done, indent=1)}"
     for spec in cluster.topology.nodes:
         checks.check_markers(cluster[spec.name], bootstrap=spec.bootstrap)
 
 
-def test_replay_membership_exactly_once(replayed: tuple[Cluster, Faults, Plan, list[StepOutcome]]) -> None:
-    cluster, _faults, plan, _outcomes = replayed
+def test_replay_membership_exactly_once(replayed: Replayed) -> None:
+    cluster, _faults, plan, _outcomes, _states = replayed
     names = sorted(cluster.nodes)
     leader = cluster.topology.leader.name
     for service in (Service.CHAINFIRE, Service.FLAREDB):
@@ -104,8 +117,8 @@ def test_replay_membership_exactly_once(replayed: tuple[Cluster, Faults, Plan, l
             )
 
 
-def test_replay_one_admin(replayed: tuple[Cluster, Faults, Plan, list[StepOutcome]]) -> None:
-    cluster, _faults, plan, _outcomes = replayed
+def test_replay_one_admin(replayed: Replayed) -> None:
+    cluster, _faults, plan, _outcomes, _states = replayed
     leader = cluster.topology.leader.name
     out = cluster[leader].succeed(
         f'curl -sf --cacert {CA} -H "Authorization: Bearer $(cat /etc/nixos/secrets/iam-bootstrap-token)" '
@@ -116,8 +129,28 @@ def test_replay_one_admin(replayed: tuple[Cluster, Faults, Plan, list[StepOutcom
     assert admins == ["admin"], f"schedule {plan.name} (seed {plan.seed}): admins {admins}"
 
 
-def test_replay_timeline(replayed: tuple[Cluster, Faults, Plan, list[StepOutcome]], settings: RunSettings) -> None:
-    cluster, faults, plan, _outcomes = replayed
+def test_replay_timeline(replayed: Replayed, settings: RunSettings) -> None:
+    cluster, faults, plan, outcomes, _states = replayed
     factor = cluster.slowness().factor  # the factor every wait of the run used
-    write_fault_timeline(cluster, faults, report_dir(settings, f"replay-{plan.name}"), factor)
-    assert len(faults.recorder.records) >= len(plan.steps)
+    out = report_dir(settings, f"replay-{plan.name}")
+    timelines = write_fault_timeline(cluster, faults, out, factor)
+    records = faults.recorder.records
+    # Each planned step injected exactly one fault of its own kind (Faults.apply: the schedule
+    # name is the record's kind), in the order the plan started them, and nothing else did.
+    assert [r.kind for r in records] == [s.fault for s in plan.steps], [(r.id, r.kind, r.label) for r in records]
+    # run_plan healed every fault by the end (instant ones end when applied), without errors.
+    assert [(r.kind, r.label) for r in records if r.end_s is None] == []
+    assert [(r.kind, r.label, r.error) for r in records if r.error] == []
+    # Never early, and recorded when the runner started it: the recorder counts from before
+    # cluster.start_all(), the runner from after, so the two differ by one constant offset.
+    by_index = {o.index: o for o in outcomes}
+    in_plan_order = [by_index[s.index] for s in plan.steps]
+    assert [o for o in in_plan_order if o.started_s < o.planned_s - 0.01] == []
+    offsets = [r.start_s - o.started_s for r, o in zip(records, in_plan_order, strict=True)]
+    assert max(offsets) - min(offsets) < 1.0, list(zip([r.label for r in records], offsets, strict=True))
+    # The picture has one bar per fault, and the files name them.
+    assert len(timelines[-1].bars) == len(records)
+    saved = json.loads((out / "faults.json").read_text())
+    assert [(f["id"], f["kind"]) for f in saved] == [(r.id, r.kind) for r in records]
+    svg = (out / "timeline.svg").read_text()
+    assert all(r.kind in svg for r in records), [r.kind for r in records if r.kind not in svg]

@@ -14,7 +14,7 @@ covers one `fba join` under TCG. The mapping, closest equivalent first:
 | reboot with a failpoint | `failpoints` armed on the node, then `reboot` (noted: the   |
 |                         | env file lives on /run, so arm it at boot to be exact)      |
 | retry                   | nothing: systemd's Restart=on-failure does it               |
-| converge                | the schedule ends; `settle_s` then the scenario's checks    |
+| converge                | the schedule ends; settling (<= `settle_s` extra), checks   |
 
 Joiners boot with the cluster in VMs (the topology's `join_nodes`), so "join" marks when the
 process run started a join; in VMs that join happens at boot. Leader-targeted steps use the

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 from standins import httpclient
 from standins.contract import Service
@@ -86,16 +85,24 @@ def test_one_change_at_a_time_503_with_retry_after(make_cluster: ClusterFactory)
     results: list[httpclient.HttpResult] = []
     slow = threading.Thread(target=lambda: results.append(
         _add(lead_url, "node04", cluster.addr(4).raft_addr)))
+
+    def lock_held() -> bool | None:
+        health = cluster.health(leader)
+        return True if health is not None and health["change_in_flight"] is True else None
+
     slow.start()
-    time.sleep(0.5)
-    health = cluster.health(leader)
-    second = _add(lead_url, "node05", cluster.addr(5).raft_addr)
-    slow.join(20)
-    assert health is not None and health["change_in_flight"] is True
+    try:
+        # The leader holds the change lock for the whole --admin-delay (1.5 s) and says so in
+        # /health: once it does, a second add must meet the held lock.
+        wait_until("the first add to take the change lock", lock_held, 10, interval=0.02)
+        second = _add(lead_url, "node05", cluster.addr(5).raft_addr)
+    finally:
+        slow.join(20)
+    assert not slow.is_alive(), "the first add did not answer within 20 s"
     assert second.status == 503
     assert second.body == {"error": "membership change in flight"}
     assert second.header("retry-after") == "1"
-    assert results[0].status == 201
+    assert [r.status for r in results] == [201]
 
 
 def test_injected_admin_failures_then_success(make_cluster: ClusterFactory) -> None:

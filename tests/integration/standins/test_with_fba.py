@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,13 @@ from standins.launcher import wait_until
 
 from .fba_nodes import FBA, FbaCluster
 
-pytestmark = pytest.mark.skipif(not Path(FBA).exists(), reason="fba is not installed")
+
+@pytest.fixture(autouse=True)
+def _fba_installed() -> None:
+    """`scripts/setup.sh` installs `fba` into .venv; without it these tests must fail, not
+    vanish from the run as skips."""
+    if not Path(FBA).exists():
+        pytest.fail(f"fba is not installed at {FBA}: run scripts/setup.sh (it installs fba into .venv)", pytrace=False)
 
 
 def _rc(proc: subprocess.Popen[str], timeout: float = 90) -> int:
@@ -99,12 +104,21 @@ def test_leader_killed_mid_join(fba_cluster: list[FbaCluster], tmp_path: Path) -
         "GET", c.url(int(leader_id[-2:])) + "/health").body.get("change_in_flight") or None,
         20, interval=0.02)
     c.procs[leader_id].kill()
+    # The kill lands inside the leader's 1 s --admin-delay, before the add is submitted: the
+    # POST's connection resets and nothing was added. The two survivors elect a new leader,
+    # and the add there passes the quorum check (2 live + node04 answering = 3 of 4); the
+    # join's 60 s deadline and 30 attempts leave ample room, so the one correct outcome is
+    # exit 0 with node04 listed once. (Had the add committed just before the kill, the reset
+    # counts as "may have been delivered" and the next read proves it: exit 0 as well.)
     rc = _rc(join)
-    assert rc in (0, 1)
+    log = (c.workdir / c.node_id(4) / "fba.log").read_text()
+    assert rc == 0, f"fba join exited {rc}; its log:\n{log[-3000:]}"
+    assert (c.state_dir(4) / ".chainfire-joined").exists()  # written before fba exited 0
     survivor = next(n for n in (1, 2, 3) if c.node_id(n) != leader_id)
-    members = wait_until("survivors agree", lambda: c.members(survivor), 15)
-    assert members.count("node04") <= 1
-    if rc == 0:
-        assert "node04" in members
-        time.sleep(0.1)
-        assert (c.state_dir(4) / ".chainfire-joined").exists()
+
+    def node04_listed() -> list[str] | None:
+        members = c.members(survivor)
+        return members if "node04" in members else None
+
+    members = wait_until("node04 in the survivors' member list", node04_listed, 15)
+    assert members.count("node04") == 1, members

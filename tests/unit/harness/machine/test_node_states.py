@@ -27,9 +27,13 @@ def test_stopped_node_guards(tmp_path: Path) -> None:
         n.block()
     with pytest.raises(NodeStateError, match="no ready_pattern configured"):
         n.wait_for_ready()
-    n.crash()  # idempotent on a stopped node
+    # Idempotent on a stopped node: each returns at once and starts nothing (a start would
+    # have made the state directory).
+    n.crash()
     n.shutdown()
     n.wait_for_shutdown()
+    assert not n.booted and n.pid is None and n.qmp_socket is None
+    assert not (tmp_path / "n1").exists()
 
 
 @pytest.mark.parametrize(

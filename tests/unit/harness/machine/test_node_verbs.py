@@ -97,10 +97,22 @@ def unit_guest(states: list[str], jobs: str = ""):  # type: ignore[no-untyped-de
     return guest
 
 
+def probes(node: FakeNode) -> int:
+    return sum("list-jobs" in c for c in node.commands)
+
+
+def diagnostics(node: FakeNode) -> list[str]:
+    return [c for c in node.commands if "status" in c or "journalctl" in c]
+
+
 def test_wait_for_unit_rides_out_brief_inactive() -> None:
     clock = FakeClock()
     node = FakeNode("n", unit_guest(["inactive", "inactive", "activating", "active"]), clock)
+    begin = clock.now
     node.wait_for_unit("x.service", timeout=60)
+    assert probes(node) == 4  # returned at the first "active", not before and not after
+    assert diagnostics(node) == []  # no failure path taken
+    assert clock.now - begin < INACTIVE_GRACE  # the brief inactive never reached the grace
 
 
 def test_wait_for_unit_inactive_without_jobs_fails_after_grace() -> None:
@@ -119,7 +131,11 @@ def test_wait_for_unit_inactive_with_pending_job_keeps_waiting() -> None:
     clock = FakeClock()
     states = ["inactive"] * 20 + ["active"]
     node = FakeNode("n", unit_guest(states, jobs="12 x.service start waiting"), clock)
+    begin = clock.now
     node.wait_for_unit("x.service", timeout=600)
+    assert probes(node) == 21  # every inactive look, then the active one
+    assert clock.now - begin > INACTIVE_GRACE  # it waited past the grace: the job kept it going
+    assert diagnostics(node) == []
 
 
 def test_wait_for_unit_fails_at_once_on_failed() -> None:
@@ -190,5 +206,8 @@ def test_wait_for_port_and_file_commands() -> None:
 
 def test_sleep_uses_injected_clock() -> None:
     clock = FakeClock()
-    FakeNode("n", sleeper, clock).sleep(12)
+    node = FakeNode("n", sleeper, clock)
+    node.sleep(12)
     assert clock.now == 1012.0
+    assert clock.naps == [12.0]  # one nap on the injected sleep
+    assert node.commands == []  # no guest command for a host-side sleep

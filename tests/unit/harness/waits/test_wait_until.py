@@ -161,3 +161,37 @@ def test_property_always_ends_within_timeout_plus_one_poll(timeout: float, cost:
     with pytest.raises(WaitExpired):
         wait_until(attempt, what="x", timeout=timeout, clock=clock, sleep=clock.sleep)
     assert clock.now - 1000.0 <= timeout + MIN_ATTEMPT + 1e-6
+
+
+def test_timeout_message_names_the_last_completed_attempt_when_the_last_was_cut_short() -> None:
+    """rc 1, then rc 3, then an attempt the deadline cut short (rc None): the message reports
+    rc 3 and that attempt's output, not "last rc: none" with the cut-short attempt's text."""
+    clock = FakeClock()
+    answers = iter(
+        [
+            (1.0, Observation(ok=False, rc=1, output="first try: refused")),
+            (1.0, Observation(ok=False, rc=3, output="second try: not yet, state=joining")),
+        ]
+    )
+
+    def attempt(left: float) -> Observation:
+        step = next(answers, None)
+        if step is None:  # the third attempt runs into the deadline, as a timed-out command does
+            clock.now += left
+            return Observation(ok=False, rc=None, output="partial", detail="still running after 1.0 s")
+        takes, observation = step
+        clock.now += takes
+        return observation
+
+    with pytest.raises(WaitExpired) as info:
+        wait_until(attempt, what="the join", timeout=5, clock=clock, sleep=clock.sleep, backoff=wait_fixed(1.0))
+    err = info.value
+    assert err.attempts == 3
+    assert err.last is not None and err.last.rc is None
+    assert err.last_completed is not None and err.last_completed.rc == 3
+    text = str(err)
+    assert "3 attempts" in text
+    assert "last rc: 3" in text and "last rc: none" not in text
+    assert "second try: not yet, state=joining" in text
+    assert "first try" not in text and "partial" not in text
+    assert "last state: still running after 1.0 s" in text  # the state is the latest one seen

@@ -1,7 +1,5 @@
 """The real netboot image on a Node in a Fabric (TCG): SSH verbs, unit waits, bounded waits,
 block/unblock at the bridge, clean shutdown, no leaks.
-
-Skipped when the image wing is not available yet.
 """
 
 from __future__ import annotations
@@ -15,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import image as image_wing
 from harness.driver import run_script
 from harness.errors import CheckFailed, WaitTimeout
 from harness.machine.accel import choose_accel
@@ -24,7 +23,6 @@ from harness.machine.qemu import TapNic
 from harness.machine.ssh import SshKey
 from harness.network import Fabric
 
-image_wing = pytest.importorskip("harness.image")
 pytestmark = pytest.mark.vm
 
 PREFIX = f"fbim{os.getpid() % 10000}"
