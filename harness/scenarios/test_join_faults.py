@@ -63,8 +63,10 @@ NAME = "join-faults"
 JOINER = "node04"
 BOOTSTRAP = ["node01", "node02", "node03"]
 TOPOLOGY = Topology(bootstrap_nodes=3, join_nodes=1)
-# Short attempts so a failing join fails in seconds, not the design's 5 x 10 s; the deadline
-# stays long enough for a real join under TCG.
+# S1's knobs: short attempts so a failing join fails in seconds, not the design's 5 x 10 s; the
+# deadline stays long enough for a real join under TCG. They are part of S1's fault and are
+# lifted with it (the recovery step): IAM setup shares the join policy, and 2 x 3 s requests
+# failed its admin create for good on a loaded TCG host (POST /users needed 3-5 s there).
 JOIN_ENV = {
     "FBA_JOIN_MAX_ATTEMPTS": "2",
     "FBA_JOIN_REQUEST_TIMEOUT_S": "3",
@@ -353,6 +355,9 @@ def test_s1_s2_recovery_restart_after_fix_joins(lab: Lab) -> None:
     node.succeed(f"printf '%s' {shlex.quote(lab.config)} > {DEFAULT_CONFIG_PATH}; chmod 600 {DEFAULT_CONFIG_PATH}")
     if lab.partition is not None and lab.partition.active:
         lab.partition.stop()
+    # The rest of node04's first boot runs with the config's own budgets, as on a real node.
+    env = lab.faults.set_env(JOINER, dict.fromkeys(JOIN_ENV))
+    assert not set(JOIN_ENV) & set(env), f"S1's knobs still set: {env}"
     # flaredb's join (Wants= + After= chainfire's, `--require-joined chainfire`) may sit in
     # auto-restart and would join by itself once chainfire has; S3 needs it unrun, so hold it.
     flaredb = unit_props(node, FLAREDB_JOIN.name)
