@@ -5,7 +5,6 @@ fabric (Node.block's path) survives a partition of the others and its heal."""
 from __future__ import annotations
 
 import os
-import re
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,39 +12,21 @@ from hypothesis import strategies as st
 from harness.network import Fabric
 from harness.network.ledger import NetEntry, block, cut, isolate, partition
 from harness.network.netns import list_netns
+from tests.unit.harness.network.rule_listing import expected, parse_rules
 
 PREFIX = f"fbld{os.getpid() % 10000}"
 NAMES = ["n1", "n2", "n3", "n4"]
 PORTS = {n: f"tap{i}" for i, n in enumerate(NAMES, 1)}  # iifname matches by name: no link needed
 
-_SET = r'(?:"(?P<{0}1>[^"]+)"|\{{ (?P<{0}s>[^}}]+) \}})'
-FORWARD_PAIR = re.compile(rf"iifname {_SET.format('src')} oifname {_SET.format('dst')} drop")
-WHOLE_PORT = re.compile(rf"(?P<dir>iif|oif)name {_SET.format('p')} drop")
-
-
-def _ports(match: re.Match[str], group: str) -> set[str]:
-    one = match.group(f"{group}1")
-    return {one} if one else {p.strip().strip('"') for p in match.group(f"{group}s").split(",")}
-
 
 def kernel_rules(fabric: Fabric) -> tuple[set[tuple[str, str]], set[str], bool]:
     """From `nft list ruleset` in the namespace: drop pairs, blocked ports, table present."""
     text = fabric.exec(["nft", "list", "ruleset"]).stdout
-    pairs: set[tuple[str, str]] = set()
-    whole: dict[str, set[str]] = {"iif": set(), "oif": set()}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if m := FORWARD_PAIR.fullmatch(line):
-            pairs |= {(s, d) for s in _ports(m, "src") for d in _ports(m, "dst")}
-        elif m := WHOLE_PORT.fullmatch(line):
-            whole[m.group("dir")] |= _ports(m, "p")
-    assert whole["iif"] == whole["oif"], text
-    return pairs, whole["iif"], "table bridge fba_faults" in text
+    return (*parse_rules(text), "table bridge fba_faults" in text)
 
 
-def expected(entries: list[NetEntry]) -> tuple[set[tuple[str, str]], set[str], bool]:
-    pairs = {(PORTS[s], PORTS[d]) for e in entries for c in e.cuts for s in c.src for d in c.dst}
-    return pairs, {PORTS[n] for e in entries for n in e.blocked}, bool(entries)
+def expected_in_kernel(entries: list[NetEntry]) -> tuple[set[tuple[str, str]], set[str], bool]:
+    return (*expected(entries, PORTS), bool(entries))
 
 
 names = st.sampled_from(NAMES)
@@ -79,7 +60,7 @@ def test_any_sequence_leaves_exactly_the_active_rules_in_the_kernel() -> None:
                             key = keys[arg % len(keys)]
                             assert fabric.faults.remove(key)
                             del active[key]
-                    assert kernel_rules(fabric) == expected(list(active.values()))
+                    assert kernel_rules(fabric) == expected_in_kernel(list(active.values()))
             finally:  # next example starts from an empty ledger
                 for key in list(fabric.faults.entries):
                     fabric.faults.remove(key)

@@ -3,8 +3,6 @@ of adds and removes; failed loads change nothing; every change is one transactio
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,40 +11,10 @@ from harness.errors import HarnessError, InfrastructureError
 from harness.faults.recorder import FaultRecorder
 from harness.network.ledger import NetEntry, NetLedger, block, cut, isolate, partition
 from harness.network.nft import heal_script
+from tests.unit.harness.network.rule_listing import expected, parse_rules
 
 NAMES = ["n1", "n2", "n3", "n4", "n5"]
 PORTS = {n: f"tap{i}" for i, n in enumerate(NAMES, 1)}
-
-_SET = r'(?:"(?P<{0}1>[^"]+)"|\{{ (?P<{0}s>[^}}]+) \}})'
-FORWARD_PAIR = re.compile(rf"iifname {_SET.format('src')} oifname {_SET.format('dst')} drop")
-WHOLE_PORT = re.compile(rf"^(?P<dir>iif|oif)name {_SET.format('p')} drop$")
-
-
-def _ports(match: re.Match[str], group: str) -> set[str]:
-    one = match.group(f"{group}1")
-    return {one} if one else {p.strip().strip('"') for p in match.group(f"{group}s").split(",")}
-
-
-def parse_rules(text: str) -> tuple[set[tuple[str, str]], set[str]]:
-    """What a rule listing drops: (src port, dst port) pairs and whole ports (blocked both
-    ways in every chain). Independent of the renderer: reads rules line by line."""
-    pairs: set[tuple[str, str]] = set()
-    whole: dict[str, set[str]] = {"iif": set(), "oif": set()}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if m := FORWARD_PAIR.fullmatch(line):
-            pairs |= {(s, d) for s in _ports(m, "src") for d in _ports(m, "dst")}
-        elif m := WHOLE_PORT.fullmatch(line):
-            whole[m.group("dir")] |= _ports(m, "p")
-    assert whole["iif"] == whole["oif"], text
-    return pairs, whole["iif"]
-
-
-def expected(entries: list[NetEntry]) -> tuple[set[tuple[str, str]], set[str]]:
-    """The model: drop pairs and blocked ports of the active entries, computed by hand."""
-    pairs = {(PORTS[s], PORTS[d]) for e in entries for c in e.cuts for s in c.src for d in c.dst}
-    return pairs, {PORTS[n] for e in entries for n in e.blocked}
-
 
 names = st.sampled_from(NAMES)
 groups = st.permutations(NAMES).flatmap(
@@ -90,7 +58,7 @@ def test_any_sequence_leaves_exactly_the_rules_of_the_active_entries(sequence: l
         if scripts:
             script = scripts[-1]
             assert script.startswith(heal_script())  # the table is replaced, in the same transaction
-            assert parse_rules(script) == expected(list(active.values()))
+            assert parse_rules(script) == expected(active.values(), PORTS)
     assert ledger.rules.empty == (not active)
 
 
