@@ -59,3 +59,21 @@ class GuestUnreachable(InfrastructureError):
 
 class ConsoleFatal(InfrastructureError):
     """The serial console showed a line after which the boot cannot succeed (panic, ...)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The run was stopped by SIGINT or SIGTERM (exit 130); `signal_name` says which.
+
+    A `KeyboardInterrupt`, not a `HarnessError`: everything that already lets Ctrl-C through
+    (pytest, `except Exception`) treats a SIGTERM the same way, so the reports still get written
+    and the teardowns still run on the way out.
+    """
+
+    def __init__(self, signal_name: str = "SIGINT") -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+
+def interrupt_signal(err: BaseException) -> str:
+    """The signal an interrupt came from: `Interrupted.signal_name`, else SIGINT (Ctrl-C)."""
+    return err.signal_name if isinstance(err, Interrupted) else "SIGINT"
