@@ -32,7 +32,15 @@ from enum import IntEnum
 from pathlib import Path
 from typing import NoReturn
 
-from harness.errors import CheckFailed, HarnessError, InfrastructureError, Interrupted, WaitTimeout, interrupt_signal
+from harness.errors import (
+    CheckFailed,
+    HarnessError,
+    InfrastructureError,
+    Interrupted,
+    UsageError,
+    WaitTimeout,
+    interrupt_signal,
+)
 from harness.machine.qemu import DEFAULT_MEMORY_MB, PREBUILT_MEMORY_MB, sizing_problem
 from harness.machine.reaper import interrupt_on_signals
 
@@ -149,6 +157,9 @@ def run(argv: list[str]) -> int:
     except (CheckFailed, AssertionError) as err:
         sys.stderr.write(f"cluster-test: check failed: {err}\n")
         return Exit.FAILED
+    except UsageError as err:
+        sys.stderr.write(f"cluster-test: {err}\n")
+        return Exit.USAGE
     except HarnessError as err:
         sys.stderr.write(f"cluster-test: {err}\n")
         return Exit.INFRASTRUCTURE
@@ -162,6 +173,8 @@ def exit_code(err: BaseException) -> Exit:
         return Exit.TIMEOUT
     if isinstance(err, (CheckFailed, AssertionError)):
         return Exit.FAILED
+    if isinstance(err, UsageError):
+        return Exit.USAGE
     if isinstance(err, HarnessError):
         return Exit.INFRASTRUCTURE
     return Exit.FAILED  # anything else escapes run() with a traceback: Python exits 1

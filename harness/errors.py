@@ -3,7 +3,8 @@
     HarnessError                   anything the harness raises on purpose
     ├── InfrastructureError        the host could not do its part (QEMU, netns, image build)
     ├── WaitTimeout                a bounded wait ran out; says what it waited for and saw
-    └── CheckFailed                the system under test broke a promise (AssertionError too)
+    ├── CheckFailed                the system under test broke a promise (AssertionError too)
+    └── UsageError                 the caller asked for something that cannot work (ValueError too)
 
 The split matters to the CLI: a failed check, a timeout and an infrastructure error end
 with different exit codes, so CI can tell "the product is broken" from "the runner is".
@@ -26,6 +27,14 @@ class WaitTimeout(HarnessError):
 
 class CheckFailed(HarnessError, AssertionError):
     """The system under test did not do what the design promises."""
+
+
+class UsageError(HarnessError, ValueError):
+    """An argument the harness cannot work with (a negative duration, overlapping partition
+    groups, an unknown cache kind): the calling test or command line must change. Exit 4.
+
+    Also a `ValueError`, so callers that validated input with `except ValueError` still do.
+    """
 
 
 class KvmUnavailable(InfrastructureError):

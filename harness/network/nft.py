@@ -24,7 +24,7 @@ import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, UsageError
 
 __all__ = ["Cut", "FaultRules", "NetFaults", "TABLE", "heal_script", "partition_cuts"]
 
@@ -51,7 +51,7 @@ def partition_cuts(groups: Sequence[Iterable[str]]) -> frozenset[Cut]:
     sets = [frozenset(g) for g in groups]
     for a, b in itertools.combinations(sets, 2):
         if a & b:
-            raise ValueError(f"partition groups overlap: {sorted(a & b)}")
+            raise UsageError(f"partition groups overlap: {sorted(a & b)}; a node can be in one group only")
     return frozenset(Cut(a, b) for a, b in itertools.permutations(sets, 2) if a and b)
 
 
