@@ -12,7 +12,9 @@
 
 The first line of every run says which accelerator is used, KVM or TCG (and why).
 Exit codes: 0 passed, 1 a check failed, 2 a wait timed out, 3 infrastructure error (QEMU,
-namespaces, image build), 4 usage error or nothing selected, 130 interrupted.
+namespaces, image build), 4 usage error or nothing selected, 130 interrupted (SIGINT or
+SIGTERM: everything started is torn down, and junit.xml and summary.txt still say what ran,
+what was running - interrupted - and, for scenarios, what never started - not run).
 """
 
 from __future__ import annotations
@@ -30,13 +32,28 @@ from enum import IntEnum
 from pathlib import Path
 from typing import NoReturn
 
-from harness.errors import CheckFailed, HarnessError, InfrastructureError, WaitTimeout
+from harness.errors import (
+    CheckFailed,
+    HarnessError,
+    InfrastructureError,
+    Interrupted,
+    UsageError,
+    WaitTimeout,
+    interrupt_signal,
+)
 from harness.machine.qemu import DEFAULT_MEMORY_MB, PREBUILT_MEMORY_MB, sizing_problem
+from harness.machine.reaper import interrupt_on_signals
 
 DEFAULT_REPORTS = Path("reports")
 # Seconds. The default suite under TCG fits with margin; CI stops a job at 90 min in all, so a
 # run too slow to finish ends with its report (exit 2) rather than being killed.
 DEFAULT_RUN_TIMEOUT = 3000.0
+# Seconds the scenario run gets to tear its VMs down and write junit.xml once it was told to
+# stop (interrupt, deadline); then its process group is killed.
+STOP_GRACE = 60.0
+SCENARIOS = "harness.scenarios"
+"""What `cluster-test` runs (pytest --pyargs). `FBA_SCENARIOS` names another package or
+directory instead: the integration tests point it at tiny fake scenarios that boot nothing."""
 
 
 class Exit(IntEnum):
@@ -109,6 +126,9 @@ def run(argv: list[str]) -> int:
     if problem:
         sys.stderr.write(f"cluster-test: {problem}\n")
         return Exit.USAGE
+    # SIGTERM (CI cancelling a job) must end the run the way Ctrl-C does, with its reports; by
+    # default it would kill the process before anything is written.
+    interrupt_on_signals()
     try:
         if args.command == "ssh":
             return ssh(args, rest)
@@ -125,8 +145,8 @@ def run(argv: list[str]) -> int:
         if args.script or args.interactive:
             return driver_run(args, report, headline)
         return _pytest(args, rest, report=report, headline=headline)
-    except KeyboardInterrupt:
-        sys.stderr.write("cluster-test: interrupted; everything started was torn down\n")
+    except KeyboardInterrupt as err:  # Ctrl-C, or `Interrupted` from SIGTERM
+        sys.stderr.write(f"cluster-test: interrupted by {interrupt_signal(err)}; everything started was torn down\n")
         return Exit.INTERRUPTED
     except InfrastructureError as err:
         sys.stderr.write(f"cluster-test: infrastructure error: {err}\n")
@@ -137,9 +157,27 @@ def run(argv: list[str]) -> int:
     except (CheckFailed, AssertionError) as err:
         sys.stderr.write(f"cluster-test: check failed: {err}\n")
         return Exit.FAILED
+    except UsageError as err:
+        sys.stderr.write(f"cluster-test: {err}\n")
+        return Exit.USAGE
     except HarnessError as err:
         sys.stderr.write(f"cluster-test: {err}\n")
         return Exit.INFRASTRUCTURE
+
+
+def exit_code(err: BaseException) -> Exit:
+    """The exit code an error that ended a run means (see the module doc)."""
+    if isinstance(err, KeyboardInterrupt):
+        return Exit.INTERRUPTED
+    if isinstance(err, WaitTimeout):
+        return Exit.TIMEOUT
+    if isinstance(err, (CheckFailed, AssertionError)):
+        return Exit.FAILED
+    if isinstance(err, UsageError):
+        return Exit.USAGE
+    if isinstance(err, HarnessError):
+        return Exit.INFRASTRUCTURE
+    return Exit.FAILED  # anything else escapes run() with a traceback: Python exits 1
 
 
 def _usage_problem(args: argparse.Namespace) -> str | None:
@@ -211,7 +249,9 @@ def _env(args: argparse.Namespace, report: Path | None) -> dict[str, str]:
 
 
 def _pytest(args: argparse.Namespace, extra: list[str], *, report: Path | None, headline: str = "") -> int:
-    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--pyargs", "harness.scenarios", "-rA"]
+    scenarios = os.environ.get("FBA_SCENARIOS", SCENARIOS)
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "harness.scenarios.outcomes",
+            "--pyargs", scenarios, "-rA"]  # fmt: skip
     argv += ["-o", f"timeout={int(args.timeout)}"]
     if args.replay:
         argv += ["-k", "replay"]
@@ -229,38 +269,79 @@ def _pytest(args: argparse.Namespace, extra: list[str], *, report: Path | None, 
         ]
     argv += extra
     proc = subprocess.Popen(argv, env=_env(args, report), start_new_session=True)
+    stopped: list[str] = []  # the signal that stopped the run, first one only
 
     def forward(signum: int, _frame: object) -> None:
-        # The run is in its own session: pass the signal on so it tears its VMs down. It may
-        # have ended already (the terminal's Ctrl-C reached it too): nothing left to tell.
+        # The run is in its own session: pass the signal on so it tears its VMs down and writes
+        # junit.xml. It may have ended already: nothing left to tell. Only the first signal
+        # stops the wait; later ones are passed on while the run finishes its teardown.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signum)
+        if not stopped:
+            stopped.append(signal.Signals(signum).name)
+            raise Interrupted(stopped[0])
 
-    previous = signal.signal(signal.SIGTERM, forward)
+    previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM)}
+    timed_out = False
     try:
-        rc = proc.wait(timeout=args.timeout + 120)
-    except subprocess.TimeoutExpired:
-        forward(signal.SIGTERM, None)
-        proc.wait(timeout=30)
+        try:
+            rc = proc.wait(timeout=args.timeout + 120)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            stopped.append("SIGTERM")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            rc = _wait_stopped(proc)
+        except Interrupted:
+            rc = _wait_stopped(proc)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if report is None:
+        if stopped and not timed_out:
+            raise Interrupted(stopped[0])
+        return Exit.PASSED if rc == 0 else Exit.USAGE if rc in (4, 5) else Exit.FAILED
+    if timed_out:
+        _verdict(rc, report, headline, stopped="SIGTERM", code=Exit.TIMEOUT)
         sys.stderr.write(f"cluster-test: the run passed its {args.timeout:.0f} s deadline and was stopped\n")
         return Exit.TIMEOUT
-    except KeyboardInterrupt:
-        forward(signal.SIGINT, None)
-        proc.wait(timeout=30)
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    if report is None:
-        return Exit.PASSED if rc == 0 else Exit.USAGE if rc in (4, 5) else Exit.FAILED
-    return _verdict(rc, report, headline)
+    code = _verdict(rc, report, headline, stopped=stopped[0] if stopped else None)
+    if stopped:
+        raise Interrupted(stopped[0])  # run() says so and exits 130
+    return code
 
 
-def _verdict(rc: int, report: Path, headline: str) -> int:
+def _wait_stopped(proc: subprocess.Popen[bytes]) -> int:
+    """Wait (`STOP_GRACE`) for a run told to stop; kill its process group if it does not."""
+    try:
+        return proc.wait(timeout=STOP_GRACE)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        sys.stderr.write(f"cluster-test: the run did not stop within {STOP_GRACE:.0f} s and was killed; "
+                         "check for leftover QEMU processes and namespaces (cluster-test down)\n")  # fmt: skip
+        return proc.wait(timeout=10)
+
+
+def _verdict(rc: int, report: Path, headline: str, *, stopped: str | None = None, code: Exit | None = None) -> int:
+    """Exit code of a scenario run from pytest's `rc` and outcomes.json; writes summary.txt.
+
+    `stopped`: the signal that interrupted the run (its junit.xml then gets the interrupted and
+    not-run marks, see `harness.report.junit`); `code`: the exit code when already decided.
+    """
+    from harness.report import junit
+
     outcomes: dict[str, str] = {}
-    if (report / "outcomes.json").exists():
+    with contextlib.suppress(OSError, ValueError):  # missing, or cut short by a killed run
         outcomes = json.loads((report / "outcomes.json").read_text())
     kinds = set(outcomes.values())
-    if rc == 5:
+    if stopped is None and "interrupted" in kinds:
+        stopped = "a signal"  # sent to the pytest run itself
+    if code is not None:
+        pass
+    elif stopped is not None:
+        code = Exit.INTERRUPTED
+    elif rc == 5:
         code = Exit.USAGE
     elif "infrastructure" in kinds:
         code = Exit.INFRASTRUCTURE
@@ -270,7 +351,25 @@ def _verdict(rc: int, report: Path, headline: str) -> int:
         code = Exit.FAILED
     else:
         code = Exit.PASSED
-    lines = [headline, f"result: {code.name.lower()} (exit {int(code)})"]
+    if stopped is not None:
+        junit.mark_interrupted(report / "junit.xml", "cluster-test", outcomes, stopped)
+    return _summary(report, headline, code, outcomes, stopped)
+
+
+def _summary(report: Path, headline: str, code: Exit, outcomes: dict[str, str], stopped: str | None) -> Exit:
+    """Write summary.txt (and print it): headline, result, one line per test, the report.
+
+        ACCEL: ...
+        result: interrupted (exit 130) by SIGTERM
+          passed         harness/scenarios/test_bootstrap.py::test_markers
+          interrupted    harness/scenarios/test_bootstrap.py::test_membership_everywhere
+          not run        harness/scenarios/test_recovery.py::test_reboot
+        report: ...
+    """
+    result = f"result: {code.name.lower()} (exit {int(code)})"
+    if stopped is not None:
+        result += f" by {stopped}" if code is Exit.INTERRUPTED else f", stopped by {stopped}"
+    lines = [headline, result]
     lines += [f"  {kind:14} {test}" for test, kind in sorted(outcomes.items(), key=lambda kv: kv[1])]
     lines.append(f"report: {report}  (junit.xml, nodes/*/console.log, */timeline.svg, events.jsonl)")
     (report / "summary.txt").write_text("\n".join(lines) + "\n")
@@ -311,7 +410,8 @@ def driver_run(args: argparse.Namespace, report: Path, headline: str) -> int:
         failed = err
     finally:
         records = driver.subtests if driver else []
-        error = None if failed is None else f"{type(failed).__name__}: {failed}"
+        stopped = interrupt_signal(failed) if isinstance(failed, KeyboardInterrupt) else None
+        error = None if failed is None or stopped else f"{type(failed).__name__}: {failed}"
         junit.write(
             report / "junit.xml",
             str(args.script or "interactive"),
@@ -319,8 +419,13 @@ def driver_run(args: argparse.Namespace, report: Path, headline: str) -> int:
             error=error,
             headline=headline,
             total=time.monotonic() - began,
+            interrupted=stopped,
         )
-        keep = args.keep or (args.keep_on_failure and (failed or any(r.failure for r in records)))
+        failing = any(r.failure for r in records)
+        result = exit_code(failed) if failed is not None else Exit.FAILED if failing else Exit.PASSED
+        outcomes = {r.name: "interrupted" if r.interrupted else "failed" if r.failure else "passed" for r in records}
+        _summary(report, headline, result, outcomes, stopped)
+        keep = args.keep or (args.keep_on_failure and (failed or failing))
         if keep:
             cluster.print_attach()
         else:

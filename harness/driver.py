@@ -54,12 +54,14 @@ class DriverNode(Protocol):
 
 @dataclass(frozen=True)
 class SubtestRecord:
-    """One subtest as JUnit needs it: name, wall-clock duration, failure text or None."""
+    """One subtest as JUnit needs it: name, wall-clock duration, failure text or None, and
+    whether an interrupt (SIGINT/SIGTERM) cut it short."""
 
     name: str
     started: float
     duration: float
     failure: str | None = None
+    interrupted: bool = False
 
 
 class PollingCondition:
@@ -189,16 +191,20 @@ class Driver:
         """A named, timed part of the script, recorded for JUnit (failures too)."""
         begin = self._clock()
         failure: str | None = None
+        interrupted = False
         try:
             with self.run_log.nested(f"subtest: {name}"):
                 yield
+        except KeyboardInterrupt:  # also `Interrupted` (SIGTERM): not a pass, not a failure
+            interrupted = True
+            raise
         except Exception as err:
             failure = f"{type(err).__name__}: {err}\n{''.join(traceback.format_tb(err.__traceback__))}"
             self.run_log.log(f'Test "{name}" failed with error: "{err}"', style="bold red")
             if not (self.keep_going and isinstance(err, AssertionError)):
                 raise
         finally:
-            self.subtests.append(SubtestRecord(name, begin, self._clock() - begin, failure))
+            self.subtests.append(SubtestRecord(name, begin, self._clock() - begin, failure, interrupted))
 
     def retry(self, fn: Callable[[bool], bool], timeout_seconds: Duration = 900) -> None:
         """Call `fn(last_try)` about once a second until it returns True.

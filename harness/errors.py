@@ -3,7 +3,8 @@
     HarnessError                   anything the harness raises on purpose
     ├── InfrastructureError        the host could not do its part (QEMU, netns, image build)
     ├── WaitTimeout                a bounded wait ran out; says what it waited for and saw
-    └── CheckFailed                the system under test broke a promise (AssertionError too)
+    ├── CheckFailed                the system under test broke a promise (AssertionError too)
+    └── UsageError                 the caller asked for something that cannot work (ValueError too)
 
 The split matters to the CLI: a failed check, a timeout and an infrastructure error end
 with different exit codes, so CI can tell "the product is broken" from "the runner is".
@@ -26,6 +27,14 @@ class WaitTimeout(HarnessError):
 
 class CheckFailed(HarnessError, AssertionError):
     """The system under test did not do what the design promises."""
+
+
+class UsageError(HarnessError, ValueError):
+    """An argument the harness cannot work with (a negative duration, overlapping partition
+    groups, an unknown cache kind): the calling test or command line must change. Exit 4.
+
+    Also a `ValueError`, so callers that validated input with `except ValueError` still do.
+    """
 
 
 class KvmUnavailable(InfrastructureError):
@@ -59,3 +68,21 @@ class GuestUnreachable(InfrastructureError):
 
 class ConsoleFatal(InfrastructureError):
     """The serial console showed a line after which the boot cannot succeed (panic, ...)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The run was stopped by SIGINT or SIGTERM (exit 130); `signal_name` says which.
+
+    A `KeyboardInterrupt`, not a `HarnessError`: everything that already lets Ctrl-C through
+    (pytest, `except Exception`) treats a SIGTERM the same way, so the reports still get written
+    and the teardowns still run on the way out.
+    """
+
+    def __init__(self, signal_name: str = "SIGINT") -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+
+def interrupt_signal(err: BaseException) -> str:
+    """The signal an interrupt came from: `Interrupted.signal_name`, else SIGINT (Ctrl-C)."""
+    return err.signal_name if isinstance(err, Interrupted) else "SIGINT"

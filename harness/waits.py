@@ -33,7 +33,7 @@ from tenacity import RetryCallState, Retrying, retry_if_result
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base, wait_exponential_jitter
 
-from harness.errors import WaitTimeout
+from harness.errors import UsageError, WaitTimeout
 
 __all__ = [
     "BACKOFF",
@@ -76,13 +76,13 @@ def seconds(value: Duration | None, *, default: float = GLOBAL_BUDGET) -> float:
     """A `Duration` in seconds; `None` is the `default` budget (never infinity).
 
     Raises:
-        ValueError: for a negative duration, which is always a caller bug.
+        UsageError (a ValueError): for a negative duration, which is always a caller bug.
     """
     if value is None:
         return default
     result = value.total_seconds() if isinstance(value, timedelta) else float(value)
     if result < 0:
-        raise ValueError(f"duration must not be negative: got {result} s")
+        raise UsageError(f"duration must not be negative: got {result} s")
     return result
 
 

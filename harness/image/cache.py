@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness.errors import WaitTimeout
+from harness.errors import InfrastructureError, UsageError, WaitTimeout
 
 LOCK_BUDGET_S = 1200.0
 LOCK_POLL_S = 0.5
@@ -49,9 +49,15 @@ def locked(
 
     Raises:
         WaitTimeout: the lock stayed held for the whole budget (says by whom, if known).
+        InfrastructureError: the lock file cannot be created or opened; cause kept.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise InfrastructureError(
+            f"image cache lock {path}: {err}; the cache directory must be writable (or point it elsewhere)"
+        ) from err
     try:
         start = clock()
         acquired = False
@@ -85,7 +91,7 @@ class Entry:
 
     def __init__(self, root: Path, kind: str, key: str) -> None:
         if kind not in KINDS:
-            raise ValueError(f"cache kind {kind!r}: expected one of {KINDS}")
+            raise UsageError(f"cache kind {kind!r}: expected one of {KINDS}")
         self.root = root
         self.kind = kind
         self.key = key
@@ -119,18 +125,30 @@ class Entry:
 
 
 def ensure(entry: Entry, build: Callable[[Path], None], log: Callable[[str], None]) -> Path:
-    """The entry's directory, calling `build(tmp_dir)` first if it does not exist yet."""
+    """The entry's directory, calling `build(tmp_dir)` first if it does not exist yet.
+
+    Raises:
+        WaitTimeout: another builder held the entry's lock for the whole budget.
+        InfrastructureError: the cache could not be written (disk full, permissions) or `build`
+            failed on a file operation; the OSError is the cause.
+    """
     if entry.exists():
         return entry.path
-    with locked(entry.lock_path):
-        if entry.exists():  # another builder finished while we waited
-            log(f"{entry.kind} {entry.key}: built by another process")
-            return entry.path
-        started = time.monotonic()
-        log(f"{entry.kind} {entry.key}: building")
-        with entry.building() as tmp:
-            build(tmp)
-        log(f"{entry.kind} {entry.key}: built in {time.monotonic() - started:.1f} s")
+    try:
+        with locked(entry.lock_path):
+            if entry.exists():  # another builder finished while we waited
+                log(f"{entry.kind} {entry.key}: built by another process")
+                return entry.path
+            started = time.monotonic()
+            log(f"{entry.kind} {entry.key}: building")
+            with entry.building() as tmp:
+                build(tmp)
+            log(f"{entry.kind} {entry.key}: built in {time.monotonic() - started:.1f} s")
+    except OSError as err:
+        raise InfrastructureError(
+            f"image cache: building {entry.kind} {entry.key} in {entry.path.parent}: {err}; "
+            "check free space and permissions there"
+        ) from err
     return entry.path
 
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.errors import ConsoleFatal, NodeStateError
+from harness.errors import ConsoleFatal, InfrastructureError, NodeStateError, WaitTimeout
 from harness.waits import Clock, Duration, Observation, Sleep, tail, wait_until
 
 __all__ = ["Console", "CONSOLE_TIMEOUT"]
@@ -116,21 +116,30 @@ class Console:
 
         Raises:
             NodeStateError: the node has no console socket (not started).
-            TimeoutError: QEMU did not take the input within `timeout`.
+            WaitTimeout: QEMU did not take the input within `timeout`.
+            InfrastructureError: the serial socket refused or broke (QEMU gone?); cause kept.
         """
         if self.socket_path is None or not self.socket_path.exists():
             raise NodeStateError(f"send_console: no serial socket at {self.socket_path}; start() the node first")
         data = chars.encode()
         deadline = time.monotonic() + timeout
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
-            sock.connect(str(self.socket_path))
-            for offset in range(0, len(data), SEND_CHUNK):
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"send_console: input not taken within {timeout:g} s")
-                sock.sendall(data[offset : offset + SEND_CHUNK])
-                self._drain(sock, SEND_PAUSE)
-            self._drain(sock, SEND_LINGER)
+        slow = WaitTimeout(f"send_console: input not taken within {timeout:g} s; is the guest stuck?")
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(timeout)
+                sock.connect(str(self.socket_path))
+                for offset in range(0, len(data), SEND_CHUNK):
+                    if time.monotonic() > deadline:
+                        raise slow
+                    sock.sendall(data[offset : offset + SEND_CHUNK])
+                    self._drain(sock, SEND_PAUSE)
+                self._drain(sock, SEND_LINGER)
+        except TimeoutError as err:  # the socket's own timeout
+            raise slow from err
+        except OSError as err:
+            raise InfrastructureError(
+                f"send_console: serial socket {self.socket_path}: {err}; is QEMU still running?"
+            ) from err
 
     @staticmethod
     def _drain(sock: socket.socket, secs: float) -> None:

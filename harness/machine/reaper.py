@@ -9,6 +9,10 @@ A second signal while a teardown runs (Ctrl-C pressed twice; `cluster-test` forw
 SIGINT the run also got directly) waits for the teardown to finish instead of interrupting
 it: interrupted, it left QEMU processes and the namespace behind. Teardowns are taken off the
 registry one at a time, so whatever an exception still cuts short stays registered for atexit.
+
+`interrupt_on_signals()` makes SIGINT and SIGTERM raise `Interrupted` (after the teardown, when
+the reaper's handlers are installed): a process that must write its reports on the way out
+(`cluster-test --script`, the pytest run of the scenarios) calls it first.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-__all__ = ["chained_handler", "register", "teardown_all", "unregister"]
+from harness.errors import Interrupted
+
+__all__ = ["chained_handler", "interrupt_on_signals", "register", "teardown_all", "unregister"]
 
 _LIVE: dict[int, tuple[str, Callable[[], None]]] = {}
 _LOCK = threading.Lock()
@@ -89,6 +95,23 @@ def chained_handler(previous: Any) -> Callable[[int, FrameType | None], None]:
             signal.raise_signal(num)
 
     return handler
+
+
+def interrupt_on_signals() -> None:
+    """Make SIGINT and SIGTERM raise `Interrupted(signal name)` in the main thread.
+
+    Without it SIGTERM kills the process by default, before any report is written. When the
+    reaper's handlers are already installed they stay first (teardown, then the raise); when
+    they are installed later they chain to this. No-op outside the main thread.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, chained_handler(_raise_interrupted) if _INSTALLED else _raise_interrupted)
+
+
+def _raise_interrupted(num: int, _frame: FrameType | None) -> None:
+    raise Interrupted(signal.Signals(num).name)
 
 
 def _install_handlers() -> None:

@@ -139,7 +139,7 @@ class SshSession:
                     timeout=step, banner_timeout=step, auth_timeout=step,
                     channel_timeout=step, look_for_keys=False, allow_agent=False,
                 )  # fmt: skip
-            except (OSError, paramiko.SSHException, EOFError) as err:
+            except (OSError, GuestUnreachable, paramiko.SSHException, EOFError) as err:
                 client.close()
                 return Observation(ok=False, output=f"{type(err).__name__}: {err}")
             sessions.append(cls(client, label))

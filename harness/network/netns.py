@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.errors import InfrastructureError
+from harness.errors import GuestUnreachable, InfrastructureError
 
 __all__ = [
     "CMD_TIMEOUT",
@@ -143,16 +143,23 @@ def connect_in_netns(name: str, host: str, port: int, timeout: float) -> socket.
     connects, and exits; the socket keeps its namespace. No helper process is needed.
 
     Raises:
-        OSError: the connection failed (refused, timed out), like `socket.create_connection`.
+        InfrastructureError: the namespace cannot be entered (deleted?); cause kept.
+        GuestUnreachable: nothing answered at host:port (refused, timed out): SSH waits retry
+            on it, as on the OSError of `socket.create_connection`; cause kept.
     """
     box: dict[str, object] = {}
 
     def dial() -> None:
-        fd = os.open(NETNS_DIR / name, os.O_RDONLY)
+        try:
+            fd = os.open(NETNS_DIR / name, os.O_RDONLY)
+        except OSError as err:
+            box["enter"] = err
+            return
         try:
             if _libc.setns(fd, CLONE_NEWNET) != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, f"setns({name}): {os.strerror(err)}")
+                errno = ctypes.get_errno()
+                box["enter"] = OSError(errno, f"setns({name}): {os.strerror(errno)}")
+                return
             box["sock"] = socket.create_connection((host, port), timeout=timeout)
         except OSError as err:
             box["err"] = err
@@ -165,7 +172,12 @@ def connect_in_netns(name: str, host: str, port: int, timeout: float) -> socket.
     sock = box.get("sock")
     if isinstance(sock, socket.socket):
         return sock
+    entering = box.get("enter")
+    if isinstance(entering, OSError):
+        raise InfrastructureError(
+            f"connect to {host}:{port}: cannot enter namespace {name}: {entering}; was the fabric torn down?"
+        ) from entering
     err = box.get("err")
     if isinstance(err, OSError):
-        raise err
-    raise TimeoutError(f"connect to {host}:{port} in {name}: no answer in {timeout:g} s")
+        raise GuestUnreachable(f"connect to {host}:{port} in {name}: {err}") from err
+    raise GuestUnreachable(f"connect to {host}:{port} in {name}: no answer in {timeout:g} s")

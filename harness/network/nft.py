@@ -20,14 +20,14 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from harness.errors import HarnessError
+from harness.errors import UsageError
 
 __all__ = ["Cut", "FaultRules", "NetFaultError", "TABLE", "heal_script", "partition_cuts"]
 
 TABLE = "fba_faults"
 
 
-class NetFaultError(HarnessError, ValueError):
+class NetFaultError(UsageError):
     """A network fault that cannot exist: overlapping partition groups, an unknown node, an
     argument of the wrong shape. Raised when the fault is built (at plan time for schedules),
     before anything is recorded or loaded."""
@@ -57,7 +57,7 @@ def partition_cuts(groups: Sequence[Iterable[str]]) -> frozenset[Cut]:
     sets = [frozenset(g) for g in groups]
     for a, b in itertools.combinations(sets, 2):
         if a & b:
-            raise NetFaultError(f"partition groups overlap: {sorted(a & b)}")
+            raise NetFaultError(f"partition groups overlap: {sorted(a & b)}; a node can be in one group only")
     return frozenset(Cut(a, b) for a, b in itertools.permutations(sets, 2) if a and b)
 
 

@@ -1,12 +1,12 @@
-"""Fixtures for the scenarios, and the run's outcome file that `cluster-test` turns into its
-exit code: a failed check, a timeout and an infrastructure error are told apart."""
+"""Fixtures for the scenarios. The run's outcome file, which `cluster-test` turns into its exit
+code, is written by the `harness.scenarios.outcomes` plugin, registered here."""
 
 from __future__ import annotations
 
 import json
 import os
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,43 +14,23 @@ import pytest
 
 from harness.cluster.cluster import Cluster
 from harness.cluster.topology import Topology
-from harness.errors import InfrastructureError, WaitTimeout
 from harness.faults import Faults
 from harness.log import RunLog
+from harness.scenarios import outcomes
 from harness.scenarios.settings import Keep, RunSettings
 from harness.waits import MIN_ATTEMPT
 
-OUTCOMES = pytest.StashKey[dict[str, str]]()
 OPERATIONAL_BASE = 120.0
 """Base budget (x the slowness factor, see `Cluster.budget`) for every node's first boot to be done."""
 STATUS_SLACK = 10.0
 """`fba status --wait` gets this much less than the SSH command, so it reports before the cut."""
 
 
-def classify(exc: BaseException | None) -> str:
-    if isinstance(exc, InfrastructureError):
-        return "infrastructure"
-    if isinstance(exc, WaitTimeout):
-        return "timeout"
-    return "failed"
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
-    outcome = yield
-    report = outcome.get_result()
-    outcomes = item.config.stash.setdefault(OUTCOMES, {})
-    if report.failed:
-        outcomes[item.nodeid] = classify(call.excinfo.value if call.excinfo else None)
-    elif report.when == "call":
-        outcomes.setdefault(item.nodeid, "skipped" if report.skipped else "passed")
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    settings = RunSettings.from_env(os.environ)
-    settings.run_dir.mkdir(parents=True, exist_ok=True)
-    outcomes = session.config.stash.get(OUTCOMES, {})
-    (settings.run_dir / "outcomes.json").write_text(json.dumps(outcomes, indent=2) + "\n")
+def pytest_configure(config: pytest.Config) -> None:
+    # The outcome file and the interrupt handling, also for plain `pytest --pyargs harness.scenarios`
+    # (cluster-test loads the plugin itself with -p).
+    if not config.pluginmanager.has_plugin(outcomes.NAME):
+        config.pluginmanager.register(outcomes, outcomes.NAME)
 
 
 @pytest.fixture(scope="session")

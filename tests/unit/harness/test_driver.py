@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.driver import Driver, PollingCondition, run_script
-from harness.errors import CheckFailed, CommandFailed, HarnessError
+from harness.errors import CheckFailed, CommandFailed, HarnessError, Interrupted
 from harness.log import RunLog
 from harness.waits import WaitExpired
 from tests.unit.harness.machine.fakes import FakeClock, FakeNode
@@ -140,3 +140,11 @@ def test_polling_condition_wait_is_bounded() -> None:
     cond = PollingCondition(lambda: False, description="never", clock=clock, sleep=clock.sleep)
     with pytest.raises(WaitExpired, match="polling condition never"):
         cond.wait(timeout=3)
+
+
+def test_an_interrupted_subtest_is_recorded_as_interrupted_not_passed() -> None:
+    driver = Driver([], keep_going=True)
+    with pytest.raises(Interrupted), driver.subtest("cut"):
+        raise Interrupted("SIGTERM")
+    [record] = driver.subtests
+    assert (record.name, record.failure, record.interrupted) == ("cut", None, True)
