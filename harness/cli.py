@@ -27,10 +27,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from enum import IntEnum
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from harness.errors import (
     CheckFailed,
@@ -43,6 +43,10 @@ from harness.errors import (
 )
 from harness.machine.qemu import DEFAULT_MEMORY_MB, PREBUILT_MEMORY_MB, sizing_problem
 from harness.machine.reaper import interrupt_on_signals
+
+if TYPE_CHECKING:
+    from harness.cluster.cluster import Cluster
+    from harness.progress import Mode, Reporter
 
 DEFAULT_REPORTS = Path("reports")
 # Seconds. The default suite under TCG fits with margin; CI stops a job at 90 min in all, so a
@@ -99,8 +103,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--script", type=Path, help="run a NixOS test-driver script against the nodes")
     p.add_argument("--nodes", type=int, default=3, help="bootstrap nodes for --script/--interactive")
     p.add_argument("--interactive", action="store_true", help="boot, then a Python prompt with the nodes")
+    p.add_argument("--progress", choices=_progress_modes(), default="auto",
+                   help="per-node boot progress: live table on a terminal, one line per change "
+                        "otherwise (auto), or live/lines/off")  # fmt: skip
     p.epilog = "Arguments after `--` go to pytest (run) or are the remote command (ssh)."
     return p
+
+
+def _progress_modes() -> list[str]:
+    from harness.progress import Mode
+
+    return [m.value for m in Mode]
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
@@ -267,8 +280,43 @@ def _pytest(args: argparse.Namespace, extra: list[str], *, report: Path | None, 
             "-o",
             "junit_duration_report=call",
         ]
+    mode = _progress_mode(args, report)
+    if mode.value == "live":
+        argv += ["--color=yes"]  # its stdout is our pipe now; the terminal is ours
     argv += extra
-    proc = subprocess.Popen(argv, env=_env(args, report), start_new_session=True)
+    with _progress(mode, report) as reporter:
+        return _pytest_child(args, argv, report=report, headline=headline, reporter=reporter)
+
+
+def _progress_mode(args: argparse.Namespace, report: Path | None) -> Mode:
+    """How progress is shown: never without a report dir (`--list`) or at a Python prompt."""
+    from harness.progress import Mode, choose_mode
+
+    if report is None or args.interactive:
+        return Mode.OFF
+    return choose_mode(Mode(args.progress), sys.stdout)
+
+
+@contextlib.contextmanager
+def _progress(mode: Mode, report: Path | None, *, redirect: bool = False) -> Iterator[Reporter | None]:
+    from harness.progress import Mode, Reporter, make_sink
+
+    if mode is Mode.OFF or report is None:
+        yield None
+        return
+    with Reporter(report, make_sink(mode, sys.stdout, redirect=redirect)) as reporter:
+        yield reporter
+
+
+def _pytest_child(
+    args: argparse.Namespace, argv: list[str], *, report: Path | None, headline: str, reporter: Reporter | None
+) -> int:
+    # With progress on, the child's stdout comes through the reporter, line by line, so a
+    # progress line never lands in the middle of a pytest line.
+    stdout = subprocess.PIPE if reporter is not None else None
+    proc = subprocess.Popen(argv, env=_env(args, report), start_new_session=True, stdout=stdout)
+    if reporter is not None and proc.stdout is not None:
+        reporter.relay(proc.stdout)
     stopped: list[str] = []  # the signal that stopped the run, first one only
 
     def forward(signum: int, _frame: object) -> None:
@@ -301,6 +349,8 @@ def _pytest(args: argparse.Namespace, extra: list[str], *, report: Path | None, 
         if stopped and not timed_out:
             raise Interrupted(stopped[0])
         return Exit.PASSED if rc == 0 else Exit.USAGE if rc in (4, 5) else Exit.FAILED
+    if reporter is not None:
+        reporter.finish()  # the last changes and the child's last lines before the verdict
     if timed_out:
         _verdict(rc, report, headline, stopped="SIGTERM", code=Exit.TIMEOUT)
         sys.stderr.write(f"cluster-test: the run passed its {args.timeout:.0f} s deadline and was stopped\n")
@@ -381,8 +431,6 @@ def driver_run(args: argparse.Namespace, report: Path, headline: str) -> int:
     """Boot a cluster and run a driver script (or an interactive prompt) against it."""
     from harness.cluster.cluster import Cluster, ClusterOptions, PrebuiltImage
     from harness.cluster.topology import Topology
-    from harness.driver import Driver
-    from harness.report import junit
 
     image = PrebuiltImage(args.kernel, args.initrd, args.cmdline) if args.kernel else None
     deadline = time.monotonic() + args.timeout
@@ -391,10 +439,18 @@ def driver_run(args: argparse.Namespace, report: Path, headline: str) -> int:
         require_kvm=args.require_kvm, pxe=args.pxe, keep=args.keep, deadline=deadline,
         memory_mb=args.memory_mb, tb_size_mb=args.tb_size_mb,
     )  # fmt: skip
-    failed: BaseException | None = None
     cluster = Cluster(options)
-    driver: Driver | None = None
     began = time.monotonic()
+    with _progress(_progress_mode(args, report), report, redirect=True):
+        return _drive(args, report, headline, cluster, began)
+
+
+def _drive(args: argparse.Namespace, report: Path, headline: str, cluster: Cluster, began: float) -> int:
+    from harness.driver import Driver
+    from harness.report import junit
+
+    failed: BaseException | None = None
+    driver: Driver | None = None
     try:
         cluster.up()
         driver = Driver(list(cluster), run_log=cluster.log, global_timeout=args.timeout, keep_going=True)
