@@ -12,7 +12,8 @@
 
 The first line of every run says which accelerator is used, KVM or TCG (and why).
 Exit codes: 0 passed, 1 a check failed, 2 a wait timed out, 3 infrastructure error (QEMU,
-namespaces, image build), 4 usage error or nothing selected, 130 interrupted.
+namespaces, image build), 4 usage error or nothing selected (also: a --script that uses a
+driver verb this harness lacks, e.g. screenshot, or imports test_driver), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import NoReturn
 
-from harness.errors import CheckFailed, HarnessError, InfrastructureError, WaitTimeout
+from harness.errors import CheckFailed, HarnessError, InfrastructureError, UnsupportedVerb, WaitTimeout
 from harness.machine.qemu import DEFAULT_MEMORY_MB, PREBUILT_MEMORY_MB, sizing_problem
 
 DEFAULT_REPORTS = Path("reports")
@@ -137,6 +138,11 @@ def run(argv: list[str]) -> int:
     except (CheckFailed, AssertionError) as err:
         sys.stderr.write(f"cluster-test: check failed: {err}\n")
         return Exit.FAILED
+    except UnsupportedVerb as err:
+        # The script asked for something this harness does not do: a usage error, one line.
+        first = (str(err).splitlines() or [""])[0]
+        sys.stderr.write(f"cluster-test: unsupported: {first}\n")
+        return Exit.USAGE
     except HarnessError as err:
         sys.stderr.write(f"cluster-test: {err}\n")
         return Exit.INFRASTRUCTURE
@@ -156,6 +162,12 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
         return "--timeout must be positive and --workers at least 1"
     if args.command == "run" and args.node:
         return f"unexpected argument {args.node!r} (only `ssh` takes a node name)"
+    if args.script is not None:
+        from harness.driver import script_problem
+
+        problem = script_problem(args.script)
+        if problem:
+            return f"--script: {problem}"
     return sizing_problem(args.memory_mb, args.tb_size_mb)
 
 
@@ -298,7 +310,8 @@ def driver_run(args: argparse.Namespace, report: Path, headline: str) -> int:
     began = time.monotonic()
     try:
         cluster.up()
-        driver = Driver(list(cluster), run_log=cluster.log, global_timeout=args.timeout, keep_going=True)
+        driver = Driver(list(cluster), run_log=cluster.log, global_timeout=args.timeout, keep_going=True,
+                        out_dir=report / "out")  # fmt: skip
         if args.interactive:
             import code
 

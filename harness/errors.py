@@ -3,7 +3,8 @@
     HarnessError                   anything the harness raises on purpose
     ├── InfrastructureError        the host could not do its part (QEMU, netns, image build)
     ├── WaitTimeout                a bounded wait ran out; says what it waited for and saw
-    └── CheckFailed                the system under test broke a promise (AssertionError too)
+    ├── CheckFailed                the system under test broke a promise (AssertionError too)
+    └── UnsupportedVerb            a driver verb or import this harness does not provide
 
 The split matters to the CLI: a failed check, a timeout and an infrastructure error end
 with different exit codes, so CI can tell "the product is broken" from "the runner is".
@@ -59,3 +60,11 @@ class GuestUnreachable(InfrastructureError):
 
 class ConsoleFatal(InfrastructureError):
     """The serial console showed a line after which the boot cannot succeed (panic, ...)."""
+
+
+class UnsupportedVerb(HarnessError):
+    """A test-driver verb (or `import test_driver...`) this harness does not provide.
+
+    The message is one line naming the verb and what to use instead; `cluster-test --script`
+    ends with exit 4 (usage error) on it, before booting when the script names it literally.
+    """
