@@ -9,6 +9,7 @@ import pytest
 
 from harness.errors import NodeStateError, UnsupportedVerb
 from harness.machine.config import NodeConfig
+from harness.machine.console import Console
 from harness.machine.node import UNSUPPORTED_VERBS, Node
 from harness.machine.qemu import DirectBoot
 from harness.machine.ssh import SshKey
@@ -74,3 +75,47 @@ def test_attach_commands(tmp_path: Path) -> None:
     assert info["ssh"].endswith("-p 2201 root@127.0.0.1")
     assert info["console"].endswith("n1/console.log")
     assert (tmp_path / "n1" / "id_ed25519").stat().st_mode & 0o777 == 0o600
+
+
+def test_get_console_log_starts_fresh_at_each_start(tmp_path: Path) -> None:
+    """start() marks the console (Node.start calls console.mark()); get_console_log returns
+    only what came after, while console.log keeps every boot."""
+    n = node(tmp_path)
+    (tmp_path / "n1").mkdir()
+    log = tmp_path / "n1/console.log"
+    log.write_text("first boot\n")
+    n.console = Console(log)
+    n.console.mark()  # what start() does
+    with log.open("a") as f:
+        f.write("second boot\n")
+    assert n.get_console_log() == "second boot\n"
+    assert "first boot" in log.read_text()
+
+
+class _Running:
+    pid = 4242
+
+    def poll(self) -> None:
+        return None
+
+
+class _Qmp:
+    def __init__(self) -> None:
+        self.events = [{"event": "RESUME", "data": {}}, {"event": "STOP", "data": {}}]
+
+    def human_monitor_command(self, command: str) -> str:
+        return "VM status: running\r\n" if command == "info status" else ""
+
+    def wait_for_event(self, event_filter: object, *, timeout: float) -> dict[str, object]:
+        assert callable(event_filter) and timeout == 600
+        return next(e for e in self.events if event_filter(e))
+
+
+def test_monitor_and_qmp_event_answer_like_the_driver(tmp_path: Path) -> None:
+    n = node(tmp_path)
+    n._proc, n._qmp = _Running(), _Qmp()  # type: ignore[assignment]
+    checks: list[int] = []
+    n.before_command.append(lambda: checks.append(1))
+    assert "running" in n.send_monitor_command("info status")
+    assert checks == [1], "polling conditions are checked before a monitor command, as in the driver"
+    assert n.wait_for_qmp_event(lambda e: e["event"] == "STOP") == {"event": "STOP", "data": {}}
