@@ -12,9 +12,10 @@
 
 The first line of every run says which accelerator is used, KVM or TCG (and why).
 Exit codes: 0 passed, 1 a check failed, 2 a wait timed out, 3 infrastructure error (QEMU,
-namespaces, image build), 4 usage error or nothing selected, 130 interrupted (SIGINT or
-SIGTERM: everything started is torn down, and junit.xml and summary.txt still say what ran,
-what was running - interrupted - and, for scenarios, what never started - not run).
+namespaces, image build), 4 usage error or nothing selected (also: a --script that uses a
+driver verb this harness lacks, e.g. screenshot, or imports test_driver), 130 interrupted
+(SIGINT or SIGTERM: everything started is torn down, and junit.xml and summary.txt still say
+what ran, what was running - interrupted - and, for scenarios, what never started - not run).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from harness.errors import (
     HarnessError,
     InfrastructureError,
     Interrupted,
+    UnsupportedVerb,
     UsageError,
     WaitTimeout,
     interrupt_signal,
@@ -170,6 +172,10 @@ def run(argv: list[str]) -> int:
     except (CheckFailed, AssertionError) as err:
         sys.stderr.write(f"cluster-test: check failed: {err}\n")
         return Exit.FAILED
+    except UnsupportedVerb as err:
+        # The script asked for something this harness does not do: a usage error, one line.
+        first = (str(err).splitlines() or [""])[0]
+        sys.stderr.write(f"cluster-test: unsupported: {first}\n")
     except UsageError as err:
         sys.stderr.write(f"cluster-test: {err}\n")
         return Exit.USAGE
@@ -207,6 +213,12 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
         return "--timeout must be positive and --workers at least 1"
     if args.command == "run" and args.node:
         return f"unexpected argument {args.node!r} (only `ssh` takes a node name)"
+    if args.script is not None:
+        from harness.driver import script_problem
+
+        problem = script_problem(args.script)
+        if problem:
+            return f"--script: {problem}"
     return sizing_problem(args.memory_mb, args.tb_size_mb)
 
 
@@ -453,7 +465,8 @@ def _drive(args: argparse.Namespace, report: Path, headline: str, cluster: Clust
     driver: Driver | None = None
     try:
         cluster.up()
-        driver = Driver(list(cluster), run_log=cluster.log, global_timeout=args.timeout, keep_going=True)
+        driver = Driver(list(cluster), run_log=cluster.log, global_timeout=args.timeout, keep_going=True,
+                        out_dir=report / "out")  # fmt: skip
         if args.interactive:
             import code
 

@@ -3,7 +3,9 @@
 `Driver` builds the script globals the NixOS driver provides: `start_all`, `join_all`,
 `subtest`, `machines`, one variable per node (`node01`, ...), `machine` when there is exactly
 one node, `driver`, `log`, `retry`, `polling_condition`, `t` (a `unittest.TestCase` for
-`t.assertEqual` and friends), `serial_stdout_on`/`serial_stdout_off`.
+`t.assertEqual` and friends), `serial_stdout_on`/`serial_stdout_off`, `os`.
+`import test_driver...` in a script raises `UnsupportedVerb` (one line naming the globals to
+use instead); `script_problem` finds that and unsupported verbs before anything boots.
 
 Differences, on purpose: every wait is bounded; the whole script runs under
 `global_timeout` (each node's waits are capped by it); every subtest is recorded with its
@@ -19,6 +21,9 @@ for record in driver.subtests: print(record.name, record.duration, record.failur
 
 from __future__ import annotations
 
+import ast
+import builtins
+import os
 import re
 import time
 import traceback
@@ -30,12 +35,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from harness.errors import CheckFailed, HarnessError
+from harness.errors import CheckFailed, HarnessError, UnsupportedVerb
 from harness.log import RunLog
+from harness.machine.node import UNSUPPORTED_VERBS
 from harness.waits import POLL_EVERY_SECOND, Clock, Duration, Observation, Sleep, seconds, wait_until
 
 __all__ = ["DEFAULT_GLOBAL_TIMEOUT", "Driver", "DriverNode", "PollingCondition", "SubtestRecord",
-           "run_script"]  # fmt: skip
+           "run_script", "script_problem"]  # fmt: skip
 
 DEFAULT_GLOBAL_TIMEOUT = 3600.0
 """Per-script budget (the Nix default is 1 h); every wait inside is capped by it."""
@@ -47,6 +53,7 @@ class DriverNode(Protocol):
     name: str
     deadline_cap: float | None
     before_command: list[Callable[[], None]]
+    out_dir: Path
 
     def start(self, allow_reboot: bool = False) -> None: ...
     def wait_for_shutdown(self) -> None: ...
@@ -96,7 +103,8 @@ class PollingCondition:
     def maybe_raise(self) -> None:
         """Raise `CheckFailed` if the (due) check fails."""
         if not self.check():
-            raise CheckFailed(f"polling condition failed: {self.description}")
+            # The driver's PollingConditionError text, word for word.
+            raise CheckFailed(f"Polling condition failed: {self.description}")
 
     def wait(self, timeout: Duration = 900) -> None:
         """Wait until the condition holds (bounded)."""
@@ -159,9 +167,14 @@ class Driver:
     def __init__(
         self, nodes: Sequence[DriverNode], *, run_log: RunLog | None = None,
         global_timeout: Duration = DEFAULT_GLOBAL_TIMEOUT, keep_going: bool = False,
-        clock: Clock = time.monotonic, sleep: Sleep = time.sleep,
+        clock: Clock = time.monotonic, sleep: Sleep = time.sleep, out_dir: Path | None = None,
     ) -> None:  # fmt: skip
         self.machines = list(nodes)
+        self.out_dir = out_dir if out_dir is not None else Path(os.environ.get("out", os.getcwd()))
+        """The driver's `out_dir` ($out, else the working directory): every node's
+        `copy_from_machine` puts files under it, as the driver's machines do."""
+        for node in self.machines:
+            node.out_dir = self.out_dir
         self.run_log = run_log or RunLog()
         self.keep_going = keep_going
         self.subtests: list[SubtestRecord] = []
@@ -206,19 +219,24 @@ class Driver:
         finally:
             self.subtests.append(SubtestRecord(name, begin, self._clock() - begin, failure, interrupted))
 
-    def retry(self, fn: Callable[[bool], bool], timeout_seconds: Duration = 900) -> None:
+    def retry(self, fn: Callable[[bool], bool], timeout: Duration | None = None, *,
+              timeout_seconds: Duration | None = None) -> None:  # fmt: skip
         """Call `fn(last_try)` about once a second until it returns True.
 
-        `last_try` is True on the final attempt, so `fn` can log what it saw.
+        `last_try` is True on the final attempt, so `fn` can log what it saw. The budget
+        (seconds, default 900) is `timeout` or, the driver's older keyword, `timeout_seconds`.
 
         Raises:
-            WaitExpired: `fn` never returned True within `timeout_seconds`.
+            WaitExpired: `fn` never returned True within the budget.
         """
+        if timeout is not None and timeout_seconds is not None:
+            raise TypeError("retry(): pass timeout or timeout_seconds, not both")
+        budget = timeout if timeout is not None else timeout_seconds if timeout_seconds is not None else 900
 
         def attempt(left: float) -> Observation:
             return Observation(ok=bool(fn(left <= 1.5)))
 
-        wait_until(attempt, what=f"retry({getattr(fn, '__name__', 'fn')})", timeout=timeout_seconds,
+        wait_until(attempt, what=f"retry({getattr(fn, '__name__', 'fn')})", timeout=budget,
                    clock=self._clock, sleep=self._sleep, backoff=POLL_EVERY_SECOND)  # fmt: skip
 
     def polling_condition(
@@ -260,6 +278,8 @@ class Driver:
             "serial_stdout_off": lambda: None,
             "create_machine": _not_supported("create_machine"),
             "vlans": [],
+            "os": os,
+            "__builtins__": _script_builtins(),
         }
         for node in self.machines:
             symbols[_identifier(node.name)] = node
@@ -285,6 +305,49 @@ class Driver:
         code = compile(script, filename, "exec")
         with self.run_log.nested(f"running {filename}"):
             exec(code, self.test_symbols())
+
+
+_TEST_DRIVER_HINT = ("the NixOS test_driver package is not available here; its globals (machine, "
+                     "retry, subtest, polling_condition, t, driver, ...) are already defined, and "
+                     "failed checks raise AssertionError")  # fmt: skip
+
+
+def _script_builtins() -> dict[str, Any]:
+    """Builtins for a script whose `import test_driver...` fails with one line saying why."""
+    real_import = builtins.__import__
+
+    def guarded_import(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "test_driver" or name.startswith("test_driver."):
+            raise UnsupportedVerb(f"import {name}: {_TEST_DRIVER_HINT}")
+        return real_import(name, *args, **kwargs)
+
+    table = dict(vars(builtins))
+    table["__import__"] = guarded_import
+    return table
+
+
+def script_problem(script: Path) -> str | None:
+    """One line naming what makes `script` unrunnable here, found without running it: a
+    syntax error, `import test_driver...`, or a call of an unsupported verb by name
+    (`x.screenshot(...)`; see `UNSUPPORTED_VERBS`). None if nothing is found (a verb reached
+    dynamically still raises `UnsupportedVerb` when called)."""
+    try:
+        tree = ast.parse(script.read_text(), filename=str(script))
+    except SyntaxError as err:
+        return f"{script}:{err.lineno}: syntax error: {err.msg}"
+    for node in ast.walk(tree):
+        where = f"{script}:{getattr(node, 'lineno', '?')}"
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "test_driver":
+                    return f"{where}: import {alias.name}: {_TEST_DRIVER_HINT}"
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "test_driver":
+            return f"{where}: from {node.module} import ...: {_TEST_DRIVER_HINT}"
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr in UNSUPPORTED_VERBS:  # fmt: skip
+            verb = node.func.attr
+            return f"{where}: {verb} is not supported by this harness; {UNSUPPORTED_VERBS[verb]}"
+    return None
 
 
 def _not_supported(name: str) -> Callable[..., Any]:

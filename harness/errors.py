@@ -5,6 +5,7 @@
     ├── WaitTimeout                a bounded wait ran out; says what it waited for and saw
     ├── CheckFailed                the system under test broke a promise (AssertionError too)
     └── UsageError                 the caller asked for something that cannot work (ValueError too)
+        └── UnsupportedVerb        a driver verb or import this harness does not provide
 
 The split matters to the CLI: a failed check, a timeout and an infrastructure error end
 with different exit codes, so CI can tell "the product is broken" from "the runner is".
@@ -86,3 +87,11 @@ class Interrupted(KeyboardInterrupt):
 def interrupt_signal(err: BaseException) -> str:
     """The signal an interrupt came from: `Interrupted.signal_name`, else SIGINT (Ctrl-C)."""
     return err.signal_name if isinstance(err, Interrupted) else "SIGINT"
+
+
+class UnsupportedVerb(UsageError):
+    """A test-driver verb (or `import test_driver...`) this harness does not provide.
+
+    The message is one line naming the verb and what to use instead; `cluster-test --script`
+    ends with exit 4 (usage error) on it, before booting when the script names it literally.
+    """

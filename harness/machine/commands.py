@@ -15,11 +15,11 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from harness.errors import CommandFailed, CommandTimeout, GuestUnreachable, WaitTimeout
+from harness.errors import CommandFailed, CommandTimeout, GuestUnreachable, HarnessError, WaitTimeout
 from harness.log import EventKind, NodeLog, RunLog
-from harness.machine.ssh import CommandResult
+from harness.machine.ssh import CommandResult, detached
 from harness.waits import (
     Clock,
     Duration,
@@ -30,7 +30,12 @@ from harness.waits import (
     wait_until,
 )  # fmt: skip
 
-__all__ = ["CommandVerbs", "shell_wrap"]
+__all__ = ["CommandVerbs", "NOT_WAITED", "SLEEP_SLACK", "shell_wrap"]
+
+NOT_WAITED = -2
+"""`execute(check_output=False)`'s exit code, as in the driver: the command was not waited for."""
+SLEEP_SLACK = 60.0
+"""Seconds a guest `sleep N` may take beyond N (a loaded TCG guest) before it is a timeout."""
 
 
 def shell_wrap(command: str) -> str:
@@ -51,8 +56,11 @@ class CommandVerbs(ABC):
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
         deadline_cap: float | None = None,
+        out_dir: Path | None = None,
     ) -> None:
         self.name = name
+        self.out_dir = out_dir if out_dir is not None else Path.cwd() / "out"
+        """Where `copy_from_machine` puts files (the driver's `out_dir`; `Driver` sets it)."""
         self._log = log if log is not None else RunLog(quiet=True).for_node(name)
         self._clock = clock
         self._sleep = sleep
@@ -69,6 +77,24 @@ class CommandVerbs(ABC):
     @abstractmethod
     def _ensure_started(self) -> None:
         """Start the node if it is not running (a command on a stopped node starts it)."""
+
+    def _upload(self, local: Path, remote: str) -> None:
+        """Copy a host file or directory tree to guest path `remote`, keeping modes."""
+        raise NotImplementedError(f"{type(self).__name__}: no file transport")
+
+    def _download(self, remote: str, local: Path) -> None:
+        """Copy a guest file or directory tree to host path `local`, keeping modes."""
+        raise NotImplementedError(f"{type(self).__name__}: no file transport")
+
+    def run_callbacks(self) -> None:
+        """Run the before-command hooks (the driver's polling conditions), as the driver does
+        before every guest command, including each attempt of a wait.
+
+        Raises:
+            CheckFailed: an armed polling condition failed ("Polling condition failed: ...").
+        """
+        for hook in self.before_command:
+            hook()
 
     # -- logging ------------------------------------------------------------------------
     def log(self, msg: str) -> None:
@@ -102,10 +128,15 @@ class CommandVerbs(ABC):
         self, command: str, check_return: bool = True, check_output: bool = True,
         timeout: Duration | None = 900,
     ) -> tuple[int, str]:  # fmt: skip
-        """Run `command` in the guest; `(exit code, stdout)`.
+        """Run `command` in the guest; `(exit code, stdout)`. stderr goes to the log only.
 
-        As in the driver, `check_return=False` returns -1 instead of the exit code and
-        `check_output=False` returns "" instead of stdout. A stopped node is started.
+        As in the driver, `check_return=False` returns -1 instead of the exit code, and
+        `check_output=False` does not wait for the command at all: it is started detached
+        (its output goes to the guest's `/run/fba-command-stderr.log`) and `(-2, "")` comes
+        back at once (for commands that power the guest off or switch root). A command that
+        backgrounds a child (`server >&2 &`) returns once the shell exits; the child keeps
+        running and may keep writing to stderr (see `harness.machine.ssh.relay_stderr`).
+        A stopped node is started. Polling conditions are checked first.
 
         ```python
         rc, out = node01.execute("cat /etc/hostname")
@@ -116,14 +147,28 @@ class CommandVerbs(ABC):
             InfrastructureError: the node cannot be reached (QEMU gone, SSH down).
         """
         self._ensure_started()
-        for hook in self.before_command:
-            hook()
+        self.run_callbacks()
+        if not check_output:
+            self._run(detached(shell_wrap(command)), self._budget(timeout))
+            return (NOT_WAITED, "")
         result = self._run(shell_wrap(command), self._budget(timeout))
-        return (result.rc if check_return else -1, result.stdout if check_output else "")
+        self._log_stderr(result)
+        return (result.rc if check_return else -1, result.stdout)
 
-    def _observe(self, command: str, left: float, want_success: bool) -> Observation:
+    def _log_stderr(self, result: CommandResult) -> None:
+        if result.stderr.strip():
+            self.log(f"stderr: {tail(result.stderr)}")
+
+    def _observe(self, command: str, left: float, want_success: bool,
+                 stdout: list[str] | None = None) -> Observation:  # fmt: skip
+        """One attempt of a wait: polling conditions, then the command within `left` s.
+
+        Appends the command's stdout to `stdout` (if given); the Observation's output is
+        stdout + stderr, for the error message.
+        """
+        self._ensure_started()
+        self.run_callbacks()  # as the driver's execute(): each attempt, raising at once
         try:
-            self._ensure_started()
             result = self._run(shell_wrap(command), left)
         except CommandTimeout as err:
             return Observation(ok=False, rc=None, output=err.stdout + err.stderr,
@@ -131,6 +176,8 @@ class CommandVerbs(ABC):
         except (GuestUnreachable, WaitTimeout) as err:
             # Booting, rebooting or between SSH sessions: keep trying within the budget.
             return Observation(ok=False, rc=None, output=str(err), detail="guest unreachable")
+        if stdout is not None:
+            stdout.append(result.stdout)
         return Observation(ok=(result.rc == 0) == want_success, rc=result.rc,
                            output=result.output)  # fmt: skip
 
@@ -171,14 +218,17 @@ class CommandVerbs(ABC):
 
     def _checked_run(self, command: str, timeout: Duration | None) -> CommandResult:
         self._ensure_started()
-        for hook in self.before_command:
-            hook()
-        return self._run(shell_wrap(command), self._budget(timeout))
+        self.run_callbacks()
+        result = self._run(shell_wrap(command), self._budget(timeout))
+        self._log_stderr(result)
+        return result
 
     def wait_until_succeeds(self, command: str, timeout: Duration | None = 900) -> str:
         """Retry `command` until it exits 0; each attempt gets only the time left.
 
-        Ends within `timeout` plus one poll interval. Returns the successful stdout.
+        Ends within `timeout` plus one poll interval. Returns the successful attempt's
+        stdout only (stderr goes to the log), so `json.loads(...)` works on it. Polling
+        conditions are checked before every attempt.
 
         ```python
         node01.wait_until_succeeds("curl -sf http://localhost:2379/health", timeout=60)
@@ -187,21 +237,24 @@ class CommandVerbs(ABC):
         Raises:
             WaitExpired: names the command, elapsed/budget, attempts, last rc and output.
         """
+        stdout: list[str] = []
         with self.nested(f"waiting for success: {command}"):
-            obs = self._wait(lambda left: self._observe(command, left, True),
-                             f"`{command}` to succeed", timeout)  # fmt: skip
-        return obs.output
+            self._wait(lambda left: self._observe(command, left, True, stdout),
+                       f"`{command}` to succeed", timeout)  # fmt: skip
+        return stdout[-1]
 
     def wait_until_fails(self, command: str, timeout: Duration | None = 900) -> str:
-        """Retry `command` until it exits non-zero (same bounds as `wait_until_succeeds`).
+        """Retry `command` until it exits non-zero (same bounds as `wait_until_succeeds`);
+        returns that attempt's stdout.
 
         Raises:
             WaitExpired: the command kept succeeding.
         """
+        stdout: list[str] = []
         with self.nested(f"waiting for failure: {command}"):
-            obs = self._wait(lambda left: self._observe(command, left, False),
-                             f"`{command}` to fail", timeout)  # fmt: skip
-        return obs.output
+            self._wait(lambda left: self._observe(command, left, False, stdout),
+                       f"`{command}` to fail", timeout)  # fmt: skip
+        return stdout[-1]
 
     def wait_for_file(self, filename: str, timeout: Duration | None = 900) -> None:
         """Wait until `filename` exists in the guest."""
@@ -243,14 +296,57 @@ class CommandVerbs(ABC):
         return self.succeed(f"cat -- {shlex.quote(path)}", timeout=timeout)
 
     def sleep(self, secs: Duration) -> None:
-        """Sleep on the host for `secs` (logged, so the timeline shows the pause)."""
-        with self.nested(f"sleeping {seconds(secs):g} s"):
-            self._sleep(seconds(secs))
+        """Sleep `secs` in guest time, as the driver does (`succeed("sleep N")`): the test
+        waits that long; a frozen or stopped guest is a `CommandTimeout` after
+        `secs + SLEEP_SLACK`, and polling conditions are checked first."""
+        n = seconds(secs)
+        self.succeed(f"sleep {n:g}", timeout=n + SLEEP_SLACK)
 
     def copy_from_host(self, source: str | Path, target: str) -> None:
-        """Copy a host file or directory into the guest at `target`."""
-        raise NotImplementedError("copy_from_host needs a transport; use Node")
+        """Copy a host file or directory (recursively) into the guest at `target`.
+
+        As the driver (`mkdir -p` parent, then `cp -r`): the parent directories of `target`
+        are created, the permission bits are kept (a script stays executable), and an
+        existing directory `target` receives `source` inside it.
+
+        Raises:
+            HarnessError: `source` does not exist on the host.
+            CommandFailed: the guest could not create the parent directory.
+            InfrastructureError / WaitTimeout: the transfer failed or stalled.
+        """
+        src = Path(source)
+        if not src.exists():
+            raise HarnessError(f"copy_from_host: no such host file or directory: {src}")
+        with self.nested(f"copying {src} to {target}"):
+            q = shlex.quote(target)
+            into_dir = self.execute(f"test -d {q}")[0] == 0
+            dest = str(PurePosixPath(target) / src.name) if into_dir else target
+            self.succeed(f"mkdir -p -- {shlex.quote(str(PurePosixPath(dest).parent))}")
+            self._upload(src, dest)
+
+    def copy_from_host_via_shell(self, source: str | Path, target: str) -> None:
+        """The driver's shell-pipe variant; here the same transfer as `copy_from_host`."""
+        self.copy_from_host(source, target)
+
+    def copy_from_machine(self, source: str, target_dir: str | Path = "") -> Path:
+        """Copy a guest file or directory (recursively) to `out_dir / target_dir / name`.
+
+        Where the driver puts it (`out_dir` is the driver's, `Driver(out_dir=...)`); returns
+        that host path (the driver returns None). Modes are kept; an existing directory
+        there is merged into (the driver's `copytree` would refuse).
+
+        Raises:
+            InfrastructureError: no such guest path, or the transfer failed.
+            WaitTimeout: the transfer stalled.
+        """
+        self._ensure_started()
+        self.run_callbacks()
+        dest = self.out_dir / target_dir / PurePosixPath(source).name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with self.nested(f"copying {source} from the VM to {dest}"):
+            self._download(source, dest)
+        return dest
 
     def copy_from_vm(self, source: str, target_dir: str | Path = "") -> Path:
-        """Copy a guest file or directory to the node's output dir / `target_dir`."""
-        raise NotImplementedError("copy_from_vm needs a transport; use Node")
+        """The driver's older name of `copy_from_machine` (kept as an alias there too)."""
+        return self.copy_from_machine(source, target_dir)

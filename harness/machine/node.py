@@ -17,7 +17,6 @@ node.crash()
 from __future__ import annotations
 
 import re
-import shlex
 import shutil
 import subprocess
 import tempfile
@@ -26,7 +25,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.errors import InfrastructureError, NodeStateError, WaitTimeout
+from harness.errors import InfrastructureError, NodeStateError, UnsupportedVerb, WaitTimeout
 from harness.log import NodeLog
 from harness.machine import reaper
 from harness.machine.config import LinkControl, NodeConfig, SocketFactory
@@ -34,11 +33,34 @@ from harness.machine.console import Console
 from harness.machine.process import stop_process
 from harness.machine.qemu import build_argv
 from harness.machine.qmp import QmpSession
-from harness.machine.ssh import CommandResult, SshSession, tcp_connect
+from harness.machine.ssh import CommandResult, SshSession, relay_stderr, tcp_connect
 from harness.machine.units import UnitVerbs
 from harness.waits import Clock, Duration, Observation, Sleep, tail
 
-__all__ = ["Node", "SHUTDOWN_TIMEOUT"]
+__all__ = ["Node", "SHUTDOWN_TIMEOUT", "UNSUPPORTED_VERBS"]
+
+_NO_DISPLAY = "nodes run without a display (-display none); use the console or SSH verbs"
+UNSUPPORTED_VERBS: dict[str, str] = {
+    "screenshot": _NO_DISPLAY,
+    "get_screen_text": _NO_DISPLAY + " (no OCR)",
+    "get_screen_text_variants": _NO_DISPLAY + " (no OCR)",
+    "wait_for_text": _NO_DISPLAY + "; wait_for_console_text reads the serial console",
+    "send_key": _NO_DISPLAY + "; send_console types on the serial console",
+    "send_chars": _NO_DISPLAY + "; send_console types on the serial console",
+    "wait_for_x": _NO_DISPLAY,
+    "wait_for_window": _NO_DISPLAY,
+    "get_window_names": _NO_DISPLAY,
+    "get_tty_text": _NO_DISPLAY + " (no virtual terminals)",
+    "wait_until_tty_matches": _NO_DISPLAY + " (no virtual terminals)",
+    "dump_tty_contents": _NO_DISPLAY + " (no virtual terminals)",
+    "shell_interact": "use `cluster-test ssh NODE` on a cluster kept with --keep",
+    "console_interact": "use the serial attach command printed for --keep",
+    "forward_port": "the user NIC forwards only SSH; reach services from the guest",
+    "switch_root": "nodes boot straight into stage 2 (no initrd backdoor)",
+}
+"""Driver `Machine` verbs this harness does not provide, with what to use instead. Each is
+a method raising `UnsupportedVerb`; `cluster-test --script` rejects a script naming one
+before booting (exit 4)."""
 
 SHUTDOWN_TIMEOUT = 60.0
 """Clean power-off budget before `shutdown()` pulls the plug (QEMU quit, then SIGKILL)."""
@@ -59,11 +81,10 @@ class Node(UnitVerbs):
         deadline_cap: float | None = None,
         out_dir: Path | None = None,
     ) -> None:
-        super().__init__(config.name, log=log, clock=clock, sleep=sleep,
-                         deadline_cap=deadline_cap)  # fmt: skip
+        super().__init__(config.name, log=log, clock=clock, sleep=sleep, deadline_cap=deadline_cap,
+                         out_dir=out_dir or config.state_dir / "out")  # fmt: skip
         self.config = config
         self.link = link
-        self.out_dir = out_dir or config.state_dir / "out"
         self._sock_factory = sock_factory
         self._proc: subprocess.Popen[bytes] | None = None
         self._qmp: QmpSession | None = None
@@ -254,8 +275,9 @@ class Node(UnitVerbs):
         self.wait_for_console_text(pattern, budget, fatal=self.config.fatal_pattern)
 
     def get_console_log(self) -> str:
-        """The whole serial console log of this node (all boots)."""
-        return self.console.text()
+        """The serial console output since the last `start()` (as the driver: "since boot";
+        every boot is kept in `state_dir/console.log`)."""
+        return self.console.since_mark()
 
     def send_console(self, chars: str) -> None:
         """Type `chars` on the serial console."""
@@ -299,34 +321,18 @@ class Node(UnitVerbs):
         begin = time.monotonic()
         session = self._session(timeout)
         left = max(0.5, timeout - (time.monotonic() - begin))
-        return session.run(command, timeout=left)
+        # Background children (`server >&2 &`) must survive the channel close: see relay_stderr.
+        return session.run(relay_stderr(command), timeout=left)
 
-    def copy_from_host(self, source: str | Path, target: str) -> None:
-        """Copy a host file (or directory, recursively) into the guest at `target`."""
-        src = Path(source)
-        self._ensure_started()
-        session = self._session(self._budget(None))
-        with self.nested(f"copying {src} to {target}"):
-            if src.is_dir():
-                self.succeed(f"mkdir -p {shlex.quote(target)}")
-                for path in sorted(src.rglob("*")):
-                    dest = f"{target}/{path.relative_to(src)}"
-                    if path.is_dir():
-                        self.succeed(f"mkdir -p {shlex.quote(dest)}")
-                    else:
-                        session.put(path, dest)
-            else:
-                session.put(src, target)
+    def _upload(self, local: Path, remote: str) -> None:
+        self._session(self._budget(None)).put(local, remote)
 
-    def copy_from_vm(self, source: str, target_dir: str | Path = "") -> Path:
-        """Copy a guest file to `out_dir / target_dir /` its name; returns the host path."""
-        self._ensure_started()
-        dest_dir = self.out_dir / target_dir
-        dest_dir.mkdir(parents=True, exist_ok=True)
-        dest = dest_dir / Path(source).name
-        with self.nested(f"copying {source} from the VM to {dest}"):
-            self._session(self._budget(None)).get(source, dest)
-        return dest
+    def _download(self, remote: str, local: Path) -> None:
+        self._session(self._budget(None)).get(remote, local)
+
+    def connect(self) -> None:
+        """Wait until the guest answers commands (the driver's `connect`): start, then SSH."""
+        self.succeed("true")
 
     # -- QMP and network ----------------------------------------------------------------
     def _qmp_session(self) -> QmpSession:
@@ -340,7 +346,15 @@ class Node(UnitVerbs):
         return self._qmp_session()
 
     def send_monitor_command(self, command: str) -> str:
-        """Run an HMP monitor command (through QMP) and return its output."""
+        """Run an HMP monitor command (through QMP) and return its output text, e.g.
+        `"VM status: running"` for `info status` (the driver returns the same text followed
+        by the `(qemu) ` prompt). Polling conditions are checked first, as in the driver.
+
+        Raises:
+            NodeStateError: QEMU is not running.
+            WaitTimeout: QEMU did not answer within 10 s (frozen or gone).
+        """
+        self.run_callbacks()
         with self.nested(f"sending monitor command: {command}"):
             return self._qmp_session().human_monitor_command(command)
 
@@ -348,7 +362,15 @@ class Node(UnitVerbs):
         self, event_filter: Mapping[str, Any] | Callable[[dict[str, Any]], bool],
         timeout: Duration = 600,
     ) -> dict[str, Any]:  # fmt: skip
-        """The next QMP event matching `event_filter` (dict subset or predicate)."""
+        """The first QMP event received (since start) matching `event_filter`, which is a
+        predicate on the event dict (the driver's form) or a dict subset; consumed, so the
+        next call waits for a new one. Returns the event as QEMU sent it:
+        `{"event": "STOP", "data": {...}, "timestamp": {"seconds": ..., "microseconds": ...}}`.
+
+        Raises:
+            NodeStateError: QEMU is not running.
+            WaitExpired: no such event within `timeout` seconds (the driver: TimeoutError).
+        """
         with self.nested(f"waiting for QMP event {event_filter!r}"):
             return self._qmp_session().wait_for_event(event_filter, timeout=timeout)
 
@@ -366,43 +388,57 @@ class Node(UnitVerbs):
         with self.nested("unblocking the cluster link"):
             self.link.unblock(self.name)
 
-    # -- not supported: no display --------------------------------------------------------
-    def _no_gui(self, verb: str) -> NotImplementedError:
-        return NotImplementedError(f"{verb}: nodes run without a display (-display none); "
-                                   "use console or SSH verbs instead")  # fmt: skip
+    # -- not supported --------------------------------------------------------------------
+    def _unsupported(self, verb: str) -> UnsupportedVerb:
+        return UnsupportedVerb(f"{self.name}.{verb}: not supported by this harness; {UNSUPPORTED_VERBS[verb]}")
 
     def screenshot(self, filename: str) -> None:
-        raise self._no_gui("screenshot")
+        raise self._unsupported("screenshot")
 
     def get_screen_text(self) -> str:
-        raise self._no_gui("get_screen_text")
+        raise self._unsupported("get_screen_text")
 
     def get_screen_text_variants(self) -> list[str]:
-        raise self._no_gui("get_screen_text_variants")
+        raise self._unsupported("get_screen_text_variants")
 
     def wait_for_text(self, regex: str, timeout: Duration = 900) -> None:
-        raise self._no_gui("wait_for_text")
+        raise self._unsupported("wait_for_text")
 
     def send_key(self, key: str, delay: float | None = 0.01, log: bool = True) -> None:
-        raise self._no_gui("send_key")
+        raise self._unsupported("send_key")
 
     def send_chars(self, chars: str, delay: float | None = 0.01) -> None:
-        raise self._no_gui("send_chars")
+        raise self._unsupported("send_chars")
 
     def wait_for_x(self, timeout: Duration = 900) -> None:
-        raise self._no_gui("wait_for_x")
+        raise self._unsupported("wait_for_x")
 
     def wait_for_window(self, regexp: str, timeout: Duration = 900) -> None:
-        raise self._no_gui("wait_for_window")
+        raise self._unsupported("wait_for_window")
+
+    def get_window_names(self) -> list[str]:
+        raise self._unsupported("get_window_names")
 
     def get_tty_text(self, tty: str) -> str:
-        raise self._no_gui("get_tty_text")
+        raise self._unsupported("get_tty_text")
 
     def wait_until_tty_matches(self, tty: str, regexp: str, timeout: Duration = 900) -> None:
-        raise self._no_gui("wait_until_tty_matches")
+        raise self._unsupported("wait_until_tty_matches")
+
+    def dump_tty_contents(self, tty: str) -> None:
+        raise self._unsupported("dump_tty_contents")
 
     def shell_interact(self, address: str | None = None) -> None:
-        raise NotImplementedError("shell_interact: use `ssh` with the printed attach command")
+        raise self._unsupported("shell_interact")
+
+    def console_interact(self) -> None:
+        raise self._unsupported("console_interact")
+
+    def forward_port(self, host_port: int = 8080, guest_port: int = 80) -> None:
+        raise self._unsupported("forward_port")
+
+    def switch_root(self) -> None:
+        raise self._unsupported("switch_root")
 
     def __repr__(self) -> str:
         return f"<Node {self.name} {'up' if self.booted else 'down'}>"

@@ -10,15 +10,18 @@ The socket comes from a factory so the harness can dial into a network namespace
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import select
+import shlex
 import socket
 import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import paramiko
 from cryptography.hazmat.primitives import serialization
@@ -27,7 +30,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from harness.errors import CommandTimeout, GuestUnreachable, InfrastructureError, WaitTimeout
 from harness.waits import Duration, Observation, seconds, wait_until
 
-__all__ = ["CommandResult", "SshKey", "SshSession", "SocketFactory", "tcp_connect"]
+__all__ = ["CommandResult", "SshKey", "SshSession", "SocketFactory", "STDERR_LOG", "detached",
+           "relay_stderr", "sftp_get_tree", "sftp_put_tree", "tcp_connect"]  # fmt: skip
 
 SocketFactory = Callable[[str, int, float], socket.socket]
 
@@ -37,6 +41,74 @@ SocketFactory = Callable[[str, int, float], socket.socket]
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 DRAIN_AFTER_EXIT = 0.2
 """Seconds to keep reading after the exit status arrives (output still in flight)."""
+
+
+STDERR_LOG = "/run/fba-command-stderr.log"
+"""Guest file that keeps what background children (and detached commands) write to stderr."""
+
+
+def relay_stderr(command: str, *, log: str = STDERR_LOG) -> str:
+    """`command` with its stderr passed through a relay that outlives the SSH channel.
+
+    The driver's docs start servers with `succeed("server >&2 &")`: there, stderr is the
+    backdoor shell's and stays open. Over SSH it is the channel, which we close once the
+    shell has exited; a background child's next write to it would then die of SIGPIPE.
+    So stderr goes through `tee -p` (which ignores SIGPIPE and keeps writing to its file
+    when the channel is gone) into the channel *and* `STDERR_LOG`. Only stderr is relayed:
+    stdout stays the channel itself, so what a foreground command prints is returned byte
+    for byte, and a command that leaves a child holding stdout is, as in the driver, the
+    script's mistake (the driver hangs; we return after the drain). We relay for every
+    command rather than guess from the text whether it backgrounds (`&` inside quotes,
+    `&&`, `>&2`...); a guest without GNU tee (busybox) runs the command unwrapped.
+    """
+    relay = f"exec 2> >(exec tee -p -a {shlex.quote(log)} >&2)"
+    return f"if tee -p --version >/dev/null 2>&1; then {relay}; fi; {command}"
+
+
+def detached(command: str) -> str:
+    """`command` started in its own session with no tie to the channel (output to
+    `STDERR_LOG`): the shell that runs this returns at once. For `execute(check_output=False)`,
+    which in the driver does not wait for the command (e.g. one that powers the guest off)."""
+    return f"setsid -f bash -c {shlex.quote(command)} </dev/null >>{STDERR_LOG} 2>&1"
+
+
+class SftpLike(Protocol):
+    """The part of `paramiko.SFTPClient` the tree copies use (a fake in unit tests)."""
+
+    def stat(self, path: str) -> paramiko.SFTPAttributes: ...
+    def listdir(self, path: str = ".") -> list[str]: ...
+    def mkdir(self, path: str, mode: int = 0o777) -> None: ...
+    def chmod(self, path: str, mode: int) -> None: ...
+    def get(self, remotepath: str, localpath: str) -> None: ...
+    def put(self, localpath: str, remotepath: str) -> paramiko.SFTPAttributes: ...
+
+
+def sftp_put_tree(sftp: SftpLike, local: Path, remote: str) -> None:
+    """Copy a host file or directory (recursively) to the guest path `remote`, keeping the
+    permission bits (an executable script stays executable; SFTP put alone does not)."""
+    mode = stat.S_IMODE(local.stat().st_mode)
+    if local.is_dir():
+        with contextlib.suppress(OSError):  # exists already: copy into it, as `cp -r` does
+            sftp.mkdir(remote)
+        for child in sorted(local.iterdir()):
+            sftp_put_tree(sftp, child, f"{remote.rstrip('/')}/{child.name}")
+    else:
+        sftp.put(str(local), remote)
+    sftp.chmod(remote, mode)
+
+
+def sftp_get_tree(sftp: SftpLike, remote: str, local: Path) -> None:
+    """Copy a guest file or directory (recursively, following symlinks) to host `local`,
+    keeping the permission bits."""
+    attrs = sftp.stat(remote)
+    mode = stat.S_IMODE(attrs.st_mode or 0o644)
+    if stat.S_ISDIR(attrs.st_mode or 0):
+        local.mkdir(parents=True, exist_ok=True)
+        for name in sorted(sftp.listdir(remote)):
+            sftp_get_tree(sftp, f"{remote.rstrip('/')}/{name}", local / name)
+    else:
+        sftp.get(remote, str(local))
+    local.chmod(mode | stat.S_IWUSR)  # stays writable for us: reports get cleaned up
 
 
 def tcp_connect(host: str, port: int, timeout: float) -> socket.socket:
@@ -230,12 +302,20 @@ class SshSession:
         )  # fmt: skip
 
     def get(self, remote: str, local: Path, *, timeout: Duration = 300) -> None:
-        """Copy a guest file to `local` over SFTP, bounded by `timeout`."""
-        self._sftp(lambda sftp: sftp.get(remote, str(local)), timeout, f"get {remote}")
+        """Copy a guest file or directory (recursively) to `local` over SFTP, keeping modes.
+
+        `timeout` bounds each SFTP request (no progress for that long is an error).
+
+        Raises:
+            WaitTimeout: an SFTP request got no answer within `timeout` seconds.
+            InfrastructureError: SFTP failed (no such file, permission, connection lost).
+        """
+        self._sftp(lambda sftp: sftp_get_tree(sftp, remote, local), timeout, f"get {remote}")
 
     def put(self, local: Path, remote: str, *, timeout: Duration = 300) -> None:
-        """Copy `local` to the guest path `remote` over SFTP, bounded by `timeout`."""
-        self._sftp(lambda sftp: sftp.put(str(local), remote), timeout, f"put {remote}")
+        """Copy a host file or directory (recursively) to the guest path `remote` over SFTP,
+        keeping modes; same bounds and errors as `get`."""
+        self._sftp(lambda sftp: sftp_put_tree(sftp, local, remote), timeout, f"put {remote}")
 
     def _sftp(self, action: Callable[[paramiko.SFTPClient], object], timeout: Duration,
               what: str) -> None:  # fmt: skip

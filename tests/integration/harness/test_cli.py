@@ -199,3 +199,22 @@ def _netns_list() -> list[str]:
 def _netns_pids(namespace: str) -> list[str]:
     done = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True, text=True, timeout=10, check=False)
     return done.stdout.split()
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [('machine.screenshot("boot")', "screenshot is not supported by this harness"),
+     ("from test_driver.machine import Machine", "test_driver package is not available here")],
+)  # fmt: skip
+def test_script_with_an_unsupported_verb_exits_4_in_one_line_before_booting(
+    tmp_path: Path, line: str, says: str
+) -> None:
+    script = tmp_path / "uses_gui.py"
+    script.write_text(f"start_all()\n{line}\n")
+    begin = time.monotonic()
+    done = cluster_test("--script", str(script), "--nodes", "1", "--report", str(tmp_path / "run"))
+    assert done.returncode == USAGE, done.stderr
+    [err] = lines(done.stderr)
+    assert err.startswith(f"cluster-test: --script: {script}:2: ") and says in err, err
+    assert "Traceback" not in done.stdout + done.stderr
+    assert time.monotonic() - begin < 20 and not (tmp_path / "run").exists(), "nothing was booted"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import unittest
 from pathlib import Path
 
 import pytest
 
-from harness.driver import Driver, PollingCondition, run_script
-from harness.errors import CheckFailed, CommandFailed, HarnessError, Interrupted
+from harness.driver import Driver, PollingCondition, run_script, script_problem
+from harness.errors import CheckFailed, CommandFailed, HarnessError, Interrupted, UnsupportedVerb
 from harness.log import RunLog
 from harness.waits import WaitExpired
 from tests.unit.harness.machine.fakes import FakeClock, FakeNode
@@ -112,6 +113,94 @@ def test_retry_polls_each_second_with_last_try_flag() -> None:
     assert all(n <= 1.0 for n in clock.naps)
 
 
+@pytest.mark.parametrize("keyword", ["timeout", "timeout_seconds"])
+def test_retry_takes_timeout_and_the_older_timeout_seconds(keyword: str) -> None:
+    clock = FakeClock()
+    d = driver(clock, nodes(clock, "n"))
+    begin = clock.now
+    with pytest.raises(WaitExpired, match="of a 7.0 s budget"):
+        d.test_symbols()["retry"](lambda _last: False, **{keyword: 7})
+    assert 7 <= clock.now - begin < 8.5
+    calls = iter([False, False, True])
+    d.retry(lambda _last: next(calls), 5)  # positional, as in the driver
+    with pytest.raises(TypeError, match="not both"):
+        d.retry(lambda _last: True, timeout=1, timeout_seconds=1)
+
+
+def test_os_and_out_dir_are_the_drivers(tmp_path: Path) -> None:
+    clock = FakeClock()
+    ns = nodes(clock, "node01")
+    d = driver(clock, ns, out_dir=tmp_path / "out")
+    g = d.test_symbols()
+    assert g["os"] is os and g["driver"].out_dir == tmp_path / "out"
+    assert ns[0].out_dir == tmp_path / "out", "copy_from_machine lands under driver.out_dir"
+    d.run_script('import json\nassert os.path.isdir("/")\nassert json.loads("[1]") == [1]\n')
+
+
+@pytest.mark.parametrize("line", ["import test_driver", "from test_driver.machine import Machine",
+                                  "import test_driver.errors as e"])  # fmt: skip
+def test_importing_test_driver_fails_in_one_line_naming_the_globals(line: str) -> None:
+    clock = FakeClock()
+    d = driver(clock, nodes(clock, "node01"))
+    with pytest.raises(UnsupportedVerb) as info:
+        d.run_script(line + "\n")
+    text = str(info.value)
+    assert "\n" not in text and text.startswith("import test_driver")
+    assert "globals (machine, retry, subtest, polling_condition" in text
+
+
+def test_polling_condition_is_checked_inside_each_wait_attempt() -> None:
+    """The condition turns false while a wait is still retrying: the wait ends at once with
+    the driver's text, not at its timeout."""
+    clock = FakeClock()
+    attempts = [0]
+
+    def guest(command: str, _t: float) -> tuple[int, str, float]:
+        if command == "probe":
+            attempts[0] += 1
+            return 1, "", 0.5
+        return 0, "", 0.0
+
+    ns = [FakeNode("node01", guest, clock)]
+    d = driver(clock, ns)
+    script = (
+        "@polling_condition(seconds_interval=0)\n"
+        "def server_alive():\n"
+        "    'server is alive'\n"
+        "    return probes() < 3\n"
+        "with server_alive:\n"
+        "    machine.wait_until_succeeds('probe', timeout=600)\n"
+    )
+    symbols = d.test_symbols()
+    symbols["probes"] = lambda: attempts[0]  # lets the condition see the guest's attempts
+    begin = clock.now
+    with pytest.raises(CheckFailed, match="^Polling condition failed: server is alive$"):
+        exec(compile(script, "testScript", "exec"), symbols)
+    assert attempts[0] == 3 and clock.now - begin < 10
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('machine.screenshot("x")\n', "s.py:1: screenshot is not supported by this harness; nodes run without"),
+        ('start_all()\nnode01.send_chars("a")\n', "s.py:2: send_chars is not supported"),
+        ("from test_driver.machine import Machine\n", "s.py:1: from test_driver.machine import ...: "),
+        ("if True\n", "s.py:1: syntax error"),
+    ],
+)
+def test_script_problem_finds_unsupported_verbs_before_running(tmp_path: Path, text: str, says: str) -> None:
+    script = tmp_path / "s.py"
+    script.write_text(text)
+    problem = script_problem(script)
+    assert problem is not None and says in problem and "\n" not in problem
+
+
+def test_script_problem_passes_the_compat_scripts() -> None:
+    scripts = sorted((Path(__file__).parents[2] / "vm/compat/scripts").glob("*.py"))
+    assert len(scripts) >= 8
+    assert [(s.name, script_problem(s)) for s in scripts if script_problem(s)] == []
+
+
 def test_polling_condition_checked_before_commands() -> None:
     clock = FakeClock()
     ns = nodes(clock, "node01")
@@ -130,7 +219,7 @@ def test_polling_condition_checked_before_commands() -> None:
         ns[0].succeed("true")
         healthy[0] = False
         clock.now += 5
-        with pytest.raises(CheckFailed, match="polling condition failed: cluster is healthy"):
+        with pytest.raises(CheckFailed, match="^Polling condition failed: cluster is healthy$"):
             ns[0].succeed("true")
     ns[0].succeed("true")  # disarmed outside the block
 

@@ -205,3 +205,22 @@ def test_a_frozen_vm_cannot_outlive_the_run_deadline(tmp_path: Path) -> None:
     assert run.rc == 2, run.explain()
     [line] = [x for x in run.stderr.splitlines() if x.startswith("cluster-test: timeout: ")]
     assert "node01" in line and "true" in line, f"the timeout names the node and the command: {line}"
+
+
+def test_driver_parity_verbs_on_a_real_guest(tmp_path: Path) -> None:
+    """copy_from_host (parents, mode), copy_from_machine (a tree, under out_dir), a `>&2 &`
+    server that outlives its command, stdout-only output, polling conditions inside waits,
+    the console log and the monitor: one boot, every subtest passes."""
+    run = run_script("driver_parity.py", tmp_path / "run", nodes=1)
+    assert run.rc == 0, run.explain()
+    cases = assert_subtests(run, [
+        "copy_from_host: parents created, an executable stays executable",
+        "copy_from_machine: a directory tree lands under out_dir/target_dir",
+        "a server started with >&2 & keeps running and writing",
+        "stdout only: stderr progress does not break json.loads",
+        "a polling condition is checked inside each wait_until_succeeds attempt",
+        "console log and monitor",
+    ])  # fmt: skip
+    assert not any(c.find("failure") is not None for c in cases), run.explain()
+    assert (tmp_path / "run/out/copied/tree/a.txt").read_text() == "a\n"
+    assert_torn_down(run)

@@ -3,7 +3,9 @@ whose guest is a Python function (no processes, no real time)."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 from harness.errors import CommandTimeout
 from harness.machine.ssh import CommandResult
@@ -25,16 +27,19 @@ class FakeClock:
         self.now += secs
 
 
-Guest = Callable[[str, float], tuple[int, str, float]]
-"""(command, timeout) -> (rc, stdout, seconds the command takes)."""
+Guest = Callable[[str, float], tuple[int, str, float] | tuple[int, str, float, str]]
+"""(command, timeout) -> (rc, stdout, seconds the command takes[, stderr])."""
 
 
 class FakeNode(UnitVerbs):
     """A node whose commands are answered by `guest`; time passes on `clock` only."""
 
-    def __init__(self, name: str, guest: Guest, clock: FakeClock) -> None:
-        super().__init__(name, clock=clock, sleep=clock.sleep)
+    def __init__(self, name: str, guest: Guest, clock: FakeClock, *, guest_root: Path | None = None,
+                 out_dir: Path | None = None) -> None:  # fmt: skip
+        super().__init__(name, clock=clock, sleep=clock.sleep, out_dir=out_dir)
         self.guest = guest
+        self.guest_root = guest_root
+        """Host directory standing for the guest's `/` in file transfers."""
         self.clock = clock
         self.commands: list[str] = []
         self.started = 0
@@ -56,9 +61,30 @@ class FakeNode(UnitVerbs):
     def _run(self, command: str, timeout: float) -> CommandResult:
         inner = command.removeprefix("set -euo pipefail; ")
         self.commands.append(inner)
-        rc, out, takes = self.guest(inner, timeout)
+        answer = self.guest(inner, timeout)
+        rc, out, takes = answer[:3]
+        err = answer[3] if len(answer) == 4 else ""
         if takes > timeout:
             self.clock.now += timeout
             raise CommandTimeout(f"{inner!r} still running after {timeout:.1f} s", stdout=out)
         self.clock.now += takes
-        return CommandResult(rc, out, "", takes)
+        return CommandResult(rc, out, err, takes)
+
+    def _in_guest(self, remote: str) -> Path:
+        assert self.guest_root is not None, "pass guest_root= to use file transfers"
+        return self.guest_root / remote.lstrip("/")
+
+    def _upload(self, local: Path, remote: str) -> None:
+        # copy2/copytree keep the mode, as the SFTP transfer does (sftp_put_tree).
+        dest = self._in_guest(remote)
+        if local.is_dir():
+            shutil.copytree(local, dest, dirs_exist_ok=True)
+        else:
+            shutil.copy2(local, dest)
+
+    def _download(self, remote: str, local: Path) -> None:
+        src = self._in_guest(remote)
+        if src.is_dir():
+            shutil.copytree(src, local, dirs_exist_ok=True)
+        else:
+            shutil.copy2(src, local)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import stat
+import subprocess
 from pathlib import Path
 
 import paramiko
@@ -10,8 +14,8 @@ import pytest
 from harness.errors import NodeStateError
 from harness.machine.console import Console
 from harness.machine.qmp import event_matches
-from harness.machine.ssh import CommandResult, SshKey
-from harness.waits import WaitExpired
+from harness.machine.ssh import CommandResult, SshKey, detached, relay_stderr, sftp_get_tree, sftp_put_tree
+from harness.waits import WaitExpired, wait_until
 from tests.unit.harness.machine.fakes import FakeClock
 
 
@@ -87,3 +91,106 @@ def test_console_precheck_aborts_the_wait(tmp_path: Path) -> None:
     clock = FakeClock()
     with pytest.raises(NodeStateError, match="qemu exited"):
         Console(tmp_path / "x.log").wait_for_text("READY", 300, clock=clock, sleep=clock.sleep, precheck=dead)
+
+
+class DirSftp:
+    """`SftpLike` over a host directory standing for the guest's `/` (paramiko semantics:
+    `put` and `get` copy bytes only, `mkdir` fails on an existing directory)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _p(self, path: str) -> Path:
+        return self.root / path.lstrip("/")
+
+    def stat(self, path: str) -> paramiko.SFTPAttributes:
+        return paramiko.SFTPAttributes.from_stat(os.stat(self._p(path)))
+
+    def listdir(self, path: str = ".") -> list[str]:
+        return os.listdir(self._p(path))
+
+    def mkdir(self, path: str, mode: int = 0o777) -> None:
+        self._p(path).mkdir(mode)
+
+    def chmod(self, path: str, mode: int) -> None:
+        self._p(path).chmod(mode)
+
+    def get(self, remotepath: str, localpath: str) -> None:
+        Path(localpath).write_bytes(self._p(remotepath).read_bytes())
+
+    def put(self, localpath: str, remotepath: str) -> paramiko.SFTPAttributes:
+        dest = self._p(remotepath)
+        dest.write_bytes(Path(localpath).read_bytes())
+        dest.chmod(0o644)  # what a fresh SFTP file gets under umask 022
+        return paramiko.SFTPAttributes()
+
+
+def test_sftp_trees_copy_recursively_and_keep_modes(tmp_path: Path) -> None:
+    guest = tmp_path / "guest"
+    (guest / "opt").mkdir(parents=True)
+    src = tmp_path / "tool"
+    (src / "bin").mkdir(parents=True)
+    (src / "bin/run.sh").write_text("#!/bin/sh\n")
+    (src / "bin/run.sh").chmod(0o750)
+    (src / "README").write_text("r")
+    sftp = DirSftp(guest)
+    sftp_put_tree(sftp, src, "/opt/tool")
+    assert stat.S_IMODE((guest / "opt/tool/bin/run.sh").stat().st_mode) == 0o750
+    assert (guest / "opt/tool/README").read_text() == "r"
+    sftp_put_tree(sftp, src, "/opt/tool")  # again, into the existing tree
+    back = tmp_path / "back"
+    sftp_get_tree(sftp, "/opt/tool", back)
+    assert (back / "bin/run.sh").read_text() == "#!/bin/sh\n"
+    assert stat.S_IMODE((back / "bin/run.sh").stat().st_mode) == 0o750
+
+
+def _channel(command: str) -> subprocess.Popen[bytes]:
+    """bash -c `command` with stdout/stderr on pipes standing for the SSH channel."""
+    return subprocess.Popen(["bash", "-c", command], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
+BACKGROUND = ("set -euo pipefail; (for i in $(seq 200); do echo tick $i >&2; echo $i > {marker}; sleep 0.05; "
+              "done) >&2 & echo $!")  # fmt: skip
+
+
+@pytest.mark.parametrize("relayed", [True, False])
+def test_background_child_survives_the_channel_closing_only_with_the_relay(tmp_path: Path, relayed: bool) -> None:
+    """`server >&2 &` then the channel closes (as SshSession.run does after the shell exits):
+    with `relay_stderr` the child keeps running and writing; without it, it dies of SIGPIPE."""
+    marker, log = tmp_path / "marker", tmp_path / "stderr.log"
+    command = BACKGROUND.format(marker=marker)
+    proc = _channel(relay_stderr(command, log=str(log)) if relayed else command)
+    assert proc.stdout is not None and proc.stderr is not None
+    pid = int(proc.stdout.readline())
+    proc.wait(timeout=10)
+    proc.stderr.close()  # the channel is gone
+    try:
+        def progressed(_left: float) -> bool:
+            count = marker.read_text().strip() if marker.exists() else ""
+            return (not _alive(pid)) if not relayed else (count.isdigit() and int(count) >= 40)
+
+        wait_until(progressed, what="the background child", timeout=10)
+        if relayed:
+            assert _alive(pid) and "tick 40" in log.read_text()
+        else:
+            assert not marker.exists() or int(marker.read_text()) < 200, "died (SIGPIPE) before finishing"
+    finally:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_relay_keeps_foreground_stdout_and_stderr_apart(tmp_path: Path) -> None:
+    proc = _channel(relay_stderr("set -euo pipefail; echo '{\"a\": 1}'; echo progress >&2; exit 3",
+                                 log=str(tmp_path / "l")))  # fmt: skip
+    out, err = proc.communicate(timeout=10)
+    assert (proc.returncode, out, err) == (3, b'{"a": 1}\n', b"progress\n")
+    assert detached("poweroff").startswith("setsid -f bash -c poweroff </dev/null >>")

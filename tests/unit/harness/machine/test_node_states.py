@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import pytest
 
-from harness.errors import NodeStateError
+from harness.errors import NodeStateError, UnsupportedVerb
 from harness.machine.config import NodeConfig
-from harness.machine.node import Node
+from harness.machine.console import Console
+from harness.machine.node import UNSUPPORTED_VERBS, Node
 from harness.machine.qemu import DirectBoot
 from harness.machine.ssh import SshKey
 
@@ -36,23 +38,37 @@ def test_stopped_node_guards(tmp_path: Path) -> None:
     assert not (tmp_path / "n1").exists()
 
 
-@pytest.mark.parametrize(
-    "verb", ["screenshot", "get_screen_text", "wait_for_text", "send_key", "send_chars", "wait_for_x",
-             "wait_for_window", "get_tty_text", "wait_until_tty_matches", "get_screen_text_variants"],
-)  # fmt: skip
-def test_gui_verbs_name_themselves(tmp_path: Path, verb: str) -> None:
+# Every public verb of the driver's Machine classes (nixpkgs nixos/lib/test-driver/src/
+# test_driver/machine/__init__.py, BaseMachine + QemuMachine, read at 019697db).
+DRIVER_VERBS = """systemctl wait_for_unit get_unit_info get_unit_property require_unit_state succeed fail
+wait_until_succeeds wait_until_fails sleep wait_for_file wait_for_open_port wait_for_open_unix_socket
+wait_for_closed_port start_job stop_job execute run_callbacks copy_from_machine copy_from_vm
+copy_from_host_via_shell copy_from_host is_up send_monitor_command get_tty_text wait_until_tty_matches
+dump_tty_contents shell_interact console_interact wait_for_shutdown wait_for_qmp_event send_chars
+connect screenshot get_screen_text_variants get_screen_text wait_for_text wait_for_console_text
+get_console_log send_key send_console start shutdown crash reboot wait_for_x get_window_names
+wait_for_window forward_port block unblock switch_root log nested""".split()
+
+
+def test_every_driver_verb_exists() -> None:
+    assert [v for v in DRIVER_VERBS if not callable(getattr(Node, v, None))] == []
+
+
+@pytest.mark.parametrize("verb", sorted(UNSUPPORTED_VERBS))
+def test_unsupported_verbs_raise_one_line_naming_themselves(tmp_path: Path, verb: str) -> None:
     method = getattr(node(tmp_path), verb)
-    args = {
-        "screenshot": ("x",),
-        "wait_for_text": ("x",),
-        "send_key": ("x",),
-        "send_chars": ("x",),
-        "wait_for_window": ("x",),
-        "get_tty_text": ("1",),
-        "wait_until_tty_matches": ("1", "x"),
-    }
-    with pytest.raises(NotImplementedError, match=f"^{verb}: nodes run without a display"):
-        method(*args.get(verb, ()))
+    required = [p for p in inspect.signature(method).parameters.values() if p.default is inspect.Parameter.empty]
+    with pytest.raises(UnsupportedVerb) as info:
+        method(*["1"] * len(required))
+    text = str(info.value)
+    assert text.startswith(f"node01.{verb}: not supported by this harness; ") and "\n" not in text
+
+
+def test_gui_verbs_say_what_to_use_instead(tmp_path: Path) -> None:
+    with pytest.raises(UnsupportedVerb, match="send_console types on the serial console"):
+        node(tmp_path).send_key("ret")
+    with pytest.raises(UnsupportedVerb, match="wait_for_console_text reads the serial console"):
+        node(tmp_path).wait_for_text("x")
 
 
 def test_attach_commands(tmp_path: Path) -> None:
@@ -63,3 +79,47 @@ def test_attach_commands(tmp_path: Path) -> None:
     assert info["ssh"].endswith("-p 2201 root@127.0.0.1")
     assert info["console"].endswith("n1/console.log")
     assert (tmp_path / "n1" / "id_ed25519").stat().st_mode & 0o777 == 0o600
+
+
+def test_get_console_log_starts_fresh_at_each_start(tmp_path: Path) -> None:
+    """start() marks the console (Node.start calls console.mark()); get_console_log returns
+    only what came after, while console.log keeps every boot."""
+    n = node(tmp_path)
+    (tmp_path / "n1").mkdir()
+    log = tmp_path / "n1/console.log"
+    log.write_text("first boot\n")
+    n.console = Console(log)
+    n.console.mark()  # what start() does
+    with log.open("a") as f:
+        f.write("second boot\n")
+    assert n.get_console_log() == "second boot\n"
+    assert "first boot" in log.read_text()
+
+
+class _Running:
+    pid = 4242
+
+    def poll(self) -> None:
+        return None
+
+
+class _Qmp:
+    def __init__(self) -> None:
+        self.events = [{"event": "RESUME", "data": {}}, {"event": "STOP", "data": {}}]
+
+    def human_monitor_command(self, command: str) -> str:
+        return "VM status: running\r\n" if command == "info status" else ""
+
+    def wait_for_event(self, event_filter: object, *, timeout: float) -> dict[str, object]:
+        assert callable(event_filter) and timeout == 600
+        return next(e for e in self.events if event_filter(e))
+
+
+def test_monitor_and_qmp_event_answer_like_the_driver(tmp_path: Path) -> None:
+    n = node(tmp_path)
+    n._proc, n._qmp = _Running(), _Qmp()  # type: ignore[assignment]
+    checks: list[int] = []
+    n.before_command.append(lambda: checks.append(1))
+    assert "running" in n.send_monitor_command("info status")
+    assert checks == [1], "polling conditions are checked before a monitor command, as in the driver"
+    assert n.wait_for_qmp_event(lambda e: e["event"] == "STOP") == {"event": "STOP", "data": {}}

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import shlex
+import stat
+from pathlib import Path
+
 import pytest
 
-from harness.errors import CheckFailed, CommandFailed, CommandTimeout, WaitTimeout
+from harness.errors import CheckFailed, CommandFailed, CommandTimeout, HarnessError, WaitTimeout
+from harness.machine.commands import SLEEP_SLACK
 from harness.machine.units import INACTIVE_GRACE
 from harness.waits import WaitExpired
 from tests.unit.harness.machine.fakes import FakeClock, FakeNode
@@ -73,7 +79,132 @@ def test_execute_driver_flags() -> None:
     node = FakeNode("n", lambda _c, _t: (4, "text", 0.0), FakeClock())
     assert node.execute("x") == (4, "text")
     assert node.execute("x", check_return=False) == (-1, "text")
-    assert node.execute("x", check_output=False) == (4, "")
+    # The driver does not wait for a check_output=False command and returns (-2, "").
+    assert node.execute("poweroff", check_output=False) == (-2, "")
+    assert node.commands[-1].startswith("setsid -f bash -c ")
+    assert "poweroff" in node.commands[-1] and "</dev/null >>/run/fba-command-stderr.log 2>&1" in node.commands[-1]
+
+
+def json_with_progress(command: str, _t: float) -> tuple[int, str, float, str]:
+    return (1 if "fails" in command else 0), '{"a": 1}\n', 0.1, "  % Total  progress 100%\n"
+
+
+def test_output_verbs_return_stdout_only() -> None:
+    """stderr (curl's progress) goes to the log; every verb returns stdout, as the driver."""
+    node = FakeNode("n", json_with_progress, FakeClock())
+    assert json.loads(node.succeed("curl x")) == {"a": 1}
+    assert json.loads(node.execute("curl x")[1]) == {"a": 1}
+    assert json.loads(node.wait_until_succeeds("curl x", timeout=10)) == {"a": 1}
+    assert json.loads(node.wait_until_fails("curl fails", timeout=10)) == {"a": 1}
+    assert json.loads(node.fail("curl fails")) == {"a": 1}
+
+
+def test_stderr_still_shows_in_failure_text() -> None:
+    node = FakeNode("n", json_with_progress, FakeClock())
+    with pytest.raises(CommandFailed, match="progress 100%"):
+        node.succeed("curl fails")
+
+
+def test_polling_hooks_run_before_every_attempt_of_a_wait() -> None:
+    clock = FakeClock()
+    answers = iter([(1, "", 0.1), (1, "", 0.1), (0, "up\n", 0.1)])
+    node = FakeNode("n", lambda _c, _t: next(answers), clock)
+    seen: list[int] = []
+    node.before_command.append(lambda: seen.append(len(node.commands)))
+    assert node.wait_until_succeeds("probe", timeout=30) == "up\n"
+    assert seen == [0, 1, 2], "one check before each of the three attempts"
+
+
+def test_failing_polling_condition_ends_a_wait_at_once() -> None:
+    clock = FakeClock()
+    node = FakeNode("n", lambda _c, _t: (1, "", 0.1), clock)
+    calls = [0]
+
+    def condition() -> None:
+        calls[0] += 1
+        if calls[0] == 3:
+            raise CheckFailed("Polling condition failed: server alive")
+
+    node.before_command.append(condition)
+    begin = clock.now
+    with pytest.raises(CheckFailed, match="^Polling condition failed: server alive$"):
+        node.wait_until_succeeds("probe", timeout=600)
+    assert clock.now - begin < 10 and len(node.commands) == 2
+    calls[0] = 2
+    with pytest.raises(CheckFailed):
+        node.wait_for_file("/x", timeout=600)
+    calls[0] = 2
+    with pytest.raises(CheckFailed):
+        node.wait_for_unit("x.service", timeout=600)
+
+
+def test_sleep_sleeps_in_guest_time() -> None:
+    clock = FakeClock()
+    node = FakeNode("n", sleeper, clock)
+    node.sleep(12)
+    assert node.commands == ["sleep 12"] and clock.now == 1012.0
+    frozen = FakeNode("n", lambda _c, _t: (0, "", 1e9), clock)
+    begin = clock.now
+    with pytest.raises(CommandTimeout):
+        frozen.sleep(5)
+    assert clock.now - begin == pytest.approx(5 + SLEEP_SLACK)
+
+
+def file_guest(root: Path, dirs: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+    """A guest that answers `test -d` from `dirs` and really runs `mkdir -p -- X` under root."""
+
+    def guest(command: str, _t: float) -> tuple[int, str, float]:
+        if command.startswith("test -d "):
+            return (0 if shlex.split(command)[2] in dirs else 1), "", 0.0
+        if command.startswith("mkdir -p -- "):
+            (root / shlex.split(command)[3].lstrip("/")).mkdir(parents=True, exist_ok=True)
+        return 0, "", 0.0
+
+    return guest
+
+
+def test_copy_from_host_creates_parents_and_keeps_the_mode(tmp_path: Path) -> None:
+    root = tmp_path / "guest"
+    root.mkdir()
+    script = tmp_path / "run.sh"
+    script.write_text("#!/bin/sh\necho hi\n")
+    script.chmod(0o755)
+    node = FakeNode("n", file_guest(root), FakeClock(), guest_root=root)
+    node.copy_from_host(script, "/opt/new dir/bin/run.sh")
+    assert "mkdir -p -- '/opt/new dir/bin'" in node.commands
+    copied = root / "opt/new dir/bin/run.sh"
+    assert copied.read_text() == script.read_text() and stat.S_IMODE(copied.stat().st_mode) == 0o755
+
+
+def test_copy_from_host_into_an_existing_dir_and_a_tree(tmp_path: Path) -> None:
+    root = tmp_path / "guest"
+    (root / "etc/app").mkdir(parents=True)
+    tree = tmp_path / "conf"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub/a.conf").write_text("a")
+    node = FakeNode("n", file_guest(root, dirs=("/etc/app",)), FakeClock(), guest_root=root)
+    node.copy_from_host(tree, "/etc/app")  # cp -r into an existing directory: /etc/app/conf
+    assert (root / "etc/app/conf/sub/a.conf").read_text() == "a"
+    with pytest.raises(HarnessError, match="copy_from_host: no such host file or directory"):
+        node.copy_from_host(tmp_path / "missing", "/x")
+
+
+def test_copy_from_machine_copies_a_tree_under_out_dir(tmp_path: Path) -> None:
+    root = tmp_path / "guest"
+    (root / "var/log/app/sub").mkdir(parents=True)
+    (root / "var/log/app/a.log").write_text("a")
+    (root / "var/log/app/sub/b.log").write_text("b")
+    (root / "etc").mkdir()
+    (root / "etc/hostname").write_text("n\n")
+    out = tmp_path / "out"
+    node = FakeNode("n", file_guest(root), FakeClock(), guest_root=root, out_dir=out)
+    hooks: list[int] = []
+    node.before_command.append(lambda: hooks.append(1))
+    assert node.copy_from_machine("/var/log/app", "logs") == out / "logs/app"
+    assert (out / "logs/app/sub/b.log").read_text() == "b" and (out / "logs/app/a.log").read_text() == "a"
+    assert node.copy_from_vm(source="/etc/hostname") == out / "hostname"  # the old name, same place
+    assert (out / "hostname").read_text() == "n\n"
+    assert hooks == [1, 1], "polling conditions are checked before each copy"
 
 
 def show(state: str, sub: str = "dead", jobs: str = "") -> str:
@@ -204,10 +335,3 @@ def test_wait_for_port_and_file_commands() -> None:
         node2.wait_for_closed_port(22, timeout=3)
 
 
-def test_sleep_uses_injected_clock() -> None:
-    clock = FakeClock()
-    node = FakeNode("n", sleeper, clock)
-    node.sleep(12)
-    assert clock.now == 1012.0
-    assert clock.naps == [12.0]  # one nap on the injected sleep
-    assert node.commands == []  # no guest command for a host-side sleep
