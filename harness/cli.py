@@ -176,6 +176,7 @@ def run(argv: list[str]) -> int:
         # The script asked for something this harness does not do: a usage error, one line.
         first = (str(err).splitlines() or [""])[0]
         sys.stderr.write(f"cluster-test: unsupported: {first}\n")
+        return Exit.USAGE
     except UsageError as err:
         sys.stderr.write(f"cluster-test: {err}\n")
         return Exit.USAGE
