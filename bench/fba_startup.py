@@ -7,6 +7,8 @@ minimum) of N runs, one after the other:
 - `python -c pass` (the floor: the interpreter and `site` alone),
 - `fba --help` (parser only),
 - `fba config validate` on a valid config (the config model: pydantic),
+- the same with pydantic's plugin scan on (`PYDANTIC_DISABLE_PLUGINS=` empty; `fba` turns the
+  scan off by default), the alternative side by side,
 - `fba status` on an empty state dir (markers, `systemctl show`).
 
 `--importtime` also prints, for each command, the slowest top-level imports from
@@ -45,12 +47,18 @@ CONFIG = {
 RUN_TIMEOUT_S = 60.0
 
 
+# Environment variables a row sets on top of the common environment.
+EXTRA_ENV = {"validate, plugin scan on": {"PYDANTIC_DISABLE_PLUGINS": ""}}
+
+
 def commands(work: Path) -> dict[str, list[str]]:
     config, state = work / "cluster-config.json", work / "state"
+    validate = [str(FBA), "config", "validate", "--config", str(config)]
     return {
         "python -c pass": [sys.executable, "-c", "pass"],
         "fba --help": [str(FBA), "--help"],
-        "fba config validate": [str(FBA), "config", "validate", "--config", str(config)],
+        "fba config validate": validate,
+        "validate, plugin scan on": validate,
         "fba status": [str(FBA), "status", "--state-dir", str(state)],
     }
 
@@ -161,25 +169,26 @@ def main() -> None:
         work = Path(tmp)
         prepare(work)
         table = commands(work)
-        for argv in table.values():  # warm the page cache and the pyc files once
-            once(argv, env)
+        envs = {name: {**env, **EXTRA_ENV.get(name, {})} for name in table}
+        for name, argv in table.items():  # warm the page cache and the pyc files once
+            once(argv, envs[name])
         times: dict[str, list[float]] = {name: [] for name in table}
         for _ in range(args.runs):  # interleaved, so a burst of host load hits every command alike
             for name, argv in table.items():
-                times[name].append(once(argv, env))
+                times[name].append(once(argv, envs[name]))
         floor = statistics.median(times["python -c pass"])
         print(
-            f"{'command':<22} {'median':>9} {'min':>9} {'x python':>9}   ({args.runs} runs, {sys.version.split()[0]})"
+            f"{'command':<24} {'median':>9} {'min':>9} {'x python':>9}   ({args.runs} runs, {sys.version.split()[0]})"
         )
         for name, samples in times.items():
             median = statistics.median(samples)
-            print(f"{name:<22} {median * 1000:7.1f}ms {min(samples) * 1000:7.1f}ms {median / floor:8.2f}x")
+            print(f"{name:<24} {median * 1000:7.1f}ms {min(samples) * 1000:7.1f}ms {median / floor:8.2f}x")
         if args.importtime:
             for name, argv in table.items():
                 if name == "python -c pass":
                     continue
                 print(f"\nslowest imports of `{name}` (cumulative, ms):")
-                for micros, module in importtime(argv, env, 8):
+                for micros, module in importtime(argv, envs[name], 8):
                     print(f"  {micros / 1000:7.1f}  {module}")
 
 

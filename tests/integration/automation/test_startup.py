@@ -52,3 +52,43 @@ def test_config_validate_loads_the_config_but_not_the_steps(tmp_path: Path) -> N
     assert code == 2
     assert "automation.spec.config" in modules
     assert not modules & {"automation.join", "automation.http", "automation.report", "tenacity"}
+
+
+MAIN_PROBE = (
+    "import sys\n"
+    "from automation.cli import main\n"
+    "try:\n"
+    "    main(sys.argv[1:], {})\n"
+    "except SystemExit as done:\n"
+    "    from pydantic.plugin import _loader\n"
+    "    sys.stderr.write(f'code={done.code} scanned={_loader._plugins is not None}\\n')\n"
+)
+
+
+@pytest.mark.parametrize(("preset", "scanned"), [(None, False), ("", True)])
+def test_config_validate_skips_pydantic_plugin_scan(tmp_path: Path, preset: str | None, scanned: bool) -> None:
+    """The entry-point scan for pydantic plugins (~15 ms, more in a guest) is off unless asked for."""
+    import os
+
+    path = tmp_path / "cluster-config.json"
+    path.write_text(json.dumps(VALID))
+    path.chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    if preset is not None:
+        env["PYDANTIC_DISABLE_PLUGINS"] = preset  # a caller's own setting is kept
+    done = subprocess.run(
+        [sys.executable, "-c", MAIN_PROBE, "config", "validate", "--config", str(path)],
+        capture_output=True, text=True, timeout=60, check=False, env=env,
+    )  # fmt: skip
+    assert done.stderr.strip().splitlines()[-1] == f"code=0 scanned={scanned}", done.stderr
+
+
+VALID = {
+    "node_id": "node01",
+    "node_role": "control-plane",
+    "bootstrap": True,
+    "cluster_name": "bench",
+    "leader_url": "http://127.0.0.1:2379",
+    "raft_addr": "127.0.0.1:2380",
+    "initial_peers": ["node01=127.0.0.1:2380"],
+}
