@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 from harness.errors import CheckFailed, HarnessError, UnsupportedVerb
 from harness.log import RunLog
-from harness.machine.node import UNSUPPORTED_VERBS
+from harness.machine.unsupported import UNSUPPORTED_VERBS
 from harness.waits import POLL_EVERY_SECOND, Clock, Duration, Observation, Sleep, seconds, wait_until
 
 __all__ = ["DEFAULT_GLOBAL_TIMEOUT", "Driver", "DriverNode", "PollingCondition", "SubtestRecord",

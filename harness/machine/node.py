@@ -1,9 +1,10 @@
 """`Node`: one QEMU guest with the NixOS test driver's verbs.
 
-A facade: lifecycle here; guest commands in `commands.py`; systemd verbs in `units.py`;
-QMP, console and SSH in their own modules. Names, signatures and defaults follow the
-driver (see docs/harness-api.md), so a driver `testScript` runs unchanged; every wait is
-bounded and a command on a stopped node starts it, as in the driver.
+A facade: lifecycle here; guest commands in `commands.py`; systemd verbs in `units.py`; the
+driver verbs we lack in `unsupported.py`; QMP, console and SSH in their own modules. Names,
+signatures and defaults follow the driver (see docs/harness-api.md), so a driver
+`testScript` runs unchanged; every wait is bounded and a command on a stopped node starts
+it, as in the driver.
 
 ```python
 node = Node(NodeConfig(name="node01", state_dir=tmp / "node01", boot=direct_boot(image),
@@ -25,7 +26,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.errors import InfrastructureError, NodeStateError, UnsupportedVerb, WaitTimeout
+from harness.errors import InfrastructureError, NodeStateError, WaitTimeout
 from harness.log import NodeLog
 from harness.machine import reaper
 from harness.machine.config import LinkControl, NodeConfig, SocketFactory
@@ -35,38 +36,16 @@ from harness.machine.qemu import build_argv
 from harness.machine.qmp import QmpSession
 from harness.machine.ssh import CommandResult, SshSession, relay_stderr, tcp_connect
 from harness.machine.units import UnitVerbs
+from harness.machine.unsupported import UNSUPPORTED_VERBS, UnsupportedVerbs
 from harness.waits import Clock, Duration, Observation, Sleep, tail
 
 __all__ = ["Node", "SHUTDOWN_TIMEOUT", "UNSUPPORTED_VERBS"]
-
-_NO_DISPLAY = "nodes run without a display (-display none); use the console or SSH verbs"
-UNSUPPORTED_VERBS: dict[str, str] = {
-    "screenshot": _NO_DISPLAY,
-    "get_screen_text": _NO_DISPLAY + " (no OCR)",
-    "get_screen_text_variants": _NO_DISPLAY + " (no OCR)",
-    "wait_for_text": _NO_DISPLAY + "; wait_for_console_text reads the serial console",
-    "send_key": _NO_DISPLAY + "; send_console types on the serial console",
-    "send_chars": _NO_DISPLAY + "; send_console types on the serial console",
-    "wait_for_x": _NO_DISPLAY,
-    "wait_for_window": _NO_DISPLAY,
-    "get_window_names": _NO_DISPLAY,
-    "get_tty_text": _NO_DISPLAY + " (no virtual terminals)",
-    "wait_until_tty_matches": _NO_DISPLAY + " (no virtual terminals)",
-    "dump_tty_contents": _NO_DISPLAY + " (no virtual terminals)",
-    "shell_interact": "use `cluster-test ssh NODE` on a cluster kept with --keep",
-    "console_interact": "use the serial attach command printed for --keep",
-    "forward_port": "the user NIC forwards only SSH; reach services from the guest",
-    "switch_root": "nodes boot straight into stage 2 (no initrd backdoor)",
-}
-"""Driver `Machine` verbs this harness does not provide, with what to use instead. Each is
-a method raising `UnsupportedVerb`; `cluster-test --script` rejects a script naming one
-before booting (exit 4)."""
 
 SHUTDOWN_TIMEOUT = 60.0
 """Clean power-off budget before `shutdown()` pulls the plug (QEMU quit, then SIGKILL)."""
 
 
-class Node(UnitVerbs):
+class Node(UnitVerbs, UnsupportedVerbs):
     """One guest. Not thread-safe per node; different nodes may be driven from threads."""
 
     def __init__(
@@ -387,58 +366,6 @@ class Node(UnitVerbs):
             raise NodeStateError(f"{self.name}: no network fabric attached; unblock() needs one")
         with self.nested("unblocking the cluster link"):
             self.link.unblock(self.name)
-
-    # -- not supported --------------------------------------------------------------------
-    def _unsupported(self, verb: str) -> UnsupportedVerb:
-        return UnsupportedVerb(f"{self.name}.{verb}: not supported by this harness; {UNSUPPORTED_VERBS[verb]}")
-
-    def screenshot(self, filename: str) -> None:
-        raise self._unsupported("screenshot")
-
-    def get_screen_text(self) -> str:
-        raise self._unsupported("get_screen_text")
-
-    def get_screen_text_variants(self) -> list[str]:
-        raise self._unsupported("get_screen_text_variants")
-
-    def wait_for_text(self, regex: str, timeout: Duration = 900) -> None:
-        raise self._unsupported("wait_for_text")
-
-    def send_key(self, key: str, delay: float | None = 0.01, log: bool = True) -> None:
-        raise self._unsupported("send_key")
-
-    def send_chars(self, chars: str, delay: float | None = 0.01) -> None:
-        raise self._unsupported("send_chars")
-
-    def wait_for_x(self, timeout: Duration = 900) -> None:
-        raise self._unsupported("wait_for_x")
-
-    def wait_for_window(self, regexp: str, timeout: Duration = 900) -> None:
-        raise self._unsupported("wait_for_window")
-
-    def get_window_names(self) -> list[str]:
-        raise self._unsupported("get_window_names")
-
-    def get_tty_text(self, tty: str) -> str:
-        raise self._unsupported("get_tty_text")
-
-    def wait_until_tty_matches(self, tty: str, regexp: str, timeout: Duration = 900) -> None:
-        raise self._unsupported("wait_until_tty_matches")
-
-    def dump_tty_contents(self, tty: str) -> None:
-        raise self._unsupported("dump_tty_contents")
-
-    def shell_interact(self, address: str | None = None) -> None:
-        raise self._unsupported("shell_interact")
-
-    def console_interact(self) -> None:
-        raise self._unsupported("console_interact")
-
-    def forward_port(self, host_port: int = 8080, guest_port: int = 80) -> None:
-        raise self._unsupported("forward_port")
-
-    def switch_root(self) -> None:
-        raise self._unsupported("switch_root")
 
     def __repr__(self) -> str:
         return f"<Node {self.name} {'up' if self.booted else 'down'}>"
