@@ -12,7 +12,7 @@ from harness.machine.config import NodeConfig
 from harness.machine.console import Console
 from harness.machine.node import UNSUPPORTED_VERBS, Node
 from harness.machine.qemu import DirectBoot
-from harness.machine.ssh import SshKey
+from harness.machine.ssh import CommandResult, SshKey
 
 
 def node(tmp_path: Path, **kw: object) -> Node:
@@ -123,3 +123,34 @@ def test_monitor_and_qmp_event_answer_like_the_driver(tmp_path: Path) -> None:
     assert "running" in n.send_monitor_command("info status")
     assert checks == [1], "polling conditions are checked before a monitor command, as in the driver"
     assert n.wait_for_qmp_event(lambda e: e["event"] == "STOP") == {"event": "STOP", "data": {}}
+
+
+def test_connect_starts_a_stopped_node_and_returns_once_a_command_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    n = node(tmp_path)
+    seen: list[str] = []
+
+    def run(command: str, _timeout: float) -> CommandResult:
+        seen.append(command)
+        return CommandResult(0, "", "", 0.0)
+
+    monkeypatch.setattr(n, "_ensure_started", lambda: seen.append("start"))
+    monkeypatch.setattr(n, "_run", run)
+    n.connect()
+    assert seen == ["start", "set -euo pipefail; true"]
+
+
+def test_reboot_is_a_clean_power_off_then_a_start_with_the_same_allow_reboot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not the driver's Ctrl+Alt+Delete: a fresh QEMU, so it works without allow_reboot too."""
+    n = node(tmp_path)
+    calls: list[str] = []
+    monkeypatch.setattr(n, "shutdown", lambda: calls.append("shutdown"))
+    monkeypatch.setattr(n, "start", lambda allow_reboot=False: calls.append(f"start allow_reboot={allow_reboot}"))
+    n._allow_reboot = True  # what start(allow_reboot=True) records
+    n.reboot()
+    n._allow_reboot = False
+    n.reboot()
+    assert calls == ["shutdown", "start allow_reboot=True", "shutdown", "start allow_reboot=False"]
