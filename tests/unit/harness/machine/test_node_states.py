@@ -13,6 +13,7 @@ from harness.machine.console import Console
 from harness.machine.node import UNSUPPORTED_VERBS, Node
 from harness.machine.qemu import DirectBoot
 from harness.machine.ssh import CommandResult, SshKey
+from harness.parity import DRIVER_MACHINE_VERBS
 
 
 def node(tmp_path: Path, **kw: object) -> Node:
@@ -38,20 +39,8 @@ def test_stopped_node_guards(tmp_path: Path) -> None:
     assert not (tmp_path / "n1").exists()
 
 
-# Every public verb of the driver's Machine classes (nixpkgs nixos/lib/test-driver/src/
-# test_driver/machine/__init__.py, BaseMachine + QemuMachine, read at 019697db).
-DRIVER_VERBS = """systemctl wait_for_unit get_unit_info get_unit_property require_unit_state succeed fail
-wait_until_succeeds wait_until_fails sleep wait_for_file wait_for_open_port wait_for_open_unix_socket
-wait_for_closed_port start_job stop_job execute run_callbacks copy_from_machine copy_from_vm
-copy_from_host_via_shell copy_from_host is_up send_monitor_command get_tty_text wait_until_tty_matches
-dump_tty_contents shell_interact console_interact wait_for_shutdown wait_for_qmp_event send_chars
-connect screenshot get_screen_text_variants get_screen_text wait_for_text wait_for_console_text
-get_console_log send_key send_console start shutdown crash reboot wait_for_x get_window_names
-wait_for_window forward_port block unblock switch_root log nested""".split()
-
-
 def test_every_driver_verb_exists() -> None:
-    assert [v for v in DRIVER_VERBS if not callable(getattr(Node, v, None))] == []
+    assert [v for v in DRIVER_MACHINE_VERBS if not callable(getattr(Node, v, None))] == []
 
 
 @pytest.mark.parametrize("verb", sorted(UNSUPPORTED_VERBS))
