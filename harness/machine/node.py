@@ -90,7 +90,13 @@ class Node(UnitVerbs, UnsupportedVerbs):
         return self._sock_dir / "qmp.sock" if self._sock_dir else None
 
     def is_up(self) -> bool:
-        """True if QEMU runs and an SSH session is established (does not connect)."""
+        """True if QEMU runs and an SSH session is established (does not connect).
+
+        Parity:
+            Driver: booted and connected to the backdoor shell
+            Ours: QEMU runs and an SSH session is established (does not connect)
+            Tests: test_stopped_node_guards, test_succeed_and_unit_verbs
+        """
         return self.booted and self._ssh is not None and self._ssh.alive
 
     def _ensure_started(self) -> None:
@@ -105,6 +111,14 @@ class Node(UnitVerbs, UnsupportedVerbs):
 
         Raises:
             InfrastructureError: QEMU would not start (message quotes its stderr).
+
+        Parity:
+            Driver: starts QEMU and returns once the monitor prompt answers (the boot goes on);
+                `allow_reboot=False` adds `-no-reboot`
+            Ours: the same, returning once QMP answers; `allow_reboot=False` adds `-no-reboot`, so a guest
+                reboot ends QEMU; a QEMU that will not start is an `InfrastructureError` quoting its stderr
+            Tests: test_boot_console_qmp_crash_and_teardown, test_tcg_direct_boot_defaults,
+                test_kvm_and_allow_reboot, raft_crash
         """
         if self.booted:
             return
@@ -173,6 +187,12 @@ class Node(UnitVerbs, UnsupportedVerbs):
         Raises:
             WaitExpired: still running after `timeout` (None = the global budget, capped by
                 the run deadline; the driver waits forever here).
+
+        Parity:
+            Driver: waits for the QEMU process to exit, without a bound; returns at once if not booted
+            Ours: the same, bounded by `timeout` (None = the global budget, capped by the run deadline), then
+                releases QMP, SSH and the sockets
+            Tests: test_guest_poweroff_ends_qemu_and_restart_appends_console, test_stopped_node_guards
         """
         if self._proc is None:
             return
@@ -185,7 +205,14 @@ class Node(UnitVerbs, UnsupportedVerbs):
 
     def shutdown(self) -> None:
         """Power off cleanly (`systemctl poweroff`, else ACPI), pulling the plug after
-        `SHUTDOWN_TIMEOUT`. Always returns with QEMU gone."""
+        `SHUTDOWN_TIMEOUT`. Always returns with QEMU gone.
+
+        Parity:
+            Driver: `poweroff` on the backdoor shell, then waits for QEMU to exit, without a bound
+            Ours: `systemctl poweroff` over SSH (ACPI power-down when SSH is down), waits `SHUTDOWN_TIMEOUT`
+                (60 s), then pulls the plug; always ends with QEMU gone
+            Tests: test_clean_shutdown_is_quick_and_leaves_nothing, test_stopped_node_guards, simple
+        """
         if not self.booted:
             self._reap()
             return
@@ -201,7 +228,13 @@ class Node(UnitVerbs, UnsupportedVerbs):
                 self.crash()
 
     def crash(self) -> None:
-        """Simulate a sudden power failure: QEMU quits at once, no guest shutdown."""
+        """Simulate a sudden power failure: QEMU quits at once, no guest shutdown.
+
+        Parity:
+            Driver: HMP `quit`, then waits for QEMU to exit
+            Ours: QMP `quit`, then a bounded kill (SIGTERM, 2 s, SIGKILL): a power failure
+            Tests: test_boot_console_qmp_crash_and_teardown, test_stopped_node_guards, raft_crash
+        """
         with self.nested("crashing (QEMU quit)"):
             if self._qmp is not None and self.booted:
                 self._qmp.quit()
@@ -214,6 +247,13 @@ class Node(UnitVerbs, UnsupportedVerbs):
 
         A restarted QEMU is a reboot from the guest's view (firmware, kernel, initrd again)
         and works the same with or without `allow_reboot`.
+
+        Parity:
+            Driver: Ctrl+Alt+Delete through `send_key`; the guest comes back in the same QEMU only if it was
+                started with `allow_reboot=True`
+            Ours: a clean power-off (`shutdown()`) and a fresh QEMU with the same disk, inputs and
+                `allow_reboot`: a reboot from the guest's view, with or without `allow_reboot`
+            Tests: test_reboot_is_a_clean_power_off_then_a_start_with_the_same_allow_reboot
         """
         with self.nested("rebooting"):
             allow = self._allow_reboot
@@ -233,6 +273,15 @@ class Node(UnitVerbs, UnsupportedVerbs):
             WaitExpired: not seen within `timeout` (None = 900 s); shows the last lines.
             ConsoleFatal: `fatal` matched first (e.g. a kernel panic): no point waiting.
             InfrastructureError: QEMU exited meanwhile (raised at once, not at the deadline).
+
+        Parity:
+            Driver: matches `regex` against console lines no earlier wait consumed; `timeout=None` waits
+                without a bound
+            Ours: consumes matches (output since the last match or `start()`); `timeout=None` is 900 s; fails
+                at once if QEMU exits or `fatal` matches (e.g. a kernel panic)
+            Tests: test_console_wait_consumes_matches, test_console_timeout_none_is_bounded_and_shows_tail,
+                test_console_fatal_line_fails_at_once, test_console_precheck_aborts_the_wait,
+                test_boot_console_qmp_crash_and_teardown
         """
         shown = regex.pattern if isinstance(regex, re.Pattern) else regex
         with self.nested(f"waiting for {shown!r} on the console"):
@@ -255,11 +304,23 @@ class Node(UnitVerbs, UnsupportedVerbs):
 
     def get_console_log(self) -> str:
         """The serial console output since the last `start()` (as the driver: "since boot";
-        every boot is kept in `state_dir/console.log`)."""
+        every boot is kept in `state_dir/console.log`).
+
+        Parity:
+            Driver: console lines since the last `start()`
+            Ours: console output since the last `start()` (`console.log` keeps every boot)
+            Tests: test_get_console_log_starts_fresh_at_each_start, driver_parity
+        """
         return self.console.since_mark()
 
     def send_console(self, chars: str) -> None:
-        """Type `chars` on the serial console."""
+        """Type `chars` on the serial console.
+
+        Parity:
+            Driver: writes `chars` to QEMU's stdin (the serial console)
+            Ours: writes `chars` to the serial console socket; `NodeStateError` before `start()`
+            Tests: test_console_missing_log_and_send_without_socket, test_boot_console_qmp_crash_and_teardown
+        """
         self.console.send(chars)
 
     def attach_commands(self) -> dict[str, str]:
@@ -310,7 +371,14 @@ class Node(UnitVerbs, UnsupportedVerbs):
         self._session(self._budget(None)).get(remote, local)
 
     def connect(self) -> None:
-        """Wait until the guest answers commands (the driver's `connect`): start, then SSH."""
+        """Wait until the guest answers commands (the driver's `connect`): start, then SSH.
+
+        Parity:
+            Driver: starts the machine and waits for the backdoor shell's greeting, without a bound
+            Ours: starts the node and runs `true` over SSH: returns once the guest answers commands, bounded
+                like `succeed`
+            Tests: test_connect_starts_a_stopped_node_and_returns_once_a_command_ran
+        """
         self.succeed("true")
 
     # -- QMP and network ----------------------------------------------------------------
@@ -332,6 +400,13 @@ class Node(UnitVerbs, UnsupportedVerbs):
         Raises:
             NodeStateError: QEMU is not running.
             WaitTimeout: QEMU did not answer within 10 s (frozen or gone).
+
+        Parity:
+            Driver: HMP over its monitor socket, polling conditions first; the text up to and including the
+                `(qemu) ` prompt
+            Ours: HMP through QMP, polling conditions first; the text without the prompt
+            Tests: test_monitor_and_qmp_event_answer_like_the_driver,
+                test_boot_console_qmp_crash_and_teardown, driver_parity
         """
         self.run_callbacks()
         with self.nested(f"sending monitor command: {command}"):
@@ -349,19 +424,38 @@ class Node(UnitVerbs, UnsupportedVerbs):
         Raises:
             NodeStateError: QEMU is not running.
             WaitExpired: no such event within `timeout` seconds (the driver: TimeoutError).
+
+        Parity:
+            Driver: a predicate over event dicts, skipping events that do not match; `TimeoutError`
+            Ours: a predicate or a dict subset; the event dict (consumed); `WaitExpired`
+            Tests: test_monitor_and_qmp_event_answer_like_the_driver, test_event_filters,
+                test_boot_console_qmp_crash_and_teardown
         """
         with self.nested(f"waiting for QMP event {event_filter!r}"):
             return self._qmp_session().wait_for_event(event_filter, timeout=timeout)
 
     def block(self) -> None:
-        """Cut this node's cluster link at the host bridge (frames dropped both ways)."""
+        """Cut this node's cluster link at the host bridge (frames dropped both ways).
+
+        Parity:
+            Driver: HMP `set_link virtio-net-pci.1 off`: the second NIC's link goes down, the first stays up
+            Ours: cuts the cluster link at the host bridge (nftables, frames dropped both ways); the SSH user
+                NIC stays up; needs a `link` (the fabric), else `NodeStateError`
+            Tests: test_block_and_unblock_cut_the_cluster_link, test_stopped_node_guards, partition
+        """
         if self.link is None:
             raise NodeStateError(f"{self.name}: no network fabric attached; block() needs one")
         with self.nested("blocking the cluster link"):
             self.link.block(self.name)
 
     def unblock(self) -> None:
-        """Restore this node's cluster link (idempotent)."""
+        """Restore this node's cluster link (idempotent).
+
+        Parity:
+            Driver: HMP `set_link virtio-net-pci.1 on`
+            Ours: restores the cluster link (idempotent)
+            Tests: test_block_and_unblock_cut_the_cluster_link, partition
+        """
         if self.link is None:
             raise NodeStateError(f"{self.name}: no network fabric attached; unblock() needs one")
         with self.nested("unblocking the cluster link"):

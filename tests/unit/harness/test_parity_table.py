@@ -1,11 +1,61 @@
-"""The `Parity:` docstring sections (harness.parity) and the docs/harness-api.md table rendered
-from them."""
+"""The `Parity:` docstring sections (harness.parity): every driver verb has a row, every cited
+test exists, a broken section fails naming the verb."""
 
 from __future__ import annotations
 
+import inspect
+import re
+from collections import Counter
+from pathlib import Path
+
 import pytest
 
-from harness.parity import ParityError, parse_parity
+from harness.driver import Driver
+from harness.machine.node import Node
+from harness.parity import (
+    DRIVER_GLOBALS,
+    DRIVER_MACHINE_VERBS,
+    DRIVER_METHOD_GLOBALS,
+    ParityError,
+    parity_rows,
+    parse_parity,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
+COMPAT_SCRIPTS = ROOT / "tests/vm/compat/scripts"
+TEST_DEF = re.compile(r"^\s*(?:async\s+)?def (test_\w+)\(", re.MULTILINE)
+
+
+def test_every_cited_test_exists() -> None:
+    known = {p.stem for p in COMPAT_SCRIPTS.glob("*.py")}
+    for path in (ROOT / "tests").rglob("*.py"):
+        known |= set(TEST_DEF.findall(path.read_text(encoding="utf-8")))
+    missing = [(row.label, name) for row in parity_rows() for name in row.tests if name not in known]
+    assert missing == []
+
+
+def test_every_row_cites_a_test() -> None:
+    assert [row.label for row in parity_rows() if not row.tests] == []
+
+
+@pytest.mark.parametrize(("scope", "names"), [("machine", DRIVER_MACHINE_VERBS), ("script", DRIVER_GLOBALS)])
+def test_every_driver_verb_and_global_has_exactly_one_row(scope: str, names: tuple[str, ...]) -> None:
+    counts = Counter(verb for row in parity_rows() if row.scope == scope for verb in row.verbs)
+    assert [name for name in names if counts[name] != 1] == []
+    assert sorted(set(counts) - set(names)) == [], "a row names a verb the driver does not have"
+
+
+def test_no_parity_section_outside_the_driver_verbs() -> None:
+    """A section on a method that is not in the verb lists would never reach the table."""
+    wanted = {Node: set(DRIVER_MACHINE_VERBS), Driver: set(DRIVER_METHOD_GLOBALS)}
+    stray = [
+        f"{owner.__name__}.{name}"
+        for owner, verbs in wanted.items()
+        for name, member in inspect.getmembers(owner, callable)
+        if name not in verbs and parse_parity(inspect.getdoc(member), name) is not None
+    ]
+    assert stray == []
+
 
 DOC_WITH_SECTION = '''Do a thing.
 
