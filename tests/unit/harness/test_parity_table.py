@@ -1,5 +1,5 @@
-"""The `Parity:` docstring sections (harness.parity): every driver verb has a row, every cited
-test exists, a broken section fails naming the verb."""
+"""docs/harness-api.md's parity table against the `Parity:` docstring sections it is rendered
+from: no drift, no cited test that does not exist, no driver verb without a row."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from automation.spec.generated import block_text
+from harness import docs_render
+from harness.docs_render import GENERATED, parity_table_markdown
 from harness.driver import Driver
 from harness.machine.node import Node
 from harness.parity import (
@@ -17,13 +20,25 @@ from harness.parity import (
     DRIVER_MACHINE_VERBS,
     DRIVER_METHOD_GLOBALS,
     ParityError,
+    ParityRow,
     parity_rows,
     parse_parity,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
+DOC = ROOT / "docs/harness-api.md"
 COMPAT_SCRIPTS = ROOT / "tests/vm/compat/scripts"
 TEST_DEF = re.compile(r"^\s*(?:async\s+)?def (test_\w+)\(", re.MULTILINE)
+
+
+def test_the_page_holds_what_the_docstrings_render() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    for name, producer in GENERATED.items():
+        shown = block_text(text, name)
+        assert shown is not None, f"docs/harness-api.md lost its <!-- generated:{name} --> block"
+        assert shown == producer(), (
+            "docs/harness-api.md is stale: run `.venv/bin/python -m harness.docs_render --update docs/harness-api.md`"
+        )
 
 
 def test_every_cited_test_exists() -> None:
@@ -98,3 +113,9 @@ def test_a_broken_section_fails_naming_the_verb(section: str, says: str) -> None
     with pytest.raises(ParityError) as info:
         parse_parity(f"Doc.\n\n{section}\n", "Node.x")
     assert str(info.value).startswith("Node.x: ") and says in str(info.value)
+
+
+def test_a_pipe_in_a_fact_stays_inside_its_cell(monkeypatch: pytest.MonkeyPatch) -> None:
+    row = ParityRow("machine", ("x",), label="`x(a)`", driver="`a | b`", ours="c", tests=("test_x", "simple"))
+    monkeypatch.setattr(docs_render, "parity_rows", lambda: [row])
+    assert parity_table_markdown().splitlines()[-1] == r"| `x(a)` | `a \| b` | c | `test_x`, `simple` |"
