@@ -14,6 +14,7 @@ from typing import Any
 
 from automation.spec.causes import causes_markdown
 from automation.spec.commands import COMMANDS, exit_table_markdown
+from automation.spec.generated import refresh_blocks
 from automation.spec.http_status import status_table_markdown
 from automation.spec.markers import DEFAULT_STATE_DIR, MARKER_MODE, STATE_DIR_MODE, all_marker_names
 from automation.spec.startlimits import limits, start_limits_markdown
@@ -213,13 +214,7 @@ GENERATED = {
 
 def refresh_generated(text: str) -> str:
     """Replace each `<!-- generated:NAME -->...<!-- end:NAME -->` block with fresh output."""
-    for name, producer in GENERATED.items():
-        begin, end = f"<!-- generated:{name} -->", f"<!-- end:{name} -->"
-        if begin in text and end in text:
-            head, _, rest = text.partition(begin)
-            _, _, tail = rest.partition(end)
-            text = f"{head}{begin}\n{producer()}{end}{tail}"
-    return text
+    return refresh_blocks(text, GENERATED)
 
 
 def main() -> None:

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 from harness.errors import CheckFailed, HarnessError, UnsupportedVerb
 from harness.log import RunLog
-from harness.machine.node import UNSUPPORTED_VERBS
+from harness.machine.unsupported import UNSUPPORTED_VERBS
 from harness.waits import POLL_EVERY_SECOND, Clock, Duration, Observation, Sleep, seconds, wait_until
 
 __all__ = ["DEFAULT_GLOBAL_TIMEOUT", "Driver", "DriverNode", "PollingCondition", "SubtestRecord",
@@ -188,20 +188,44 @@ class Driver:
 
     # -- globals ---------------------------------------------------------------------------
     def start_all(self) -> None:
-        """Start every node (QEMU processes; boots continue in parallel)."""
+        """Start every node (QEMU processes; boots continue in parallel).
+
+        Parity:
+            Driver: `start()` on every machine
+            Ours: the same (the boots go on in parallel)
+            Tests: test_run_script_unchanged_records_subtests
+        """
         with self.run_log.nested("starting all VMs"):
             for node in self.machines:
                 node.start()
 
     def join_all(self) -> None:
-        """Wait until every node has shut down."""
+        """Wait until every node has shut down.
+
+        Parity:
+            Driver: `wait_for_shutdown()` on every machine, without a bound
+            Ours: the same, each wait bounded by the run deadline
+            Tests: test_run_script_unchanged_records_subtests
+        """
         with self.run_log.nested("waiting for all VMs to finish"):
             for node in self.machines:
                 node.wait_for_shutdown()
 
     @contextmanager
     def subtest(self, name: str) -> Iterator[None]:
-        """A named, timed part of the script, recorded for JUnit (failures too)."""
+        """A named, timed part of the script, recorded for JUnit (failures too).
+
+        Parity:
+            Driver: groups the log under the name; a failure is logged as `Test "NAME" failed with error:
+                "..."` and raised
+            Ours: the same text; every subtest is recorded with its real duration and failure text
+                (`Driver.subtests`, for JUnit); with `keep_going=True` a failed assert is recorded and the
+                script goes on, so JUnit shows every failure; an interrupt is recorded as interrupted
+            Tests: test_run_script_unchanged_records_subtests, test_failed_subtest_is_recorded_and_raised,
+                test_keep_going_records_every_failing_subtest,
+                test_an_interrupted_subtest_is_recorded_as_interrupted_not_passed,
+                test_a_failing_subtest_exits_1_reaches_junit_and_keep_on_failure_keeps
+        """
         begin = self._clock()
         failure: str | None = None
         interrupted = False
@@ -228,6 +252,15 @@ class Driver:
 
         Raises:
             WaitExpired: `fn` never returned True within the budget.
+
+        Parity:
+            Driver: `fn(False)` once a second until it returns True, then one last `fn(True)`; the budget is
+                `timeout_seconds` (default 900, at the commit read); `RequestedAssertionFailed` "action timed
+                out"
+            Ours: `fn(last_try)` about once a second; the budget is `timeout` or `timeout_seconds`, positional
+                too; `WaitExpired`
+            Tests: test_retry_polls_each_second_with_last_try_flag,
+                test_retry_takes_timeout_and_the_older_timeout_seconds
         """
         if timeout is not None and timeout_seconds is not None:
             raise TypeError("retry(): pass timeout or timeout_seconds, not both")
@@ -243,7 +276,19 @@ class Driver:
         self, fun_: Callable[[], Any] | None = None, *, seconds_interval: float = 2.0,
         description: str | None = None,
     ) -> Any:  # fmt: skip
-        """Decorator: `@polling_condition` or `@polling_condition(seconds_interval=5)`."""
+        """Decorator: `@polling_condition` or `@polling_condition(seconds_interval=5)`.
+
+        Parity:
+            Driver: armed by `with cond:`; `execute` checks it before every command, so on every `retry`
+                attempt (at most every `seconds_interval`); the failure text is `Polling condition failed:
+                DESC`
+            Ours: checked before every command and every attempt of every wait (`run_callbacks`), and before
+                `send_monitor_command` and `copy_*`; the same text (`CheckFailed`)
+            Tests: test_polling_condition_checked_before_commands,
+                test_polling_condition_is_checked_inside_each_wait_attempt,
+                test_failing_polling_condition_ends_a_wait_at_once, test_polling_condition_wait_is_bounded,
+                driver_parity
+        """
 
         def wrap(fun: Callable[[], Any]) -> _Poll:
             cond = PollingCondition(fun, seconds_interval=seconds_interval, description=description,

@@ -92,18 +92,39 @@ class CommandVerbs(ABC):
 
         Raises:
             CheckFailed: an armed polling condition failed ("Polling condition failed: ...").
+
+        Parity:
+            Driver: runs the machine's callbacks, the driver's polling-condition check; `execute` and
+                `send_monitor_command` call it first
+            Ours: runs the `before_command` hooks (the polling conditions, added by `Driver`): before every
+                command, every attempt of every wait, `send_monitor_command` and `copy_from_machine`
+            Tests: test_polling_hooks_run_before_every_attempt_of_a_wait,
+                test_monitor_and_qmp_event_answer_like_the_driver,
+                test_copy_from_machine_copies_a_tree_under_out_dir
         """
         for hook in self.before_command:
             hook()
 
     # -- logging ------------------------------------------------------------------------
     def log(self, msg: str) -> None:
-        """Log `msg` with this node's prefix."""
+        """Log `msg` with this node's prefix.
+
+        Parity:
+            Driver: a log line tagged with the machine's name
+            Ours: the same, on the run log (console and `events.jsonl`)
+            Tests: test_nested_steps_are_timed_and_recorded
+        """
         self._log.log(msg)
 
     @contextmanager
     def nested(self, msg: str, attrs: Mapping[str, str] | None = None) -> Iterator[None]:
-        """A timed, nested log step: `with node.nested("checking x"): ...`."""
+        """A timed, nested log step: `with node.nested("checking x"): ...`.
+
+        Parity:
+            Driver: a nested log block with attributes
+            Ours: a timed nested step (`step_start`/`step_end` with duration and ok in `events.jsonl`)
+            Tests: test_nested_steps_are_timed_and_recorded
+        """
         with self._log.nested(msg, attrs):
             yield
 
@@ -145,6 +166,21 @@ class CommandVerbs(ABC):
         Raises:
             CommandTimeout: still running after `timeout` (partial output attached).
             InfrastructureError: the node cannot be reached (QEMU gone, SSH down).
+
+        Parity:
+            Driver: `set -euo pipefail;` under `timeout N bash -c`; reads output until stdout closes, and a
+                `cmd &` child's `>&2` goes to the backdoor shell's stderr, which stays open; returns stdout
+                only; `check_return=False` gives -1 for the exit code; `check_output=False` sends the command,
+                does not wait, returns `(-2, "")`; a stopped machine is started; polling conditions first
+            Ours: `set -euo pipefail;` over SSH; returns when the shell exits (+0.2 s drain) even if a
+                background child holds stdout; stderr goes through `tee -p` into the channel and
+                `/run/fba-command-stderr.log`, so a `>&2 &` child keeps running and writing after the channel
+                closes; stdout only (stderr to the log and into failure texts); `check_return=False` gives -1;
+                `check_output=False` starts it detached (`setsid -f`, output to the guest log) and returns
+                `(-2, "")`; a stopped node is started; polling conditions first
+            Tests: test_execute_driver_flags, test_output_verbs_return_stdout_only,
+                test_background_child_survives_the_channel_closing_only_with_the_relay,
+                test_relay_keeps_foreground_stdout_and_stderr_apart, driver_parity
         """
         self._ensure_started()
         self.run_callbacks()
@@ -186,6 +222,14 @@ class CommandVerbs(ABC):
 
         Raises:
             CommandFailed: a command exited non-zero (message quotes it, rc, last output).
+
+        Parity:
+            Driver: each command through `execute`; a non-zero exit raises "command `X` failed (exit code N)"
+                (the output is logged); returns the stdouts concatenated; `timeout=None` is no bound
+            Ours: the same, stdout only (stderr to the log and into failure texts); `CommandFailed` quotes the
+                command, rc and last output; `timeout=None` is the global budget, capped by the run deadline
+            Tests: test_succeed_and_fail_messages_quote_command_and_rc, test_succeed_timeout_none_is_bounded,
+                test_output_verbs_return_stdout_only, test_stderr_still_shows_in_failure_text, driver_parity
         """
         output = ""
         for command in commands:
@@ -204,6 +248,11 @@ class CommandVerbs(ABC):
 
         Raises:
             CommandFailed: a command unexpectedly exited 0.
+
+        Parity:
+            Driver: like `succeed`, raising "command `X` unexpectedly succeeded" on exit 0
+            Ours: the same, stdout only; `CommandFailed` quotes the output
+            Tests: test_succeed_and_fail_messages_quote_command_and_rc, test_output_verbs_return_stdout_only
         """
         output = ""
         for command in commands:
@@ -236,6 +285,17 @@ class CommandVerbs(ABC):
 
         Raises:
             WaitExpired: names the command, elapsed/budget, attempts, last rc and output.
+
+        Parity:
+            Driver: `execute` once a second (`retry`) until exit 0; each attempt may itself take up to
+                `timeout`; returns the last attempt's stdout
+            Ours: each attempt gets only the time left, so it ends within `timeout` plus one poll; returns the
+                passing attempt's stdout only; polling conditions before every attempt; `WaitExpired` names
+                the command, elapsed/budget, attempts, last rc and output
+            Tests: test_wait_until_succeeds_sleep_999_returns_within_6_5_s_of_fake_time,
+                test_wait_until_succeeds_returns_output_once_it_passes, test_output_verbs_return_stdout_only,
+                test_polling_hooks_run_before_every_attempt_of_a_wait,
+                test_wait_until_succeeds_sleep_999_is_bounded_in_real_time, driver_parity
         """
         stdout: list[str] = []
         with self.nested(f"waiting for success: {command}"):
@@ -249,6 +309,12 @@ class CommandVerbs(ABC):
 
         Raises:
             WaitExpired: the command kept succeeding.
+
+        Parity:
+            Driver: like `wait_until_succeeds`, until a non-zero exit
+            Ours: like `wait_until_succeeds` (the same bounds), until a non-zero exit; returns that attempt's
+                stdout only
+            Tests: test_wait_until_fails_honours_its_timeout, test_output_verbs_return_stdout_only, partition
         """
         stdout: list[str] = []
         with self.nested(f"waiting for failure: {command}"):
@@ -257,7 +323,15 @@ class CommandVerbs(ABC):
         return stdout[-1]
 
     def wait_for_file(self, filename: str, timeout: Duration | None = 900) -> None:
-        """Wait until `filename` exists in the guest."""
+        """Wait until `filename` exists in the guest.
+
+        Parity:
+            Driver: `test -e FILE` (unquoted) once a second
+            Ours: `test -e` with the name shell-quoted; each attempt within the time left; polling conditions
+                before each
+            Tests: test_wait_for_port_and_file_commands, test_failing_polling_condition_ends_a_wait_at_once,
+                services_port_file
+        """
         with self.nested(f"waiting for file {filename}"):
             self._wait(lambda left: self._observe(f"test -e {shlex.quote(filename)}", left, True),
                        f"file {filename}", timeout)  # fmt: skip
@@ -267,19 +341,37 @@ class CommandVerbs(ABC):
         return f"timeout 3 bash -c 'exec 3<>'{target}"
 
     def wait_for_open_port(self, port: int, addr: str = "localhost", timeout: Duration | None = 900) -> None:
-        """Wait until TCP `addr:port` accepts connections in the guest."""
+        """Wait until TCP `addr:port` accepts connections in the guest.
+
+        Parity:
+            Driver: `nc -z ADDR PORT` once a second
+            Ours: a bash `/dev/tcp/ADDR/PORT` probe under `timeout 3`
+            Tests: test_wait_for_port_and_file_commands, services_port_file
+        """
         with self.nested(f"waiting for TCP port {port} on {addr}"):
             self._wait(lambda left: self._observe(self._port_probe(port, addr), left, True),
                        f"open port {addr}:{port}", timeout)  # fmt: skip
 
     def wait_for_closed_port(self, port: int, addr: str = "localhost", timeout: Duration | None = 900) -> None:
-        """Wait until TCP `addr:port` refuses connections in the guest."""
+        """Wait until TCP `addr:port` refuses connections in the guest.
+
+        Parity:
+            Driver: until `nc -z ADDR PORT` fails
+            Ours: until the bash `/dev/tcp` probe fails
+            Tests: test_wait_for_port_and_file_commands
+        """
         with self.nested(f"waiting for TCP port {port} on {addr} to close"):
             self._wait(lambda left: self._observe(self._port_probe(port, addr), left, False),
                        f"closed port {addr}:{port}", timeout)  # fmt: skip
 
     def wait_for_open_unix_socket(self, addr: str, is_datagram: bool = False, timeout: Duration | None = 900) -> None:
-        """Wait until the unix socket `addr` accepts a connection in the guest."""
+        """Wait until the unix socket `addr` accepts a connection in the guest.
+
+        Parity:
+            Driver: `nc -z -U ADDR` (`-uU` for a datagram socket) once a second
+            Ours: a python3 `socket.connect` probe (`SOCK_DGRAM` for a datagram socket)
+            Tests: test_wait_for_port_and_file_commands
+        """
         kind = "SOCK_DGRAM" if is_datagram else "SOCK_STREAM"
         code = f"import socket,sys; socket.socket(socket.AF_UNIX, socket.{kind}).connect(sys.argv[1])"
         command = f"python3 -c {shlex.quote(code)} {shlex.quote(addr)}"
@@ -298,7 +390,13 @@ class CommandVerbs(ABC):
     def sleep(self, secs: Duration) -> None:
         """Sleep `secs` in guest time, as the driver does (`succeed("sleep N")`): the test
         waits that long; a frozen or stopped guest is a `CommandTimeout` after
-        `secs + SLEEP_SLACK`, and polling conditions are checked first."""
+        `secs + SLEEP_SLACK`, and polling conditions are checked first.
+
+        Parity:
+            Driver: `succeed(f"sleep {secs}")`: guest time
+            Ours: the same, bounded by `secs + SLEEP_SLACK` (60 s); polling conditions first
+            Tests: test_sleep_sleeps_in_guest_time
+        """
         n = seconds(secs)
         self.succeed(f"sleep {n:g}", timeout=n + SLEEP_SLACK)
 
@@ -313,6 +411,14 @@ class CommandVerbs(ABC):
             HarnessError: `source` does not exist on the host.
             CommandFailed: the guest could not create the parent directory.
             InfrastructureError / WaitTimeout: the transfer failed or stalled.
+
+        Parity:
+            Driver: `mkdir -p` parent, `cp -r` from the shared directory (mode kept, root:root)
+            Ours: `mkdir -p` parent, SFTP tree copy with `chmod` to the host mode, bounded (a stalled
+                transfer is a `WaitTimeout`); an existing directory `target` receives `source` inside it,
+                as `cp -r`
+            Tests: test_copy_from_host_creates_parents_and_keeps_the_mode,
+                test_copy_from_host_into_an_existing_dir_and_a_tree, driver_parity
         """
         src = Path(source)
         if not src.exists():
@@ -325,7 +431,13 @@ class CommandVerbs(ABC):
             self._upload(src, dest)
 
     def copy_from_host_via_shell(self, source: str | Path, target: str) -> None:
-        """The driver's shell-pipe variant; here the same transfer as `copy_from_host`."""
+        """The driver's shell-pipe variant; here the same transfer as `copy_from_host`.
+
+        Parity:
+            Driver: one file, base64 over the shell into `target` (`mkdir -p` parent); the mode is not kept
+            Ours: the same transfer as `copy_from_host` (SFTP: trees, modes kept)
+            Tests: test_copy_from_host_via_shell_is_the_same_transfer_and_keeps_the_mode
+        """
         self.copy_from_host(source, target)
 
     def copy_from_machine(self, source: str, target_dir: str | Path = "") -> Path:
@@ -338,6 +450,14 @@ class CommandVerbs(ABC):
         Raises:
             InfrastructureError: no such guest path, or the transfer failed.
             WaitTimeout: the transfer stalled.
+
+        Parity:
+            Driver: `cp -r` in the guest via the shared dir to `out_dir/target_dir/name`; dirs too; returns
+                None
+            Ours: SFTP tree copy to `out_dir/target_dir/name` (modes kept; an existing dir is merged into),
+                bounded; returns that path; polling conditions first
+            Tests: test_copy_from_machine_copies_a_tree_under_out_dir,
+                test_sftp_trees_copy_recursively_and_keep_modes, driver_parity
         """
         self._ensure_started()
         self.run_callbacks()
@@ -348,5 +468,11 @@ class CommandVerbs(ABC):
         return dest
 
     def copy_from_vm(self, source: str, target_dir: str | Path = "") -> Path:
-        """The driver's older name of `copy_from_machine` (kept as an alias there too)."""
+        """The driver's older name of `copy_from_machine` (kept as an alias there too).
+
+        Parity:
+            Driver: deprecated alias of `copy_from_machine` (a warning)
+            Ours: alias kept, without a warning; returns the path
+            Tests: test_copy_from_machine_copies_a_tree_under_out_dir, test_copy_roundtrip, driver_parity
+        """
         return self.copy_from_machine(source, target_dir)

@@ -1,9 +1,10 @@
 """`Node`: one QEMU guest with the NixOS test driver's verbs.
 
-A facade: lifecycle here; guest commands in `commands.py`; systemd verbs in `units.py`;
-QMP, console and SSH in their own modules. Names, signatures and defaults follow the
-driver (see docs/harness-api.md), so a driver `testScript` runs unchanged; every wait is
-bounded and a command on a stopped node starts it, as in the driver.
+A facade: lifecycle here; guest commands in `commands.py`; systemd verbs in `units.py`; the
+driver verbs we lack in `unsupported.py`; QMP, console and SSH in their own modules. Names,
+signatures and defaults follow the driver (see docs/harness-api.md), so a driver
+`testScript` runs unchanged; every wait is bounded and a command on a stopped node starts
+it, as in the driver.
 
 ```python
 node = Node(NodeConfig(name="node01", state_dir=tmp / "node01", boot=direct_boot(image),
@@ -25,7 +26,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.errors import InfrastructureError, NodeStateError, UnsupportedVerb, WaitTimeout
+from harness.errors import InfrastructureError, NodeStateError, WaitTimeout
 from harness.log import NodeLog
 from harness.machine import reaper
 from harness.machine.config import LinkControl, NodeConfig, SocketFactory
@@ -35,38 +36,16 @@ from harness.machine.qemu import build_argv
 from harness.machine.qmp import QmpSession
 from harness.machine.ssh import CommandResult, SshSession, relay_stderr, tcp_connect
 from harness.machine.units import UnitVerbs
+from harness.machine.unsupported import UNSUPPORTED_VERBS, UnsupportedVerbs
 from harness.waits import Clock, Duration, Observation, Sleep, tail
 
 __all__ = ["Node", "SHUTDOWN_TIMEOUT", "UNSUPPORTED_VERBS"]
-
-_NO_DISPLAY = "nodes run without a display (-display none); use the console or SSH verbs"
-UNSUPPORTED_VERBS: dict[str, str] = {
-    "screenshot": _NO_DISPLAY,
-    "get_screen_text": _NO_DISPLAY + " (no OCR)",
-    "get_screen_text_variants": _NO_DISPLAY + " (no OCR)",
-    "wait_for_text": _NO_DISPLAY + "; wait_for_console_text reads the serial console",
-    "send_key": _NO_DISPLAY + "; send_console types on the serial console",
-    "send_chars": _NO_DISPLAY + "; send_console types on the serial console",
-    "wait_for_x": _NO_DISPLAY,
-    "wait_for_window": _NO_DISPLAY,
-    "get_window_names": _NO_DISPLAY,
-    "get_tty_text": _NO_DISPLAY + " (no virtual terminals)",
-    "wait_until_tty_matches": _NO_DISPLAY + " (no virtual terminals)",
-    "dump_tty_contents": _NO_DISPLAY + " (no virtual terminals)",
-    "shell_interact": "use `cluster-test ssh NODE` on a cluster kept with --keep",
-    "console_interact": "use the serial attach command printed for --keep",
-    "forward_port": "the user NIC forwards only SSH; reach services from the guest",
-    "switch_root": "nodes boot straight into stage 2 (no initrd backdoor)",
-}
-"""Driver `Machine` verbs this harness does not provide, with what to use instead. Each is
-a method raising `UnsupportedVerb`; `cluster-test --script` rejects a script naming one
-before booting (exit 4)."""
 
 SHUTDOWN_TIMEOUT = 60.0
 """Clean power-off budget before `shutdown()` pulls the plug (QEMU quit, then SIGKILL)."""
 
 
-class Node(UnitVerbs):
+class Node(UnitVerbs, UnsupportedVerbs):
     """One guest. Not thread-safe per node; different nodes may be driven from threads."""
 
     def __init__(
@@ -111,7 +90,13 @@ class Node(UnitVerbs):
         return self._sock_dir / "qmp.sock" if self._sock_dir else None
 
     def is_up(self) -> bool:
-        """True if QEMU runs and an SSH session is established (does not connect)."""
+        """True if QEMU runs and an SSH session is established (does not connect).
+
+        Parity:
+            Driver: booted and connected to the backdoor shell
+            Ours: QEMU runs and an SSH session is established (does not connect)
+            Tests: test_stopped_node_guards, test_succeed_and_unit_verbs
+        """
         return self.booted and self._ssh is not None and self._ssh.alive
 
     def _ensure_started(self) -> None:
@@ -126,6 +111,14 @@ class Node(UnitVerbs):
 
         Raises:
             InfrastructureError: QEMU would not start (message quotes its stderr).
+
+        Parity:
+            Driver: starts QEMU and returns once the monitor prompt answers (the boot goes on);
+                `allow_reboot=False` adds `-no-reboot`
+            Ours: the same, returning once QMP answers; `allow_reboot=False` adds `-no-reboot`, so a guest
+                reboot ends QEMU; a QEMU that will not start is an `InfrastructureError` quoting its stderr
+            Tests: test_boot_console_qmp_crash_and_teardown, test_tcg_direct_boot_defaults,
+                test_kvm_and_allow_reboot, raft_crash
         """
         if self.booted:
             return
@@ -194,6 +187,12 @@ class Node(UnitVerbs):
         Raises:
             WaitExpired: still running after `timeout` (None = the global budget, capped by
                 the run deadline; the driver waits forever here).
+
+        Parity:
+            Driver: waits for the QEMU process to exit, without a bound; returns at once if not booted
+            Ours: the same, bounded by `timeout` (None = the global budget, capped by the run deadline), then
+                releases QMP, SSH and the sockets
+            Tests: test_guest_poweroff_ends_qemu_and_restart_appends_console, test_stopped_node_guards
         """
         if self._proc is None:
             return
@@ -206,7 +205,14 @@ class Node(UnitVerbs):
 
     def shutdown(self) -> None:
         """Power off cleanly (`systemctl poweroff`, else ACPI), pulling the plug after
-        `SHUTDOWN_TIMEOUT`. Always returns with QEMU gone."""
+        `SHUTDOWN_TIMEOUT`. Always returns with QEMU gone.
+
+        Parity:
+            Driver: `poweroff` on the backdoor shell, then waits for QEMU to exit, without a bound
+            Ours: `systemctl poweroff` over SSH (ACPI power-down when SSH is down), waits `SHUTDOWN_TIMEOUT`
+                (60 s), then pulls the plug; always ends with QEMU gone
+            Tests: test_clean_shutdown_is_quick_and_leaves_nothing, test_stopped_node_guards, simple
+        """
         if not self.booted:
             self._reap()
             return
@@ -222,7 +228,13 @@ class Node(UnitVerbs):
                 self.crash()
 
     def crash(self) -> None:
-        """Simulate a sudden power failure: QEMU quits at once, no guest shutdown."""
+        """Simulate a sudden power failure: QEMU quits at once, no guest shutdown.
+
+        Parity:
+            Driver: HMP `quit`, then waits for QEMU to exit
+            Ours: QMP `quit`, then a bounded kill (SIGTERM, 2 s, SIGKILL): a power failure
+            Tests: test_boot_console_qmp_crash_and_teardown, test_stopped_node_guards, raft_crash
+        """
         with self.nested("crashing (QEMU quit)"):
             if self._qmp is not None and self.booted:
                 self._qmp.quit()
@@ -235,6 +247,13 @@ class Node(UnitVerbs):
 
         A restarted QEMU is a reboot from the guest's view (firmware, kernel, initrd again)
         and works the same with or without `allow_reboot`.
+
+        Parity:
+            Driver: Ctrl+Alt+Delete through `send_key`; the guest comes back in the same QEMU only if it was
+                started with `allow_reboot=True`
+            Ours: a clean power-off (`shutdown()`) and a fresh QEMU with the same disk, inputs and
+                `allow_reboot`: a reboot from the guest's view, with or without `allow_reboot`
+            Tests: test_reboot_is_a_clean_power_off_then_a_start_with_the_same_allow_reboot
         """
         with self.nested("rebooting"):
             allow = self._allow_reboot
@@ -254,6 +273,15 @@ class Node(UnitVerbs):
             WaitExpired: not seen within `timeout` (None = 900 s); shows the last lines.
             ConsoleFatal: `fatal` matched first (e.g. a kernel panic): no point waiting.
             InfrastructureError: QEMU exited meanwhile (raised at once, not at the deadline).
+
+        Parity:
+            Driver: matches `regex` against console lines no earlier wait consumed; `timeout=None` waits
+                without a bound
+            Ours: consumes matches (output since the last match or `start()`); `timeout=None` is 900 s; fails
+                at once if QEMU exits or `fatal` matches (e.g. a kernel panic)
+            Tests: test_console_wait_consumes_matches, test_console_timeout_none_is_bounded_and_shows_tail,
+                test_console_fatal_line_fails_at_once, test_console_precheck_aborts_the_wait,
+                test_boot_console_qmp_crash_and_teardown
         """
         shown = regex.pattern if isinstance(regex, re.Pattern) else regex
         with self.nested(f"waiting for {shown!r} on the console"):
@@ -276,11 +304,23 @@ class Node(UnitVerbs):
 
     def get_console_log(self) -> str:
         """The serial console output since the last `start()` (as the driver: "since boot";
-        every boot is kept in `state_dir/console.log`)."""
+        every boot is kept in `state_dir/console.log`).
+
+        Parity:
+            Driver: console lines since the last `start()`
+            Ours: console output since the last `start()` (`console.log` keeps every boot)
+            Tests: test_get_console_log_starts_fresh_at_each_start, driver_parity
+        """
         return self.console.since_mark()
 
     def send_console(self, chars: str) -> None:
-        """Type `chars` on the serial console."""
+        """Type `chars` on the serial console.
+
+        Parity:
+            Driver: writes `chars` to QEMU's stdin (the serial console)
+            Ours: writes `chars` to the serial console socket; `NodeStateError` before `start()`
+            Tests: test_console_missing_log_and_send_without_socket, test_boot_console_qmp_crash_and_teardown
+        """
         self.console.send(chars)
 
     def attach_commands(self) -> dict[str, str]:
@@ -331,7 +371,14 @@ class Node(UnitVerbs):
         self._session(self._budget(None)).get(remote, local)
 
     def connect(self) -> None:
-        """Wait until the guest answers commands (the driver's `connect`): start, then SSH."""
+        """Wait until the guest answers commands (the driver's `connect`): start, then SSH.
+
+        Parity:
+            Driver: starts the machine and waits for the backdoor shell's greeting, without a bound
+            Ours: starts the node and runs `true` over SSH: returns once the guest answers commands, bounded
+                like `succeed`
+            Tests: test_connect_starts_a_stopped_node_and_returns_once_a_command_ran
+        """
         self.succeed("true")
 
     # -- QMP and network ----------------------------------------------------------------
@@ -353,6 +400,13 @@ class Node(UnitVerbs):
         Raises:
             NodeStateError: QEMU is not running.
             WaitTimeout: QEMU did not answer within 10 s (frozen or gone).
+
+        Parity:
+            Driver: HMP over its monitor socket, polling conditions first; the text up to and including the
+                `(qemu) ` prompt
+            Ours: HMP through QMP, polling conditions first; the text without the prompt
+            Tests: test_monitor_and_qmp_event_answer_like_the_driver,
+                test_boot_console_qmp_crash_and_teardown, driver_parity
         """
         self.run_callbacks()
         with self.nested(f"sending monitor command: {command}"):
@@ -370,75 +424,42 @@ class Node(UnitVerbs):
         Raises:
             NodeStateError: QEMU is not running.
             WaitExpired: no such event within `timeout` seconds (the driver: TimeoutError).
+
+        Parity:
+            Driver: a predicate over event dicts, skipping events that do not match; `TimeoutError`
+            Ours: a predicate or a dict subset; the event dict (consumed); `WaitExpired`
+            Tests: test_monitor_and_qmp_event_answer_like_the_driver, test_event_filters,
+                test_boot_console_qmp_crash_and_teardown
         """
         with self.nested(f"waiting for QMP event {event_filter!r}"):
             return self._qmp_session().wait_for_event(event_filter, timeout=timeout)
 
     def block(self) -> None:
-        """Cut this node's cluster link at the host bridge (frames dropped both ways)."""
+        """Cut this node's cluster link at the host bridge (frames dropped both ways).
+
+        Parity:
+            Driver: HMP `set_link virtio-net-pci.1 off`: the second NIC's link goes down, the first stays up
+            Ours: cuts the cluster link at the host bridge (nftables, frames dropped both ways); the SSH user
+                NIC stays up; needs a `link` (the fabric), else `NodeStateError`
+            Tests: test_block_and_unblock_cut_the_cluster_link, test_stopped_node_guards, partition
+        """
         if self.link is None:
             raise NodeStateError(f"{self.name}: no network fabric attached; block() needs one")
         with self.nested("blocking the cluster link"):
             self.link.block(self.name)
 
     def unblock(self) -> None:
-        """Restore this node's cluster link (idempotent)."""
+        """Restore this node's cluster link (idempotent).
+
+        Parity:
+            Driver: HMP `set_link virtio-net-pci.1 on`
+            Ours: restores the cluster link (idempotent)
+            Tests: test_block_and_unblock_cut_the_cluster_link, partition
+        """
         if self.link is None:
             raise NodeStateError(f"{self.name}: no network fabric attached; unblock() needs one")
         with self.nested("unblocking the cluster link"):
             self.link.unblock(self.name)
-
-    # -- not supported --------------------------------------------------------------------
-    def _unsupported(self, verb: str) -> UnsupportedVerb:
-        return UnsupportedVerb(f"{self.name}.{verb}: not supported by this harness; {UNSUPPORTED_VERBS[verb]}")
-
-    def screenshot(self, filename: str) -> None:
-        raise self._unsupported("screenshot")
-
-    def get_screen_text(self) -> str:
-        raise self._unsupported("get_screen_text")
-
-    def get_screen_text_variants(self) -> list[str]:
-        raise self._unsupported("get_screen_text_variants")
-
-    def wait_for_text(self, regex: str, timeout: Duration = 900) -> None:
-        raise self._unsupported("wait_for_text")
-
-    def send_key(self, key: str, delay: float | None = 0.01, log: bool = True) -> None:
-        raise self._unsupported("send_key")
-
-    def send_chars(self, chars: str, delay: float | None = 0.01) -> None:
-        raise self._unsupported("send_chars")
-
-    def wait_for_x(self, timeout: Duration = 900) -> None:
-        raise self._unsupported("wait_for_x")
-
-    def wait_for_window(self, regexp: str, timeout: Duration = 900) -> None:
-        raise self._unsupported("wait_for_window")
-
-    def get_window_names(self) -> list[str]:
-        raise self._unsupported("get_window_names")
-
-    def get_tty_text(self, tty: str) -> str:
-        raise self._unsupported("get_tty_text")
-
-    def wait_until_tty_matches(self, tty: str, regexp: str, timeout: Duration = 900) -> None:
-        raise self._unsupported("wait_until_tty_matches")
-
-    def dump_tty_contents(self, tty: str) -> None:
-        raise self._unsupported("dump_tty_contents")
-
-    def shell_interact(self, address: str | None = None) -> None:
-        raise self._unsupported("shell_interact")
-
-    def console_interact(self) -> None:
-        raise self._unsupported("console_interact")
-
-    def forward_port(self, host_port: int = 8080, guest_port: int = 80) -> None:
-        raise self._unsupported("forward_port")
-
-    def switch_root(self) -> None:
-        raise self._unsupported("switch_root")
 
     def __repr__(self) -> str:
         return f"<Node {self.name} {'up' if self.booted else 'down'}>"

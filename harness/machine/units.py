@@ -55,7 +55,14 @@ class UnitVerbs(CommandVerbs):
     """systemd-facing verbs; all built on `execute`."""
 
     def systemctl(self, q: str, user: str | None = None) -> tuple[int, str]:
-        """Run `systemctl q` (as `user` with `--user` when given); `(rc, stdout)`."""
+        """Run `systemctl q` (as `user` with `--user` when given); `(rc, stdout)`.
+
+        Parity:
+            Driver: `systemctl Q`; with `user`, `systemctl --user Q` through `su -l USER` with
+                `XDG_RUNTIME_DIR`; `(rc, stdout)`
+            Ours: the same, the `su` command shell-quoted
+            Tests: test_user_systemctl_runs_through_su
+        """
         return self.execute(_systemctl_cmd(q, user))
 
     def get_unit_info(self, unit: str, user: str | None = None) -> dict[str, str]:
@@ -63,6 +70,11 @@ class UnitVerbs(CommandVerbs):
 
         Raises:
             CommandFailed: `systemctl show` failed.
+
+        Parity:
+            Driver: `systemctl show UNIT` as a dict; a non-zero exit raises
+            Ours: the same (`CommandFailed`); values may contain `=`
+            Tests: test_unit_queries_parse_systemctl_show
         """
         rc, out = self.systemctl(f"--no-pager show {shlex.quote(unit)}", user)
         if rc != 0:
@@ -70,7 +82,13 @@ class UnitVerbs(CommandVerbs):
         return parse_show(out)
 
     def get_unit_property(self, unit: str, property: str, user: str | None = None) -> str:
-        """One property of `unit` (e.g. "ActiveState")."""
+        """One property of `unit` (e.g. "ActiveState").
+
+        Parity:
+            Driver: `systemctl show UNIT --property=P`: the value; a non-zero exit raises
+            Ours: the same (`CommandFailed`); a property systemd does not print is `""`
+            Tests: test_unit_queries_parse_systemctl_show
+        """
         rc, out = self.systemctl(f"--no-pager show --property={shlex.quote(property)} {shlex.quote(unit)}", user)
         if rc != 0:
             raise CommandFailed(f"systemctl show {unit} --property={property} failed (rc {rc})")
@@ -81,6 +99,12 @@ class UnitVerbs(CommandVerbs):
 
         Raises:
             CheckFailed: the state differs; the message names both states.
+
+        Parity:
+            Driver: `ActiveState` from `get_unit_info` must equal `require_state`; the message names both
+                states
+            Ours: the same, reading only `ActiveState` (`CheckFailed`)
+            Tests: test_unit_queries_parse_systemctl_show
         """
         with self.nested(f"checking if unit {unit} has reached state '{require_state}'"):
             state = self.get_unit_property(unit, "ActiveState")
@@ -88,11 +112,23 @@ class UnitVerbs(CommandVerbs):
                 raise CheckFailed(f"unit {unit} on {self.name} is in state '{state}', expected '{require_state}'")
 
     def start_job(self, jobname: str, user: str | None = None) -> tuple[int, str]:
-        """`systemctl start jobname`; `(rc, stdout)`."""
+        """`systemctl start jobname`; `(rc, stdout)`.
+
+        Parity:
+            Driver: `systemctl start JOB` (`--user` with `user`); `(rc, stdout)`
+            Ours: the same, the name shell-quoted
+            Tests: test_start_and_stop_job_are_systemctl_start_and_stop
+        """
         return self.systemctl(f"start {shlex.quote(jobname)}", user)
 
     def stop_job(self, jobname: str, user: str | None = None) -> tuple[int, str]:
-        """`systemctl stop jobname`; `(rc, stdout)`."""
+        """`systemctl stop jobname`; `(rc, stdout)`.
+
+        Parity:
+            Driver: `systemctl stop JOB` (`--user` with `user`); `(rc, stdout)`
+            Ours: the same, the name shell-quoted
+            Tests: test_start_and_stop_job_are_systemctl_start_and_stop
+        """
         return self.systemctl(f"stop {shlex.quote(jobname)}", user)
 
     def wait_for_job(self, jobname: str) -> None:
@@ -125,6 +161,18 @@ class UnitVerbs(CommandVerbs):
         Raises:
             CheckFailed: the unit failed, or stayed inactive with no job past the grace.
             WaitExpired: still not active at the deadline.
+
+        Parity:
+            Driver: polls `ActiveState` once a second; `failed` raises at once; `inactive` with no pending
+                jobs raises at once
+            Ours: rides out "inactive, no pending jobs" for `INACTIVE_GRACE` (5 s), then fails; `failed` fails
+                at once; every failure carries `systemctl status` and 50 journal lines
+            Tests: test_wait_for_unit_rides_out_brief_inactive,
+                test_wait_for_unit_inactive_without_jobs_fails_after_grace,
+                test_wait_for_unit_inactive_with_pending_job_keeps_waiting,
+                test_wait_for_unit_fails_at_once_on_failed,
+                test_wait_for_unit_timeout_carries_status_and_journal,
+                test_wait_for_unit_on_a_unit_nobody_starts_fails_after_the_grace
         """
         inactive_since: list[float] = []
         q = shlex.quote(unit)

@@ -34,6 +34,8 @@ def test_globals_have_driver_names() -> None:
     assert isinstance(g["t"], unittest.TestCase)
     with pytest.raises(HarnessError, match="create_machine: not supported"):
         g["create_machine"]({})
+    assert g["serial_stdout_on"]() is None and g["serial_stdout_off"]() is None  # no-ops: console.log has it all
+    assert g["vlans"] == [] and g["machines"] == ns
 
 
 def test_machine_alias_for_single_node() -> None:

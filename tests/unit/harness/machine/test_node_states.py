@@ -12,7 +12,8 @@ from harness.machine.config import NodeConfig
 from harness.machine.console import Console
 from harness.machine.node import UNSUPPORTED_VERBS, Node
 from harness.machine.qemu import DirectBoot
-from harness.machine.ssh import SshKey
+from harness.machine.ssh import CommandResult, SshKey
+from harness.parity import DRIVER_MACHINE_VERBS
 
 
 def node(tmp_path: Path, **kw: object) -> Node:
@@ -38,20 +39,8 @@ def test_stopped_node_guards(tmp_path: Path) -> None:
     assert not (tmp_path / "n1").exists()
 
 
-# Every public verb of the driver's Machine classes (nixpkgs nixos/lib/test-driver/src/
-# test_driver/machine/__init__.py, BaseMachine + QemuMachine, read at 019697db).
-DRIVER_VERBS = """systemctl wait_for_unit get_unit_info get_unit_property require_unit_state succeed fail
-wait_until_succeeds wait_until_fails sleep wait_for_file wait_for_open_port wait_for_open_unix_socket
-wait_for_closed_port start_job stop_job execute run_callbacks copy_from_machine copy_from_vm
-copy_from_host_via_shell copy_from_host is_up send_monitor_command get_tty_text wait_until_tty_matches
-dump_tty_contents shell_interact console_interact wait_for_shutdown wait_for_qmp_event send_chars
-connect screenshot get_screen_text_variants get_screen_text wait_for_text wait_for_console_text
-get_console_log send_key send_console start shutdown crash reboot wait_for_x get_window_names
-wait_for_window forward_port block unblock switch_root log nested""".split()
-
-
 def test_every_driver_verb_exists() -> None:
-    assert [v for v in DRIVER_VERBS if not callable(getattr(Node, v, None))] == []
+    assert [v for v in DRIVER_MACHINE_VERBS if not callable(getattr(Node, v, None))] == []
 
 
 @pytest.mark.parametrize("verb", sorted(UNSUPPORTED_VERBS))
@@ -123,3 +112,34 @@ def test_monitor_and_qmp_event_answer_like_the_driver(tmp_path: Path) -> None:
     assert "running" in n.send_monitor_command("info status")
     assert checks == [1], "polling conditions are checked before a monitor command, as in the driver"
     assert n.wait_for_qmp_event(lambda e: e["event"] == "STOP") == {"event": "STOP", "data": {}}
+
+
+def test_connect_starts_a_stopped_node_and_returns_once_a_command_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    n = node(tmp_path)
+    seen: list[str] = []
+
+    def run(command: str, _timeout: float) -> CommandResult:
+        seen.append(command)
+        return CommandResult(0, "", "", 0.0)
+
+    monkeypatch.setattr(n, "_ensure_started", lambda: seen.append("start"))
+    monkeypatch.setattr(n, "_run", run)
+    n.connect()
+    assert seen == ["start", "set -euo pipefail; true"]
+
+
+def test_reboot_is_a_clean_power_off_then_a_start_with_the_same_allow_reboot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not the driver's Ctrl+Alt+Delete: a fresh QEMU, so it works without allow_reboot too."""
+    n = node(tmp_path)
+    calls: list[str] = []
+    monkeypatch.setattr(n, "shutdown", lambda: calls.append("shutdown"))
+    monkeypatch.setattr(n, "start", lambda allow_reboot=False: calls.append(f"start allow_reboot={allow_reboot}"))
+    n._allow_reboot = True  # what start(allow_reboot=True) records
+    n.reboot()
+    n._allow_reboot = False
+    n.reboot()
+    assert calls == ["shutdown", "start allow_reboot=True", "shutdown", "start allow_reboot=False"]

@@ -189,6 +189,19 @@ def test_copy_from_host_into_an_existing_dir_and_a_tree(tmp_path: Path) -> None:
         node.copy_from_host(tmp_path / "missing", "/x")
 
 
+def test_copy_from_host_via_shell_is_the_same_transfer_and_keeps_the_mode(tmp_path: Path) -> None:
+    """The driver's variant pipes base64 into the file (the mode is lost); ours is SFTP."""
+    root = tmp_path / "guest"
+    root.mkdir()
+    script = tmp_path / "run.sh"
+    script.write_text("#!/bin/sh\necho hi\n")
+    script.chmod(0o755)
+    node = FakeNode("n", file_guest(root), FakeClock(), guest_root=root)
+    node.copy_from_host_via_shell(script, "/opt/bin/run.sh")
+    copied = root / "opt/bin/run.sh"
+    assert copied.read_text() == script.read_text() and stat.S_IMODE(copied.stat().st_mode) == 0o755
+
+
 def test_copy_from_machine_copies_a_tree_under_out_dir(tmp_path: Path) -> None:
     root = tmp_path / "guest"
     (root / "var/log/app/sub").mkdir(parents=True)
@@ -319,6 +332,14 @@ def test_user_systemctl_runs_through_su() -> None:
     node.systemctl("start foo", user="alice")
     assert node.commands[-1].startswith("su -l alice --shell /bin/sh -c ")
     assert "systemctl --user start foo" in node.commands[-1]
+
+
+def test_start_and_stop_job_are_systemctl_start_and_stop() -> None:
+    node = FakeNode("n", lambda _c, _t: (3, "out\n", 0.0), FakeClock())
+    assert node.start_job("x.service") == (3, "out\n")
+    assert node.stop_job("y.service", user="alice") == (3, "out\n")
+    assert node.commands[0] == "systemctl start x.service"
+    assert node.commands[1].startswith("su -l alice ") and "systemctl --user stop y.service" in node.commands[1]
 
 
 def test_wait_for_port_and_file_commands() -> None:
