@@ -16,6 +16,7 @@ node.crash()
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import subprocess
@@ -173,20 +174,56 @@ class Node(UnitVerbs):
             )
 
     def _reap(self) -> None:
-        """Release everything of a previous run of this node (idempotent, bounded)."""
-        if self._ssh is not None:
-            self._ssh.close()
-            self._ssh = None
-        if self._qmp is not None:
-            self._qmp.close()
-            self._qmp = None
-        if self._proc is not None:
-            stop_process(self._proc, grace=2.0)
-            self._proc = None
-        if self._sock_dir is not None:
-            shutil.rmtree(self._sock_dir, ignore_errors=True)
-            self._sock_dir = None
+        """Release everything of a previous run of this node (idempotent, bounded): QEMU,
+        the sessions, the socket directory, the reaper registration; each even when one
+        before it failed.
+
+        Raises:
+            TeardownError: a part failed or QEMU survived SIGKILL (the rest was released).
+        """
+        steps = reaper.Teardown(f"{self.name}: stop")
+        # Each reference is dropped before its part runs, so a second call never retries a
+        # half-released part: idempotent even after a failure. QEMU goes first: sessions to
+        # a dead QEMU close at once, to a live one they may wait for its goodbye.
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            steps.run("QEMU", functools.partial(_stop_qemu, proc))
+        self._close_sessions(steps)
+        sock_dir, self._sock_dir = self._sock_dir, None
+        if sock_dir is not None:
+            shutil.rmtree(sock_dir, ignore_errors=True)
+        steps.run("reaper registration", self._unregister)
+        steps.finish()
+
+    def _close_sessions(self, steps: reaper.Teardown) -> None:
+        """Close the SSH and QMP sessions (each dropped even if its close fails)."""
+        ssh, self._ssh = self._ssh, None
+        if ssh is not None:
+            steps.run("SSH session", ssh.close)
+        qmp, self._qmp = self._qmp, None
+        if qmp is not None:
+            steps.run("QMP session", qmp.close)
+
+    def _unregister(self) -> None:
         reaper.unregister(self._token)
+        self._token = 0
+
+    def release(self) -> None:
+        """Let this node's QEMU outlive this process (`--keep`): it keeps running (`booted`
+        stays true, `attach_commands()` still name its sockets) and `crash()` can still stop it.
+
+        Forgets the reaper registration, whose atexit handler would otherwise stop QEMU the
+        moment the process exits, and closes the QMP and SSH sessions: left open, their
+        threads die with the interpreter and print tracebacks after the attach commands.
+        Idempotent and safe in any state; every step runs even when one before failed.
+
+        Raises:
+            TeardownError: a session would not close (the other steps were done).
+        """
+        steps = reaper.Teardown(f"{self.name}: release")
+        steps.run("reaper registration", self._unregister)
+        self._close_sessions(steps)
+        steps.finish()
 
     def wait_for_shutdown(self, timeout: Duration | None = None) -> None:
         """Wait until the QEMU process has exited, then release its resources.
@@ -224,11 +261,11 @@ class Node(UnitVerbs):
     def crash(self) -> None:
         """Simulate a sudden power failure: QEMU quits at once, no guest shutdown."""
         with self.nested("crashing (QEMU quit)"):
-            if self._qmp is not None and self.booted:
-                self._qmp.quit()
-            if self._proc is not None:
-                stop_process(self._proc, grace=2.0)
-            self._reap()
+            try:
+                if self._qmp is not None and self.booted:
+                    self._qmp.quit()
+            finally:  # QMP's answer does not matter: _reap stops QEMU either way
+                self._reap()
 
     def reboot(self) -> None:
         """Clean power-off then a fresh start with the same disk and inputs.
@@ -442,3 +479,10 @@ class Node(UnitVerbs):
 
     def __repr__(self) -> str:
         return f"<Node {self.name} {'up' if self.booted else 'down'}>"
+
+
+def _stop_qemu(proc: subprocess.Popen[bytes]) -> None:
+    """Stop QEMU within `stop_process`'s bound; one that even SIGKILL does not end is an error
+    to report (it may still hold its disk), not a reason to wait longer."""
+    if stop_process(proc, grace=2.0) is None:
+        raise InfrastructureError(f"pid {proc.pid} survived SIGKILL (stuck in the kernel?)")
