@@ -13,7 +13,7 @@ import pytest
 from harness.errors import TeardownError
 from harness.machine import reaper
 from harness.machine.config import NodeConfig
-from harness.machine.node import Node
+from harness.machine.node import Node, NodeState
 from harness.machine.qemu import DirectBoot
 
 
@@ -72,6 +72,8 @@ def running(tmp_path: Path, *, qmp_fails: bool = False, ssh_fails: bool = False)
     node._ssh = FakeSession("ssh", ssh_fails)  # type: ignore[assignment]
     node._sock_dir = sock_dir
     node._token = reaper.register("node node01 (test)", lambda: reaped.append("node01"))
+    node._to(NodeState.STARTING)
+    node._to(NodeState.RUNNING)
     return node, reaped
 
 
@@ -84,7 +86,7 @@ def test_release_leaves_qemu_running_and_closes_the_sessions(tmp_path: Path) -> 
     node, reaped = running(tmp_path)
     qemu, qmp, ssh = node._proc, node._qmp, node._ssh
     node.release()
-    assert node.booted and qemu.signals == []  # type: ignore[union-attr]
+    assert node.booted and node.state is NodeState.RUNNING and qemu.signals == []  # type: ignore[union-attr]
     assert (qmp.closed, ssh.closed) == (1, 1)  # type: ignore[union-attr]
     assert node.qmp_socket == tmp_path / "sock" / "qmp.sock", "attach commands still name the QMP socket"
     assert reaper.teardown_all() == [] and reaped == [], "released: interpreter exit must not stop it"
@@ -92,6 +94,7 @@ def test_release_leaves_qemu_running_and_closes_the_sessions(tmp_path: Path) -> 
     assert (qmp.closed, ssh.closed) == (1, 1)  # type: ignore[union-attr]
     node.crash()  # a released node can still be stopped
     assert not node.booted and qemu.signals == [signal.SIGTERM]  # type: ignore[union-attr]
+    assert node.state is NodeState.STOPPED
 
 
 def test_release_closes_every_session_even_when_one_fails_and_says_which(tmp_path: Path) -> None:
@@ -121,6 +124,7 @@ def test_crash_stops_qemu_and_releases_the_rest_even_when_a_session_fails(tmp_pa
     assert str(info.value) == "node01: stop: QMP session: qmp socket jammed"
     assert qemu.signals == [signal.SIGTERM] and ssh.closed == 1  # type: ignore[union-attr]
     assert not node.booted and node.pid is None and node.qmp_socket is None
+    assert node.state is NodeState.STOPPED, "every part was tried: stopped, with the failure reported"
     assert not (tmp_path / "sock").exists()
     assert reaper.teardown_all() == [] and reaped == [], "stopped: nothing left for the reaper"
     node.crash()  # idempotent: everything was dropped
