@@ -532,21 +532,29 @@ def ssh(args: argparse.Namespace, command: list[str]) -> int:
 
 
 def down(args: argparse.Namespace) -> int:
-    """Stop the QEMU processes and delete the namespace of a kept cluster."""
-    from harness.network.netns import list_netns
+    """Stop the QEMU processes and delete the namespace of a kept cluster.
+
+    Through `netns.delete_netns`, the teardown every fabric uses: it waits (bounded) for the
+    killed processes to die, so when `down` returns, the QEMUs no longer hold their disks and
+    a new run may start at once.
+    """
+    from harness.network.netns import delete_netns, list_netns
 
     run_dir, _, described = _kept(args)
     namespace = described.get("namespace")
-    if isinstance(namespace, str) and namespace in list_netns():
-        pids = subprocess.run(
-            ["ip", "netns", "pids", namespace], capture_output=True, text=True, timeout=10, check=False
-        )
-        for pid in pids.stdout.split():
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
-        subprocess.run(["ip", "netns", "delete", namespace], timeout=10, check=False)
-        print(f"cluster-test: removed namespace {namespace} and its processes")
+    removed = isinstance(namespace, str) and namespace in list_netns()
+    survivors: list[int] = []
+    if isinstance(namespace, str) and removed:
+        survivors = delete_netns(namespace)
+        if namespace in list_netns():  # attach.json stays, so `down` again retries
+            raise InfrastructureError(f"namespace {namespace} is still there after `ip netns del`; "
+                                      "run `cluster-test down` again")  # fmt: skip
     (run_dir / "attach.json").unlink(missing_ok=True)
+    if survivors:
+        # The name is gone, so nothing more `down` can do; say which processes to look at.
+        pids = " ".join(map(str, survivors))
+        raise InfrastructureError(f"deleted namespace {namespace}, but pids {pids} survived SIGKILL "
+                                  f"(stuck in the kernel?); see `ps -o pid,stat,wchan,cmd -p {pids}`")  # fmt: skip
+    if removed:
+        print(f"cluster-test: removed namespace {namespace} and its processes")
     return Exit.PASSED

@@ -38,6 +38,15 @@ class UsageError(HarnessError, ValueError):
     """
 
 
+class TeardownError(InfrastructureError):
+    """Parts of a teardown failed; every other part was still done. `failures` has one line
+    per failed part, `label: error`."""
+
+    def __init__(self, what: str, failures: list[str]) -> None:
+        super().__init__(f"{what}: {'; '.join(failures)}")
+        self.failures = failures
+
+
 class KvmUnavailable(InfrastructureError):
     """KVM was required (`require_kvm=True`) but the probe guest made no progress under it."""
 

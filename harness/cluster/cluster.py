@@ -14,10 +14,11 @@ the fabric and nodes are registered with the shared reaper.
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +26,6 @@ from harness.cluster import pace
 from harness.cluster.topology import NodeSpec, Secrets, Topology
 from harness.errors import HarnessError, InfrastructureError
 from harness.log import RunLog
-from harness.machine import reaper
 from harness.machine.accel import Accel, AccelChoice, choose_accel
 from harness.machine.config import BootImage, NodeConfig, direct_boot
 from harness.machine.node import Node
@@ -304,27 +304,43 @@ class Cluster:
             ready[name] = time.monotonic() - begin
         return ready
 
-    def down(self) -> None:
-        """Collect artifacts, then stop every node and delete the namespace. Never raises."""
+    def down(self) -> list[str]:
+        """Collect artifacts, then stop every node and delete the namespace. Never raises:
+        every part is taken down even when one before it failed; the failures are logged and
+        returned (empty: all done)."""
+        problems: list[str] = []
         for name, node in self.nodes.items():
-            try:
-                # Only over an SSH session that already works: connecting to a guest that is
-                # still booting would hold teardown for up to the collect timeout (the promise
-                # is teardown within 10 s); console.log has that boot anyway.
-                if node.is_up() and _running(node):
-                    self.collect(name)
-                elif node.booted:
-                    self.log.log("no SSH session: journal not collected; see console.log", node=name)
-            except Exception as err:
-                self.log.log(f"could not collect artifacts of {name}: {err}", node=name)
-            try:
-                node.crash()
-            except Exception as err:
-                self.log.log(f"could not stop {name}: {err}", node=name)
+            collect = functools.partial(self._collect_if_up, name, node)
+            problems += self._attempt(f"collect artifacts of {name}", collect, node=name)
+            problems += self._attempt(f"stop {name}", node.crash, node=name)
         if self.fabric is not None:
-            self.fabric.teardown()
-            self.fabric = None
-        (self.options.run_dir / "attach.json").unlink(missing_ok=True)
+            # Dropped even when its teardown fails: that already tried every part, and a
+            # second call would do nothing (the fabric counts as down from its first step).
+            fabric, self.fabric = self.fabric, None
+            problems += self._attempt(f"delete namespace {fabric.name}", fabric.teardown)
+        attach = self.options.run_dir / "attach.json"
+        problems += self._attempt(f"remove {attach}", functools.partial(attach.unlink, missing_ok=True))
+        return problems
+
+    def _collect_if_up(self, name: str, node: Node) -> None:
+        # Only over an SSH session that already works: connecting to a guest that is still
+        # booting would hold teardown for up to the collect timeout (the promise is teardown
+        # within 10 s); console.log has that boot anyway.
+        if node.is_up() and _running(node):
+            self.collect(name)
+        elif node.booted:
+            self.log.log("no SSH session: journal not collected; see console.log", node=name)
+
+    def _attempt(self, what: str, step: Callable[[], object], *, node: str | None = None) -> list[str]:
+        """One part of a teardown: its failure is logged and returned, never raised, so the
+        parts after it are still taken down."""
+        try:
+            step()
+        except Exception as err:
+            problem = f"could not {what}: {err}"
+            self.log.log(problem, node=node)
+            return [problem]
+        return []
 
     def collect(self, name: str) -> None:
         """Journal of this boot (JSON) and systemd-analyze output, next to the console log."""
@@ -356,23 +372,21 @@ class Cluster:
     def attach_info(self) -> dict[str, dict[str, str]]:
         return {name: node.attach_commands() for name, node in self.nodes.items() if node.booted}
 
-    def release(self) -> None:
+    def release(self) -> list[str]:
         """Let the nodes and the namespace outlive this process (`--keep`).
 
         Everything started registers with the reaper, whose atexit handler would otherwise
         tear the kept cluster down the moment `cluster-test` exits; `cluster-test down` (or
-        `down()`) removes it later.
+        `down()`) removes it later. Each part lets go through its own `release()`. Never
+        raises: every part is released even when one before it failed; the failures are
+        logged and returned (empty: all done).
         """
-        for node in self.nodes.values():
-            reaper.unregister(node._token)
-            # Say goodbye on QMP and SSH now: left open, their threads die with the
-            # interpreter and print tracebacks after the attach commands.
-            for session in (node._qmp, node._ssh):
-                if session is not None:
-                    session.close()
-            node._qmp = node._ssh = None
+        problems: list[str] = []
+        for name, node in self.nodes.items():
+            problems += self._attempt(f"release {name}", node.release, node=name)
         if self.fabric is not None:
-            reaper.unregister(self.fabric._token)
+            problems += self._attempt(f"release namespace {self.fabric.name}", self.fabric.release)
+        return problems
 
     def print_attach(self) -> None:
         """Keep the cluster up (see `release`) and print how to reach each node."""

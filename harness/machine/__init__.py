@@ -7,13 +7,14 @@ fits the `BootImage` protocol). See docs/harness-api.md.
 
 from harness.machine.accel import Accel, AccelChoice, choose_accel
 from harness.machine.config import BootImage, LinkControl, NodeConfig, direct_boot
-from harness.machine.node import Node
+from harness.machine.node import Node, NodeState
 from harness.machine.qemu import DirectBoot, PxeBoot, QemuSpec, TapNic, UserNic, build_argv
 from harness.machine.qmp import QmpSession
 from harness.machine.ssh import CommandResult, SshKey, SshSession
 
 __all__ = [
     "Node",
+    "NodeState",
     "NodeConfig",
     "direct_boot",
     "BootImage",

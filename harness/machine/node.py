@@ -17,12 +17,14 @@ node.crash()
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Mapping
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +41,35 @@ from harness.machine.units import UnitVerbs
 from harness.machine.unsupported import UNSUPPORTED_VERBS, UnsupportedVerbs
 from harness.waits import Clock, Duration, Observation, Sleep, tail
 
-__all__ = ["Node", "SHUTDOWN_TIMEOUT", "UNSUPPORTED_VERBS"]
+__all__ = ["Node", "NodeState", "SHUTDOWN_TIMEOUT", "UNSUPPORTED_VERBS"]
 
 SHUTDOWN_TIMEOUT = 60.0
 """Clean power-off budget before `shutdown()` pulls the plug (QEMU quit, then SIGKILL)."""
+
+
+class NodeState(StrEnum):
+    """Where a node's QEMU is in its life (`Node.state`), modelled on qemu.qmp's `Runstate`:
+    one field, changed only through `Node._to`, which refuses a step `_LIFECYCLE` lacks."""
+
+    NOT_STARTED = "not started"
+    STARTING = "starting"  # QEMU launched, QMP not answering yet
+    RUNNING = "running"  # QEMU runs and QMP answered (the guest may still be booting)
+    STOPPING = "stopping"  # shutdown() or a teardown is under way
+    STOPPED = "stopped"  # stopped by the harness, everything released
+    # Not "crashed": a guest that powers itself off (then `wait_for_shutdown`) ends here too,
+    # as do a panic or reboot under -no-reboot and a kill from outside.
+    EXITED = "exited"  # QEMU ended without the harness asking; not yet released
+
+
+_LIFECYCLE: dict[NodeState, frozenset[NodeState]] = {
+    NodeState.NOT_STARTED: frozenset({NodeState.STARTING}),
+    NodeState.STARTING: frozenset({NodeState.RUNNING, NodeState.STOPPING, NodeState.EXITED}),
+    NodeState.RUNNING: frozenset({NodeState.STOPPING, NodeState.EXITED}),
+    NodeState.STOPPING: frozenset({NodeState.STOPPED}),
+    NodeState.EXITED: frozenset({NodeState.STOPPING}),
+    NodeState.STOPPED: frozenset({NodeState.STARTING}),
+}
+"""The steps a node's state may take; anything else is a harness bug (`Node._to` raises)."""
 
 
 class Node(UnitVerbs, UnsupportedVerbs):
@@ -71,11 +98,45 @@ class Node(UnitVerbs, UnsupportedVerbs):
         self._sock_dir: Path | None = None
         self._allow_reboot = False
         self._token = 0
+        self._state = NodeState.NOT_STARTED  # only `_to` assigns it
         self.console = Console(config.state_dir / "console.log")
         self.started_at: float | None = None
         """Clock value when QEMU was last started (boot timings, the slowness factor)."""
 
     # -- state --------------------------------------------------------------------------
+    @property
+    def state(self) -> NodeState:
+        """Where QEMU is in its life. A QEMU that ended by itself is noticed here: STARTING or
+        RUNNING becomes EXITED."""
+        if self._state in (NodeState.STARTING, NodeState.RUNNING) and not self.booted:
+            self._to(NodeState.EXITED)
+        return self._state
+
+    def _to(self, new: NodeState) -> None:
+        """The one place the state changes: a step `_LIFECYCLE` lacks is a harness bug."""
+        if new is self._state:
+            return
+        if new not in _LIFECYCLE[self._state]:
+            raise NodeStateError(f"{self.name}: cannot go from {self._state} to {new} (a harness bug)")
+        self._state = new
+
+    def _not_running(self, verb: str) -> NodeStateError:
+        """The error for `verb` on a node without a working QEMU: what happened, and the fix."""
+        state, start = self.state, f"{self.name}.start()"
+        if state is NodeState.RUNNING:  # QEMU runs, but its session is gone
+            return NodeStateError(f"{self.name}.{verb}: QMP was closed by release() (the node is kept); "
+                                  "use its `qmp` attach command")  # fmt: skip
+        rc = self._proc.returncode if self._proc is not None else "?"
+        why = {
+            NodeState.NOT_STARTED: f"it was never started: call {start}",
+            NodeState.STARTING: f"QMP does not answer yet: wait for {start} to return",
+            NodeState.STOPPING: f"it is being stopped: call {start} once shutdown() or crash() has returned",
+            NodeState.STOPPED: f"shutdown() or crash() stopped it: call {start} to boot it again",
+            NodeState.EXITED: f"QEMU exited by itself with rc {rc}, {self.console.log_path} says why: "
+                              f"call {start} to boot it again",
+        }[state]  # fmt: skip
+        return NodeStateError(f"{self.name}.{verb}: QEMU is not running; start() it first ({why})")
+
     @property
     def booted(self) -> bool:
         """True while the QEMU process runs (the driver's `booted`)."""
@@ -145,6 +206,7 @@ class Node(UnitVerbs, UnsupportedVerbs):
                 raise InfrastructureError(f"{cfg.name}: cannot run {argv[0]}: {err}") from err
             finally:
                 qemu_log.close()
+            self._to(NodeState.STARTING)
             self._token = reaper.register(f"node {cfg.name}", self._reap)
             try:
                 self._qmp = QmpSession.connect(spec.qmp_socket, timeout=15, name=cfg.name)
@@ -153,6 +215,7 @@ class Node(UnitVerbs, UnsupportedVerbs):
                 self.crash()
                 raise InfrastructureError(f"{cfg.name}: QEMU started but QMP is silent: {err}") \
                     from err  # fmt: skip
+            self._to(NodeState.RUNNING)
             self.log(f"QEMU running, pid {self._proc.pid}, accel {cfg.accel}")
 
     def _check_alive(self) -> None:
@@ -166,20 +229,60 @@ class Node(UnitVerbs, UnsupportedVerbs):
             )
 
     def _reap(self) -> None:
-        """Release everything of a previous run of this node (idempotent, bounded)."""
-        if self._ssh is not None:
-            self._ssh.close()
-            self._ssh = None
-        if self._qmp is not None:
-            self._qmp.close()
-            self._qmp = None
-        if self._proc is not None:
-            stop_process(self._proc, grace=2.0)
-            self._proc = None
-        if self._sock_dir is not None:
-            shutil.rmtree(self._sock_dir, ignore_errors=True)
-            self._sock_dir = None
+        """Release everything of a previous run of this node (idempotent, bounded): QEMU,
+        the sessions, the socket directory, the reaper registration; each even when one
+        before it failed.
+
+        Raises:
+            TeardownError: a part failed or QEMU survived SIGKILL (the rest was released).
+        """
+        steps = reaper.Teardown(f"{self.name}: stop")
+        if self._state in (NodeState.STARTING, NodeState.RUNNING, NodeState.EXITED):
+            self._to(NodeState.STOPPING)
+        # Each reference is dropped before its part runs, so a second call never retries a
+        # half-released part: idempotent even after a failure. QEMU goes first: sessions to
+        # a dead QEMU close at once, to a live one they may wait for its goodbye.
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            steps.run("QEMU", functools.partial(_stop_qemu, proc))
+        self._close_sessions(steps)
+        sock_dir, self._sock_dir = self._sock_dir, None
+        if sock_dir is not None:
+            shutil.rmtree(sock_dir, ignore_errors=True)
+        steps.run("reaper registration", self._unregister)
+        if self._state is NodeState.STOPPING:  # every part was tried: nothing is left to retry
+            self._to(NodeState.STOPPED)
+        steps.finish()
+
+    def _close_sessions(self, steps: reaper.Teardown) -> None:
+        """Close the SSH and QMP sessions (each dropped even if its close fails)."""
+        ssh, self._ssh = self._ssh, None
+        if ssh is not None:
+            steps.run("SSH session", ssh.close)
+        qmp, self._qmp = self._qmp, None
+        if qmp is not None:
+            steps.run("QMP session", qmp.close)
+
+    def _unregister(self) -> None:
         reaper.unregister(self._token)
+        self._token = 0
+
+    def release(self) -> None:
+        """Let this node's QEMU outlive this process (`--keep`): it keeps running (`booted`
+        stays true, `attach_commands()` still name its sockets) and `crash()` can still stop it.
+
+        Forgets the reaper registration, whose atexit handler would otherwise stop QEMU the
+        moment the process exits, and closes the QMP and SSH sessions: left open, their
+        threads die with the interpreter and print tracebacks after the attach commands.
+        Idempotent and safe in any state; every step runs even when one before failed.
+
+        Raises:
+            TeardownError: a session would not close (the other steps were done).
+        """
+        steps = reaper.Teardown(f"{self.name}: release")
+        steps.run("reaper registration", self._unregister)
+        self._close_sessions(steps)
+        steps.finish()
 
     def wait_for_shutdown(self, timeout: Duration | None = None) -> None:
         """Wait until the QEMU process has exited, then release its resources.
@@ -216,6 +319,7 @@ class Node(UnitVerbs, UnsupportedVerbs):
         if not self.booted:
             self._reap()
             return
+        self._to(NodeState.STOPPING)
         with self.nested("shutting down"):
             try:
                 if self._ssh is not None and self._ssh.alive:
@@ -232,15 +336,17 @@ class Node(UnitVerbs, UnsupportedVerbs):
 
         Parity:
             Driver: HMP `quit`, then waits for QEMU to exit
-            Ours: QMP `quit`, then a bounded kill (SIGTERM, 2 s, SIGKILL): a power failure
-            Tests: test_boot_console_qmp_crash_and_teardown, test_stopped_node_guards, raft_crash
+            Ours: QMP `quit`, then a bounded kill (SIGTERM, 2 s, SIGKILL): a power failure;
+                every part is released even when one fails, then `TeardownError` names the failures
+            Tests: test_boot_console_qmp_crash_and_teardown, test_stopped_node_guards, raft_crash,
+                test_crash_stops_qemu_and_releases_the_rest_even_when_a_session_fails
         """
         with self.nested("crashing (QEMU quit)"):
-            if self._qmp is not None and self.booted:
-                self._qmp.quit()
-            if self._proc is not None:
-                stop_process(self._proc, grace=2.0)
-            self._reap()
+            try:
+                if self._qmp is not None and self.booted:
+                    self._qmp.quit()
+            finally:  # QMP's answer does not matter: _reap stops QEMU either way
+                self._reap()
 
     def reboot(self) -> None:
         """Clean power-off then a fresh start with the same disk and inputs.
@@ -382,9 +488,9 @@ class Node(UnitVerbs, UnsupportedVerbs):
         self.succeed("true")
 
     # -- QMP and network ----------------------------------------------------------------
-    def _qmp_session(self) -> QmpSession:
+    def _qmp_session(self, verb: str = "qmp") -> QmpSession:
         if self._qmp is None or not self.booted:
-            raise NodeStateError(f"{self.name}: QEMU is not running; start() it first")
+            raise self._not_running(verb)
         return self._qmp
 
     @property
@@ -410,7 +516,7 @@ class Node(UnitVerbs, UnsupportedVerbs):
         """
         self.run_callbacks()
         with self.nested(f"sending monitor command: {command}"):
-            return self._qmp_session().human_monitor_command(command)
+            return self._qmp_session("send_monitor_command").human_monitor_command(command)
 
     def wait_for_qmp_event(
         self, event_filter: Mapping[str, Any] | Callable[[dict[str, Any]], bool],
@@ -432,7 +538,7 @@ class Node(UnitVerbs, UnsupportedVerbs):
                 test_boot_console_qmp_crash_and_teardown
         """
         with self.nested(f"waiting for QMP event {event_filter!r}"):
-            return self._qmp_session().wait_for_event(event_filter, timeout=timeout)
+            return self._qmp_session("wait_for_qmp_event").wait_for_event(event_filter, timeout=timeout)
 
     def block(self) -> None:
         """Cut this node's cluster link at the host bridge (frames dropped both ways).
@@ -462,4 +568,11 @@ class Node(UnitVerbs, UnsupportedVerbs):
             self.link.unblock(self.name)
 
     def __repr__(self) -> str:
-        return f"<Node {self.name} {'up' if self.booted else 'down'}>"
+        return f"<Node {self.name} {self.state}>"
+
+
+def _stop_qemu(proc: subprocess.Popen[bytes]) -> None:
+    """Stop QEMU within `stop_process`'s bound; one that even SIGKILL does not end is an error
+    to report (it may still hold its disk), not a reason to wait longer."""
+    if stop_process(proc, grace=2.0) is None:
+        raise InfrastructureError(f"pid {proc.pid} survived SIGKILL (stuck in the kernel?)")

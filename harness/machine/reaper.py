@@ -10,6 +10,9 @@ SIGINT the run also got directly) waits for the teardown to finish instead of in
 it: interrupted, it left QEMU processes and the namespace behind. Teardowns are taken off the
 registry one at a time, so whatever an exception still cuts short stays registered for atexit.
 
+`Teardown` is how each owner (node, fabric) takes its own pieces down: every step runs even
+when one before it failed, and the failures are raised together at the end.
+
 `interrupt_on_signals()` makes SIGINT and SIGTERM raise `Interrupted` (after the teardown, when
 the reaper's handlers are installed): a process that must write its reports on the way out
 (`cluster-test --script`, the pytest run of the scenarios) calls it first.
@@ -25,9 +28,9 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from harness.errors import Interrupted
+from harness.errors import Interrupted, TeardownError
 
-__all__ = ["chained_handler", "interrupt_on_signals", "register", "teardown_all", "unregister"]
+__all__ = ["Teardown", "chained_handler", "interrupt_on_signals", "register", "teardown_all", "unregister"]
 
 _LIVE: dict[int, tuple[str, Callable[[], None]]] = {}
 _LOCK = threading.Lock()
@@ -69,6 +72,38 @@ def teardown_all() -> list[str]:
         except Exception:  # keep going: the next teardown may still free a namespace
             pass
         done.append(label)
+
+
+class Teardown:
+    """The steps of one owner's teardown, each run even when an earlier one failed: a teardown
+    that stops at its first error leaves QEMU processes and namespaces behind.
+
+        steps = Teardown("node01: stop")
+        steps.run("SSH session", ssh.close)
+        steps.run("QEMU process", stop_qemu)
+        steps.finish()  # raises TeardownError naming every step that failed, if any did
+    """
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.failures: list[str] = []
+
+    def run(self, label: str, step: Callable[[], object]) -> None:
+        """Run `step`; an `Exception` is noted under `label` (an interrupt still ends the
+        teardown at once, as in `teardown_all`: what it cuts short stays registered)."""
+        try:
+            step()
+        except Exception as err:  # noted: the next step may still free something
+            self.failures.append(f"{label}: {err or type(err).__name__}")
+
+    def finish(self) -> None:
+        """Raise the failures together, once every step has run.
+
+        Raises:
+            TeardownError: one or more steps failed.
+        """
+        if self.failures:
+            raise TeardownError(self.what, self.failures)
 
 
 def chained_handler(previous: Any) -> Callable[[int, FrameType | None], None]:

@@ -21,6 +21,7 @@ with Fabric(["node01", "node02", "node03"]) as fabric:
 
 from __future__ import annotations
 
+import functools
 import socket
 import subprocess
 import threading
@@ -103,7 +104,13 @@ class Fabric:
             raise
 
     def teardown(self) -> None:
-        """Kill what runs inside, delete the namespaces (idempotent, ~10 s worst case)."""
+        """Kill what runs inside, delete the namespaces (idempotent, ~10 s worst case). Every
+        part is attempted even when one before it failed.
+
+        Raises:
+            TeardownError: a part failed, or processes survived SIGKILL (the rest was done).
+        """
+        steps = reaper.Teardown(f"fabric {self.name}: teardown")
         with self._lock:
             if not self._up:
                 return
@@ -111,17 +118,23 @@ class Fabric:
             begin = time.monotonic()
             for proc in self._procs:
                 if proc.poll() is None:
-                    proc.kill()
+                    steps.run(f"kill pid {proc.pid}", proc.kill)
             for proc in self._procs:
-                try:
-                    proc.wait(timeout=3.0)
-                except subprocess.TimeoutExpired:
-                    pass
+                steps.run(f"wait for pid {proc.pid}", functools.partial(_reap_child, proc))
             for host_ns in self.hosts.values():
-                delete_netns(host_ns)
-            delete_netns(self.name)
+                steps.run(f"namespace {host_ns}", functools.partial(_delete, host_ns))
+            steps.run(f"namespace {self.name}", functools.partial(_delete, self.name))
             self.teardown_seconds = time.monotonic() - begin
+        self.release()  # drops the reaper registration: nothing is left for it to retry
+        steps.finish()
+
+    def release(self) -> None:
+        """Let the namespace outlive this process (`--keep`): forget the reaper registration,
+        whose atexit handler would otherwise delete it the moment the process exits. The fabric
+        stays up; `teardown()` (or `cluster-test down`) still removes it. Idempotent, any state.
+        """
         reaper.unregister(self._token)
+        self._token = 0
 
     @property
     def is_up(self) -> bool:
@@ -211,3 +224,17 @@ class Fabric:
 
     def __repr__(self) -> str:
         return f"<Fabric {self.name} {'up' if self._up else 'down'} ports={self.ports}>"
+
+
+def _reap_child(proc: subprocess.Popen[bytes]) -> None:
+    """Wait (bounded) for a killed child; one still running dies with its namespace next."""
+    try:
+        proc.wait(timeout=3.0)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _delete(name: str) -> None:
+    survivors = delete_netns(name)
+    if survivors:
+        raise InfrastructureError(f"pids {' '.join(map(str, survivors))} survived SIGKILL (stuck in the kernel?)")

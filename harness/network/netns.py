@@ -104,12 +104,22 @@ def _alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"
 
 
-def delete_netns(name: str) -> None:
-    """Kill everything inside `name`, then delete it (idempotent)."""
+def delete_netns(name: str) -> list[int]:
+    """Kill everything inside `name`, wait (bounded) until it is dead, then delete it
+    (idempotent). The one way a namespace of the harness goes: `Fabric.teardown`,
+    `sweep_stale` and `cluster-test down` all end here.
+
+    Returns the pids still alive after SIGKILL and the wait (stuck in the kernel, D state);
+    empty when everything died or there was no such namespace. The name is deleted either
+    way, so the caller must report them: such a QEMU may still hold its disk.
+    """
     if not (NETNS_DIR / name).exists():
-        return
+        return []
     kill_netns_pids(name)
+    # Asked again rather than remembered: the listing is the truth, whoever entered meanwhile.
+    survivors = [pid for pid in _netns_pids(name) if _alive(pid)]
     run(["ip", "netns", "del", name], check=False)
+    return survivors
 
 
 _NAME = re.compile(r"^(?P<prefix>.+)-(?P<pid>\d+)-[0-9a-f]{6}(?:-.*)?$")

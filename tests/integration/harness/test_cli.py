@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import signal
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -144,14 +147,23 @@ def test_ssh_to_an_unknown_node_names_the_nodes(tmp_path: Path) -> None:
 def test_down_kills_what_runs_in_the_namespace_and_deletes_it(tmp_path: Path) -> None:
     namespace = f"fba-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     subprocess.run(["ip", "netns", "add", namespace], check=True, timeout=10)
-    sleeper = subprocess.Popen(["ip", "netns", "exec", namespace, "sleep", "300"])
+    # Two sleepers, as a kept cluster has several QEMUs: our child, and one it started in the
+    # background that is nobody's child of ours once its parent dies (as QEMU is for `down`).
+    sleeper = subprocess.Popen(["ip", "netns", "exec", namespace, "sh", "-c", "sleep 300 & echo $!; exec sleep 300"],
+                               stdout=subprocess.PIPE, text=True)  # fmt: skip
+    orphan: int | None = None
     try:
+        orphan = int(_first_line(sleeper.stdout, "the background sleeper's pid"))
         run = kept_run(tmp_path, ssh="true", namespace=namespace)
-        # `down` kills what `ip netns pids` lists: wait until the sleeper is listed there.
-        wait_until(lambda _left: bool(_netns_pids(namespace)), what=f"the sleeper inside {namespace}", timeout=10)
+        # `down` kills what `ip netns pids` lists: wait until both sleepers are listed there.
+        wait_until(lambda _left: {str(sleeper.pid), str(orphan)} <= set(_netns_pids(namespace)),
+                   what=f"both sleepers inside {namespace}", timeout=10)  # fmt: skip
         done = cluster_test("--report", str(run), "down")
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == f"cluster-test: removed namespace {namespace} and its processes"
+        # Dead the moment `down` returns, not later: it waits for the killed processes to die.
+        assert sleeper.poll() is not None, "down returned while the sleeper was still alive"
+        assert not _alive(orphan), "down returned while the background sleeper was still alive"
         assert sleeper.wait(timeout=10) != 0
         assert namespace not in _netns_list()
         assert not (run / "attach.json").exists()
@@ -160,6 +172,8 @@ def test_down_kills_what_runs_in_the_namespace_and_deletes_it(tmp_path: Path) ->
     finally:
         sleeper.kill()
         sleeper.wait(timeout=10)
+        if orphan is not None and _alive(orphan):
+            os.kill(orphan, signal.SIGKILL)
         subprocess.run(["ip", "netns", "delete", namespace], capture_output=True, timeout=10, check=False)
 
 
@@ -194,6 +208,25 @@ def test_nodes_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
 def _netns_list() -> list[str]:
     done = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10, check=True)
     return [line.split()[0] for line in done.stdout.splitlines() if line.strip()]
+
+
+def _alive(pid: int) -> bool:
+    """True if `pid` exists and is not a zombie (a zombie has let go of its namespace)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def _first_line(stream: IO[str] | None, what: str, timeout: float = 10.0) -> str:
+    """The first line a child writes, within `timeout` (a bare readline could wait for ever)."""
+    assert stream is not None, f"{what}: stdout is not a pipe"
+    readable, _, _ = select.select([stream], [], [], timeout)
+    assert readable, f"timed out after {timeout:.0f} s waiting for {what}"
+    line = stream.readline()
+    assert line, f"{what}: the child exited without a line"
+    return line
 
 
 def _netns_pids(namespace: str) -> list[str]:
