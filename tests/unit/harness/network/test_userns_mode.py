@@ -1,6 +1,6 @@
 """Root or rootless: root keeps the /run/netns path and runs no rootless check; a host that
-cannot do rootless says so in one line naming the setting. No namespace is made here (the
-integration tier does that, unprivileged)."""
+cannot do rootless says so in one line naming the setting; a fabric of either mode keeps its
+interface. No namespace is made here (the integration tier does that, unprivileged)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import InfrastructureError, UsageError
+from harness.network.fabric import Fabric
 from harness.network.userns import MODE_ENV, check_rootless, search_path, select_mode
 
 
@@ -84,3 +85,12 @@ def test_sbin_is_searched_for_an_unprivileged_path() -> None:
     assert search_path("/usr/bin:/bin").split(":") == ["/usr/bin", "/bin", "/usr/local/sbin", "/usr/sbin", "/sbin"]
     assert search_path("/usr/sbin:/usr/bin") == "/usr/sbin:/usr/bin:/usr/local/sbin:/sbin"
 
+
+def test_root_fabric_keeps_its_commands_and_rootless_needs_up() -> None:
+    root = Fabric(prefix="fbunit", mode="root")
+    assert root.exec_prefix == ("ip", "netns", "exec", root.name)
+    rootless = Fabric(prefix="fbunit", mode="rootless")
+    with pytest.raises(InfrastructureError, match="is not up"):
+        rootless.exec_prefix  # noqa: B018
+    with pytest.raises(InfrastructureError, match="is not up"):
+        rootless.connect("127.0.0.1", 22, 1.0)
