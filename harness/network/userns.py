@@ -370,7 +370,12 @@ def _start_holder(name: str, argv: Sequence[str], *, parent: UserNetns | None) -
     for stream in (holder.stdout, holder.stderr):
         if stream is not None:
             stream.close()
-    ns = UserNetns(name, holder, parent=parent)
+    try:
+        ns = UserNetns(name, holder, parent=parent)
+    except OSError as err:  # it died right after `ready`: its /proc/PID/ns links are gone
+        holder.kill()
+        holder.wait(timeout=3.0)
+        raise InfrastructureError(f"holder {holder.pid} of {name} died at start: {err}") from err
     # The `ready` line comes after unshare(2), so these hold; checked anyway because entering a
     # holder that shares our namespaces would run `ip link add` on the host's network.
     mine_user, mine_net = _ns_id("self", "user"), _ns_id("self", "net")
@@ -455,14 +460,14 @@ def connect_in_userns(ns: UserNetns, host: str, port: int, timeout: float) -> so
     path = ns.relay_socket
     if path is None:
         raise UsageError(f"namespace {ns.name} has no TCP relay; dial through the run's namespace")
-    if not host or any(c.isspace() for c in host) or not 0 < int(port) < 65536:
+    if not host or any(c.isspace() for c in host) or not isinstance(port, int) or not 0 < port < 65536:
         raise UsageError(f"connect: bad address {host!r}:{port!r}")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         # The relay answers within its own connect timeout; the margin covers its scheduling.
         sock.settimeout(timeout + 2.0)
         sock.connect(str(path))
-        sock.sendall(f"CONNECT {host} {int(port)} {max(timeout, 0.001)!r}\n".encode())
+        sock.sendall(f"CONNECT {host} {port} {max(timeout, 0.001)!r}\n".encode())
         reply = _read_line(sock)
     except OSError as err:
         sock.close()
