@@ -24,6 +24,7 @@ from harness.errors import GuestUnreachable, InfrastructureError
 __all__ = [
     "CMD_TIMEOUT",
     "NETNS_DIR",
+    "ROOT_HINT",
     "connect_in_netns",
     "delete_netns",
     "kill_netns_pids",
@@ -43,9 +44,13 @@ def netns_name(prefix: str = "fba", pid: int | None = None) -> str:
     return f"{prefix}-{os.getpid() if pid is None else pid}-{secrets.token_hex(3)}"
 
 
+ROOT_HINT = "the harness needs root (CAP_NET_ADMIN) for namespaces"
+"""What a failed `ip`/`nft` most likely means on the root path; the rootless path says its own."""
+
+
 def run(argv: Sequence[str], *, timeout: float = CMD_TIMEOUT, stdin: str | None = None,
-        check: bool = True) -> subprocess.CompletedProcess[str]:  # fmt: skip
-    """Run a host command with a deadline (no shell).
+        check: bool = True, hint: str = ROOT_HINT) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    """Run a host command with a deadline (no shell). `hint` ends the message of a failure.
 
     Raises:
         InfrastructureError: non-zero exit (with `check`), timeout, or missing binary.
@@ -58,8 +63,7 @@ def run(argv: Sequence[str], *, timeout: float = CMD_TIMEOUT, stdin: str | None 
         raise InfrastructureError(f"`{' '.join(argv)}` could not run: {err}") from err
     if check and result.returncode != 0:
         raise InfrastructureError(
-            f"`{' '.join(argv)}` failed (rc {result.returncode}): {result.stderr.strip()}; "
-            "the harness needs root (CAP_NET_ADMIN) for namespaces"
+            f"`{' '.join(argv)}` failed (rc {result.returncode}): {result.stderr.strip()}; {hint}"
         )
     return result
 

@@ -53,7 +53,7 @@ def deleted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_teardown_tries_every_part_and_reports_what_failed(deleted: list[str]) -> None:
-    fabric = Fabric(["node01"], prefix="fbunit")
+    fabric = Fabric(["node01"], prefix="fbunit", mode="root")
     fabric.up()
     host_ns = fabric.add_veth_host("svc", "10.77.0.9/24")
     fabric._procs.append(StuckHelper())  # type: ignore[arg-type]
@@ -72,7 +72,7 @@ def test_teardown_tries_every_part_and_reports_what_failed(deleted: list[str]) -
 
 
 def test_release_forgets_the_reaper_registration_and_keeps_the_fabric(deleted: list[str]) -> None:
-    fabric = Fabric(["node01"], prefix="fbunit")
+    fabric = Fabric(["node01"], prefix="fbunit", mode="root")
     fabric.up()
     fabric.release()
     fabric.release()  # idempotent
@@ -84,7 +84,7 @@ def test_release_forgets_the_reaper_registration_and_keeps_the_fabric(deleted: l
 
 
 def test_release_of_a_fabric_never_up_does_nothing(deleted: list[str]) -> None:
-    fabric = Fabric(prefix="fbunit")
+    fabric = Fabric(prefix="fbunit", mode="root")
     fabric.release()
     fabric.teardown()
     assert deleted == [] and reaper.teardown_all() == []

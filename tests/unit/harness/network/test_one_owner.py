@@ -34,7 +34,7 @@ def test_a_node_block_survives_healing_a_partition_of_the_others(
         return subprocess.CompletedProcess(list(argv), 0, "", "")
 
     monkeypatch.setattr(fabric_module, "run", fake_run)
-    fabric = Fabric(prefix="fbunit")  # never brought up: no namespace, nft is faked
+    fabric = Fabric(prefix="fbunit", mode="root")  # never brought up: no namespace, nft is faked
     fabric.ports.update(PORTS)
     cfg = NodeConfig(name="node03", state_dir=tmp_path / "n3", boot=DirectBoot(Path("/k"), Path("/i")))
     node03 = Node(cfg, link=fabric)
@@ -58,7 +58,7 @@ def test_a_node_block_survives_healing_a_partition_of_the_others(
 def test_node_blocks_are_recorded_and_lift_only_themselves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     scripts: list[str] = []
     monkeypatch.setattr(fabric_module, "run", lambda argv, **kw: scripts.append(kw["stdin"]))
-    fabric = Fabric(prefix="fbunit")
+    fabric = Fabric(prefix="fbunit", mode="root")
     fabric.ports.update(PORTS)
     recorder = FaultRecorder()
     fabric.faults.recorder = recorder  # what Faults.for_cluster does
