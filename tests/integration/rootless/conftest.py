@@ -41,7 +41,8 @@ class Unprivileged:
 
     def env(self) -> dict[str, str]:
         return {"PATH": USER_PATH, "HOME": str(self.workdir), "TMPDIR": str(self.workdir), "LANG": "C.UTF-8",
-                "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(REPO)}  # fmt: skip
+                "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(REPO),
+                "FBA_NET_MODE": "rootless"}  # fmt: skip  # the opt-in while rootless is experimental
 
     def run(self, *args: str, timeout: float = 120.0) -> dict[str, Any]:
         """The body's JSON report; fails the test with its output when it exits non-zero."""

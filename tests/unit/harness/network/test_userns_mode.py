@@ -39,9 +39,15 @@ def test_root_is_root_without_any_rootless_check(tmp_path: Path) -> None:
     assert select_mode(euid=0, sysctl=off, which=never) == "root"
 
 
-def test_unprivileged_is_rootless_when_the_host_allows_it(tmp_path: Path) -> None:
+def test_unprivileged_is_rootless_when_asked_and_the_host_allows_it(tmp_path: Path) -> None:
     ok = sysctls(tmp_path, kernel__unprivileged_userns_clone="1", user__max_user_namespaces="15000")
-    assert select_mode(euid=1000, sysctl=ok, which=everything) == "rootless"
+    assert select_mode("rootless", euid=1000, sysctl=ok, which=everything) == "rootless"
+
+
+def test_unprivileged_auto_refuses_in_one_line_naming_the_opt_in(tmp_path: Path) -> None:
+    with pytest.raises(InfrastructureError) as info:
+        select_mode(euid=1000, sysctl=tmp_path, which=everything)
+    assert "FBA_NET_MODE=rootless" in str(info.value) and "\n" not in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -56,7 +62,7 @@ def test_unprivileged_is_rootless_when_the_host_allows_it(tmp_path: Path) -> Non
 def test_disabled_user_namespaces_name_the_sysctl(tmp_path: Path, key: str, bad: str, fix: str) -> None:
     off = sysctls(tmp_path, **{key.replace(".", "__"): bad})
     with pytest.raises(InfrastructureError) as info:
-        select_mode(euid=1000, sysctl=off, which=everything)
+        select_mode("rootless", euid=1000, sysctl=off, which=everything)
     message = str(info.value)
     assert f"{key} = {bad}" in message and fix in message and "\n" not in message
 
