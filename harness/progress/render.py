@@ -70,7 +70,8 @@ def _unit_cell(progress: NodeProgress, unit: UnitProgress, now: float) -> Text:
     end = unit.ended_at if unit.ended_at is not None else now
     t = end - progress.zero()
     budget = f" / T+{unit.budget_s:.0f} s" if unit.budget_s is not None else ""
-    over = unit.budget_s is not None and t > unit.budget_s
+    # An end told only by the READY line is an upper bound: past the budget it proves nothing.
+    over = unit.budget_s is not None and t > unit.budget_s and not unit.end_is_bound
     restarts = f" x{unit.starts}" if unit.starts > 1 else ""
     style = "red" if unit.state == "failed" or over else "green" if unit.state == "done" else "yellow"
     return Text(f"{unit.name}: {unit.state}{restarts} T+{t:.0f} s{budget}", style=style)
