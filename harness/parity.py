@@ -61,7 +61,8 @@ DRIVER_MACHINE_VERBS: tuple[str, ...] = (
     # waits
     "wait_for_file", "wait_for_open_port", "wait_for_closed_port", "wait_for_open_unix_socket",
     # systemd
-    "systemctl", "wait_for_unit", "get_unit_info", "get_unit_property", "require_unit_state",
+    "systemctl", "wait_for_unit", "wait_for_unit_active_state", "get_unit_info", "get_unit_property",
+    "require_unit_state",
     "start_job", "stop_job",
     # files
     "copy_from_host", "copy_from_host_via_shell", "copy_from_machine", "copy_from_vm",

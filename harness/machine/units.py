@@ -14,9 +14,14 @@ import json
 import shlex
 from typing import Any
 
-from harness.errors import CheckFailed, CommandFailed
+from harness.errors import CheckFailed, CommandFailed, UsageError
 from harness.machine.commands import CommandVerbs
 from harness.waits import Duration, Observation, WaitExpired
+
+ACTIVE_STATES: tuple[str, ...] = (
+    "active", "reloading", "inactive", "failed", "activating", "deactivating", "maintenance", "refreshing",
+)  # fmt: skip
+"""systemd's unit active states (`systemctl --state=help`, systemd 252-256)."""
 
 __all__ = ["INACTIVE_GRACE", "JOURNAL_LINES", "UnitVerbs", "parse_show"]
 
@@ -223,6 +228,47 @@ class UnitVerbs(CommandVerbs):
                     last_completed=err.last_completed,
                     extra=self.unit_diagnostics(unit),
                 ) from None
+
+    def wait_for_unit_active_state(
+        self, unit: str, state: str, user: str | None = None, timeout: Duration | None = 900
+    ) -> None:
+        """Wait until `unit`'s `ActiveState` is `state`, whatever it passes through on the way
+        (so `failed`, `inactive` and `deactivating` can be waited for too, unlike `wait_for_unit`).
+
+        ```python
+        node01.succeed("systemctl reload --no-block chainfire.service")
+        node01.wait_for_unit_active_state("chainfire.service", "reloading", timeout=10)
+        ```
+
+        Raises:
+            UsageError: `state` is not one systemd has (`ACTIVE_STATES`), before any poll.
+            WaitExpired: not in `state` by the deadline; says the last state seen.
+
+        Parity:
+            Driver: newer drivers (nixpkgs nixos/tests/nixos-test-driver/unit-active-state.nix): polls the unit's
+                `ActiveState` until it equals `state`, within `timeout`
+            Ours: polls `systemctl show` (`ActiveState`, `SubState`) until `ActiveState` equals `state`; an
+                unknown state is a `UsageError` (exit 4) before any poll; the timeout says the last state seen
+            Tests: test_wait_for_unit_active_state_waits_through_other_states,
+                test_wait_for_unit_active_state_rejects_an_unknown_state,
+                test_wait_for_unit_active_state_times_out_with_the_last_state
+        """
+        if state not in ACTIVE_STATES:
+            raise UsageError(f"wait_for_unit_active_state({unit!r}, {state!r}): systemd has no ActiveState "
+                             f"{state!r}; one of {', '.join(ACTIVE_STATES)}")  # fmt: skip
+        probe = _systemctl_cmd(f"--no-pager show --property=ActiveState,SubState {shlex.quote(unit)}", user)
+
+        def look(left: float) -> Observation:
+            obs = self._observe(probe, left, True)
+            if obs.rc is None:
+                return obs
+            info = parse_show(obs.output)
+            now = info.get("ActiveState", "?")
+            detail = f"ActiveState={now} SubState={info.get('SubState', '?')}"
+            return Observation(ok=now == state, rc=obs.rc, output=obs.output, detail=detail)
+
+        with self.nested(f"waiting for unit {unit} to be {state}"):
+            self._wait(look, f"unit {unit} in ActiveState {state}", timeout)
 
     def journal_json(self, unit: str, timeout: Duration | None = 60) -> list[dict[str, Any]]:
         """The journal of `unit` as parsed `journalctl -o json` records (all boots kept)."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import CheckFailed, CommandFailed, CommandTimeout, HarnessError, WaitTimeout
+from harness.errors import CheckFailed, CommandFailed, CommandTimeout, HarnessError, UsageError, WaitTimeout
 from harness.machine.commands import SLEEP_SLACK
 from harness.machine.units import INACTIVE_GRACE
 from harness.waits import WaitExpired
@@ -356,3 +356,43 @@ def test_wait_for_port_and_file_commands() -> None:
         node2.wait_for_closed_port(22, timeout=3)
 
 
+
+
+def active_state_guest(states: list[str]):  # type: ignore[no-untyped-def]
+    """Answers `systemctl show` with the next ActiveState of `states` (the last one repeats)."""
+    seq = iter(states)
+    last = [states[0]]
+
+    def guest(command: str, _timeout: float) -> tuple[int, str, float]:
+        if "show --property=ActiveState,SubState" in command:
+            last[0] = next(seq, last[0])
+            return 0, f"ActiveState={last[0]}\nSubState=x\n", 0.2
+        return 0, "", 0.0
+
+    return guest
+
+
+def test_wait_for_unit_active_state_waits_through_other_states() -> None:
+    node = FakeNode("n", active_state_guest(["inactive", "activating", "active", "deactivating", "failed"]),
+                    FakeClock())  # fmt: skip
+    node.wait_for_unit_active_state("x.service", "activating", timeout=10)
+    node.wait_for_unit_active_state("x.service", "failed", timeout=10)  # through active, deactivating
+    looks = [c for c in node.commands if "ActiveState" in c]
+    assert len(looks) == 5 and all("'x.service'" in c or "x.service" in c for c in looks)
+
+
+def test_wait_for_unit_active_state_rejects_an_unknown_state() -> None:
+    node = FakeNode("n", active_state_guest(["active"]), FakeClock())
+    with pytest.raises(UsageError, match="systemd has no ActiveState 'running'"):
+        node.wait_for_unit_active_state("x.service", "running")
+    assert node.commands == []  # refused before any poll
+
+
+def test_wait_for_unit_active_state_times_out_with_the_last_state() -> None:
+    clock = FakeClock()
+    node = FakeNode("n", active_state_guest(["activating"]), clock)
+    begin = clock.now
+    with pytest.raises(WaitExpired) as info:
+        node.wait_for_unit_active_state("x.service", "active", timeout=10)
+    assert "ActiveState=activating" in str(info.value)
+    assert clock.now - begin <= 10 + 1.0  # within its budget plus one poll
