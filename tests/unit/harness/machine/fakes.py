@@ -4,6 +4,8 @@ whose guest is a Python function (no processes, no real time)."""
 from __future__ import annotations
 
 import shutil
+import signal
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +27,34 @@ class FakeClock:
     def sleep(self, secs: float) -> None:
         self.naps.append(secs)
         self.now += secs
+
+
+class FakeQemu:
+    """A QEMU `Popen` that runs until signalled or told to `exit` (no process); records signals."""
+
+    pid = 4242
+
+    def __init__(self) -> None:
+        self.returncode: int | None = None
+        self.signals: list[int] = []
+
+    def exit(self, rc: int) -> None:
+        self.returncode = rc
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        self.signals.append(sig)
+        self.returncode = -sig
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            raise subprocess.TimeoutExpired("qemu", timeout or 0)
+        return self.returncode
 
 
 Guest = Callable[[str, float], tuple[int, str, float] | tuple[int, str, float, str]]

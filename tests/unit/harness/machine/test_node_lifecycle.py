@@ -18,32 +18,7 @@ from harness.machine.config import NodeConfig
 from harness.machine.node import Node, NodeState
 from harness.machine.qemu import DirectBoot
 from harness.machine.qmp import QmpSession
-
-
-class FakeQemu:
-    """A `Popen` that runs until signalled or told to `exit` (no process)."""
-
-    pid = 4242
-
-    def __init__(self) -> None:
-        self.returncode: int | None = None
-
-    def exit(self, rc: int) -> None:
-        self.returncode = rc
-
-    def poll(self) -> int | None:
-        return self.returncode
-
-    def send_signal(self, sig: int) -> None:
-        self.returncode = -sig
-
-    def kill(self) -> None:
-        self.send_signal(signal.SIGKILL)
-
-    def wait(self, timeout: float | None = None) -> int:
-        if self.returncode is None:
-            raise subprocess.TimeoutExpired("qemu", timeout or 0)
-        return self.returncode
+from tests.unit.harness.machine.fakes import FakeQemu
 
 
 class FakeQmp:

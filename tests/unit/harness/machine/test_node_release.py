@@ -5,7 +5,6 @@ else even when a part fails. Both are idempotent and say what failed."""
 from __future__ import annotations
 
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,31 +14,7 @@ from harness.machine import reaper
 from harness.machine.config import NodeConfig
 from harness.machine.node import Node, NodeState
 from harness.machine.qemu import DirectBoot
-
-
-class FakeQemu:
-    """A `Popen` that runs until signalled (no process)."""
-
-    pid = 4242
-
-    def __init__(self) -> None:
-        self.returncode: int | None = None
-        self.signals: list[int] = []
-
-    def poll(self) -> int | None:
-        return self.returncode
-
-    def send_signal(self, sig: int) -> None:
-        self.signals.append(sig)
-        self.returncode = -sig
-
-    def kill(self) -> None:
-        self.send_signal(signal.SIGKILL)
-
-    def wait(self, timeout: float | None = None) -> int:
-        if self.returncode is None:
-            raise subprocess.TimeoutExpired("qemu", timeout or 0)
-        return self.returncode
+from tests.unit.harness.machine.fakes import FakeQemu
 
 
 class FakeSession:
