@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
+from automation import regularfile
 from automation.errors import MarkerError
 from automation.spec.markers import (
     MARKER_MODE,
@@ -142,16 +143,16 @@ class MarkerStore:
         return self.directory / name
 
     def read(self, name: str) -> MarkerState:
-        path = self.path(name)
+        # Never blocks and never reads more than a marker can hold: a FIFO in the marker's
+        # place hung `fba status` past its --timeout, and a link to /dev/zero never ends.
         try:
-            with path.open("rb") as handle:
-                raw = handle.read(MAX_MARKER_BYTES + 1)
+            raw = regularfile.read(self.path(name), MAX_MARKER_BYTES)
         except FileNotFoundError:
             return MarkerState(name, MarkerStatus.ABSENT)
+        except regularfile.FileTooLarge:
+            return MarkerState(name, MarkerStatus.CORRUPT, detail=f"too large (over {MAX_MARKER_BYTES} bytes)")
         except OSError as err:
-            return MarkerState(name, MarkerStatus.CORRUPT, detail=f"unreadable: {err.strerror}")
-        if len(raw) > MAX_MARKER_BYTES:
-            return MarkerState(name, MarkerStatus.CORRUPT, detail="too large")
+            return MarkerState(name, MarkerStatus.CORRUPT, detail=f"unreadable: {regularfile.describe(err)}")
         return parse(name, raw)
 
     def write(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from automation import regularfile
 from automation.errors import FbaError
 from automation.log import Logger
 from automation.markers import write_atomic
@@ -27,11 +28,14 @@ def run_provision(source: Path, dest: Path, log: Logger) -> ExitCode:
     for path in sorted(p for p in source.rglob("*") if p.is_file() and not p.is_symlink()):
         relative = path.relative_to(source)
         target = dest / relative
-        data = path.read_bytes()
-        if len(data) > MAX_FILE_BYTES:
-            raise FbaError(f"provision: {relative} is larger than {MAX_FILE_BYTES} bytes", exit_code=ExitCode.INVALID)
+        try:
+            data = regularfile.read(path, MAX_FILE_BYTES, follow_symlinks=False)
+        except regularfile.FileTooLarge:
+            raise FbaError(
+                f"provision: {relative} is larger than {MAX_FILE_BYTES} bytes", exit_code=ExitCode.INVALID
+            ) from None
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if target.exists() and target.read_bytes() == data:
+        if _content(target) == data:
             target.chmod(0o600)
             unchanged.append(str(relative))
             continue
@@ -39,3 +43,12 @@ def run_provision(source: Path, dest: Path, log: Logger) -> ExitCode:
         installed.append(str(relative))
     log.info("Provisioned secrets", dest=str(dest), installed=installed, unchanged=unchanged)
     return ExitCode.OK
+
+
+def _content(target: Path) -> bytes | None:
+    """What `target` holds now, or None when it is not a readable regular file (then it is
+    replaced). Never blocks: a FIFO in the secrets dir once hung the install on its open."""
+    try:
+        return regularfile.read(target, MAX_FILE_BYTES)
+    except OSError:
+        return None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -197,24 +196,33 @@ def test_misspelt_environment_override_is_an_error(tmp_path: Path, join_config: 
     )
 
 
-def test_a_fifo_nobody_writes_to_is_an_error_not_a_hang(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.timeout(10)  # a regression to a blocking open fails here instead of hanging
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    """Opening a FIFO waits for a writer; the config must be a regular file (a FIFO once hung
+    the boot step, then held it 10 s)."""
     from automation import configfile
 
     fifo = tmp_path / "config.fifo"
     os.mkfifo(fifo)
-    monkeypatch.setattr(configfile, "PIPE_WAIT_S", 0.2)
-    with pytest.raises(ConfigError, match="FIFO nobody wrote to within 0.2s"):
+    with pytest.raises(ConfigError, match="Configuration file is a FIFO, not a regular file"):
         configfile.read_bytes(fifo)
 
 
-def test_a_fifo_that_is_written_is_read(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("make", "phrase"),
+    [
+        (lambda p: p.mkdir(), "a directory, not a regular file"),
+        (lambda p: p.symlink_to("/dev/zero"), "a character device, not a regular file"),
+        (lambda p: p.write_bytes(b" " * (1024 * 1024 + 1)), "too large"),
+        (lambda p: p.symlink_to(p), "unreadable"),
+    ],
+    ids=["directory", "dev-zero", "too-large", "symlink-loop"],
+)
+def test_a_config_that_is_not_a_usable_file_is_one_line(tmp_path: Path, make: Any, phrase: str) -> None:
     from automation import configfile
 
-    fifo = tmp_path / "config.fifo"
-    os.mkfifo(fifo)
-    writer = threading.Thread(target=fifo.write_bytes, args=(b'{"a": 1}',))
-    writer.start()
-    try:
-        assert configfile.read_bytes(fifo) == b'{"a": 1}'
-    finally:
-        writer.join(timeout=5)
+    path = tmp_path / "config.json"
+    make(path)
+    with pytest.raises(ConfigError, match=phrase) as caught:
+        configfile.read_bytes(path)
+    assert "\n" not in caught.value.message

@@ -111,3 +111,28 @@ def test_rendered_markers_round_trip(when: datetime) -> None:
     state = parse(".x", render(when).encode())
     assert state.status is MarkerStatus.VALID
     assert state.timestamp == when.replace(microsecond=0)
+
+
+@pytest.mark.timeout(10)  # a regression to a blocking open fails here instead of hanging
+@pytest.mark.parametrize(
+    ("make", "detail"),
+    [
+        (lambda p: __import__("os").mkfifo(p), "unreadable: a FIFO, not a regular file"),
+        (lambda p: p.mkdir(), "unreadable: a directory, not a regular file"),
+        (lambda p: p.symlink_to("/dev/zero"), "unreadable: a character device, not a regular file"),
+        (lambda p: p.symlink_to(p), "unreadable: Too many levels of symbolic links"),
+        (lambda p: p.write_bytes(b"2025-12-10T10:30:45+00:00\n" * 50_000), "too large (over 4096 bytes)"),
+    ],
+    ids=["fifo", "directory", "dev-zero", "symlink-loop", "huge"],
+)
+def test_a_marker_that_is_not_a_small_regular_file_is_corrupt_without_blocking(
+    tmp_path: Path, make: object, detail: str
+) -> None:
+    """Opening a FIFO in a marker's place waited for a writer forever (`fba status` hung);
+    a link to /dev/zero must not be read whole."""
+    markers = store(tmp_path)
+    markers.ensure_directory()
+    make(markers.path(".chainfire-joined"))  # type: ignore[operator]
+    state = markers.read(".chainfire-joined")
+    assert state.status is MarkerStatus.CORRUPT and not state.present
+    assert state.detail == detail
