@@ -168,7 +168,9 @@ def units_render(inv: Invocation) -> ExitCode:
     try:
         paths = render_units(directory, fba=inv.args.fba)
     except OSError as err:
-        raise UsageError(f"fba units render: cannot write into {directory}: {err.strerror or err}") from err
+        # The path that failed (units.json being a directory, not DIR), and what did not happen.
+        where = err.filename or directory
+        raise UsageError(f"fba units render: cannot write {where}: {err.strerror or err}; nothing was written") from err
     for path in paths:
         inv.out(str(path))
     return ExitCode.OK

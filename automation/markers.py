@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -200,6 +200,63 @@ def write_atomic(
         except OSError:
             pass
         raise MarkerError(f"cannot write {path}: {err.strerror}") from None
+
+
+def write_all_atomic(files: Sequence[tuple[Path, bytes, int]]) -> None:
+    """Replace several files (path, content, mode) so that a failure changes none of them, as
+    far as the file system allows: every content is written and fsynced to a temp file beside
+    its target first, and only when all are staged are they renamed into place. A failure while
+    staging (disk full, a directory not writable) removes the temp files and leaves every
+    target as it was; a rename failing after that is left to the caller's message.
+
+    `fba units render` and `fba provision` wrote file after file and stopped at the first that
+    failed, with the earlier ones already replaced and the exit code saying nothing changed.
+
+    Raises:
+        OSError: with `filename` set to the target that could not be written.
+    """
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, data, mode in files:
+            staged.append((_stage(path, data, mode), path))
+        for tmp, path in staged:
+            try:
+                os.replace(tmp, path)
+            except OSError as err:
+                raise OSError(err.errno, err.strerror, str(path)) from err
+        for directory in dict.fromkeys(path.parent for _, path in staged):
+            _fsync_directory(directory)
+    finally:
+        for tmp, _ in staged:
+            try:
+                tmp.unlink()  # renamed ones are gone already; what is left was never installed
+            except OSError:
+                pass
+
+
+def _stage(path: Path, data: bytes, mode: int) -> Path:
+    """A fsynced temp file beside `path` holding `data` with `mode`; raises OSError naming `path`."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.unlink(missing_ok=True)  # left by a crashed run whose pid we now reuse
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+        try:
+            view = memoryview(data)
+            for _ in range(len(data) + 1):  # each turn writes at least one byte or ends
+                if not view:
+                    break
+                view = view[os.write(fd, view) :]
+            os.fchmod(fd, mode)  # the umask may have narrowed or (with O_CREAT) not applied
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as err:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise OSError(err.errno, err.strerror, str(path)) from err
+    return tmp
 
 
 def _alive(pid: int) -> bool:

@@ -31,6 +31,7 @@ _KINDS = (
     (stat.S_ISBLK, "a block device"),
     (stat.S_ISSOCK, "a socket"),
     (stat.S_ISLNK, "a symlink"),
+    (stat.S_ISREG, "a regular file"),  # for callers that wanted something else (a directory)
 )
 
 
@@ -48,8 +49,8 @@ class FileTooLarge(OSError):
 
 
 def kind(mode: int) -> str:
-    """"a FIFO", "a directory", ...: what a non-regular file is, for messages."""
-    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    """What a file is, for messages: "a FIFO", "a directory", "a regular file", ..."""
+    return next((name for test, name in _KINDS if test(mode)), "an unknown kind of file")
 
 
 def check(path: str | os.PathLike[str], *, follow_symlinks: bool = True) -> os.stat_result:
@@ -98,4 +99,3 @@ def describe(err: OSError) -> str:
     """One phrase for an error from `read`/`check`: "a FIFO, not a regular file",
     "Permission denied", "larger than 4096 bytes"."""
     return err.strerror or type(err).__name__
-

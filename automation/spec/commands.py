@@ -204,7 +204,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         _h("provision"),
         table(
             ExitMeaning(0, "provisioned", "secrets installed with mode 0600"),
-            ExitMeaning(1, "failed", "a file could not be installed"),
+            ExitMeaning(1, "failed", "a file could not be read or installed; every old file kept"),
         ),
         args=(
             Arg(("--source",), type="path", required=True),

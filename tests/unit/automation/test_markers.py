@@ -136,3 +136,25 @@ def test_a_marker_that_is_not_a_small_regular_file_is_corrupt_without_blocking(
     state = markers.read(".chainfire-joined")
     assert state.status is MarkerStatus.CORRUPT and not state.present
     assert state.detail == detail
+
+
+def test_write_all_atomic_changes_nothing_when_one_file_cannot_be_staged(tmp_path: Path) -> None:
+    from automation.markers import write_all_atomic
+
+    kept = tmp_path / "kept"
+    kept.write_bytes(b"old")
+    with pytest.raises(OSError) as caught:
+        write_all_atomic([(kept, b"new", 0o600), (tmp_path / "missing-dir" / "f", b"x", 0o600)])
+    assert caught.value.filename == str(tmp_path / "missing-dir" / "f")
+    assert kept.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]  # the staged temp file is gone
+
+
+def test_write_all_atomic_replaces_every_file(tmp_path: Path) -> None:
+    from automation.markers import write_all_atomic
+
+    (tmp_path / "a").write_bytes(b"old")
+    write_all_atomic([(tmp_path / "a", b"new a", 0o600), (tmp_path / "b", b"new b", 0o644)])
+    assert (tmp_path / "a").read_bytes() == b"new a" and (tmp_path / "b").read_bytes() == b"new b"
+    assert stat.S_IMODE((tmp_path / "b").stat().st_mode) == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
