@@ -142,6 +142,27 @@ class MarkerStore:
     def path(self, name: str) -> Path:
         return self.directory / name
 
+    def directory_problem(self) -> str | None:
+        """Why no marker can be read from the directory at all (None: markers can be read).
+
+        `fba status` showed a missing, unreadable or non-directory state dir as every step
+        "pending", without a word: the operator could not tell "not yet" from "cannot see"."""
+        where = f"state directory {self.directory}"
+        try:
+            info = os.stat(self.directory)
+        except FileNotFoundError:
+            return f"{where} does not exist: no marker can be read (none written yet, or a wrong --state-dir)"
+        except OSError as err:
+            return f"{where} unreadable: {regularfile.describe(err)}: no marker can be read"
+        if not stat.S_ISDIR(info.st_mode):
+            return f"{where} is {regularfile.kind(info.st_mode)}, not a directory: no marker can be read"
+        try:
+            with os.scandir(self.directory):
+                pass
+        except OSError as err:
+            return f"{where} unreadable: {regularfile.describe(err)}: no marker can be read"
+        return None
+
     def read(self, name: str) -> MarkerState:
         # Never blocks and never reads more than a marker can hold: a FIFO in the marker's
         # place hung `fba status` past its --timeout, and a link to /dev/zero never ends.
