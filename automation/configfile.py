@@ -74,6 +74,7 @@ def _apply_environment(document: Any, env: Mapping[str, str]) -> list[str]:
             if not isinstance(target, dict):
                 continue
             raw = env[name]
+            _refuse_non_utf8(name, raw)
             try:
                 value = jsonload.loads(raw, source=name)
             except jsonload.JsonError:
@@ -81,6 +82,19 @@ def _apply_environment(document: Any, env: Mapping[str, str]) -> list[str]:
             target[key] = value
             applied.append(name)
     return applied
+
+
+def _refuse_non_utf8(name: str, raw: str) -> None:
+    """An override whose bytes are not UTF-8 is an error naming the variable. (Python hands
+    such bytes over as lone surrogates, which went on into the document and came back as
+    "local.json: not valid JSON: lone leading surrogate", blaming the file.)"""
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError as err:
+        char = ord(raw[err.start])
+        byte = f"byte 0x{char - 0xDC00:02X}" if 0xDC80 <= char <= 0xDCFF else f"character U+{char:04X}"
+        problem = f"{name}: not UTF-8 text ({byte} at offset {err.start})"
+        raise ConfigError(f"Configuration invalid: environment override: {problem}", problems=(problem,)) from None
 
 
 def _refuse_unknown(section: str, keys: list[str], env: Mapping[str, str]) -> None:

@@ -188,6 +188,23 @@ def test_bad_environment_override_names_the_variable(tmp_path: Path, join_config
     assert caught.value.problems == ('FBA_JOIN_DEADLINE_S (join.deadline_s): expected a number, got "NaN"',)
 
 
+@pytest.mark.parametrize(
+    ("name", "raw", "where"),
+    [
+        ("FBA_JOIN_MAX_ATTEMPTS", "\udcff", "byte 0xFF at offset 0"),  # os.environ's form of b"\xff"
+        ("FBA_JOIN_RETRY_MODE", "fix\udcffed", "byte 0xFF at offset 3"),
+    ],
+)
+def test_a_non_utf8_environment_override_names_the_variable(
+    tmp_path: Path, join_config: dict[str, Any], name: str, raw: str, where: str
+) -> None:
+    """It was reported as the config file's JSON error ("lone leading surrogate")."""
+    with pytest.raises(ConfigError) as caught:
+        _load(tmp_path, join_config, {name: raw})
+    assert caught.value.problems == (f"{name}: not UTF-8 text ({where})",)
+    assert "cluster-config.json" not in caught.value.message
+
+
 def test_misspelt_environment_override_is_an_error(tmp_path: Path, join_config: dict[str, Any]) -> None:
     with pytest.raises(ConfigError) as caught:
         _load(tmp_path, join_config, {"FBA_JOIN_DEADLINE": "60"})
