@@ -3,7 +3,8 @@
 Each regular file of `--source` (and of its subdirectories) is installed under `--dest`
 (default /etc/nixos/secrets) with mode 0600, atomically, only when its content differs. Files
 in `--dest` that the source does not have (the IAM credentials this node generated) are never
-touched.
+touched. Anything else in the source (a symlink, a FIFO, a socket, a device) is skipped with a
+WARN line naming it.
 
 All or nothing: every source is read and every target checked before anything is replaced,
 and the new files are staged and then renamed together (`write_all_atomic`). Installing file
@@ -42,7 +43,11 @@ def run_provision(source: Path, dest: Path, log: Logger) -> ExitCode:
     log = log.bind(operation="provision")
     _require_directory("source", source, must_exist=True)
     _require_directory("dest", dest, must_exist=False)
-    files, problems = _read_source(source)
+    files, skipped, problems = _read_source(source)
+    for relative, what in skipped:
+        # Kept skipping (a link could point anywhere on the installer; a FIFO has no content
+        # to install), but said: a secret that silently did not arrive is found much later.
+        log.warn(f"Provision: skipped {relative}: {what}, not a regular file", path=str(source / relative))
     items = []
     for relative, data in files:
         target = dest / relative
@@ -92,11 +97,13 @@ def _require_directory(flag: str, path: Path, *, must_exist: bool) -> None:
         )
 
 
-def _read_source(source: Path) -> tuple[list[tuple[str, bytes]], list[str]]:
-    """(relative path, content) of every regular file under `source`, sorted, and one line per
-    file or directory that could not be read. Symlinks are not followed (an injected tree
-    holds files; a link could point anywhere on the installer)."""
+def _read_source(source: Path) -> tuple[list[tuple[str, bytes]], list[tuple[str, str]], list[str]]:
+    """(relative path, content) of every regular file under `source`, sorted; (relative path,
+    what it is) of every entry skipped; one line per file or directory that could not be read.
+    Symlinks are not followed (an injected tree holds files; a link could point anywhere on
+    the installer)."""
     files: list[tuple[str, bytes]] = []
+    skipped: list[tuple[str, str]] = []
     problems: list[str] = []
     pending, seen = [source], 0
     for _ in range(MAX_ENTRIES):
@@ -120,9 +127,15 @@ def _read_source(source: Path) -> tuple[list[tuple[str, bytes]], list[str]]:
                     files.append((relative, regularfile.read(path, MAX_FILE_BYTES, follow_symlinks=False)))
                 except OSError as err:
                     problems.append(f"{path}: {regularfile.describe(err)}")
+            else:
+                try:
+                    what = regularfile.kind(entry.stat(follow_symlinks=False).st_mode)
+                except OSError as err:
+                    what = f"unknown ({regularfile.describe(err)})"
+                skipped.append((relative, what))
     if pending or seen > MAX_ENTRIES:
         problems.append(f"{source}: more than {MAX_ENTRIES} entries; not an injected secrets tree")
-    return sorted(files), problems
+    return sorted(files), sorted(skipped), problems
 
 
 def _target_problem(dest: Path, target: Path) -> str | None:

@@ -151,3 +151,25 @@ def test_units_render_checks_every_target_first_and_names_it(fba: Fba, tmp_path:
     assert result.rc == ExitCode.INVALID, result.describe()
     assert f"cannot write {blocked}:" in result.stderr and "nothing was written" in result.stderr, result.describe()
     assert sorted(p.name for p in target.iterdir()) == [blocked.name]  # no unit written, no temp file
+
+
+def test_entries_that_are_not_files_are_skipped_with_a_warn_each(fba: Fba, tmp_path: Path) -> None:
+    """Skipped as before (a link could point anywhere; a FIFO has nothing to install), but no
+    longer silently: a secret that did not arrive is otherwise found much later."""
+    source, dest = tmp_path / "source", tmp_path / "dest"
+    _tree(source, dest)
+    os.mkfifo(source / "fifo")
+    (source / "link").symlink_to("a")
+    (source / "sub").mkdir()
+    (source / "sub" / "dirlink").symlink_to("..")
+
+    result = fba.run("provision", "--source", str(source), "--dest", str(dest), global_paths=False, timeout=QUICK_S)
+
+    assert result.rc == ExitCode.OK, result.describe()
+    warned = {line["context"]["path"]: line["message"] for line in result.levels("WARN")}
+    assert warned == {
+        str(source / "fifo"): "Provision: skipped fifo: a FIFO, not a regular file",
+        str(source / "link"): "Provision: skipped link: a symlink, not a regular file",
+        str(source / "sub" / "dirlink"): "Provision: skipped sub/dirlink: a symlink, not a regular file",
+    }
+    assert sorted(p.name for p in dest.iterdir()) == ["a", "z"]
