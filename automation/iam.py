@@ -58,7 +58,7 @@ def run_iam_setup(ctx: Context) -> ExitCode:
         log.warn(f"IAM marker {name} {state.written_for(me)}; not trusted, running IAM setup as this node", marker=name)
     if state.status.value == "corrupt":
         log.warn("Marker corrupt; not trusted, running IAM setup again", marker=name, detail=state.detail)
-    warning = ctx.markers.ensure_directory()
+    warning = ctx.markers.ensure_directory(name)  # before IAM is asked to change anything
     if warning:
         log.warn(warning)
     cfg = ctx.config

@@ -118,10 +118,37 @@ class MarkerStore:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._before_rename = before_rename
 
-    def ensure_directory(self) -> str | None:
-        """Create the directory 0700. Returns a warning when an existing one had a wider mode."""
+    def ensure_directory(self, *will_write: str) -> str | None:
+        """Create the directory 0700. Returns a warning when an existing one had a wider mode.
+
+        `will_write`: the markers the step writes once it succeeded; each must be replaceable
+        by a file now (a directory in its place is not), so that a step does not change the
+        cluster first and then find it cannot record that."""
+        self._ensure_directory_exists()
+        for name in will_write:
+            try:
+                info = os.lstat(self.path(name))
+            except FileNotFoundError:
+                continue
+            except OSError as err:
+                raise MarkerError(f"cannot write marker {self.path(name)}: {regularfile.describe(err)}") from None
+            if stat.S_ISDIR(info.st_mode):
+                raise MarkerError(
+                    f"cannot write marker {self.path(name)}: it is a directory (a marker cannot replace it); remove it"
+                )
+        return self._narrow_mode()
+
+    def _ensure_directory_exists(self) -> None:
         try:
             self.directory.mkdir(mode=STATE_DIR_MODE, parents=True, exist_ok=True)
+        except FileExistsError:
+            # mkdir(exist_ok=True) says "File exists" when the path is there but no directory.
+            raise MarkerError(f"cannot use state directory {self.directory}: {self._what_is_there()}") from None
+        except OSError as err:
+            raise MarkerError(f"cannot create state directory {self.directory}: {err.strerror}") from None
+
+    def _narrow_mode(self) -> str | None:
+        try:
             mode = stat.S_IMODE(self.directory.stat().st_mode)
             self._remove_stale_temp_files()
             if mode != STATE_DIR_MODE:
@@ -130,6 +157,12 @@ class MarkerStore:
         except OSError as err:
             raise MarkerError(f"cannot create state directory {self.directory}: {err.strerror}") from None
         return None
+
+    def _what_is_there(self) -> str:
+        try:
+            return f"it is {regularfile.kind(os.lstat(self.directory).st_mode)}, not a directory"
+        except OSError as err:
+            return regularfile.describe(err)
 
     def _remove_stale_temp_files(self) -> None:
         """Temp files of writers that crashed before their rename (never read as markers)."""

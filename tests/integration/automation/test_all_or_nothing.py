@@ -14,7 +14,7 @@ import pytest
 
 from automation.spec.exitcodes import ExitCode
 
-from .conftest import FBA, Fba
+from .conftest import FBA, Fba, Node
 from .expect import mode_of
 
 QUICK_S = 8.0
@@ -173,3 +173,46 @@ def test_entries_that_are_not_files_are_skipped_with_a_warn_each(fba: Fba, tmp_p
         str(source / "sub" / "dirlink"): "Provision: skipped sub/dirlink: a symlink, not a regular file",
     }
     assert sorted(p.name for p in dest.iterdir()) == ["a", "z"]
+
+
+# join and iam-setup: the marker they end by writing is checked before the cluster changes ---
+
+
+def test_a_directory_in_the_joined_markers_place_stops_the_join_before_any_add(fba: Fba, node: Node) -> None:
+    leader = node.leader()
+    fba.write_config(node.config())
+    fba.marker(".chainfire-joined").mkdir(parents=True)
+
+    result = fba.run("join", "--service", "chainfire", timeout=QUICK_S * 2)
+
+    assert result.rc == ExitCode.FAILED, result.describe()
+    assert f"cannot write marker {fba.marker('.chainfire-joined')}: it is a directory" in result.output
+    assert leader.requests_to("POST", "/admin/member/add") == []  # the cluster was not changed
+
+
+def test_a_directory_in_the_iam_markers_place_stops_iam_setup_before_any_request(fba: Fba, node: Node) -> None:
+    node.write_token()
+    fba.write_config(node.config())
+    fba.marker(".iam-initialized").mkdir(parents=True)
+
+    result = fba.run("iam-setup", timeout=QUICK_S * 2)
+
+    assert result.rc == ExitCode.FAILED, result.describe()
+    assert "it is a directory" in result.output, result.describe()
+    assert node.iam.requests == []
+    assert not node.credentials_path.exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "regular file"])
+def test_a_state_dir_that_is_not_a_directory_is_named(fba: Fba, node: Node, kind: str) -> None:
+    fba.write_config(node.config())
+    if kind == "fifo":
+        os.mkfifo(fba.state_dir)
+    else:
+        fba.state_dir.write_bytes(b"")
+
+    result = fba.run("join", "--service", "chainfire", timeout=QUICK_S)
+
+    assert result.rc == ExitCode.FAILED, result.describe()
+    what = "a FIFO" if kind == "fifo" else "a regular file"
+    assert f"cannot use state directory {fba.state_dir}: it is {what}, not a directory" in result.output
