@@ -18,7 +18,7 @@ from typing import Any
 
 from automation import jsonload, regularfile, secretfiles
 from automation.context import Context
-from automation.errors import ConfigError, StepFailed
+from automation.errors import ConfigError, MarkerError, StepFailed
 from automation.health import wait_healthy
 from automation.http import Response
 from automation.log import Logger
@@ -164,7 +164,10 @@ class _Setup:
     def _save(self) -> None:
         self.creds["updated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         self.creds["iam_url"] = self.base
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as err:  # as write_atomic's own failures: one line, exit 1, never a traceback
+            raise MarkerError(f"cannot create {self.path.parent} for the IAM credentials: {err.strerror}") from None
         write_atomic(self.path, (json.dumps(self.creds, indent=2) + "\n").encode("utf-8"), mode=0o600)
 
     def ensure_admin(self) -> None:

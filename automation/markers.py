@@ -226,7 +226,11 @@ class MarkerStore:
             return False
         except OSError as err:
             raise MarkerError(f"cannot remove marker {self.path(name)}: {err.strerror}") from None
-        _fsync_directory(self.directory)
+        try:
+            _fsync_directory(self.directory)
+        except OSError as err:
+            detail = f"syncing the directory failed: {err.strerror}"
+            raise MarkerError(f"removed marker {self.path(name)}; {detail}") from None
         return True
 
 

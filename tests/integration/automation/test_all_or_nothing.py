@@ -216,3 +216,16 @@ def test_a_state_dir_that_is_not_a_directory_is_named(fba: Fba, node: Node, kind
     assert result.rc == ExitCode.FAILED, result.describe()
     what = "a FIFO" if kind == "fifo" else "a regular file"
     assert f"cannot use state directory {fba.state_dir}: it is {what}, not a directory" in result.output
+
+
+def test_credentials_that_cannot_be_staged_are_one_line_not_a_traceback(fba: Fba, node: Node) -> None:
+    """The credentials' directory cannot be made (/proc takes no new directories): exit 1 and
+    one line before the admin is created, not exit 70."""
+    node.write_token()
+    fba.write_config(node.config(iam={"credentials_path": "/proc/fba-test-nowhere/iam-admin.json"}))
+
+    result = fba.run("iam-setup", timeout=QUICK_S * 2)
+
+    assert result.rc == ExitCode.FAILED, result.describe()
+    assert "cannot create /proc/fba-test-nowhere for the IAM credentials" in result.output, result.describe()
+    assert node.iam.requests_to("POST", "/users") == []
