@@ -10,15 +10,13 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import select
-import stat
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from automation import jsonload
+from automation import jsonload, regularfile
 from automation.errors import ConfigError
 from automation.spec.config import ClusterConfig, _quote
 
@@ -76,6 +74,7 @@ def _apply_environment(document: Any, env: Mapping[str, str]) -> list[str]:
             if not isinstance(target, dict):
                 continue
             raw = env[name]
+            _refuse_non_utf8(name, raw)
             try:
                 value = jsonload.loads(raw, source=name)
             except jsonload.JsonError:
@@ -83,6 +82,19 @@ def _apply_environment(document: Any, env: Mapping[str, str]) -> list[str]:
             target[key] = value
             applied.append(name)
     return applied
+
+
+def _refuse_non_utf8(name: str, raw: str) -> None:
+    """An override whose bytes are not UTF-8 is an error naming the variable. (Python hands
+    such bytes over as lone surrogates, which went on into the document and came back as
+    "local.json: not valid JSON: lone leading surrogate", blaming the file.)"""
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError as err:
+        char = ord(raw[err.start])
+        byte = f"byte 0x{char - 0xDC00:02X}" if 0xDC80 <= char <= 0xDCFF else f"character U+{char:04X}"
+        problem = f"{name}: not UTF-8 text ({byte} at offset {err.start})"
+        raise ConfigError(f"Configuration invalid: environment override: {problem}", problems=(problem,)) from None
 
 
 def _refuse_unknown(section: str, keys: list[str], env: Mapping[str, str]) -> None:
@@ -104,32 +116,23 @@ def _env_problem(problem: str, applied: list[str]) -> str:
     return f"{name} ({path}){problem[len(path) :]}" if name in applied else problem
 
 
-PIPE_WAIT_S = 10.0  # how long a FIFO (`--config <(...)`) may take to start talking
-
-
 def read_bytes(path: Path) -> bytes:
-    """The file's bytes, at most MAX_CONFIG_BYTES; a FIFO gets PIPE_WAIT_S to say something.
+    """The file's bytes, at most MAX_CONFIG_BYTES. Raises ConfigError (one line) for every way
+    it can fail.
 
-    Opened non-blocking: a plain open of a FIFO nobody writes to never returns, and a boot step
-    must not hang on its config. Raises ConfigError (one line) for every way it can fail."""
+    Only a regular file (or a symlink to one) is read: a FIFO nobody writes to once hung the
+    boot step on its open (and then, waited for, still held it 10 s), and `/dev/zero` never
+    ends (`automation.regularfile`)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-        with os.fdopen(fd, "rb") as handle:
-            if stat.S_ISFIFO(os.fstat(fd).st_mode):
-                ready, _, _ = select.select([fd], [], [], PIPE_WAIT_S)
-                if not ready:
-                    raise ConfigError(f"Configuration file is a FIFO nobody wrote to within {PIPE_WAIT_S:g}s: {path}")
-            os.set_blocking(fd, True)
-            data = handle.read(MAX_CONFIG_BYTES + 1)
+        return regularfile.read(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         raise ConfigError(f"Configuration file not found: {path}") from None
-    except IsADirectoryError:
-        raise ConfigError(f"Configuration file is a directory: {path}") from None
+    except regularfile.NotARegularFile as err:
+        raise ConfigError(f"Configuration file is {regularfile.describe(err)}: {path}") from None
+    except regularfile.FileTooLarge:
+        raise ConfigError(f"Configuration file too large: {path} is over {MAX_CONFIG_BYTES} bytes") from None
     except OSError as err:
-        raise ConfigError(f"Configuration file unreadable: {path}: {err.strerror}") from None
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"Configuration file too large: {path} is over {MAX_CONFIG_BYTES} bytes")
-    return data
+        raise ConfigError(f"Configuration file unreadable: {path}: {regularfile.describe(err)}") from None
 
 
 def parse(data: bytes, *, source: str = "<config>") -> ClusterConfig:

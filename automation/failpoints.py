@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from automation import regularfile
 from automation.errors import UsageError
 from automation.spec.failpoints import ACTIONS, DEFAULT_FIRED_FILE, FAILPOINTS
 
 MAX_SLEEP_S = 3600.0
+MAX_FIRED_BYTES = 64 * 1024  # a name per line, a handful of names
 
 
 @dataclass(frozen=True)
@@ -40,15 +43,28 @@ class Failpoints:
         _act(action)
 
     def _record(self, name: str) -> bool:
+        """True when `name` had not fired this boot and is now recorded as fired. A record
+        that cannot be read or written (a FIFO or a directory in its place, too large,
+        unreadable) fires nothing: never blocking on it, nor firing without a record."""
         try:
-            fired = set(self.fired_file.read_text(encoding="utf-8").split()) if self.fired_file.exists() else set()
+            try:
+                fired = set(regularfile.read(self.fired_file, MAX_FIRED_BYTES).decode("utf-8", "replace").split())
+            except FileNotFoundError:
+                fired = set()
             if name in fired:
                 return False
             self.fired_file.parent.mkdir(parents=True, exist_ok=True)
-            with self.fired_file.open("a", encoding="utf-8") as handle:
-                handle.write(name + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
+            # O_NONBLOCK: opening a FIFO for writing would wait for a reader.
+            fd = os.open(
+                self.fired_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, 0o600
+            )
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    return False
+                os.write(fd, (name + "\n").encode("utf-8"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         except OSError:
             return False
         return True

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from automation.errors import ConfigError, UsageError
 from automation.invocation import Invocation
+from automation.spec.commands import MAX_SECONDS
 from automation.spec.exitcodes import ExitCode
 from automation.spec.markers import Service
 
@@ -19,6 +20,18 @@ from automation.spec.markers import Service
 def _positive(command: str, flag: str, value: float) -> float:
     if value <= 0:
         raise UsageError(f"fba {command}: --{flag} must be positive, got {value}")
+    return value
+
+
+def _seconds(command: str, flag: str, value: float, *, zero: bool = False) -> float:
+    """A wait in seconds: positive (or 0 when `zero`), and at most MAX_SECONDS, which the
+    config's budgets share: a --timeout of 1e308 is a wait without bound."""
+    if zero and value < 0:
+        raise UsageError(f"fba {command}: --{flag} must not be negative, got {value}")
+    if not zero:
+        _positive(command, flag, value)
+    if value > MAX_SECONDS:
+        raise UsageError(f"fba {command}: --{flag} must be at most {MAX_SECONDS} seconds (24 h), got {value:g}")
     return value
 
 
@@ -77,7 +90,7 @@ def wait_healthy(inv: Invocation) -> ExitCode:
         problem = url_problem(url)
         if problem is not None:
             raise UsageError(f"fba wait-healthy: --url: {problem}")
-    timeout = _positive("wait-healthy", "timeout", args.timeout if args.timeout is not None else health.timeout_s)
+    timeout = _seconds("wait-healthy", "timeout", args.timeout if args.timeout is not None else health.timeout_s)
     wait(url, http=http, cfg=health, deadline=Deadline.start(timeout), log=log)
     return ExitCode.HEALTHY
 
@@ -87,15 +100,17 @@ def join(inv: Invocation) -> ExitCode:
     from automation.spec.config import RetryMode
 
     args = inv.args
-    ctx = inv.step_context()
-    updates: dict[str, object] = {}
-    for flag, field in (("max_attempts", "max_attempts"), ("retry_delay", "retry_delay_s"), ("deadline", "deadline_s")):
+    updates: dict[str, object] = {}  # the arguments are checked before the config is read
+    if args.max_attempts is not None:
+        updates["max_attempts"] = _positive("join", "max-attempts", args.max_attempts)
+    for flag, field in (("retry_delay", "retry_delay_s"), ("deadline", "deadline_s")):
         value = getattr(args, flag)
         if value is not None:
-            updates[field] = _positive("join", flag.replace("_", "-"), value)
+            updates[field] = _seconds("join", flag.replace("_", "-"), value)
     if args.retry_mode:
         updates["retry_mode"] = RetryMode(args.retry_mode)
     prerequisite = Service(args.require_joined) if args.require_joined else None
+    ctx = inv.step_context()
     return run_join(ctx, Service(args.service), ctx.config.join.model_copy(update=updates), prerequisite)
 
 
@@ -129,9 +144,7 @@ def status(inv: Invocation) -> ExitCode:
     from automation.status import bounded_systemd, run_status
 
     args = inv.args
-    if args.timeout < 0:
-        raise UsageError(f"fba status: --timeout must not be negative, got {args.timeout}")
-    deadline = Deadline.start(args.timeout)
+    deadline = Deadline.start(_seconds("status", "timeout", args.timeout, zero=True))
     return run_status(
         MarkerStore(inv.state_dir),
         bounded_systemd(deadline),
@@ -146,9 +159,11 @@ def analyze(inv: Invocation) -> ExitCode:
     from automation import analyze as timeline
     from automation.systemd import Systemd
 
+    # A factor of 0 or below turns every budget into 0 or less: every step "over budget".
+    factor = _positive("analyze", "factor", inv.args.factor)
     config = inv.load_config()
-    steps = timeline.timings(Systemd(), bootstrap=config.bootstrap, factor=inv.args.factor)
-    inv.out(timeline.render(steps, inv.args.format, inv.args.factor))
+    steps = timeline.timings(Systemd(), bootstrap=config.bootstrap, factor=factor)
+    inv.out(timeline.render(steps, inv.args.format, factor))
     return timeline.verdict(steps)
 
 
@@ -168,7 +183,9 @@ def units_render(inv: Invocation) -> ExitCode:
     try:
         paths = render_units(directory, fba=inv.args.fba)
     except OSError as err:
-        raise UsageError(f"fba units render: cannot write into {directory}: {err.strerror or err}") from err
+        # The path that failed (units.json being a directory, not DIR), and what did not happen.
+        where = err.filename or directory
+        raise UsageError(f"fba units render: cannot write {where}: {err.strerror or err}; nothing was written") from err
     for path in paths:
         inv.out(str(path))
     return ExitCode.OK

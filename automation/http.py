@@ -23,7 +23,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
-from automation import jsonload
+from automation import jsonload, regularfile
 from automation.errors import ConfigError, FbaError
 from automation.log import Logger
 from automation.spec.causes import Cause
@@ -91,6 +91,11 @@ class HttpClient:
 
     @cached_property
     def _context(self) -> ssl.SSLContext:
+        # OpenSSL opens these itself, blocking: a FIFO in a TLS file's place would hang the
+        # step. Only regular files are handed over (NotARegularFile is an OSError, named below).
+        for path in (self.tls.ca_cert_path, self.tls.node_cert_path, self.tls.node_key_path):
+            if path:
+                regularfile.check(path)
         context = ssl.create_default_context(cafile=self.tls.ca_cert_path if self.tls.ca_cert_path else None)
         if self.tls.insecure_skip_verify:
             context.check_hostname = False
@@ -103,9 +108,11 @@ class HttpClient:
         try:
             return self._context
         except (OSError, ssl.SSLError) as err:
+            detail = getattr(err, "strerror", None) or str(err)
+            if getattr(err, "filename", None):
+                detail = f"{err.filename}: {detail}"
             raise TransportError(
-                f"TLS set-up failed: cannot load CA/cert/key ({getattr(err, 'strerror', None) or err})",
-                cause=Cause.TLS_SETUP,
+                f"TLS set-up failed: cannot load CA/cert/key ({detail})", cause=Cause.TLS_SETUP
             ) from err
 
     def request(
@@ -206,8 +213,7 @@ class HttpClient:
         try:
             from cryptography import x509
 
-            with open(self.tls.ca_cert_path, "rb") as handle:
-                cert = x509.load_pem_x509_certificate(handle.read())
+            cert = x509.load_pem_x509_certificate(regularfile.read(self.tls.ca_cert_path, MAX_BODY))
             return f"'{cert.subject.rfc4514_string()}' ({self.tls.ca_cert_path})"
         except (OSError, ValueError):
             return self.tls.ca_cert_path

@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from automation import jsonload, secretfiles
+from automation import jsonload, regularfile, secretfiles
 from automation.context import Context
-from automation.errors import ConfigError, StepFailed
+from automation.errors import ConfigError, MarkerError, StepFailed
 from automation.health import wait_healthy
 from automation.http import Response
 from automation.log import Logger
@@ -31,6 +31,8 @@ from automation.spec.exitcodes import ExitCode
 from automation.spec.markers import Service, Step, marker_name
 from automation.spec.urls import header_value_problem
 
+MAX_TOKEN_BYTES = 64 * 1024  # a bearer token; anything longer is not one
+MAX_CREDENTIALS_BYTES = 1024 * 1024  # as the config: a small JSON object
 STATUS_PENDING = "pending"  # staged, create not confirmed
 STATUS_CREATED = "created"  # this node created the admin; the password is valid
 STATUS_ELSEWHERE = "created-elsewhere"  # another node created it; we hold no password
@@ -56,7 +58,7 @@ def run_iam_setup(ctx: Context) -> ExitCode:
         log.warn(f"IAM marker {name} {state.written_for(me)}; not trusted, running IAM setup as this node", marker=name)
     if state.status.value == "corrupt":
         log.warn("Marker corrupt; not trusted, running IAM setup again", marker=name, detail=state.detail)
-    warning = ctx.markers.ensure_directory()
+    warning = ctx.markers.ensure_directory(name)  # before IAM is asked to change anything
     if warning:
         log.warn(warning)
     cfg = ctx.config
@@ -85,11 +87,14 @@ def _bootstrap_token(file: secretfiles.SecretFile, log: Logger) -> str:
     path = file.path
     secretfiles.enforce([file], log)
     try:
-        token = path.read_text(encoding="utf-8").strip()
+        # A regular file of bounded size only: a FIFO would hang the step, a device never end.
+        token = regularfile.read(path, MAX_TOKEN_BYTES).decode("utf-8").strip()
     except FileNotFoundError:
         raise ConfigError(f"IAM bootstrap token not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"IAM bootstrap token unreadable: {path}: {type(err).__name__}") from None
+    except OSError as err:
+        raise ConfigError(f"IAM bootstrap token unreadable: {path}: {regularfile.describe(err)}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"IAM bootstrap token unreadable: {path}: not UTF-8 text") from None
     if not token:
         raise ConfigError(f"IAM bootstrap token is empty: {path}")
     problem = header_value_problem(token)
@@ -118,11 +123,12 @@ class _Setup:
         admin = self.ctx.config.iam.admin_user
         secretfiles.enforce([secretfiles.credentials_file(self.ctx.config)], self.log)
         try:
-            data = jsonload.loads(self.path.read_bytes(), source=str(self.path))
+            data = jsonload.loads(regularfile.read(self.path, MAX_CREDENTIALS_BYTES), source=str(self.path))
         except FileNotFoundError:
             data = None
         except OSError as err:
-            raise ConfigError(f"IAM credentials file unreadable: {self.path}: {err.strerror}") from err
+            # Not replaced either (a FIFO, a directory, too large, unreadable): refused as it is.
+            raise ConfigError(f"IAM credentials file unreadable: {self.path}: {regularfile.describe(err)}") from err
         except jsonload.JsonError as err:
             raise ConfigError(
                 f"IAM credentials file is not valid JSON: {err.message}; fix it or move it away "
@@ -158,7 +164,10 @@ class _Setup:
     def _save(self) -> None:
         self.creds["updated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         self.creds["iam_url"] = self.base
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as err:  # as write_atomic's own failures: one line, exit 1, never a traceback
+            raise MarkerError(f"cannot create {self.path.parent} for the IAM credentials: {err.strerror}") from None
         write_atomic(self.path, (json.dumps(self.creds, indent=2) + "\n").encode("utf-8"), mode=0o600)
 
     def ensure_admin(self) -> None:

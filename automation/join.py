@@ -57,10 +57,11 @@ def run_join(ctx: Context, service: Service, join_cfg: JoinConfig, prerequisite:
         return ExitCode.ALREADY_DONE
     if prerequisite is not None:
         _require_joined(ctx, prerequisite, log)
-    warning = ctx.markers.ensure_directory()
+    cfg = ctx.config
+    # The marker this join ends by writing is checked now, before any request changes the cluster.
+    warning = ctx.markers.ensure_directory(marker_name(service, Step.INITIALIZED if cfg.bootstrap else Step.JOINED))
     if warning:
         log.warn(warning)
-    cfg = ctx.config
     health_url = ctx.config.local_api_url(service) + cfg.endpoint(service).health_path
     budget = min(cfg.health.timeout_s, join_cfg.deadline_s)
     wait_healthy(health_url, http=ctx.http, cfg=cfg.health, deadline=Deadline.start(budget, ctx.clock), log=log)

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
+from automation import regularfile
 from automation.errors import MarkerError
 from automation.spec.markers import (
     MARKER_MODE,
@@ -117,10 +118,37 @@ class MarkerStore:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._before_rename = before_rename
 
-    def ensure_directory(self) -> str | None:
-        """Create the directory 0700. Returns a warning when an existing one had a wider mode."""
+    def ensure_directory(self, *will_write: str) -> str | None:
+        """Create the directory 0700. Returns a warning when an existing one had a wider mode.
+
+        `will_write`: the markers the step writes once it succeeded; each must be replaceable
+        by a file now (a directory in its place is not), so that a step does not change the
+        cluster first and then find it cannot record that."""
+        self._ensure_directory_exists()
+        for name in will_write:
+            try:
+                info = os.lstat(self.path(name))
+            except FileNotFoundError:
+                continue
+            except OSError as err:
+                raise MarkerError(f"cannot write marker {self.path(name)}: {regularfile.describe(err)}") from None
+            if stat.S_ISDIR(info.st_mode):
+                raise MarkerError(
+                    f"cannot write marker {self.path(name)}: it is a directory (a marker cannot replace it); remove it"
+                )
+        return self._narrow_mode()
+
+    def _ensure_directory_exists(self) -> None:
         try:
             self.directory.mkdir(mode=STATE_DIR_MODE, parents=True, exist_ok=True)
+        except FileExistsError:
+            # mkdir(exist_ok=True) says "File exists" when the path is there but no directory.
+            raise MarkerError(f"cannot use state directory {self.directory}: {self._what_is_there()}") from None
+        except OSError as err:
+            raise MarkerError(f"cannot create state directory {self.directory}: {err.strerror}") from None
+
+    def _narrow_mode(self) -> str | None:
+        try:
             mode = stat.S_IMODE(self.directory.stat().st_mode)
             self._remove_stale_temp_files()
             if mode != STATE_DIR_MODE:
@@ -129,6 +157,12 @@ class MarkerStore:
         except OSError as err:
             raise MarkerError(f"cannot create state directory {self.directory}: {err.strerror}") from None
         return None
+
+    def _what_is_there(self) -> str:
+        try:
+            return f"it is {regularfile.kind(os.lstat(self.directory).st_mode)}, not a directory"
+        except OSError as err:
+            return regularfile.describe(err)
 
     def _remove_stale_temp_files(self) -> None:
         """Temp files of writers that crashed before their rename (never read as markers)."""
@@ -141,17 +175,38 @@ class MarkerStore:
     def path(self, name: str) -> Path:
         return self.directory / name
 
-    def read(self, name: str) -> MarkerState:
-        path = self.path(name)
+    def directory_problem(self) -> str | None:
+        """Why no marker can be read from the directory at all (None: markers can be read).
+
+        `fba status` showed a missing, unreadable or non-directory state dir as every step
+        "pending", without a word: the operator could not tell "not yet" from "cannot see"."""
+        where = f"state directory {self.directory}"
         try:
-            with path.open("rb") as handle:
-                raw = handle.read(MAX_MARKER_BYTES + 1)
+            info = os.stat(self.directory)
+        except FileNotFoundError:
+            return f"{where} does not exist: no marker can be read (none written yet, or a wrong --state-dir)"
+        except OSError as err:
+            return f"{where} unreadable: {regularfile.describe(err)}: no marker can be read"
+        if not stat.S_ISDIR(info.st_mode):
+            return f"{where} is {regularfile.kind(info.st_mode)}, not a directory: no marker can be read"
+        try:
+            with os.scandir(self.directory):
+                pass
+        except OSError as err:
+            return f"{where} unreadable: {regularfile.describe(err)}: no marker can be read"
+        return None
+
+    def read(self, name: str) -> MarkerState:
+        # Never blocks and never reads more than a marker can hold: a FIFO in the marker's
+        # place hung `fba status` past its --timeout, and a link to /dev/zero never ends.
+        try:
+            raw = regularfile.read(self.path(name), MAX_MARKER_BYTES)
         except FileNotFoundError:
             return MarkerState(name, MarkerStatus.ABSENT)
+        except regularfile.FileTooLarge:
+            return MarkerState(name, MarkerStatus.CORRUPT, detail=f"too large (over {MAX_MARKER_BYTES} bytes)")
         except OSError as err:
-            return MarkerState(name, MarkerStatus.CORRUPT, detail=f"unreadable: {err.strerror}")
-        if len(raw) > MAX_MARKER_BYTES:
-            return MarkerState(name, MarkerStatus.CORRUPT, detail="too large")
+            return MarkerState(name, MarkerStatus.CORRUPT, detail=f"unreadable: {regularfile.describe(err)}")
         return parse(name, raw)
 
     def write(
@@ -171,7 +226,11 @@ class MarkerStore:
             return False
         except OSError as err:
             raise MarkerError(f"cannot remove marker {self.path(name)}: {err.strerror}") from None
-        _fsync_directory(self.directory)
+        try:
+            _fsync_directory(self.directory)
+        except OSError as err:
+            detail = f"syncing the directory failed: {err.strerror}"
+            raise MarkerError(f"removed marker {self.path(name)}; {detail}") from None
         return True
 
 
@@ -199,6 +258,63 @@ def write_atomic(
         except OSError:
             pass
         raise MarkerError(f"cannot write {path}: {err.strerror}") from None
+
+
+def write_all_atomic(files: Sequence[tuple[Path, bytes, int]]) -> None:
+    """Replace several files (path, content, mode) so that a failure changes none of them, as
+    far as the file system allows: every content is written and fsynced to a temp file beside
+    its target first, and only when all are staged are they renamed into place. A failure while
+    staging (disk full, a directory not writable) removes the temp files and leaves every
+    target as it was; a rename failing after that is left to the caller's message.
+
+    `fba units render` and `fba provision` wrote file after file and stopped at the first that
+    failed, with the earlier ones already replaced and the exit code saying nothing changed.
+
+    Raises:
+        OSError: with `filename` set to the target that could not be written.
+    """
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, data, mode in files:
+            staged.append((_stage(path, data, mode), path))
+        for tmp, path in staged:
+            try:
+                os.replace(tmp, path)
+            except OSError as err:
+                raise OSError(err.errno, err.strerror, str(path)) from err
+        for directory in dict.fromkeys(path.parent for _, path in staged):
+            _fsync_directory(directory)
+    finally:
+        for tmp, _ in staged:
+            try:
+                tmp.unlink()  # renamed ones are gone already; what is left was never installed
+            except OSError:
+                pass
+
+
+def _stage(path: Path, data: bytes, mode: int) -> Path:
+    """A fsynced temp file beside `path` holding `data` with `mode`; raises OSError naming `path`."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.unlink(missing_ok=True)  # left by a crashed run whose pid we now reuse
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+        try:
+            view = memoryview(data)
+            for _ in range(len(data) + 1):  # each turn writes at least one byte or ends
+                if not view:
+                    break
+                view = view[os.write(fd, view) :]
+            os.fchmod(fd, mode)  # the umask may have narrowed or (with O_CREAT) not applied
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as err:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise OSError(err.errno, err.strerror, str(path)) from err
+    return tmp
 
 
 def _alive(pid: int) -> bool:

@@ -14,11 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from automation import secretfiles
+from automation import regularfile, secretfiles
 from automation.context import Context
 from automation.http import TransportError
 from automation.spec.exitcodes import ExitCode
 from automation.spec.markers import Service
+
+# A certificate bundle or key in PEM; a file larger than this is not one (and /dev/zero never ends).
+MAX_PEM_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -85,9 +88,9 @@ def _tls(ctx: Context) -> Iterator[Result]:
         if not path:
             continue
         try:
-            cert = x509.load_pem_x509_certificate(Path(path).read_bytes())
+            cert = x509.load_pem_x509_certificate(regularfile.read(path, MAX_PEM_BYTES))
         except OSError as err:
-            yield Result(f"tls-{label}", False, f"{path}: {err.strerror}")
+            yield Result(f"tls-{label}", False, f"{path}: {regularfile.describe(err)}")
             continue
         except ValueError:
             yield Result(f"tls-{label}", False, f"{path}: not a PEM certificate")
@@ -105,8 +108,11 @@ def _tls(ctx: Context) -> Iterator[Result]:
     if tls.node_key_path:
         key_path = Path(tls.node_key_path)
         try:
-            key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-        except (OSError, ValueError, TypeError) as err:
+            key = serialization.load_pem_private_key(regularfile.read(key_path, MAX_PEM_BYTES), password=None)
+        except OSError as err:
+            yield Result("tls-key", False, f"{key_path}: cannot load private key ({regularfile.describe(err)})")
+            return
+        except (ValueError, TypeError) as err:
             yield Result("tls-key", False, f"{key_path}: cannot load private key ({type(err).__name__})")
             return
         node_cert = certs.get("node-cert")

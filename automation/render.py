@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from automation import regularfile
+from automation.markers import write_all_atomic
 from automation.spec.causes import causes_markdown
 from automation.spec.commands import COMMANDS, exit_table_markdown
 from automation.spec.generated import refresh_blocks
@@ -33,6 +35,7 @@ from automation.spec.units import (
 
 DEFAULT_FBA = "/usr/bin/fba"
 UNITS_JSON_VERSION = 1
+UNIT_FILE_MODE = 0o644  # what systemd and the Nix store expect of unit files (no secrets in them)
 
 
 def unit_data(unit: UnitSpec) -> dict[str, Any]:
@@ -142,17 +145,26 @@ def _systemd_value(value: str | bool) -> str:
 
 
 def render_units(directory: Path, *, fba: str = DEFAULT_FBA) -> list[Path]:
-    """Write every automation unit and `units.json` into `directory`; returns the paths."""
+    """Write every automation unit and `units.json` into `directory`; returns the paths.
+
+    All or nothing: every target is checked first (an existing one must be a regular file),
+    then all are staged and renamed into place (`write_all_atomic`). Writing one by one left
+    four units rewritten when `units.json` turned out to be a directory.
+
+    Raises:
+        OSError: with `filename` naming the path that cannot be written (a NotARegularFile
+            for a directory, FIFO or device in a target's place); nothing was written.
+    """
+    files = [(directory / unit.name, systemd_unit(unit, fba=fba)) for unit in AUTOMATION_UNITS]
+    files.append((directory / "units.json", units_json()))
     directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for unit in AUTOMATION_UNITS:
-        path = directory / unit.name
-        path.write_text(systemd_unit(unit, fba=fba), encoding="utf-8")
-        written.append(path)
-    graph = directory / "units.json"
-    graph.write_text(units_json(), encoding="utf-8")
-    written.append(graph)
-    return written
+    for path, _ in files:
+        try:
+            regularfile.check(path)
+        except FileNotFoundError:
+            continue  # nothing there yet (or a dangling link, which the rename replaces)
+    write_all_atomic([(path, text.encode("utf-8"), UNIT_FILE_MODE) for path, text in files])
+    return [path for path, _ in files]
 
 
 def config_reference_markdown() -> str:

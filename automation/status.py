@@ -3,7 +3,9 @@
 A step is `done` (marker present, shown with whom it names; or for the health check its last
 run succeeded), `running`
 (unit activating), `failed` (unit failed; the cause from its last ERROR journal line),
-`pending` (not started yet, or systemd not available and no marker). cloud-init's
+`pending` (not started yet, or systemd not available and no marker). A marker that is there
+but not trusted (corrupt, unreadable, not a regular file, too large) and a state directory that
+cannot be read are named, a line each; they do not change the verdict. cloud-init's
 `status --wait` blocked forever when a unit never ran; ours returns at its deadline with
 exit 2 ("not finished").
 
@@ -19,7 +21,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 
 from automation.deadline import Deadline
-from automation.markers import MarkerStore
+from automation.markers import MarkerState, MarkerStatus, MarkerStore
 from automation.spec.exitcodes import ExitCode
 from automation.spec.units import AUTOMATION_UNITS, UnitSpec
 from automation.systemd import COMMAND_TIMEOUT_S, Systemd, last_cause, run_command
@@ -42,28 +44,48 @@ class StepStatus:
     cause: str | None = None
     marker: str | None = None
     marker_for: str | None = None  # whom the marker names; "unknown" for a hand-written one
+    # Markers of this step that are there but not trusted (corrupt, unreadable, not a file), one
+    # line each: "an empty or corrupt marker is reported and not trusted" (README).
+    problems: tuple[str, ...] = ()
 
 
-def step_status(unit: UnitSpec, markers: MarkerStore, systemd: Systemd, props: dict[str, str]) -> StepStatus:
-    marker = next((state for state in map(markers.read, unit.markers) if state.present), None)
+def marker_problem(unit: UnitSpec, markers: MarkerStore, state: MarkerState) -> str | None:
+    """One line for a marker that is there but not trusted; None for absent or readable ones."""
+    if state.status is not MarkerStatus.CORRUPT:
+        return None
+    prefix = f"{unit.service.value}: " if unit.service else ""
+    detail = state.detail if state.detail.startswith(("unreadable", "too large")) else f"corrupt: {state.detail}"
+    return f"{prefix}marker {markers.path(state.name)} {detail}; not trusted"
+
+
+def step_status(
+    unit: UnitSpec, markers: MarkerStore, systemd: Systemd, props: dict[str, str], *, report: bool = True
+) -> StepStatus:
+    """The step's state. `report`: name its untrusted markers (off when the state directory
+    itself cannot be read, which is reported once instead of once per marker)."""
+    states = [markers.read(name) for name in unit.markers]
+    problems = tuple(p for p in (marker_problem(unit, markers, s) for s in states) if p) if report else ()
+    marker = next((state for state in states if state.present), None)
     active, result = props.get("ActiveState", ""), props.get("Result", "")
     if marker is not None:
         since = marker.timestamp.isoformat() if marker.timestamp else None
         # status reads no config: it shows whom the marker names, and the join (which knows
         # who this node is) is what verifies a marker naming someone else or no one.
         whom = marker.identity.describe() if marker.identity else "unknown"
-        return StepStatus(unit.name, StepState.DONE, since=since, marker=marker.name, marker_for=whom)
+        return StepStatus(
+            unit.name, StepState.DONE, since=since, marker=marker.name, marker_for=whom, problems=problems
+        )
     if active == "failed" or (result not in ("", "success") and active != "activating"):
         cause = last_cause(systemd.journal_json(unit.name)) or f"unit result: {result or active}"
-        return StepStatus(unit.name, StepState.FAILED, cause=cause)
+        return StepStatus(unit.name, StepState.FAILED, cause=cause, problems=problems)
     if active in ("activating", "reloading") or props.get("SubState") == "auto-restart":
-        return StepStatus(unit.name, StepState.RUNNING)
+        return StepStatus(unit.name, StepState.RUNNING, problems=problems)
     if not unit.markers and result == "success" and props.get("ExecMainExitTimestamp"):
         return StepStatus(unit.name, StepState.DONE, since=props.get("ExecMainExitTimestamp"))
     if unit.markers and active == "active":
         # RemainAfterExit unit that succeeded with exit 2 and left no marker: odd, but done.
-        return StepStatus(unit.name, StepState.DONE)
-    return StepStatus(unit.name, StepState.PENDING)
+        return StepStatus(unit.name, StepState.DONE, problems=problems)
+    return StepStatus(unit.name, StepState.PENDING, problems=problems)
 
 
 def overall(steps: list[StepStatus]) -> ExitCode:
@@ -76,7 +98,8 @@ def overall(steps: list[StepStatus]) -> ExitCode:
 
 def collect(markers: MarkerStore, systemd: Systemd) -> list[StepStatus]:
     props = systemd.units([unit.name for unit in AUTOMATION_UNITS])
-    return [step_status(unit, markers, systemd, props.get(unit.name, {})) for unit in AUTOMATION_UNITS]
+    report = markers.directory_problem() is None
+    return [step_status(unit, markers, systemd, props.get(unit.name, {}), report=report) for unit in AUTOMATION_UNITS]
 
 
 def bounded_systemd(deadline: Deadline) -> Systemd:
@@ -100,17 +123,24 @@ def run_status(
         deadline.sleep(POLL_S)
         steps = collect(markers, systemd)
     code = overall(steps)
-    emit(render(steps, code, fmt))
+    emit(render(steps, code, fmt, markers.directory_problem()))
     return code
 
 
-def render(steps: list[StepStatus], code: ExitCode, fmt: str) -> str:
+def render(steps: list[StepStatus], code: ExitCode, fmt: str, directory_problem: str | None = None) -> str:
+    """Text (a line per step, a line per problem under it) or one JSON object. Problems do not
+    change the verdict: an untrusted marker leaves its step to what systemd says (pending,
+    running, failed), as the exit codes promise."""
     verdict = {ExitCode.OK: "done", ExitCode.FAILED: "failed"}.get(code, "not-finished")
+    head = [directory_problem] if directory_problem else []
     if fmt == "json":
-        return json.dumps({"status": verdict, "steps": [asdict(s) for s in steps]}, separators=(",", ":"))
-    lines = [f"first-boot: {verdict}"]
+        every = [*head, *(p for s in steps for p in s.problems)]
+        document = {"status": verdict, "problems": every, "steps": [asdict(s) for s in steps]}
+        return json.dumps(document, separators=(",", ":"))
+    lines = [f"first-boot: {verdict}", *(f"  {p}" for p in head)]
     for s in steps:
         extra = f" since {s.since}" if s.since else f": {s.cause}" if s.cause else ""
         extra += f" (marker for {s.marker_for})" if s.marker_for else ""
         lines.append(f"  {s.unit:<32} {s.state.value}{extra}")
+        lines += [f"    {p}" for p in s.problems]
     return "\n".join(lines)

@@ -19,6 +19,9 @@ from automation.spec.markers import JOIN_SERVICES, Service
 
 ArgType = Literal["str", "int", "float", "path"]
 HANDLERS = "automation.handlers"
+# The longest wait any argument in seconds may ask for (24 h), as for the config's budgets
+# (`spec/config.py`): `fba status --wait --timeout 1e308` waited without bound.
+MAX_SECONDS = 86_400
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         args=(
             Arg(("--service",), choices=_SERVICES, one_of="target"),
             Arg(("--url",), one_of="target"),
-            Arg(("--timeout",), "seconds (default: health.timeout_s, 120)", type="float"),
+            Arg(("--timeout",), f"seconds, at most {MAX_SECONDS} (default: health.timeout_s, 120)", type="float"),
         ),
     ),
     CommandSpec(
@@ -125,9 +128,13 @@ COMMANDS: tuple[CommandSpec, ...] = (
         args=(
             Arg(("--service",), choices=_JOIN_SERVICES, required=True),
             Arg(("--max-attempts",), type="int"),
-            Arg(("--retry-delay",), "first (exponential) or every (fixed) delay, seconds", type="float"),
+            Arg(
+                ("--retry-delay",),
+                f"first (exponential) or every (fixed) delay, seconds, at most {MAX_SECONDS}",
+                type="float",
+            ),
             Arg(("--retry-mode",), choices="automation.spec.config:RetryMode"),
-            Arg(("--deadline",), "overall budget for the join, seconds", type="float"),
+            Arg(("--deadline",), f"overall budget for the join, seconds, at most {MAX_SECONDS}", type="float"),
             Arg(
                 ("--require-joined",),
                 "exit 1 (to be retried) until this service's join marker exists",
@@ -186,7 +193,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
             ExitMeaning(1, "failed", "a step failed; the output names it and its cause"),
             ExitMeaning(2, "not-finished", "steps still pending or running (at --timeout)"),
         ),
-        args=(Arg(("--wait",), switch=True), Arg(("--timeout",), type="float", default=300.0), _FORMAT),
+        args=(
+            Arg(("--wait",), switch=True),
+            Arg(("--timeout",), f"seconds, 0 to {MAX_SECONDS}", type="float", default=300.0),
+            _FORMAT,
+        ),
     ),
     CommandSpec(
         "analyze",
@@ -196,7 +207,10 @@ COMMANDS: tuple[CommandSpec, ...] = (
             ExitMeaning(0, "within-budget", "every step finished within its budget"),
             ExitMeaning(1, "over-budget", "a step is over budget or unfinished"),
         ),
-        args=(Arg(("--factor",), "budget multiplier (e.g. TCG slowdown)", type="float", default=1.0), _FORMAT),
+        args=(
+            Arg(("--factor",), "budget multiplier (e.g. TCG slowdown), above 0", type="float", default=1.0),
+            _FORMAT,
+        ),
     ),
     CommandSpec(
         "provision",
@@ -204,7 +218,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         _h("provision"),
         table(
             ExitMeaning(0, "provisioned", "secrets installed with mode 0600"),
-            ExitMeaning(1, "failed", "a file could not be installed"),
+            ExitMeaning(1, "failed", "a file could not be read or installed; every old file kept"),
         ),
         args=(
             Arg(("--source",), type="path", required=True),

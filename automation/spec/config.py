@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from automation.spec.commands import MAX_SECONDS
 from automation.spec.markers import Service
 from automation.spec.urls import header_value_problem, redacted, url_problem
 
@@ -93,7 +94,7 @@ RaftAddr = Annotated[str, AfterValidator(_ipv4_port), Field(json_schema_extra={"
 Peer = Annotated[str, AfterValidator(_peer)]
 HttpUrl = Annotated[str, AfterValidator(_http_url), Field(json_schema_extra={"format": "uri"})]
 Port = Annotated[int, Field(ge=1, le=65535)]
-PositiveSeconds = Annotated[float, Field(gt=0, le=86400)]
+PositiveSeconds = Annotated[float, Field(gt=0, le=MAX_SECONDS)]
 
 
 class NodeRole(StrEnum):

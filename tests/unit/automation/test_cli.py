@@ -49,6 +49,7 @@ def test_missing_config_uses_design_message(tmp_path: Path, capsys: pytest.Captu
     assert line["level"] == "ERROR" and line["message"].startswith("Configuration file not found")
 
 
+@pytest.mark.timeout(30)  # `status --wait --timeout 1e308` accepted would wait, not fail
 @pytest.mark.parametrize(
     ("argv", "code"),
     [
@@ -58,6 +59,15 @@ def test_missing_config_uses_design_message(tmp_path: Path, capsys: pytest.Captu
         (["detect", "--nope"], 2),
         (["wait-healthy"], 3),
         (["status", "--timeout", "-1"], 3),
+        # Out of range: a factor <= 0 makes every budget 0 or less; a wait beyond 24 h (the
+        # config's own bound) is a wait without bound (`status --wait --timeout 1e308`).
+        (["analyze", "--factor", "-1"], 3),
+        (["analyze", "--factor", "0"], 3),
+        (["status", "--wait", "--timeout", "1e308"], 3),
+        (["status", "--timeout", "86401"], 3),
+        (["wait-healthy", "--url", "http://127.0.0.1:1", "--timeout", "1e9"], 3),
+        (["join", "--service", "chainfire", "--deadline", "1e300"], 3),
+        (["join", "--service", "chainfire", "--retry-delay", "90000"], 3),
     ],
 )
 def test_usage_errors_are_one_line(argv: list[str], code: int, capsys: pytest.CaptureFixture[str]) -> None:

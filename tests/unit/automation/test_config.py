@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +188,23 @@ def test_bad_environment_override_names_the_variable(tmp_path: Path, join_config
     assert caught.value.problems == ('FBA_JOIN_DEADLINE_S (join.deadline_s): expected a number, got "NaN"',)
 
 
+@pytest.mark.parametrize(
+    ("name", "raw", "where"),
+    [
+        ("FBA_JOIN_MAX_ATTEMPTS", "\udcff", "byte 0xFF at offset 0"),  # os.environ's form of b"\xff"
+        ("FBA_JOIN_RETRY_MODE", "fix\udcffed", "byte 0xFF at offset 3"),
+    ],
+)
+def test_a_non_utf8_environment_override_names_the_variable(
+    tmp_path: Path, join_config: dict[str, Any], name: str, raw: str, where: str
+) -> None:
+    """It was reported as the config file's JSON error ("lone leading surrogate")."""
+    with pytest.raises(ConfigError) as caught:
+        _load(tmp_path, join_config, {name: raw})
+    assert caught.value.problems == (f"{name}: not UTF-8 text ({where})",)
+    assert "cluster-config.json" not in caught.value.message
+
+
 def test_misspelt_environment_override_is_an_error(tmp_path: Path, join_config: dict[str, Any]) -> None:
     with pytest.raises(ConfigError) as caught:
         _load(tmp_path, join_config, {"FBA_JOIN_DEADLINE": "60"})
@@ -197,24 +213,33 @@ def test_misspelt_environment_override_is_an_error(tmp_path: Path, join_config: 
     )
 
 
-def test_a_fifo_nobody_writes_to_is_an_error_not_a_hang(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.timeout(10)  # a regression to a blocking open fails here instead of hanging
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    """Opening a FIFO waits for a writer; the config must be a regular file (a FIFO once hung
+    the boot step, then held it 10 s)."""
     from automation import configfile
 
     fifo = tmp_path / "config.fifo"
     os.mkfifo(fifo)
-    monkeypatch.setattr(configfile, "PIPE_WAIT_S", 0.2)
-    with pytest.raises(ConfigError, match="FIFO nobody wrote to within 0.2s"):
+    with pytest.raises(ConfigError, match="Configuration file is a FIFO, not a regular file"):
         configfile.read_bytes(fifo)
 
 
-def test_a_fifo_that_is_written_is_read(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("make", "phrase"),
+    [
+        (lambda p: p.mkdir(), "a directory, not a regular file"),
+        (lambda p: p.symlink_to("/dev/zero"), "a character device, not a regular file"),
+        (lambda p: p.write_bytes(b" " * (1024 * 1024 + 1)), "too large"),
+        (lambda p: p.symlink_to(p), "unreadable"),
+    ],
+    ids=["directory", "dev-zero", "too-large", "symlink-loop"],
+)
+def test_a_config_that_is_not_a_usable_file_is_one_line(tmp_path: Path, make: Any, phrase: str) -> None:
     from automation import configfile
 
-    fifo = tmp_path / "config.fifo"
-    os.mkfifo(fifo)
-    writer = threading.Thread(target=fifo.write_bytes, args=(b'{"a": 1}',))
-    writer.start()
-    try:
-        assert configfile.read_bytes(fifo) == b'{"a": 1}'
-    finally:
-        writer.join(timeout=5)
+    path = tmp_path / "config.json"
+    make(path)
+    with pytest.raises(ConfigError, match=phrase) as caught:
+        configfile.read_bytes(path)
+    assert "\n" not in caught.value.message

@@ -111,3 +111,50 @@ def test_rendered_markers_round_trip(when: datetime) -> None:
     state = parse(".x", render(when).encode())
     assert state.status is MarkerStatus.VALID
     assert state.timestamp == when.replace(microsecond=0)
+
+
+@pytest.mark.timeout(10)  # a regression to a blocking open fails here instead of hanging
+@pytest.mark.parametrize(
+    ("make", "detail"),
+    [
+        (lambda p: __import__("os").mkfifo(p), "unreadable: a FIFO, not a regular file"),
+        (lambda p: p.mkdir(), "unreadable: a directory, not a regular file"),
+        (lambda p: p.symlink_to("/dev/zero"), "unreadable: a character device, not a regular file"),
+        (lambda p: p.symlink_to(p), "unreadable: Too many levels of symbolic links"),
+        (lambda p: p.write_bytes(b"2025-12-10T10:30:45+00:00\n" * 50_000), "too large (over 4096 bytes)"),
+    ],
+    ids=["fifo", "directory", "dev-zero", "symlink-loop", "huge"],
+)
+def test_a_marker_that_is_not_a_small_regular_file_is_corrupt_without_blocking(
+    tmp_path: Path, make: object, detail: str
+) -> None:
+    """Opening a FIFO in a marker's place waited for a writer forever (`fba status` hung);
+    a link to /dev/zero must not be read whole."""
+    markers = store(tmp_path)
+    markers.ensure_directory()
+    make(markers.path(".chainfire-joined"))  # type: ignore[operator]
+    state = markers.read(".chainfire-joined")
+    assert state.status is MarkerStatus.CORRUPT and not state.present
+    assert state.detail == detail
+
+
+def test_write_all_atomic_changes_nothing_when_one_file_cannot_be_staged(tmp_path: Path) -> None:
+    from automation.markers import write_all_atomic
+
+    kept = tmp_path / "kept"
+    kept.write_bytes(b"old")
+    with pytest.raises(OSError) as caught:
+        write_all_atomic([(kept, b"new", 0o600), (tmp_path / "missing-dir" / "f", b"x", 0o600)])
+    assert caught.value.filename == str(tmp_path / "missing-dir" / "f")
+    assert kept.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]  # the staged temp file is gone
+
+
+def test_write_all_atomic_replaces_every_file(tmp_path: Path) -> None:
+    from automation.markers import write_all_atomic
+
+    (tmp_path / "a").write_bytes(b"old")
+    write_all_atomic([(tmp_path / "a", b"new a", 0o600), (tmp_path / "b", b"new b", 0o644)])
+    assert (tmp_path / "a").read_bytes() == b"new a" and (tmp_path / "b").read_bytes() == b"new b"
+    assert stat.S_IMODE((tmp_path / "b").stat().st_mode) == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]

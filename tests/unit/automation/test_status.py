@@ -113,3 +113,77 @@ def test_one_systemctl_call_for_all_units_and_one_more_per_unit_it_did_not_name(
     assert steps[0].state is StepState.RUNNING
     assert [len([a for a in c if a.endswith(".service")]) for c in calls] == [4, 1]
     assert calls[1][-1] == "iam-initial-setup.service"
+
+
+def _status(markers: MarkerStore, fmt: str) -> tuple[ExitCode, str]:
+    lines: list[str] = []
+    code = run_status(markers, fake_systemd({}), wait=False, deadline=Deadline.start(1), emit=lines.append, fmt=fmt)
+    return code, lines[0]
+
+
+BAD_MARKERS = {
+    "binary": (lambda p: p.write_bytes(b"\xff\xfe\x00garbage"), "corrupt: not UTF-8 text"),
+    "empty": (lambda p: p.write_bytes(b""), "corrupt: empty"),
+    "bad-checksum": (lambda p: p.write_bytes(b"2025-12-10T10:30:45+00:00\nsha256:00\n"), "corrupt: checksum"),
+    "directory": (lambda p: p.mkdir(), "unreadable: a directory, not a regular file"),
+    "symlink-loop": (lambda p: p.symlink_to(p.name), "unreadable: Too many levels of symbolic links"),
+    "dev-zero": (lambda p: p.symlink_to("/dev/zero"), "unreadable: a character device, not a regular file"),
+    "fifo": (lambda p: __import__("os").mkfifo(p), "unreadable: a FIFO, not a regular file"),
+    "50MB": (lambda p: p.write_bytes(b"a" * 50_000_000), "too large (over 4096 bytes)"),
+}
+
+
+@pytest.mark.timeout(20)  # a FIFO or /dev/zero read whole would hang or eat memory instead
+@pytest.mark.parametrize("kind", sorted(BAD_MARKERS))
+def test_an_untrusted_marker_is_reported_in_text_and_json(tmp_path: Path, kind: str) -> None:
+    """README: "An empty or corrupt marker is reported and not trusted". It was not trusted,
+    and not reported: the step just showed "pending"."""
+    make, detail = BAD_MARKERS[kind]
+    markers = MarkerStore(tmp_path)
+    path = markers.path(".chainfire-joined")
+    make(path)
+    line = f"chainfire: marker {path} {detail}"
+
+    code, text = _status(markers, "text")
+    assert code is ExitCode.NOT_FINISHED  # the documented verdict: the step is not done
+    assert f"    {line}" in text and "; not trusted" in text, text
+
+    code, document = _status(markers, "json")
+    parsed = json.loads(document)
+    assert code is ExitCode.NOT_FINISHED and parsed["status"] == "not-finished"
+    assert len(parsed["problems"]) == 1 and parsed["problems"][0].startswith(line), parsed
+    assert parsed["steps"][0]["state"] == "pending" and parsed["steps"][0]["problems"] == parsed["problems"]
+
+
+def test_a_trusted_marker_beside_a_corrupt_one_is_done_and_the_other_reported(tmp_path: Path) -> None:
+    markers = MarkerStore(tmp_path)
+    markers.write(".chainfire-initialized")
+    markers.path(".chainfire-joined").write_bytes(b"")
+    steps = collect(markers, fake_systemd({}))
+    assert steps[0].state is StepState.DONE
+    assert steps[0].problems == (f"chainfire: marker {markers.path('.chainfire-joined')} corrupt: empty; not trusted",)
+
+
+@pytest.mark.parametrize("kind", ["missing", "regular file"])
+def test_a_state_directory_that_cannot_hold_markers_is_reported_once(tmp_path: Path, kind: str) -> None:
+    directory = tmp_path / "state"
+    if kind == "regular file":
+        directory.write_bytes(b"")
+    markers = MarkerStore(directory)
+
+    code, text = _status(markers, "text")
+    assert code is ExitCode.NOT_FINISHED
+    assert text.splitlines()[1].startswith(f"  state directory {directory} "), text
+    assert "no marker can be read" in text and "marker " + str(directory) not in text, text
+
+    code, document = _status(markers, "json")
+    problems = json.loads(document)["problems"]
+    assert len(problems) == 1 and problems[0].startswith(f"state directory {directory}"), problems
+
+
+def test_no_problem_no_problem_lines(tmp_path: Path) -> None:
+    markers = MarkerStore(tmp_path)
+    markers.write(".chainfire-joined")
+    code, text = _status(markers, "text")
+    assert "not trusted" not in text and "state directory" not in text
+    assert json.loads(_status(markers, "json")[1])["problems"] == []
