@@ -222,7 +222,7 @@ def test_every_compat_script_is_checked() -> None:
 @pytest.mark.parametrize(
     ("text", "says"),
     [
-        ('machine.wait_for_unit_active_state("x.service", "active")\n', "wait_for_unit_active_state is not a driver"),
+        ('machine.wait_for_unit_sub_state("x.service", "running")\n', "wait_for_unit_sub_state is not a driver"),
         ('node02.wait_until_succeeds("true", attempt_timeout=2)\n', "unexpected keyword argument 'attempt_timeout'"),
         ("server, client = node01, node02\nclient.frobnicate()\n", "frobnicate is not a driver verb"),
         ("for m in machines:\n    m.screenshot('x')\n", "screenshot is unsupported here"),

@@ -242,7 +242,8 @@ def test_driver_parity_verbs_on_a_real_guest(tmp_path: Path) -> None:
 ONE_NODE_DRIVER_SCRIPTS = (
     "nixos_driver_busybox.py", "nixos_driver_systemd.py", "nixos_driver_low_level.py", "nixos_driver_files.py",
     "nixos_driver_polling_condition.py", "nixos_driver_junit.py", "nixos_driver_succeed_stdout.py",
-    "nixos_driver_attempt_timeout.py", "nixos_driver_console_timeout.py", "misc.py",
+    "nixos_driver_attempt_timeout.py", "nixos_driver_console_timeout.py", "nixos_driver_unit_active_state.py",
+    "misc.py",
     "nixos_driver_console_log.py", "nixos_driver_power.py",  # these two restart the node: last
 )  # fmt: skip
 MULTI_NODE_DRIVER_SCRIPTS = ("nixos_driver_networking.py", "failover.py", "nfs_lock.py")
