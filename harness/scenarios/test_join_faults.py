@@ -47,13 +47,14 @@ from harness import checks
 from harness.cluster import pace
 from harness.cluster.cluster import Cluster
 from harness.cluster.journal import cursors
+from harness.cluster.operational import wait_operational
 from harness.cluster.topology import SERVICE_PORTS, Topology
 from harness.errors import CheckFailed, GuestUnreachable, WaitTimeout
 from harness.faults import ActiveFault, FaultRecorder, Faults
 from harness.log import RunLog
 from harness.machine.node import Node
 from harness.report.fault_timeline import write_fault_timeline
-from harness.scenarios.conftest import StepChain, finish_lab, report_dir, wait_operational
+from harness.scenarios.lab import StepChain, finish_lab, report_dir
 from harness.scenarios.probes import wait_healthy
 from harness.scenarios.settings import RunSettings
 from harness.waits import Observation, wait_until

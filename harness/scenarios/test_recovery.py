@@ -49,12 +49,13 @@ from harness import checks
 from harness.cluster import pace
 from harness.cluster.cluster import Cluster
 from harness.cluster.journal import cursors
+from harness.cluster.operational import wait_operational
 from harness.cluster.topology import SERVICE_PORTS, Topology
 from harness.errors import CheckFailed
 from harness.faults import FaultRecorder, Faults
 from harness.log import RunLog
 from harness.machine.node import Node
-from harness.scenarios.conftest import StepChain, finish_lab, wait_operational
+from harness.scenarios.lab import StepChain, finish_lab
 from harness.scenarios.probes import (
     CA,
     STATE_DIR,
