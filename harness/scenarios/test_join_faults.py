@@ -49,15 +49,14 @@ from harness.cluster.cluster import Cluster
 from harness.cluster.journal import cursors
 from harness.cluster.operational import wait_operational
 from harness.cluster.topology import SERVICE_PORTS, Topology
-from harness.errors import CheckFailed, GuestUnreachable, WaitTimeout
+from harness.errors import CheckFailed
 from harness.faults import ActiveFault, FaultRecorder, Faults
 from harness.log import RunLog
 from harness.machine.node import Node
 from harness.report.fault_timeline import write_fault_timeline
 from harness.scenarios.lab import StepChain, finish_lab, report_dir
-from harness.scenarios.probes import wait_healthy
+from harness.scenarios.probes import UNIT_PROPS, wait_healthy, wait_run
 from harness.scenarios.settings import RunSettings
-from harness.waits import Observation, wait_until
 
 pytestmark = pytest.mark.vm
 
@@ -129,18 +128,6 @@ def lab(request: pytest.FixtureRequest, settings: RunSettings, run_log: RunLog) 
 
 # -- guest helpers ------------------------------------------------------------------------------
 
-UNIT_PROPS = (
-    "ActiveState",
-    "SubState",
-    "Result",
-    "ExecMainStatus",
-    "NRestarts",
-    "InvocationID",
-    "ExecMainStartTimestampMonotonic",
-    "ExecMainExitTimestampMonotonic",
-)
-FINISHED = {"auto-restart", "exited", "failed", "dead"}
-
 
 def unit_props(node: Node, unit: str, timeout: float = 60) -> dict[str, str]:
     props = " ".join(f"-p {p}" for p in UNIT_PROPS)
@@ -153,43 +140,6 @@ def restart(node: Node, unit: str) -> str:
     before = unit_props(node, unit)["InvocationID"]
     node.succeed(f"systemctl reset-failed {unit} || true; systemctl restart --no-block {unit}", timeout=60)
     return before
-
-
-def wait_run(
-    node: Node,
-    unit: str,
-    *,
-    status: int,
-    after: str | None = None,
-    tolerate: frozenset[int] = frozenset(),
-    timeout: float,
-) -> dict[str, str]:
-    """Wait until a run of `unit` (a new one if `after` names the previous InvocationID) has
-    finished with exit `status`. A run that finished with another status fails at once,
-    unless that status is in `tolerate` (e.g. retries of the unit's own restart policy)."""
-    seen: dict[str, str] = {}
-    show = f"systemctl show {' '.join(f'-p {p}' for p in UNIT_PROPS)} {shlex.quote(unit)}"
-
-    def look(left: float) -> Observation:
-        try:
-            rc, out = node.execute(show, timeout=min(left, 60.0))
-        except (WaitTimeout, GuestUnreachable) as err:  # still booting (SSH not up yet)
-            return Observation(ok=False, detail=f"guest not reachable yet: {err}"[:200])
-        if rc != 0:
-            return Observation(ok=False, rc=rc, detail="systemctl show failed")
-        seen.clear()
-        seen.update(dict(line.split("=", 1) for line in out.splitlines() if "=" in line))
-        fresh = after is None or seen.get("InvocationID") not in ("", after)
-        finished = seen.get("SubState") in FINISHED and seen.get("ExecMainExitTimestampMonotonic", "0") != "0"
-        code = int(seen.get("ExecMainStatus") or "0")
-        if fresh and finished and code != status and code not in tolerate:
-            journal = node.execute(f"journalctl -b -u {unit} -n 20 -o cat --no-pager", timeout=30)[1]
-            raise CheckFailed(f"{node.name}: {unit} finished with status {code}, expected {status}: {seen}\n{journal}")
-        state = {k: seen.get(k) for k in ("ActiveState", "SubState", "ExecMainStatus", "NRestarts")}
-        return Observation(ok=fresh and finished and code == status, detail=json.dumps(state))
-
-    wait_until(look, what=f"{unit} on {node.name} to finish with status {status}", timeout=timeout)
-    return dict(seen)
 
 
 def run_seconds(props: dict[str, str]) -> float:

@@ -14,7 +14,6 @@ from automation.spec.markers import Service
 from harness.cluster import operational
 from harness.errors import CommandFailed, CommandTimeout, WaitTimeout
 from harness.scenarios import probes
-from harness.scenarios.test_join_faults import wait_run
 from harness.waits import MIN_ATTEMPT, WaitExpired
 from tests.unit.harness.machine.fakes import FakeClock
 
@@ -139,10 +138,10 @@ def test_join_faults_wait_run_ends_within_budget_plus_one_poll(cost: float, monk
 
     real = waits.wait_until
     monkeypatch.setattr(
-        "harness.scenarios.test_join_faults.wait_until",
+        "harness.scenarios.probes.wait_until",
         lambda *a, **k: real(*a, **{**k, "clock": clock, "sleep": clock.sleep}),
     )
-    ends_in_time(clock, 240.0, lambda: wait_run(guest, "x.service", status=1, timeout=240.0))  # type: ignore[arg-type]
+    ends_in_time(clock, 240.0, lambda: probes.wait_run(guest, "x.service", status=1, timeout=240.0))  # type: ignore[arg-type]
 
 
 @dataclass
