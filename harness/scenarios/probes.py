@@ -22,11 +22,13 @@ from automation.spec.markers import Service, Step, marker_name
 from harness import checks
 from harness.cluster.topology import SERVICE_PORTS
 from harness.errors import CheckFailed, GuestUnreachable, WaitTimeout
+from harness.machine.node import Node
 from harness.waits import Clock, Observation, Sleep, wait_until
 
 __all__ = [
     "CA",
     "STATE_DIR",
+    "UNIT_PROPS",
     "Slice",
     "check_exactly_once",
     "context",
@@ -42,6 +44,7 @@ __all__ = [
     "wait_fired",
     "wait_healthy",
     "wait_leader",
+    "wait_run",
     "wait_ssh",
 ]
 
@@ -224,6 +227,58 @@ def wait_exit(node: Guest, unit: str, status: int, timeout: float, *,
 
     wait_until(look, what=f"{unit} on {node.name} to exit {status}", timeout=timeout, clock=clock, sleep=sleep)
     return seen[-1]
+
+
+UNIT_PROPS = (
+    "ActiveState",
+    "SubState",
+    "Result",
+    "ExecMainStatus",
+    "NRestarts",
+    "InvocationID",
+    "ExecMainStartTimestampMonotonic",
+    "ExecMainExitTimestampMonotonic",
+)
+FINISHED = {"auto-restart", "exited", "failed", "dead"}
+
+
+# The join-fault scenarios' wait for one unit run; it uses the real clock (its unit test
+# patches this module's `wait_until`).
+def wait_run(
+    node: Node,
+    unit: str,
+    *,
+    status: int,
+    after: str | None = None,
+    tolerate: frozenset[int] = frozenset(),
+    timeout: float,
+) -> dict[str, str]:
+    """Wait until a run of `unit` (a new one if `after` names the previous InvocationID) has
+    finished with exit `status`. A run that finished with another status fails at once,
+    unless that status is in `tolerate` (e.g. retries of the unit's own restart policy)."""
+    seen: dict[str, str] = {}
+    show = f"systemctl show {' '.join(f'-p {p}' for p in UNIT_PROPS)} {shlex.quote(unit)}"
+
+    def look(left: float) -> Observation:
+        try:
+            rc, out = node.execute(show, timeout=min(left, 60.0))
+        except (WaitTimeout, GuestUnreachable) as err:  # still booting (SSH not up yet)
+            return Observation(ok=False, detail=f"guest not reachable yet: {err}"[:200])
+        if rc != 0:
+            return Observation(ok=False, rc=rc, detail="systemctl show failed")
+        seen.clear()
+        seen.update(dict(line.split("=", 1) for line in out.splitlines() if "=" in line))
+        fresh = after is None or seen.get("InvocationID") not in ("", after)
+        finished = seen.get("SubState") in FINISHED and seen.get("ExecMainExitTimestampMonotonic", "0") != "0"
+        code = int(seen.get("ExecMainStatus") or "0")
+        if fresh and finished and code != status and code not in tolerate:
+            journal = node.execute(f"journalctl -b -u {unit} -n 20 -o cat --no-pager", timeout=30)[1]
+            raise CheckFailed(f"{node.name}: {unit} finished with status {code}, expected {status}: {seen}\n{journal}")
+        state = {k: seen.get(k) for k in ("ActiveState", "SubState", "ExecMainStatus", "NRestarts")}
+        return Observation(ok=fresh and finished and code == status, detail=json.dumps(state))
+
+    wait_until(look, what=f"{unit} on {node.name} to finish with status {status}", timeout=timeout)
+    return dict(seen)
 
 
 def restart_unit(node: Guest, unit: str, timeout: float = 60) -> None:

@@ -12,9 +12,10 @@ from automation.spec.markers import Service
 from automation.spec.units import AUTOMATION_UNITS, EXTERNAL_UNITS, PLATFORM_MILESTONES
 from harness import checks
 from harness.cluster.cluster import Cluster
+from harness.cluster.operational import wait_operational
 from harness.errors import CheckFailed
 from harness.report import calibrate, timeline
-from harness.scenarios.conftest import report_dir, wait_operational
+from harness.scenarios.lab import report_dir
 from harness.scenarios.settings import RunSettings
 
 pytestmark = pytest.mark.vm

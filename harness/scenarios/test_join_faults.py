@@ -36,27 +36,27 @@ import shlex
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from automation.spec.causes import TRANSPORT
 from automation.spec.markers import Service, Step, marker_name
-from automation.spec.units import AUTOMATION_UNITS, CHAINFIRE_JOIN, DEFAULT_CONFIG_PATH, EXTERNAL_UNITS, FLAREDB_JOIN
+from automation.spec.units import CHAINFIRE_JOIN, DEFAULT_CONFIG_PATH, FLAREDB_JOIN
 from harness import checks
 from harness.cluster import pace
 from harness.cluster.cluster import Cluster
+from harness.cluster.journal import cursors
+from harness.cluster.operational import wait_operational
 from harness.cluster.topology import SERVICE_PORTS, Topology
-from harness.errors import CheckFailed, GuestUnreachable, WaitTimeout
+from harness.errors import CheckFailed
 from harness.faults import ActiveFault, FaultRecorder, Faults
 from harness.log import RunLog
 from harness.machine.node import Node
-from harness.report import timeline
-from harness.scenarios.conftest import StepChain, finish_lab, report_dir, wait_operational
-from harness.scenarios.probes import wait_healthy
+from harness.report.fault_timeline import write_fault_timeline
+from harness.scenarios.lab import StepChain, finish_lab, report_dir
+from harness.scenarios.probes import UNIT_PROPS, wait_healthy, wait_run
 from harness.scenarios.settings import RunSettings
-from harness.waits import Observation, wait_until
 
 pytestmark = pytest.mark.vm
 
@@ -128,18 +128,6 @@ def lab(request: pytest.FixtureRequest, settings: RunSettings, run_log: RunLog) 
 
 # -- guest helpers ------------------------------------------------------------------------------
 
-UNIT_PROPS = (
-    "ActiveState",
-    "SubState",
-    "Result",
-    "ExecMainStatus",
-    "NRestarts",
-    "InvocationID",
-    "ExecMainStartTimestampMonotonic",
-    "ExecMainExitTimestampMonotonic",
-)
-FINISHED = {"auto-restart", "exited", "failed", "dead"}
-
 
 def unit_props(node: Node, unit: str, timeout: float = 60) -> dict[str, str]:
     props = " ".join(f"-p {p}" for p in UNIT_PROPS)
@@ -152,43 +140,6 @@ def restart(node: Node, unit: str) -> str:
     before = unit_props(node, unit)["InvocationID"]
     node.succeed(f"systemctl reset-failed {unit} || true; systemctl restart --no-block {unit}", timeout=60)
     return before
-
-
-def wait_run(
-    node: Node,
-    unit: str,
-    *,
-    status: int,
-    after: str | None = None,
-    tolerate: frozenset[int] = frozenset(),
-    timeout: float,
-) -> dict[str, str]:
-    """Wait until a run of `unit` (a new one if `after` names the previous InvocationID) has
-    finished with exit `status`. A run that finished with another status fails at once,
-    unless that status is in `tolerate` (e.g. retries of the unit's own restart policy)."""
-    seen: dict[str, str] = {}
-    show = f"systemctl show {' '.join(f'-p {p}' for p in UNIT_PROPS)} {shlex.quote(unit)}"
-
-    def look(left: float) -> Observation:
-        try:
-            rc, out = node.execute(show, timeout=min(left, 60.0))
-        except (WaitTimeout, GuestUnreachable) as err:  # still booting (SSH not up yet)
-            return Observation(ok=False, detail=f"guest not reachable yet: {err}"[:200])
-        if rc != 0:
-            return Observation(ok=False, rc=rc, detail="systemctl show failed")
-        seen.clear()
-        seen.update(dict(line.split("=", 1) for line in out.splitlines() if "=" in line))
-        fresh = after is None or seen.get("InvocationID") not in ("", after)
-        finished = seen.get("SubState") in FINISHED and seen.get("ExecMainExitTimestampMonotonic", "0") != "0"
-        code = int(seen.get("ExecMainStatus") or "0")
-        if fresh and finished and code != status and code not in tolerate:
-            journal = node.execute(f"journalctl -b -u {unit} -n 20 -o cat --no-pager", timeout=30)[1]
-            raise CheckFailed(f"{node.name}: {unit} finished with status {code}, expected {status}: {seen}\n{journal}")
-        state = {k: seen.get(k) for k in ("ActiveState", "SubState", "ExecMainStatus", "NRestarts")}
-        return Observation(ok=fresh and finished and code == status, detail=json.dumps(state))
-
-    wait_until(look, what=f"{unit} on {node.name} to finish with status {status}", timeout=timeout)
-    return dict(seen)
 
 
 def run_seconds(props: dict[str, str]) -> float:
@@ -228,15 +179,6 @@ def members(cluster: Cluster, service: Service, via: str = "node01") -> dict[str
 
 def joiner_entries(cluster: Cluster, service: Service) -> int:
     return sum(1 for m in members(cluster, service)["members"] if m["id"] == JOINER)
-
-
-def cursors(cluster: Cluster) -> dict[str, str]:
-    """The newest journal cursor of each bootstrap node: later lines are "after this moment"."""
-    out = {}
-    for name in BOOTSTRAP:
-        line = cluster[name].succeed("journalctl -b -n 1 -o json --no-pager", timeout=60).strip().splitlines()[-1]
-        out[name] = json.loads(line)["__CURSOR"]
-    return out
 
 
 def member_adds_since(
@@ -306,7 +248,7 @@ def _break_config(lab: Lab, command: str, expected: str) -> None:
     if lab.partition is not None and lab.partition.active:
         # Heal only now: a pending auto-restart must meet the broken file, not a reachable leader.
         lab.partition.stop()
-    since = cursors(lab.cluster)
+    since = cursors(lab.cluster, BOOTSTRAP)
     with lab.faults.recorder.interval("bad_config", f"{JOINER} {expected}", nodes=[JOINER]):
         previous = restart(node, CHAINFIRE_JOIN.name)
         props = wait_run(node, CHAINFIRE_JOIN.name, status=3, after=previous, timeout=lab.cluster.budget(UNIT_BASE))
@@ -435,7 +377,7 @@ def test_s4_already_member_warns_exits_2_and_rewrites_the_marker(lab: Lab) -> No
     node = lab.joiner
     before = marker(node, Service.CHAINFIRE, Step.JOINED)
     node.succeed(f"rm -f {STATE_DIR}/{marker_name(Service.CHAINFIRE, Step.JOINED)}")
-    since = cursors(lab.cluster)
+    since = cursors(lab.cluster, BOOTSTRAP)
     with lab.faults.recorder.interval("marker_removed", f"{JOINER} .chainfire-joined", nodes=[JOINER]):
         previous = restart(node, CHAINFIRE_JOIN.name)
         props = wait_run(node, CHAINFIRE_JOIN.name, status=2, after=previous, timeout=lab.cluster.budget(UNIT_BASE))
@@ -480,7 +422,7 @@ def test_s5_reboot_sends_no_member_add_and_node_is_healthy(lab: Lab) -> None:
     ]
     before = {m: marker(node, *m) for m in names}
     assert all(before.values()), before
-    since = cursors(lab.cluster)
+    since = cursors(lab.cluster, BOOTSTRAP)
     begin = time.monotonic()
     lab.faults.reboot(JOINER)
     node.wait_for_ready(timeout=lab.cluster.budget(REBOOT_BASE))
@@ -509,32 +451,6 @@ def test_s5_reboot_sends_no_member_add_and_node_is_healthy(lab: Lab) -> None:
 
 
 # -- the picture ---------------------------------------------------------------------------------------
-
-
-def write_fault_timeline(cluster: Cluster, faults: Faults, out: Path, factor: float) -> list[timeline.NodeTimeline]:
-    """`timeline.svg`: per node its units (T+ since its current boot's userspace start, with
-    budgets) shaded by the faults that acted on it, then one "faults" block with every fault
-    as a bar on the run's clock (T+ since the cluster started), so faults from before a
-    node's reboot stay visible. Also `timeline.json` and `faults.json`."""
-    units = [u.name for u in AUTOMATION_UNITS] + list(EXTERNAL_UNITS)
-    timelines = []
-    for spec in cluster.topology.nodes:
-        node = cluster[spec.name]
-        origin = faults.userspace_origin(spec.name)
-        bars = {u: (t.started_s, t.exited_s or t.active_s) for u, t in checks.unit_times(node, units).items()}
-        shaded = [
-            timeline.FaultInterval(r.label, max(0.0, r.start_s - origin), None if r.end_s is None else r.end_s - origin)
-            for r in faults.recorder.for_node(spec.name)
-            if r.end_s is None or r.end_s > origin
-        ]
-        timelines.append(timeline.build(spec.name, bars, bootstrap=spec.bootstrap, factor=factor, faults=shaded))
-    records = faults.recorder.records
-    fault_bars = {f"#{r.id} {r.kind}: {r.label}"[:38]: (r.start_s, r.end_s) for r in records}
-    timelines.append(timeline.build("faults (T+ since cluster start)", fault_bars, bootstrap=False, factor=factor))
-    (out / "timeline.svg").write_text(timeline.svg(timelines))
-    (out / "timeline.json").write_text(json.dumps([t.as_dict() for t in timelines], indent=2) + "\n")
-    (out / "faults.json").write_text(json.dumps(faults.recorder.as_json(), indent=2) + "\n")
-    return timelines
 
 
 def test_fault_timeline_written(lab: Lab, settings: RunSettings) -> None:

@@ -32,10 +32,11 @@ from automation.spec.markers import Service, Step
 from automation.spec.units import CHAINFIRE_JOIN, HEALTH_CHECK, IAM_SETUP
 from harness import checks
 from harness.cluster.cluster import Cluster
+from harness.cluster.operational import wait_operational
 from harness.cluster.topology import Topology
 from harness.faults import ActiveFault, FaultRecorder, Faults
 from harness.log import RunLog
-from harness.scenarios.conftest import StepChain, finish_lab, wait_operational
+from harness.scenarios.lab import StepChain, finish_lab
 from harness.scenarios.probes import (
     check_exactly_once,
     context,

@@ -48,12 +48,14 @@ from automation.spec.units import CHAINFIRE_JOIN, IAM_SETUP, service_unit, unit_
 from harness import checks
 from harness.cluster import pace
 from harness.cluster.cluster import Cluster
+from harness.cluster.journal import cursors
+from harness.cluster.operational import wait_operational
 from harness.cluster.topology import SERVICE_PORTS, Topology
 from harness.errors import CheckFailed
 from harness.faults import FaultRecorder, Faults
 from harness.log import RunLog
 from harness.machine.node import Node
-from harness.scenarios.conftest import StepChain, finish_lab, wait_operational
+from harness.scenarios.lab import StepChain, finish_lab
 from harness.scenarios.probes import (
     CA,
     STATE_DIR,
@@ -174,14 +176,6 @@ def leader_adds_since(cluster: Cluster, since: dict[str, str]) -> list[str]:
     return found
 
 
-def cursors(cluster: Cluster) -> dict[str, str]:
-    out = {}
-    for name in BOOTSTRAP:
-        line = cluster[name].succeed("journalctl -b -n 1 -o json --no-pager", timeout=60).strip().splitlines()[-1]
-        out[name] = json.loads(line)["__CURSOR"]
-    return out
-
-
 # -- scenario 10: the IAM admin race -----------------------------------------------------------
 
 
@@ -255,7 +249,7 @@ def test_s8_boot_again_keeps_one_entry_and_sends_no_add(lab: Lab) -> None:
     lab.require("s8")
     cluster = lab.cluster
     node = cluster[JOINER]
-    since = cursors(cluster)
+    since = cursors(cluster, BOOTSTRAP)
     begin = time.monotonic()
     lab.faults.reboot(JOINER)
     cluster.wait_ready([JOINER])
@@ -362,7 +356,7 @@ def test_s9_manual_join_as_written_and_the_unit_accepts_its_marker(lab: Lab) -> 
         return Observation(ok=leader_id(view) is not None and bool((view or {}).get("has_quorum")), detail=str(view))
 
     wait_until(follows, what="node04's chainfire to follow the leader", timeout=cluster.budget(UNIT_BASE))
-    since = cursors(cluster)
+    since = cursors(cluster, BOOTSTRAP)
     node.succeed(f"systemctl restart {CHAINFIRE_JOIN.name}", timeout=cluster.budget(UNIT_BASE))
     status = wait_exit(node, CHAINFIRE_JOIN.name, 2, timeout=cluster.budget(UNIT_BASE))
     assert status == (2, "success"), status  # 2 is a success status of the join unit

@@ -25,13 +25,14 @@ import pytest
 from automation.spec.markers import Service
 from harness import checks
 from harness.cluster.cluster import Cluster
+from harness.cluster.operational import OPERATIONAL_BASE, wait_operational
 from harness.cluster.topology import SERVICE_PORTS, Topology
 from harness.errors import CheckFailed
 from harness.faults import FaultRecorder, Faults, Plan, StepOutcome, load_schedule, run_plan
 from harness.log import RunLog
-from harness.scenarios.conftest import OPERATIONAL_BASE, report_dir, wait_operational
+from harness.report.fault_timeline import write_fault_timeline
+from harness.scenarios.lab import report_dir
 from harness.scenarios.settings import Keep, RunSettings
-from harness.scenarios.test_join_faults import write_fault_timeline
 
 pytestmark = pytest.mark.vm
 

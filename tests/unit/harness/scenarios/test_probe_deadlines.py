@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 
 from automation.spec.markers import Service
+from harness.cluster import operational
 from harness.errors import CommandFailed, CommandTimeout, WaitTimeout
-from harness.scenarios import conftest as scenario_conftest
 from harness.scenarios import probes
-from harness.scenarios.test_join_faults import wait_run
 from harness.waits import MIN_ATTEMPT, WaitExpired
 from tests.unit.harness.machine.fakes import FakeClock
 
@@ -139,10 +138,10 @@ def test_join_faults_wait_run_ends_within_budget_plus_one_poll(cost: float, monk
 
     real = waits.wait_until
     monkeypatch.setattr(
-        "harness.scenarios.test_join_faults.wait_until",
+        "harness.scenarios.probes.wait_until",
         lambda *a, **k: real(*a, **{**k, "clock": clock, "sleep": clock.sleep}),
     )
-    ends_in_time(clock, 240.0, lambda: wait_run(guest, "x.service", status=1, timeout=240.0))  # type: ignore[arg-type]
+    ends_in_time(clock, 240.0, lambda: probes.wait_run(guest, "x.service", status=1, timeout=240.0))  # type: ignore[arg-type]
 
 
 @dataclass
@@ -163,11 +162,11 @@ def test_wait_operational_shares_one_budget_between_the_nodes(monkeypatch: pytes
     clock = FakeClock()
     done = json.dumps({"status": "done"})
     nodes = {n: SlowGuest(n, clock, 400.0, lambda _c: (0, done)) for n in ("node01", "node02", "node03")}
-    monkeypatch.setattr(scenario_conftest.time, "monotonic", clock)
+    monkeypatch.setattr(operational.time, "monotonic", clock)
     cluster = BudgetCluster(clock, nodes)
     begin = clock()
     with pytest.raises(WaitTimeout):
-        scenario_conftest.wait_operational(cluster, list(nodes), base=120.0)  # type: ignore[arg-type]
+        operational.wait_operational(cluster, list(nodes), base=120.0)  # type: ignore[arg-type]
     assert clock() - begin <= 600.0 + ONE_POLL
     first_cmd, first_timeout = nodes["node01"].calls[0]
     assert first_timeout == 600.0 and "--timeout 590" in first_cmd
