@@ -51,6 +51,9 @@ if TYPE_CHECKING:
     from harness.progress import Mode, Reporter
 
 DEFAULT_REPORTS = Path("reports")
+MAX_TIMEOUT_S = 7 * 24 * 3600.0
+"""Seconds: the longest run deadline taken (a week; pytest's timer overflows near 1e9 s)."""
+
 # Seconds. The default suite under TCG fits with margin; CI stops a job at 90 min in all, so a
 # run too slow to finish ends with its report (exit 2) rather than being killed.
 DEFAULT_RUN_TIMEOUT = 3000.0
@@ -152,7 +155,10 @@ def run(argv: list[str]) -> int:
         if args.list:
             return _pytest(args, ["--collect-only", "-q", *rest], report=None)
         report = args.report or DEFAULT_REPORTS / time.strftime("cluster-test-%Y%m%d-%H%M%S")
-        report.mkdir(parents=True, exist_ok=True)
+        try:
+            report.mkdir(parents=True, exist_ok=True)
+        except OSError as err:  # a file in the way, a read-only place: the argument must change
+            raise UsageError(f"--report {report}: cannot make the report directory: {err.strerror}") from err
         _latest(report)
         headline = _accel_headline(args)
         print(headline, flush=True)
@@ -210,8 +216,17 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
             return f"--{flag}: no such file: {path}"
     if not 1 <= args.nodes <= 9:
         return f"--nodes: expected 1 to 9 bootstrap nodes, got {args.nodes}"
-    if args.timeout <= 0 or args.workers < 1:
-        return "--timeout must be positive and --workers at least 1"
+    # `not 0 < x <= MAX` rather than `x <= 0`: NaN compares false with everything, and pytest's
+    # timer (setitimer) overflows past ~1e9 s (both were tracebacks with exit 1).
+    if not 0 < args.timeout <= MAX_TIMEOUT_S:
+        return f"--timeout: expected seconds in (0, {MAX_TIMEOUT_S:.0f}], got {args.timeout}"
+    if args.workers < 1:
+        return "--workers must be at least 1"
+    from harness.slowness import MAX_FACTOR, MIN_FACTOR
+
+    if args.tcg_factor is not None and args.tcg_factor != 0 and not MIN_FACTOR <= args.tcg_factor <= MAX_FACTOR:
+        return (f"--tcg-factor: expected {MIN_FACTOR:.0f} to {MAX_FACTOR:.0f} (0 or none: measure it), "
+                f"got {args.tcg_factor}")  # fmt: skip
     if args.command == "run" and args.node:
         return f"unexpected argument {args.node!r} (only `ssh` takes a node name)"
     if args.script is not None:
