@@ -88,7 +88,7 @@ def kill_netns_pids(name: str, *, timeout: float = 5.0) -> int:
     deadline = time.monotonic() + timeout
     remaining = pids
     while remaining and time.monotonic() < deadline:
-        remaining = [pid for pid in remaining if _alive(pid)]
+        remaining = [pid for pid in remaining if alive(pid)]
         if remaining:
             time.sleep(0.05)
     return len(pids)
@@ -99,7 +99,7 @@ def _netns_pids(name: str) -> list[int]:
     return [int(p) for p in result.stdout.split() if p.isdigit()]
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     """True if `pid` exists and is not a zombie (a zombie holds no namespace resources)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -121,7 +121,7 @@ def delete_netns(name: str) -> list[int]:
         return []
     kill_netns_pids(name)
     # Asked again rather than remembered: the listing is the truth, whoever entered meanwhile.
-    survivors = [pid for pid in _netns_pids(name) if _alive(pid)]
+    survivors = [pid for pid in _netns_pids(name) if alive(pid)]
     run(["ip", "netns", "del", name], check=False)
     return survivors
 
@@ -140,7 +140,7 @@ def sweep_stale(prefix: str = "fba") -> list[str]:
         if match is None or match["prefix"] != prefix:
             continue
         pid = int(match["pid"])
-        if pid == os.getpid() or _alive(pid):
+        if pid == os.getpid() or alive(pid):
             continue
         delete_netns(name)
         removed.append(name)

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from harness.errors import GuestUnreachable, InfrastructureError, UsageError
-from harness.network.netns import _NAME, CMD_TIMEOUT, _alive, netns_name, run
+from harness.network.netns import _NAME, CMD_TIMEOUT, alive, netns_name, run
 
 __all__ = [
     "MODE_ENV",
@@ -276,7 +276,7 @@ class UserNetns:
                     found.append(int(entry.name))
             except OSError:  # gone, or not ours to look at
                 continue
-        return [pid for pid in found if _alive(pid)]
+        return [pid for pid in found if alive(pid)]
 
     def kill_inside(self, *, timeout: float = 5.0) -> int:
         """SIGKILL every process in this network namespace except the holder and the relay
@@ -350,7 +350,7 @@ def _wait_gone(pids: Sequence[int], timeout: float, reap: Callable[[], None]) ->
     remaining = list(pids)
     while remaining and time.monotonic() < deadline:
         reap()
-        remaining = [pid for pid in remaining if _alive(pid)]
+        remaining = [pid for pid in remaining if alive(pid)]
         if remaining:
             time.sleep(0.05)
     return remaining
@@ -521,7 +521,7 @@ def sweep_stale_userns(prefix: str = "fba", *, timeout: float = 5.0) -> list[str
         if match is None or match["prefix"] != prefix:
             return False
         pid = int(match["pid"])
-        return pid != os.getpid() and not _alive(pid)
+        return pid != os.getpid() and not alive(pid)
 
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():

@@ -19,6 +19,7 @@ from typing import IO
 
 import pytest
 
+from harness.network.netns import alive
 from harness.waits import wait_until
 
 CLUSTER_TEST = Path(sys.executable).parent / "cluster-test"
@@ -163,7 +164,7 @@ def test_down_kills_what_runs_in_the_namespace_and_deletes_it(tmp_path: Path) ->
         assert done.stdout.strip() == f"cluster-test: removed namespace {namespace} and its processes"
         # Dead the moment `down` returns, not later: it waits for the killed processes to die.
         assert sleeper.poll() is not None, "down returned while the sleeper was still alive"
-        assert not _alive(orphan), "down returned while the background sleeper was still alive"
+        assert not alive(orphan), "down returned while the background sleeper was still alive"
         assert sleeper.wait(timeout=10) != 0
         assert namespace not in _netns_list()
         assert not (run / "attach.json").exists()
@@ -172,7 +173,7 @@ def test_down_kills_what_runs_in_the_namespace_and_deletes_it(tmp_path: Path) ->
     finally:
         sleeper.kill()
         sleeper.wait(timeout=10)
-        if orphan is not None and _alive(orphan):
+        if orphan is not None and alive(orphan):
             os.kill(orphan, signal.SIGKILL)
         subprocess.run(["ip", "netns", "delete", namespace], capture_output=True, timeout=10, check=False)
 
@@ -209,14 +210,6 @@ def _netns_list() -> list[str]:
     done = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10, check=True)
     return [line.split()[0] for line in done.stdout.splitlines() if line.strip()]
 
-
-def _alive(pid: int) -> bool:
-    """True if `pid` exists and is not a zombie (a zombie has let go of its namespace)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def _first_line(stream: IO[str] | None, what: str, timeout: float = 10.0) -> str:

@@ -19,7 +19,7 @@ import pytest
 
 from harness.network import Fabric, sweep_stale
 from harness.network.ledger import cut, isolate
-from harness.network.netns import NETNS_DIR, delete_netns, list_netns
+from harness.network.netns import NETNS_DIR, alive, delete_netns, list_netns
 from harness.waits import Observation, wait_until
 
 PREFIX = f"fbit{os.getpid() % 10000}"
@@ -29,13 +29,6 @@ REPO = Path(__file__).resolve().parents[3]
 def ours() -> list[str]:
     return [n for n in list_netns() if n.startswith(PREFIX + "-")]
 
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def first_line(stream: IO[AnyStr] | None, what: str, timeout: float = 15.0) -> AnyStr:

@@ -28,6 +28,7 @@ from typing import Any
 
 from harness.errors import GuestUnreachable, InfrastructureError
 from harness.network import Fabric
+from harness.network.netns import alive
 from harness.network.userns import select_mode, sweep_stale_userns
 
 CLONE_NEWUSER = 0x10000000
@@ -69,13 +70,6 @@ def eventually(what: str, probe: Callable[[], object], timeout: float = 15.0) ->
                 raise AssertionError(f"{what}: still failing after {timeout:g} s: {err}") from err
             time.sleep(0.2)
 
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def http_server(prefix: tuple[str, ...], address: str, port: int) -> subprocess.Popen[bytes]:
