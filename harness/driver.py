@@ -205,7 +205,7 @@ class Driver:
         Parity:
             Driver: `wait_for_shutdown()` on every machine, without a bound
             Ours: the same, each wait bounded by the run deadline
-            Tests: test_run_script_unchanged_records_subtests
+            Tests: test_run_script_unchanged_records_subtests, nixos_driver_power
         """
         with self.run_log.nested("waiting for all VMs to finish"):
             for node in self.machines:
@@ -224,7 +224,7 @@ class Driver:
             Tests: test_run_script_unchanged_records_subtests, test_failed_subtest_is_recorded_and_raised,
                 test_keep_going_records_every_failing_subtest,
                 test_an_interrupted_subtest_is_recorded_as_interrupted_not_passed,
-                test_a_failing_subtest_exits_1_reaches_junit_and_keep_on_failure_keeps
+                test_a_failing_subtest_exits_1_reaches_junit_and_keep_on_failure_keeps, nixos_driver_files
         """
         begin = self._clock()
         failure: str | None = None
@@ -260,7 +260,7 @@ class Driver:
             Ours: `fn(last_try)` about once a second; the budget is `timeout` or `timeout_seconds`, positional
                 too; `WaitExpired`
             Tests: test_retry_polls_each_second_with_last_try_flag,
-                test_retry_takes_timeout_and_the_older_timeout_seconds
+                test_retry_takes_timeout_and_the_older_timeout_seconds, nixos_driver_low_level
         """
         if timeout is not None and timeout_seconds is not None:
             raise TypeError("retry(): pass timeout or timeout_seconds, not both")
@@ -287,7 +287,7 @@ class Driver:
             Tests: test_polling_condition_checked_before_commands,
                 test_polling_condition_is_checked_inside_each_wait_attempt,
                 test_failing_polling_condition_ends_a_wait_at_once, test_polling_condition_wait_is_bounded,
-                driver_parity
+                driver_parity, nixos_driver_polling_condition
         """
 
         def wrap(fun: Callable[[], Any]) -> _Poll:

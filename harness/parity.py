@@ -179,6 +179,13 @@ def _unsupported_row() -> ParityRow:
             "test_script_problem_finds_unsupported_verbs_before_running",
             "test_unsupported_verb_at_run_time_is_exit_4_one_line",
             "test_script_with_an_unsupported_verb_exits_4_in_one_line_before_booting",
+            "test_a_gui_script_is_refused_before_booting_in_one_line_naming_its_verb",
+            "test_display_scripts_exit_4_before_booting",
+            "nixos_driver_x11",
+            "nixos_driver_ocr",
+            "nixos_driver_tty",
+            "nixos_driver_low_level",
+            "nixos_driver_networking",
         ),
     )
 
@@ -202,7 +209,7 @@ SCRIPT_ROWS: tuple[ParityRow, ...] = (
         driver="globals / attribute",
         ours="same; `driver.out_dir` is `Driver(out_dir=...)`, else `$out` or the working directory "
         "(`cluster-test` uses `REPORT/out`), and every node's `out_dir`",
-        tests=("test_os_and_out_dir_are_the_drivers",),
+        tests=("test_os_and_out_dir_are_the_drivers", "nixos_driver_files"),
     ),
     ParityRow(
         scope="script",
@@ -219,7 +226,7 @@ SCRIPT_ROWS: tuple[ParityRow, ...] = (
         driver="a `unittest.TestCase` for `t.assertEqual` and friends; a failed assert raises "
         "`RequestedAssertionFailed`",
         ours="a `unittest.TestCase`; a failed assert raises `AssertionError` (as `CheckFailed` is one)",
-        tests=("test_globals_have_driver_names",),
+        tests=("test_globals_have_driver_names", "nixos_driver_junit"),
     ),
     ParityRow(
         scope="script",

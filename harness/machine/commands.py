@@ -180,7 +180,8 @@ class CommandVerbs(ABC):
                 `(-2, "")`; a stopped node is started; polling conditions first
             Tests: test_execute_driver_flags, test_output_verbs_return_stdout_only,
                 test_background_child_survives_the_channel_closing_only_with_the_relay,
-                test_relay_keeps_foreground_stdout_and_stderr_apart, driver_parity
+                test_relay_keeps_foreground_stdout_and_stderr_apart, driver_parity, nixos_driver_low_level,
+                nixos_driver_succeed_stdout
         """
         self._ensure_started()
         self.run_callbacks()
@@ -229,7 +230,8 @@ class CommandVerbs(ABC):
             Ours: the same, stdout only (stderr to the log and into failure texts); `CommandFailed` quotes the
                 command, rc and last output; `timeout=None` is the global budget, capped by the run deadline
             Tests: test_succeed_and_fail_messages_quote_command_and_rc, test_succeed_timeout_none_is_bounded,
-                test_output_verbs_return_stdout_only, test_stderr_still_shows_in_failure_text, driver_parity
+                test_output_verbs_return_stdout_only, test_stderr_still_shows_in_failure_text, driver_parity,
+                nixos_driver_low_level, nixos_driver_succeed_stdout
         """
         output = ""
         for command in commands:
@@ -252,7 +254,8 @@ class CommandVerbs(ABC):
         Parity:
             Driver: like `succeed`, raising "command `X` unexpectedly succeeded" on exit 0
             Ours: the same, stdout only; `CommandFailed` quotes the output
-            Tests: test_succeed_and_fail_messages_quote_command_and_rc, test_output_verbs_return_stdout_only
+            Tests: test_succeed_and_fail_messages_quote_command_and_rc, test_output_verbs_return_stdout_only,
+                nixos_driver_low_level
         """
         output = ""
         for command in commands:
@@ -295,7 +298,7 @@ class CommandVerbs(ABC):
             Tests: test_wait_until_succeeds_sleep_999_returns_within_6_5_s_of_fake_time,
                 test_wait_until_succeeds_returns_output_once_it_passes, test_output_verbs_return_stdout_only,
                 test_polling_hooks_run_before_every_attempt_of_a_wait,
-                test_wait_until_succeeds_sleep_999_is_bounded_in_real_time, driver_parity
+                test_wait_until_succeeds_sleep_999_is_bounded_in_real_time, driver_parity, nixos_driver_attempt_timeout
         """
         stdout: list[str] = []
         with self.nested(f"waiting for success: {command}"):
@@ -314,7 +317,8 @@ class CommandVerbs(ABC):
             Driver: like `wait_until_succeeds`, until a non-zero exit
             Ours: like `wait_until_succeeds` (the same bounds), until a non-zero exit; returns that attempt's
                 stdout only
-            Tests: test_wait_until_fails_honours_its_timeout, test_output_verbs_return_stdout_only, partition
+            Tests: test_wait_until_fails_honours_its_timeout, test_output_verbs_return_stdout_only, partition,
+                nixos_driver_low_level, failover
         """
         stdout: list[str] = []
         with self.nested(f"waiting for failure: {command}"):
@@ -330,7 +334,7 @@ class CommandVerbs(ABC):
             Ours: `test -e` with the name shell-quoted; each attempt within the time left; polling conditions
                 before each
             Tests: test_wait_for_port_and_file_commands, test_failing_polling_condition_ends_a_wait_at_once,
-                services_port_file
+                services_port_file, nixos_driver_files
         """
         with self.nested(f"waiting for file {filename}"):
             self._wait(lambda left: self._observe(f"test -e {shlex.quote(filename)}", left, True),
@@ -346,7 +350,8 @@ class CommandVerbs(ABC):
         Parity:
             Driver: `nc -z ADDR PORT` once a second
             Ours: a bash `/dev/tcp/ADDR/PORT` probe under `timeout 3`
-            Tests: test_wait_for_port_and_file_commands, services_port_file
+            Tests: test_wait_for_port_and_file_commands, services_port_file, nixos_driver_networking,
+                nixos_driver_attempt_timeout
         """
         with self.nested(f"waiting for TCP port {port} on {addr}"):
             self._wait(lambda left: self._observe(self._port_probe(port, addr), left, True),
@@ -358,7 +363,7 @@ class CommandVerbs(ABC):
         Parity:
             Driver: until `nc -z ADDR PORT` fails
             Ours: until the bash `/dev/tcp` probe fails
-            Tests: test_wait_for_port_and_file_commands
+            Tests: test_wait_for_port_and_file_commands, nixos_driver_networking
         """
         with self.nested(f"waiting for TCP port {port} on {addr} to close"):
             self._wait(lambda left: self._observe(self._port_probe(port, addr), left, False),
@@ -395,7 +400,7 @@ class CommandVerbs(ABC):
         Parity:
             Driver: `succeed(f"sleep {secs}")`: guest time
             Ours: the same, bounded by `secs + SLEEP_SLACK` (60 s); polling conditions first
-            Tests: test_sleep_sleeps_in_guest_time
+            Tests: test_sleep_sleeps_in_guest_time, nixos_driver_low_level
         """
         n = seconds(secs)
         self.succeed(f"sleep {n:g}", timeout=n + SLEEP_SLACK)
@@ -418,7 +423,7 @@ class CommandVerbs(ABC):
                 transfer is a `WaitTimeout`); an existing directory `target` receives `source` inside it,
                 as `cp -r`
             Tests: test_copy_from_host_creates_parents_and_keeps_the_mode,
-                test_copy_from_host_into_an_existing_dir_and_a_tree, driver_parity
+                test_copy_from_host_into_an_existing_dir_and_a_tree, driver_parity, nixos_driver_files
         """
         src = Path(source)
         if not src.exists():
@@ -436,7 +441,7 @@ class CommandVerbs(ABC):
         Parity:
             Driver: one file, base64 over the shell into `target` (`mkdir -p` parent); the mode is not kept
             Ours: the same transfer as `copy_from_host` (SFTP: trees, modes kept)
-            Tests: test_copy_from_host_via_shell_is_the_same_transfer_and_keeps_the_mode
+            Tests: test_copy_from_host_via_shell_is_the_same_transfer_and_keeps_the_mode, nixos_driver_files
         """
         self.copy_from_host(source, target)
 
@@ -473,6 +478,7 @@ class CommandVerbs(ABC):
         Parity:
             Driver: deprecated alias of `copy_from_machine` (a warning)
             Ours: alias kept, without a warning; returns the path
-            Tests: test_copy_from_machine_copies_a_tree_under_out_dir, test_copy_roundtrip, driver_parity
+            Tests: test_copy_from_machine_copies_a_tree_under_out_dir, test_copy_roundtrip, driver_parity,
+                nixos_driver_files
         """
         return self.copy_from_machine(source, target_dir)

@@ -156,7 +156,7 @@ class Node(UnitVerbs, UnsupportedVerbs):
         Parity:
             Driver: booted and connected to the backdoor shell
             Ours: QEMU runs and an SSH session is established (does not connect)
-            Tests: test_stopped_node_guards, test_succeed_and_unit_verbs
+            Tests: test_stopped_node_guards, test_succeed_and_unit_verbs, nixos_driver_low_level
         """
         return self.booted and self._ssh is not None and self._ssh.alive
 
@@ -179,7 +179,7 @@ class Node(UnitVerbs, UnsupportedVerbs):
             Ours: the same, returning once QMP answers; `allow_reboot=False` adds `-no-reboot`, so a guest
                 reboot ends QEMU; a QEMU that will not start is an `InfrastructureError` quoting its stderr
             Tests: test_boot_console_qmp_crash_and_teardown, test_tcg_direct_boot_defaults,
-                test_kvm_and_allow_reboot, raft_crash
+                test_kvm_and_allow_reboot, raft_crash, nixos_driver_console_log, nfs_lock
         """
         if self.booted:
             return
@@ -295,7 +295,8 @@ class Node(UnitVerbs, UnsupportedVerbs):
             Driver: waits for the QEMU process to exit, without a bound; returns at once if not booted
             Ours: the same, bounded by `timeout` (None = the global budget, capped by the run deadline), then
                 releases QMP, SSH and the sockets
-            Tests: test_guest_poweroff_ends_qemu_and_restart_appends_console, test_stopped_node_guards
+            Tests: test_guest_poweroff_ends_qemu_and_restart_appends_console, test_stopped_node_guards,
+                nixos_driver_power
         """
         if self._proc is None:
             return
@@ -314,7 +315,8 @@ class Node(UnitVerbs, UnsupportedVerbs):
             Driver: `poweroff` on the backdoor shell, then waits for QEMU to exit, without a bound
             Ours: `systemctl poweroff` over SSH (ACPI power-down when SSH is down), waits `SHUTDOWN_TIMEOUT`
                 (60 s), then pulls the plug; always ends with QEMU gone
-            Tests: test_clean_shutdown_is_quick_and_leaves_nothing, test_stopped_node_guards, simple
+            Tests: test_clean_shutdown_is_quick_and_leaves_nothing, test_stopped_node_guards, simple,
+                nixos_driver_power, nixos_driver_console_log
         """
         if not self.booted:
             self._reap()
@@ -339,7 +341,7 @@ class Node(UnitVerbs, UnsupportedVerbs):
             Ours: QMP `quit`, then a bounded kill (SIGTERM, 2 s, SIGKILL): a power failure;
                 every part is released even when one fails, then `TeardownError` names the failures
             Tests: test_boot_console_qmp_crash_and_teardown, test_stopped_node_guards, raft_crash,
-                test_crash_stops_qemu_and_releases_the_rest_even_when_a_session_fails
+                test_crash_stops_qemu_and_releases_the_rest_even_when_a_session_fails, nixos_driver_power, nfs_lock
         """
         with self.nested("crashing (QEMU quit)"):
             try:
@@ -387,7 +389,7 @@ class Node(UnitVerbs, UnsupportedVerbs):
                 at once if QEMU exits or `fatal` matches (e.g. a kernel panic)
             Tests: test_console_wait_consumes_matches, test_console_timeout_none_is_bounded_and_shows_tail,
                 test_console_fatal_line_fails_at_once, test_console_precheck_aborts_the_wait,
-                test_boot_console_qmp_crash_and_teardown
+                test_boot_console_qmp_crash_and_teardown, nixos_driver_console_timeout
         """
         shown = regex.pattern if isinstance(regex, re.Pattern) else regex
         with self.nested(f"waiting for {shown!r} on the console"):
@@ -415,7 +417,7 @@ class Node(UnitVerbs, UnsupportedVerbs):
         Parity:
             Driver: console lines since the last `start()`
             Ours: console output since the last `start()` (`console.log` keeps every boot)
-            Tests: test_get_console_log_starts_fresh_at_each_start, driver_parity
+            Tests: test_get_console_log_starts_fresh_at_each_start, driver_parity, nixos_driver_console_log
         """
         return self.console.since_mark()
 
@@ -512,7 +514,7 @@ class Node(UnitVerbs, UnsupportedVerbs):
                 `(qemu) ` prompt
             Ours: HMP through QMP, polling conditions first; the text without the prompt
             Tests: test_monitor_and_qmp_event_answer_like_the_driver,
-                test_boot_console_qmp_crash_and_teardown, driver_parity
+                test_boot_console_qmp_crash_and_teardown, driver_parity, nixos_driver_low_level
         """
         self.run_callbacks()
         with self.nested(f"sending monitor command: {command}"):
@@ -547,7 +549,8 @@ class Node(UnitVerbs, UnsupportedVerbs):
             Driver: HMP `set_link virtio-net-pci.1 off`: the second NIC's link goes down, the first stays up
             Ours: cuts the cluster link at the host bridge (nftables, frames dropped both ways); the SSH user
                 NIC stays up; needs a `link` (the fabric), else `NodeStateError`
-            Tests: test_block_and_unblock_cut_the_cluster_link, test_stopped_node_guards, partition
+            Tests: test_block_and_unblock_cut_the_cluster_link, test_stopped_node_guards, partition,
+                nixos_driver_networking, failover
         """
         if self.link is None:
             raise NodeStateError(f"{self.name}: no network fabric attached; block() needs one")
@@ -560,7 +563,7 @@ class Node(UnitVerbs, UnsupportedVerbs):
         Parity:
             Driver: HMP `set_link virtio-net-pci.1 on`
             Ours: restores the cluster link (idempotent)
-            Tests: test_block_and_unblock_cut_the_cluster_link, partition
+            Tests: test_block_and_unblock_cut_the_cluster_link, partition, nixos_driver_networking, failover
         """
         if self.link is None:
             raise NodeStateError(f"{self.name}: no network fabric attached; unblock() needs one")

@@ -66,7 +66,7 @@ class UnitVerbs(CommandVerbs):
             Driver: `systemctl Q`; with `user`, `systemctl --user Q` through `su -l USER` with
                 `XDG_RUNTIME_DIR`; `(rc, stdout)`
             Ours: the same, the `su` command shell-quoted
-            Tests: test_user_systemctl_runs_through_su
+            Tests: test_user_systemctl_runs_through_su, nixos_driver_console_timeout
         """
         return self.execute(_systemctl_cmd(q, user))
 
@@ -109,7 +109,7 @@ class UnitVerbs(CommandVerbs):
             Driver: `ActiveState` from `get_unit_info` must equal `require_state`; the message names both
                 states
             Ours: the same, reading only `ActiveState` (`CheckFailed`)
-            Tests: test_unit_queries_parse_systemctl_show
+            Tests: test_unit_queries_parse_systemctl_show, nixos_driver_systemd
         """
         with self.nested(f"checking if unit {unit} has reached state '{require_state}'"):
             state = self.get_unit_property(unit, "ActiveState")
@@ -177,7 +177,7 @@ class UnitVerbs(CommandVerbs):
                 test_wait_for_unit_inactive_with_pending_job_keeps_waiting,
                 test_wait_for_unit_fails_at_once_on_failed,
                 test_wait_for_unit_timeout_carries_status_and_journal,
-                test_wait_for_unit_on_a_unit_nobody_starts_fails_after_the_grace
+                test_wait_for_unit_on_a_unit_nobody_starts_fails_after_the_grace, misc, failover
         """
         inactive_since: list[float] = []
         q = shlex.quote(unit)

@@ -197,12 +197,6 @@ def test_script_problem_finds_unsupported_verbs_before_running(tmp_path: Path, t
     assert problem is not None and says in problem and "\n" not in problem
 
 
-def test_script_problem_passes_the_compat_scripts() -> None:
-    scripts = sorted((Path(__file__).parents[2] / "vm/compat/scripts").glob("*.py"))
-    assert len(scripts) >= 8
-    assert [(s.name, script_problem(s)) for s in scripts if script_problem(s)] == []
-
-
 def test_polling_condition_checked_before_commands() -> None:
     clock = FakeClock()
     ns = nodes(clock, "node01")

@@ -4,10 +4,23 @@ JUnit with real durations and failure text, bounded waits, `--keep`/`ssh`/`down`
 
 Boots are the cost (a 3-node boot is ~1.5 min under TCG), so each test is one `cluster-test`
 run and the kept-cluster checks ride on the one-node services run.
+
+The NixOS driver's own tests (nixpkgs `nixos/tests/nixos-test-driver/`, plus misc.nix, the NFS
+lock test and keepalived's failover; scripts/nixos_driver_*.py, misc.py, nfs_lock.py,
+failover.py, each naming its source and what it substitutes) run as two boots: the scripts
+for one node one after the other in one file, as nixpkgs prepends common.py to each script
+(`test_nixos_driver_scripts_on_one_node`), and the two- and three-node ones likewise on three
+nodes (`test_networking_failover_and_nfs_locks_on_three_nodes`). Each script also runs on its
+own: `cluster-test --script tests/vm/compat/scripts/nfs_lock.py --nodes 3`. The display and TTY
+scripts stop before booting (`test_display_scripts_exit_4_before_booting`, seconds).
+Estimated under TCG on the 2-core host: ~4-5 min for the one-node run (three boots: the console
+log and power scripts restart the node) and ~6-7 min for the three-node run (the NFS script
+resets one client and reboots the server): ~11 min added to the VM tier.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -224,3 +237,84 @@ def test_driver_parity_verbs_on_a_real_guest(tmp_path: Path) -> None:
     assert not any(c.find("failure") is not None for c in cases), run.explain()
     assert (tmp_path / "run/out/copied/tree/a.txt").read_text() == "a\n"
     assert_torn_down(run)
+
+
+ONE_NODE_DRIVER_SCRIPTS = (
+    "nixos_driver_busybox.py", "nixos_driver_systemd.py", "nixos_driver_low_level.py", "nixos_driver_files.py",
+    "nixos_driver_polling_condition.py", "nixos_driver_junit.py", "nixos_driver_succeed_stdout.py",
+    "nixos_driver_attempt_timeout.py", "nixos_driver_console_timeout.py", "nixos_driver_unit_active_state.py",
+    "misc.py",
+    "nixos_driver_console_log.py", "nixos_driver_power.py",  # these two restart the node: last
+)  # fmt: skip
+MULTI_NODE_DRIVER_SCRIPTS = ("nixos_driver_networking.py", "failover.py", "nfs_lock.py")
+"""node01-02 (networking, failover) then node01-03 (NFS, which ends by shutting node02 down)."""
+DISPLAY_SCRIPTS = {
+    "nixos_driver_x11.py": "wait_for_x",
+    "nixos_driver_ocr.py": "wait_for_text",
+    "nixos_driver_tty.py": "wait_until_tty_matches",
+}
+GROUPED_RUN_TIMEOUT = 900.0
+"""Hang guard for a run of several scripts with node restarts (estimates in the module doc)."""
+
+
+def concatenated(names: tuple[str, ...], dest: Path) -> Path:
+    """The scripts one after the other in one file (each starts its nodes and defines its own
+    helpers), as nixpkgs runs common.py and a script: one boot for several scripts."""
+    dest.write_text("\n".join(f"# ---- {name}\n{(SCRIPTS / name).read_text()}" for name in names))
+    return dest
+
+
+def literal_subtests(names: tuple[str, ...]) -> set[str]:
+    """The names of the scripts' `with subtest("...")` blocks written as literals."""
+    found: set[str] = set()
+    for name in names:
+        for node in ast.walk(ast.parse((SCRIPTS / name).read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "subtest":
+                if node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+                    found.add(node.args[0].value)
+    return found
+
+
+def assert_every_subtest_passed(run: Run, names: tuple[str, ...], also: tuple[str, ...] = ()) -> None:
+    assert run.rc == 0, run.explain()
+    cases = run.junit()
+    failed = [c.get("name") for c in cases if c.find("failure") is not None or c.find("error") is not None]
+    assert failed == [], run.explain()
+    missing = (literal_subtests(names) | set(also)) - {c.get("name") for c in cases}
+    assert missing == set(), f"subtests that never ran: {sorted(missing)}\n{run.explain()}"
+
+
+@pytest.mark.timeout(GROUPED_RUN_TIMEOUT + 240)
+def test_nixos_driver_scripts_on_one_node(tmp_path: Path) -> None:
+    """The driver's own one-machine tests (low-level, files, systemd, polling conditions, power,
+    console log and timeout, junit, busybox, succeed's stdout, attempt timeouts) and misc.nix,
+    adapted to a Debian node: one boot, every subtest passes, including those named at run time."""
+    script = concatenated(ONE_NODE_DRIVER_SCRIPTS, tmp_path / "one_node.py")
+    run = run_script(str(script), tmp_path / "run", nodes=1, run_timeout=GROUPED_RUN_TIMEOUT)
+    assert_every_subtest_passed(run, ONE_NODE_DRIVER_SCRIPTS, also=(
+        "copy_from_host/copy_from_vm (file)", "copy_from_host_via_shell/copy_from_vm (file)", "shutdown", "crash",
+    ))  # fmt: skip
+    assert_torn_down(run)
+
+
+@pytest.mark.timeout(GROUPED_RUN_TIMEOUT + 240)
+def test_networking_failover_and_nfs_locks_on_three_nodes(tmp_path: Path) -> None:
+    """networking.py (server/client, block, unblock), keepalived's failover (a VIP moves to the
+    backup while the master is cut off and back after) and nfs/simple.nix's locks (over the
+    flock stand-in): one three-node boot, every subtest passes."""
+    script = concatenated(MULTI_NODE_DRIVER_SCRIPTS, tmp_path / "three_nodes.py")
+    run = run_script(str(script), tmp_path / "run", nodes=3, run_timeout=GROUPED_RUN_TIMEOUT)
+    assert_every_subtest_passed(run, MULTI_NODE_DRIVER_SCRIPTS)
+    assert_torn_down(run)
+
+
+@pytest.mark.parametrize(("name", "verb"), sorted(DISPLAY_SCRIPTS.items()))
+def test_display_scripts_exit_4_before_booting(tmp_path: Path, name: str, verb: str) -> None:
+    """x11.py, ocr.py and tty.py kept as their one display call: cluster-test refuses the script
+    before anything boots, exit 4, one line naming the verb."""
+    begin = time.monotonic()
+    done = cluster_test("--script", str(SCRIPTS / name), "--nodes", "1", "--report", str(tmp_path / "run"), timeout=60)
+    assert done.returncode == 4, done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"cluster-test: --script: {SCRIPTS / name}:") and f"{verb} is not supported" in line, line
+    assert time.monotonic() - begin < 30 and not (tmp_path / "run").exists(), "nothing was booted"
