@@ -35,7 +35,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from harness.errors import CheckFailed, HarnessError, UnsupportedVerb
+from harness.errors import CheckFailed, HarnessError, UnsupportedVerb, UsageError
 from harness.log import RunLog
 from harness.machine.unsupported import UNSUPPORTED_VERBS
 from harness.waits import POLL_EVERY_SECOND, Clock, Duration, Observation, Sleep, seconds, wait_until
@@ -252,6 +252,7 @@ class Driver:
 
         Raises:
             WaitExpired: `fn` never returned True within the budget.
+            UsageError: both `timeout` and `timeout_seconds` given (exit 4), before any call.
 
         Parity:
             Driver: `fn(False)` once a second until it returns True, then one last `fn(True)`; the budget is
@@ -263,7 +264,8 @@ class Driver:
                 test_retry_takes_timeout_and_the_older_timeout_seconds, nixos_driver_low_level
         """
         if timeout is not None and timeout_seconds is not None:
-            raise TypeError("retry(): pass timeout or timeout_seconds, not both")
+            # A script bug, like an unsupported verb: one line and exit 4, not a traceback (exit 1).
+            raise UsageError("retry(): pass timeout or timeout_seconds, not both")
         budget = timeout if timeout is not None else timeout_seconds if timeout_seconds is not None else 900
 
         def attempt(left: float) -> Observation:

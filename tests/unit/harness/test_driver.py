@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.driver import Driver, PollingCondition, run_script, script_problem
-from harness.errors import CheckFailed, CommandFailed, HarnessError, Interrupted, UnsupportedVerb
+from harness.errors import CheckFailed, CommandFailed, HarnessError, Interrupted, UnsupportedVerb, UsageError
 from harness.log import RunLog
 from harness.waits import WaitExpired
 from tests.unit.harness.machine.fakes import FakeClock, FakeNode
@@ -125,8 +125,10 @@ def test_retry_takes_timeout_and_the_older_timeout_seconds(keyword: str) -> None
     assert 7 <= clock.now - begin < 8.5
     calls = iter([False, False, True])
     d.retry(lambda _last: next(calls), 5)  # positional, as in the driver
-    with pytest.raises(TypeError, match="not both"):
-        d.retry(lambda _last: True, timeout=1, timeout_seconds=1)
+    called = []
+    with pytest.raises(UsageError, match="not both"):
+        d.retry(lambda _last: called.append(1) or True, timeout=1, timeout_seconds=1)
+    assert called == []
 
 
 def test_os_and_out_dir_are_the_drivers(tmp_path: Path) -> None:
