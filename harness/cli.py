@@ -43,6 +43,7 @@ from harness.errors import (
     WaitTimeout,
     interrupt_signal,
 )
+from harness.machine.process import die_with_parent
 from harness.machine.qemu import DEFAULT_MEMORY_MB, PREBUILT_MEMORY_MB, sizing_problem
 from harness.machine.reaper import interrupt_on_signals
 
@@ -342,7 +343,11 @@ def _pytest_child(
     # With progress on, the child's stdout comes through the reporter, line by line, so a
     # progress line never lands in the middle of a pytest line.
     stdout = subprocess.PIPE if reporter is not None else None
-    proc = subprocess.Popen(argv, env=_env(args, report), start_new_session=True, stdout=stdout)
+    # Its own session (a Ctrl-C reaches it once, through `forward`), and tied to this process:
+    # `cluster-test` SIGKILLed (a CI job's hard timeout) sends it SIGTERM, so it still tears
+    # its nodes down instead of running on with nobody to read its verdict.
+    proc = subprocess.Popen(argv, env=_env(args, report), start_new_session=True, stdout=stdout,
+                            preexec_fn=die_with_parent())  # fmt: skip
     if reporter is not None and proc.stdout is not None:
         reporter.relay(proc.stdout)
     stopped: list[str] = []  # the signal that stopped the run, first one only

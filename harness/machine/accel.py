@@ -24,7 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from harness.errors import KvmUnavailable
-from harness.machine.process import stop_process
+from harness.machine.process import die_with_parent, stop_process
 from harness.waits import Observation, wait_until
 
 __all__ = [
@@ -103,6 +103,7 @@ def probe_kvm(
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            preexec_fn=die_with_parent(),
         )
         try:
 

@@ -33,7 +33,7 @@ from harness.log import NodeLog
 from harness.machine import reaper
 from harness.machine.config import LinkControl, NodeConfig, SocketFactory
 from harness.machine.console import Console
-from harness.machine.process import stop_process
+from harness.machine.process import die_with_parent, stop_process
 from harness.machine.qemu import build_argv
 from harness.machine.qmp import QmpSession
 from harness.machine.ssh import CommandResult, SshSession, relay_stderr, tcp_connect
@@ -201,6 +201,7 @@ class Node(UnitVerbs, UnsupportedVerbs):
                 self._proc = subprocess.Popen(  # argv list, no shell
                     argv, stdin=subprocess.DEVNULL, stdout=qemu_log, stderr=qemu_log,
                     start_new_session=True,  # a Ctrl-C to the test reaches us, not QEMU
+                    preexec_fn=die_with_parent(),  # a SIGKILLed harness leaves no QEMU running
                 )  # fmt: skip
             except OSError as err:
                 raise InfrastructureError(f"{cfg.name}: cannot run {argv[0]}: {err}") from err

@@ -18,6 +18,8 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
+from harness.network.netns import alive
+
 CLUSTER_TEST = Path(sys.executable).parent / "cluster-test"
 INTERRUPTED = 130
 
@@ -89,14 +91,6 @@ def properties(junit: Path) -> dict[str, str]:
     return {p.get("name", ""): p.get("value", "") for p in ET.parse(junit).getroot().iter("property")}
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_an_interrupted_scenario_run_reports_what_ran_was_cut_short_and_never_started(
     tmp_path: Path, signum: signal.Signals
@@ -129,6 +123,25 @@ def test_an_interrupted_scenario_run_reports_what_ran_was_cut_short_and_never_st
         f"  {'passed':14} test_fake.py::test_a_passes",
     ]
     assert out.splitlines()[-len(summary):] == summary  # printed as written
+
+
+def test_a_sigkilled_cluster_test_still_tears_its_run_down(tmp_path: Path) -> None:
+    """SIGKILL (a CI job's hard timeout) runs no handler in `cluster-test`: its pytest run, in a
+    session of its own, ran on (with its VMs) until its own deadline. Tied to its parent, it now
+    gets SIGTERM and tears down as on any interrupt."""
+    fake = tmp_path / "fake_scenarios"
+    fake.mkdir()
+    (fake / "test_fake.py").write_text(FAKE_SCENARIOS)
+    ready, torn_down, run = tmp_path / "ready", tmp_path / "torn-down", tmp_path / "run"
+    env = {**os.environ, "FBA_SCENARIOS": str(fake), "FAKE_READY": str(ready), "FAKE_TORN_DOWN": str(torn_down)}
+    rc, _, _ = interrupt_when_ready(["--report", str(run), "--timeout", "600"], env, ready, signal.SIGKILL)
+    assert rc == -signal.SIGKILL
+    child = int(ready.read_text())
+    deadline = time.monotonic() + 60
+    while (alive(child) or not torn_down.exists()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert torn_down.exists(), "the orphaned pytest run never tore down"
+    assert not alive(child), f"the pytest run (pid {child}) outlived the SIGKILLed cluster-test by 60 s"
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="a --script run creates a network namespace: root")

@@ -31,6 +31,9 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
+from harness.cli import STOP_GRACE
+from harness.machine.process import die_with_parent
+
 pytestmark = pytest.mark.vm
 
 SCRIPTS = Path(__file__).parent / "scripts"
@@ -56,7 +59,24 @@ class Run:
 
 
 def cluster_test(*args: str, timeout: float = RUN_TIMEOUT + 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(CLUSTER_TEST), *args], capture_output=True, text=True, timeout=timeout, check=False)
+    """Run cluster-test; past `timeout` it gets SIGTERM (it then tears its nodes down) and SIGKILL
+    only after `STOP_GRACE`. `subprocess.run(timeout=)` SIGKILLed it at once, and a killed
+    pytest left it running: both left its QEMU processes behind. Tied to this process, it gets
+    SIGTERM if pytest itself is killed."""
+    proc = subprocess.Popen([str(CLUSTER_TEST), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=die_with_parent())  # fmt: skip
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.terminate()  # communicate() goes on reading, so its teardown never blocks on a full pipe
+        try:
+            out, err = proc.communicate(timeout=STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate(timeout=10)
+        err += f"\n(test: stopped after its {timeout:.0f} s timeout)".encode()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out.decode(errors="replace"),
+                                       err.decode(errors="replace"))  # fmt: skip
 
 
 def run_script(name: str, report: Path, *, nodes: int, extra: tuple[str, ...] = (),
