@@ -24,6 +24,7 @@ wait_until(port_open, what="port 22 open on node01", timeout=30)
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -76,11 +77,19 @@ def seconds(value: Duration | None, *, default: float = GLOBAL_BUDGET) -> float:
     """A `Duration` in seconds; `None` is the `default` budget (never infinity).
 
     Raises:
-        UsageError (a ValueError): for a negative duration, which is always a caller bug.
+        UsageError (a ValueError): for what is always a caller bug: a negative, NaN or infinite
+            duration (NaN made a deadline no clock reaches: a wait that never ended), a bool
+            (`True` was one second) or anything not a number or `timedelta` (a string was parsed).
+            The NixOS driver's `as_timedelta` refuses the same shapes (bool, non-numbers; inf
+            overflows its `timedelta`).
     """
     if value is None:
         return default
+    if isinstance(value, bool) or not isinstance(value, timedelta | int | float):
+        raise UsageError(f"duration must be seconds (int or float) or a timedelta: got {value!r}")
     result = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if not math.isfinite(result):
+        raise UsageError(f"duration must be a finite number of seconds: got {result}")
     if result < 0:
         raise UsageError(f"duration must not be negative: got {result} s")
     return result

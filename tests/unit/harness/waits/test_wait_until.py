@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tenacity.wait import wait_fixed
 
-from harness.errors import WaitTimeout
+from harness.errors import UsageError, WaitTimeout
 from harness.waits import (
     GLOBAL_BUDGET,
     MIN_ATTEMPT,
@@ -29,6 +29,20 @@ def test_seconds_accepts_all_duration_shapes() -> None:
     assert seconds(None) == GLOBAL_BUDGET
     with pytest.raises(ValueError, match="must not be negative"):
         seconds(-1)
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [(float("nan"), "finite"), (float("inf"), "finite"), (True, "a timedelta"), ("5", "a timedelta"),
+     ([1], "a timedelta"), (timedelta.max, None)],
+)  # fmt: skip
+def test_seconds_refuses_what_no_wait_can_use(value: object, says: str | None) -> None:
+    # NaN made a deadline no clock reaches; True was one second; "5" was parsed.
+    if says is None:  # a huge but finite timedelta is a duration (the run deadline caps it)
+        assert seconds(value) > 0  # type: ignore[arg-type]
+        return
+    with pytest.raises(UsageError, match=says):
+        seconds(value)  # type: ignore[arg-type]
 
 
 def test_returns_first_ok_observation() -> None:
