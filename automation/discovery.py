@@ -33,7 +33,7 @@ from automation.membership import MemberView
 from automation.policy import SYSTEM_CLOCK, Clock
 from automation.spec.config import ClusterConfig, with_port
 from automation.spec.markers import JOIN_SERVICES, Service
-from automation.spec.urls import redacted, url_problem
+from automation.spec.urls import raised_scheme, redacted, url_problem
 
 MIN_GAP_S = 0.25  # at most 4 requests a second to any one peer
 
@@ -157,22 +157,42 @@ class LeaderFinder:
         if self.config.discovery.dns_srv:
             urls += srv_urls(self.service, self.config.cluster_name, self.scheme, self.log)
         checked = [u for u in (self._checked(url, source="configured") for url in urls) if u]
-        own = {self.config.advertised_api_url(self.service), self.config.local_api_url(self.service)}
-        ordered = [u for u in dict.fromkeys(checked) if u not in own]
+        ordered = [u for u in dict.fromkeys(checked) if not self.is_own(u)]
         return ordered or checked[:1]
+
+    def is_own(self, url: str) -> bool:
+        """Whether `url` is this node's own API for the service (its advertised host, its node
+        id or localhost, on the service's API port, either scheme). Our own service lists us
+        once it formed a cluster of its own, so its list proves nothing: it is never a
+        candidate nor a leader, however a peer names it (list `leader`, 307, 421)."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+        except ValueError:
+            return False
+        own_hosts = {self.config.host, self.config.node_id, "localhost"}
+        return port == self.config.endpoint(self.service).api_port and (parts.hostname or "") in own_hosts
 
     def _checked(self, url: str, *, source: str) -> str | None:
         """`url` as a candidate: never a lower scheme than the configuration's (an `http://` hint
         under TLS is asked as `https://`; an `https://` hint is kept, verified as configured),
-        never another service's port."""
+        never another service's port, and never, when a peer named it, this node's own API."""
         problem = url_problem(url)
         if problem is not None:
             self._warn_once(url, f"Ignoring {source} leader candidate {redacted(url)}: {problem}", url=redacted(url))
             return None
         url = base_url(url)
         parts = urlsplit(url)
-        if parts.scheme != self.scheme and not (parts.scheme == "https" and self.scheme == "http"):
-            rewritten = urlunsplit((self.scheme, parts.netloc, "", "", ""))
+        if source != "configured" and self.is_own(url):
+            self._warn_once(
+                url,
+                f"Ignoring {source} leader {url}: that is this node's own {self.service.value} API, whose list "
+                "proves nothing (only the leader's list does)",
+                leader_url=url,
+            )
+            return None
+        rewritten = raised_scheme(url, self.scheme)
+        if rewritten != url:
             self._warn_once(
                 url,
                 f"{source.capitalize()} leader candidate {url} uses {parts.scheme}://; asking {rewritten} instead "

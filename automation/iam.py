@@ -107,6 +107,24 @@ def _bootstrap_token(file: secretfiles.SecretFile, log: Logger) -> str:
     return token
 
 
+def _admin_names(reply: Response) -> list[str]:
+    """The admin names a `GET /users?role=admin` answer lists. An answer that is not such a list
+    (HTML from a proxy, a JSON array, `users` null, a number or a string, users without a
+    string `name`) is a bad response: read as "no admin yet", it made this node create a
+    second admin next to one it could not see (kind E: a list we cannot read is not a list
+    that lacks us)."""
+    body = reply.json()
+    users = body.get("users") if isinstance(body, dict) else None
+    names = [u.get("name") for u in users if isinstance(u, dict)] if isinstance(users, list) else []
+    if not isinstance(users, list) or len(names) != len(users) or not all(isinstance(n, str) for n in names):
+        raise StepFailed(
+            f'IAM admin list unreadable (expected {{"users": [{{"name": ...}}, ...]}}): '
+            f"HTTP {reply.status} from GET {reply.url}: {reply.excerpt(80)}",
+            cause=Cause.BAD_RESPONSE,
+        )
+    return [n for n in names if isinstance(n, str)]
+
+
 class _Setup:
     def __init__(self, ctx: Context, log: Logger, base: str, token: str) -> None:
         self.ctx = ctx
@@ -173,8 +191,8 @@ class _Setup:
     def ensure_admin(self) -> None:
         if self.creds.get("admin_status") in (STATUS_CREATED, STATUS_ELSEWHERE):
             return
-        admins = self._call("GET", "/users?role=admin", None, accept=(200,), what="list admin users").json_object()
-        names = [u.get("name") for u in admins.get("users", []) if isinstance(u, dict)]
+        reply = self._call("GET", "/users?role=admin", None, accept=(200,), what="list admin users")
+        names = _admin_names(reply)
         if names and self.creds["admin_user"] not in names:
             self.log.info("Cluster already has an admin user; not creating another", admins=names)
             self.creds.update(admin_password=None, admin_status=STATUS_ELSEWHERE)

@@ -40,8 +40,9 @@ def run_leave(ctx: Context, service: Service, member: str | None) -> ExitCode:
             )
             return classify_error(err)
         hint = leader_hint(reply) if reply.status in (307, 308, 421) else None
-        if hint and hint != url:
-            finder.learn(hint)
+        # A hint the finder refuses (this node's own API, another service's port) is no hop:
+        # hopping anyway asked the same peer again, and the DELETE never reached a leader.
+        if hint and finder.normalise(hint) != url and finder.learn(hint):
             return Outcome(Verdict.HOP, Cause.NOT_LEADER, f"{url} named {hint}", http_code=reply.status)
         claim = _not_a_member(reply)
         if claim is not None:

@@ -131,8 +131,10 @@ def _ask_leader(
             finder.forget()
             continue
         leader = finder.normalise(view.leader_url) if view.leader_url else None
-        if leader and leader != url:
-            if not finder.learn(leader):
+        if view.leader_url and leader != url:
+            # A list naming another leader is no proof, also when that leader cannot be asked
+            # (this node's own API, an unusable URL): then it proves nothing at all.
+            if not leader or not finder.learn(leader):
                 finder.forget()
             continue
         judgement = judge(view, me.node_id, me.raft_addr)

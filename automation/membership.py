@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from automation.http import Response
+from automation.spec.numbers import port_number
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,7 @@ class Member:
 
     @property
     def raft_port(self) -> int | None:
-        port = self.raft_addr.rpartition(":")[2]
-        return int(port) if port.isdigit() else None
+        return port_number(self.raft_addr.rpartition(":")[2])  # a peer's text: '²' is no port
 
 
 @dataclass(frozen=True)
@@ -93,20 +93,28 @@ def names_us(listed: str, node_id: str, raft_addr: str) -> bool:
 
 
 def judge(view: MemberView, node_id: str, raft_addr: str) -> Judgement:
-    """What this member list proves about node `node_id` at `raft_addr`."""
-    ours = view.find(node_id)
-    other = next((m for m in view.members if names_us(m.raft_addr, node_id, raft_addr)), None)
-    if ours is None and other is None:
+    """What this member list proves about node `node_id` at `raft_addr`.
+
+    Every entry is looked at, not the first match: a list that names us twice (two addresses,
+    or a voter and a learner) or gives our Raft address to another id is a conflict whatever
+    the order of its entries, never a proof by whichever entry happened to come first."""
+    ours = [m for m in view.members if m.id == node_id]
+    at_our_addr = [m for m in view.members if names_us(m.raft_addr, node_id, raft_addr)]
+    if not ours and not at_our_addr:
         return Judgement(Proof.ABSENT, f"{node_id} not in {[m.id for m in view.members]}")
-    if ours is not None and not names_us(ours.raft_addr, node_id, raft_addr):
+    if len(ours) > 1:
+        shown = ", ".join(f"{m.raft_addr}{' (learner)' if m.learner else ''}" for m in ours)
+        return Judgement(Proof.CONFLICT, f"{node_id} is listed {len(ours)} times ({shown})")
+    if ours and not names_us(ours[0].raft_addr, node_id, raft_addr):
         return Judgement(
             Proof.CONFLICT,
-            f"{node_id} is listed with raft_addr {ours.raft_addr}, but this node is configured with {raft_addr}",
+            f"{node_id} is listed with raft_addr {ours[0].raft_addr}, but this node is configured with {raft_addr}",
         )
-    if other is not None and other.id != node_id:
-        return Judgement(Proof.CONFLICT, f"raft_addr {raft_addr} is already used by member {other.id}")
+    others = sorted({m.id for m in at_our_addr if m.id != node_id})
+    if others:
+        return Judgement(Proof.CONFLICT, f"raft_addr {raft_addr} is already used by member {', '.join(others)}")
     reasons = view.unsettled()
-    if ours is not None and ours.learner:
+    if ours and ours[0].learner:
         reasons.append("listed as a learner (not yet a voting member)")
     if reasons:
         return Judgement(Proof.PENDING, f"listed but not committed: {', '.join(reasons)}")
@@ -123,25 +131,46 @@ def judge_removed(view: MemberView, node_id: str) -> Judgement:
     return Judgement(Proof.PROVEN, f"{node_id} not listed")
 
 
-def parse_member(value: Any) -> Member | None:
-    if not isinstance(value, dict):
-        return None
-    member_id, addr = value.get("id"), value.get("raft_addr")
-    if not isinstance(member_id, str) or not isinstance(addr, str):
-        return None
-    api = value.get("api_url")
-    status = value.get("status")
-    learner = value.get("is_learner") is True or (isinstance(status, str) and status.lower() in LEARNER_STATUSES)
-    return Member(member_id, addr, api if isinstance(api, str) else None, learner)
-
-
 LEARNER_STATUSES = frozenset({"learner", "pending", "joining", "catching-up"})
 
 
 class BadMemberList(ValueError):
     """A member list that breaks the contract: members that are not member objects (no string
-    `id` and `raft_addr`), or a `service` that is not a string. It is a bad answer, never a
-    list that merely lacks us: an entry we cannot read may be ours."""
+    `id` and `raft_addr`, or a field of the wrong type), or a `service`, flag or leader of the
+    wrong type. It is a bad answer, never a list that merely lacks us: an entry we cannot read
+    may be ours, and a flag we cannot read ("has_quorum": "false") may be the one that says
+    the list proves nothing yet."""
+
+
+def _typed(body: dict[str, Any], key: str, kind: type | tuple[type, ...], what: str) -> Any:
+    """`body[key]` when absent, null or of `kind`; raises BadMemberList otherwise (one rule for
+    every field read from a member list: a value of another type is never read as absent)."""
+    value = body.get(key)
+    if value is not None and not isinstance(value, kind):
+        raise BadMemberList(f"`{key}` is not {what}: {value!r:.40}")
+    return value
+
+
+def read_member(value: Any) -> Member:
+    """One entry of a member list; raises BadMemberList naming what is wrong with it."""
+    if not isinstance(value, dict):
+        raise BadMemberList(f"not a member object: {value!r:.40}")
+    member_id, addr = value.get("id"), value.get("raft_addr")
+    if not isinstance(member_id, str) or not isinstance(addr, str):
+        raise BadMemberList(f"no string id and raft_addr: {value!r:.40}")
+    api = _typed(value, "api_url", str, "a string")
+    status = _typed(value, "status", str, "a string")
+    learner = _typed(value, "is_learner", bool, "true or false") is True
+    learner = learner or (status is not None and status.lower() in LEARNER_STATUSES)
+    return Member(member_id, addr, api, learner)
+
+
+def parse_member(value: Any) -> Member | None:
+    """One member (as a 409 names it), or None when it is not one we can read."""
+    try:
+        return read_member(value)
+    except BadMemberList:
+        return None
 
 
 def parse_view(reply: Response) -> MemberView | None:
@@ -159,25 +188,26 @@ def read_view(reply: Response) -> MemberView | None:
     raw = body.get("members")
     if not isinstance(raw, list):
         return None
-    members = tuple(parse_member(v) for v in raw)
-    bad = [raw[i] for i, member in enumerate(members) if member is None]
+    members, bad = [], []
+    for value in raw:
+        try:
+            members.append(read_member(value))
+        except BadMemberList as err:
+            bad.append(str(err))
     if bad:
-        shown = ", ".join(repr(v)[:40] for v in bad[:3])
-        raise BadMemberList(f"{len(bad)} of {len(raw)} members are not member objects with id and raft_addr: {shown}")
-    service = body.get("service")
-    if service is not None and not isinstance(service, str):
-        raise BadMemberList(f"`service` is not a string: {service!r:.40}")
-    leader = body.get("leader")
-    leader_url = leader.get("api_url") if isinstance(leader, dict) else body.get("leader_url")
-    quorum = body.get("has_quorum")
-    in_flight = body.get("change_in_flight")
-    committed = body.get("committed")
+        raise BadMemberList(f"{len(bad)} of {len(raw)} members are not member objects: {'; '.join(bad[:3])}")
+    service = _typed(body, "service", str, "a string")
+    leader = _typed(body, "leader", (dict, str), "a leader object or id")  # a bare id names no URL
+    leader_url = _typed(body, "leader_url", str, "a string")
+    if isinstance(leader, dict):
+        leader_url = _typed(leader, "api_url", str, "a string")
+    flags = {key: _typed(body, key, bool, "true or false") for key in ("has_quorum", "change_in_flight", "committed")}
     return MemberView(
-        members=tuple(m for m in members if m is not None),
-        leader_url=leader_url if isinstance(leader_url, str) and leader_url else None,
-        has_quorum=quorum if isinstance(quorum, bool) else None,
-        change_in_flight=in_flight if isinstance(in_flight, bool) else None,
+        members=tuple(members),
+        leader_url=leader_url or None,
+        has_quorum=flags["has_quorum"],
+        change_in_flight=flags["change_in_flight"],
         service=service,
         leader_known="leader" in body or "leader_url" in body,
-        committed=committed if isinstance(committed, bool) else None,
+        committed=flags["committed"],
     )

@@ -26,6 +26,7 @@ from tenacity.wait import wait_base
 from automation.deadline import SYSTEM_CLOCK as SYSTEM_CLOCK
 from automation.deadline import Clock as Clock
 from automation.deadline import Deadline as Deadline
+from automation.spec.numbers import ascii_number
 
 if TYPE_CHECKING:  # the config model costs ~0.1 s to import; `fba status` needs only Deadline
     from automation.spec.config import HealthConfig, JoinConfig
@@ -33,6 +34,9 @@ if TYPE_CHECKING:  # the config model costs ~0.1 s to import; `fba status` needs
 MAX_FREE_HOPS = 5  # leader hints and verifications followed in a row without using up an attempt
 MIN_DELAY_S = 0.05  # the least time between two requests of one step, whatever a peer says
 REQUEST_BACKSTOP = 10_000  # requests per step; the deadline ends every step long before this
+# A Retry-After above this is read as this: longer than any step's deadline (at most 86400 s),
+# so it ends the step at once, as any wait beyond the deadline does (400 nines overflowed float()).
+MAX_RETRY_AFTER_S = 10**9
 
 
 @dataclass(frozen=True)
@@ -98,11 +102,12 @@ def parse_retry_after(header: str | None, *, now_wall: float) -> float | None:
     if header is None or not header.strip():
         return None
     text = header.strip()
-    if text.isdigit():
-        return float(int(text))
+    seconds = ascii_number(text, limit=MAX_RETRY_AFTER_S)  # not isdigit(): '²' is a digit to it
+    if seconds is not None:
+        return float(seconds)
     try:
         when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # a year past datetime's range
         return None
     if when.tzinfo is None:  # RFC 9110 dates are GMT; a zone-less one is read the same way
         return None

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from automation.context import Context
-from automation.discovery import foreign_list
+from automation.discovery import base_url, foreign_list
 from automation.errors import StepFailed
 from automation.http import Response, TransportError
 from automation.log import Logger
@@ -31,6 +31,7 @@ from automation.retry import GiveUp, Outcome, Try, fetch, run
 from automation.spec.exitcodes import ExitCode
 from automation.spec.markers import JOIN_SERVICES, Service
 from automation.spec.units import FIXED_BUDGETS
+from automation.spec.urls import raised_scheme
 
 REQUEST_TIMEOUT_S = 3.0
 CHECKS_BUDGET_S = FIXED_BUDGETS["report.checks_s"]
@@ -90,8 +91,7 @@ def _peer_urls(ctx: Context, service: Service) -> list[str]:
         host = urlsplit(url).hostname or ""
         if host not in own_hosts:
             # never below the configuration's scheme (kind D): no clear-text probe under TLS
-            scheme = "https" if cfg.tls.enabled else urlsplit(url).scheme
-            urls.append(f"{scheme}://{host}:{port}")
+            urls.append(raised_scheme(f"{urlsplit(url).scheme}://{host}:{port}", cfg.scheme))
     return list(dict.fromkeys(urls))
 
 
@@ -139,7 +139,10 @@ class _Probe:
         for member in view.members:
             if member.id == ctx.config.node_id or not member.api_url:
                 continue
-            probe = self.health(member.id, member.api_url.rstrip("/") + ctx.config.endpoint(service).health_path)
+            # A member's api_url is a peer's word: asked no lower than the configuration's scheme
+            # (under TLS, never a clear-text GET because the list said http://).
+            api = raised_scheme(base_url(member.api_url), ctx.config.scheme)
+            probe = self.health(member.id, api + ctx.config.endpoint(service).health_path)
             if not probe.ok:
                 checks.append(
                     Check(

@@ -131,7 +131,8 @@ CAUSES: tuple[CauseMeaning, ...] = (
         Cause.BAD_RESPONSE,
         "no; a member list: yes, uses an attempt",
         "a 2xx whose body lacks what the contract promises (a member list with members that are not member "
-        "objects, or a `service` that is not a string: its candidate is set aside)",
+        "objects, or a `service`, `leader` or flag such as `has_quorum` of the wrong type: its candidate is set "
+        "aside; an IAM admin list that is not a list of users)",
     ),
     CauseMeaning(Cause.NOT_LEADER, "yes, a free hop", "a follower named another leader (307/421, `leader`)"),
     CauseMeaning(Cause.NO_QUORUM, "until the deadline", "the leader reports no quorum; no member is added"),
@@ -154,7 +155,11 @@ CAUSES: tuple[CauseMeaning, ...] = (
         '404 "not a member"); the markers are kept',
     ),
     CauseMeaning(Cause.CHANGE_IN_FLIGHT, "until the deadline", "another membership change is in flight"),
-    CauseMeaning(Cause.MEMBERSHIP_CONFLICT, "no", "our id or Raft address is listed with other values"),
+    CauseMeaning(
+        Cause.MEMBERSHIP_CONFLICT,
+        "no",
+        "our id or Raft address is listed with other values, or our id is listed more than once",
+    ),
     CauseMeaning(
         Cause.VERIFYING,
         "until the deadline",

@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, mo
 
 from automation.spec.commands import MAX_SECONDS
 from automation.spec.markers import Service
+from automation.spec.numbers import ascii_number, port_number
 from automation.spec.urls import header_value_problem, redacted, url_problem
 
 _HOST_RE = re.compile(
@@ -34,10 +35,11 @@ def _quote(value: object) -> str:
 
 def _split_port(value: str, what: str) -> tuple[str, int]:
     host, sep, port_text = value.rpartition(":")
-    if not sep or not host or not port_text.isdigit():
+    # ASCII digits only (automation.spec.numbers): isdigit() took '²', which int() refuses.
+    if not sep or not host or ascii_number(port_text, limit=65536) is None:
         raise ValueError(f"expected {what}, got {_quote(value)}")
-    port = int(port_text)
-    if not 1 <= port <= 65535:
+    port = port_number(port_text)
+    if port is None:
         raise ValueError(f"expected {what} with a port in 1-65535, got {_quote(value)}")
     return host, port
 

@@ -36,6 +36,22 @@ def url_problem(url: str) -> str | None:
     return None
 
 
+def raised_scheme(url: str, floor: str) -> str:
+    """`url` as it may be asked under a configuration whose scheme is `floor`: with TLS
+    (`https`) an `http://` URL, whoever named it, becomes `https://` on the same host and port,
+    verified as `tls` says, so nothing is sent in clear text because a peer said so. Anything
+    else is returned as given (an `https://` URL under an http configuration stays https).
+    The one place this rule lives: leader hints, member lists' `api_url`s and peer URLs all
+    pass through it."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url  # no URL at all: url_problem names it where it would be asked
+    if floor == "https" and parts.scheme == "http":
+        return urlunsplit(("https", parts.netloc, parts.path, parts.query, parts.fragment))
+    return url
+
+
 def redacted(url: str) -> str:
     """`url` without any `user:password@` part, for messages (unparseable text is kept as is:
     it holds no credentials urlsplit could find either)."""
