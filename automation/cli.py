@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 from automation import __version__
 from automation.errors import ConfigError, FbaError, UsageError
 from automation.invocation import Invocation
-from automation.log import Logger
+from automation.log import Logger, discard, write_line
 from automation.spec.commands import COMMANDS, GROUPS, Arg, CommandSpec, command, command_of
 from automation.spec.exitcodes import ExitCode
 
@@ -150,7 +150,39 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     # several times that in a TCG guest. fba uses none; this is pydantic's documented switch
     # (docs: concepts/plugins, "disabling plugins"). A caller that sets it keeps its value.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-    sys.exit(run(argv, env))
+    _reserve_standard_fds()
+    code = run(argv, env)
+    # What is still buffered (argparse's --help writes without a flush) is flushed at exit; a
+    # broken stdout failing there printed "Exception ignored" and turned the exit code into 120.
+    for stream in (sys.stdout, sys.stderr):
+        _flush(stream)
+    sys.exit(code)
+
+
+def _flush(stream: Any) -> None:
+    if stream is None:
+        return
+    try:
+        stream.flush()
+    except (OSError, ValueError, AttributeError):
+        discard(stream)
+
+
+def _reserve_standard_fds() -> None:
+    """Open /dev/null on a closed fd 0, 1 or 2 (`fba ... >&-`): otherwise the next file fba
+    opens (a marker's temp file, the lock) gets that number, and anything written to "stdout"
+    would land in it."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            try:
+                null = os.open(os.devnull, os.O_RDWR)
+            except OSError:
+                return
+            if null != fd:  # the lowest free number: fd itself, unless a lower one was free too
+                os.dup2(null, fd)
+                os.close(null)
 
 
 def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
@@ -160,8 +192,8 @@ def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None)
     spec = command_of(argv)
 
     def out(line: str) -> None:
-        sys.stdout.write(line + "\n")
-        sys.stdout.flush()
+        # Output lost to a closed stdout does not change the verdict (the exit code).
+        write_line(sys.stdout, line)
 
     log: Logger | None = None
     try:
@@ -174,7 +206,7 @@ def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None)
         finally:
             log = inv.log  # bound to the node id once the config was read
     except UsageError as err:
-        sys.stderr.write(f"{err.message}\n")
+        write_line(sys.stderr, err.message)
         return _usage_code(spec)
     except ConfigError as err:
         (log or Logger()).error(err.message, cause="invalid configuration", problems=list(err.problems))
@@ -184,7 +216,7 @@ def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None)
             (log or Logger()).error(err.message, cause=getattr(err, "cause", None), command=spec.name if spec else None)
         return int(err.exit_code)
     except KeyboardInterrupt:
-        sys.stderr.write("fba: interrupted\n")
+        write_line(sys.stderr, "fba: interrupted")
         return 130
     except SystemExit as err:  # argparse --help/--version
         return int(err.code) if isinstance(err.code, int) else 0

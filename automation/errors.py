@@ -3,7 +3,8 @@
     FbaError                         carries the ExitCode the CLI exits with
     ├── ConfigError                  the config file is missing, unreadable or invalid (3)
     ├── UsageError                   bad command-line arguments (3)
-    ├── MarkerError                  a marker could not be written (1)
+    ├── MarkerError                  a marker, the credentials or another state file could not be written (1)
+    ├── StepBusy                     another run of the same step held its lock until the deadline (1)
     ├── StepFailed                   a step gave up; `cause` (a Cause) names why (1)
     │   ├── HealthTimeout            the local service never answered healthy
     │   └── JoinFailed               the join ran out of attempts or deadline
@@ -47,7 +48,19 @@ class UsageError(FbaError):
 
 
 class MarkerError(FbaError):
+    """A write of what a step records failed (disk full, read-only, a directory in the way).
+    It carries a cause like `StepFailed`: the README promises one on a failed step's last line,
+    and a disk-full marker write after a verified join ended without it."""
+
     exit_code = ExitCode.FAILED
+    cause: Cause = Cause.STATE_NOT_WRITTEN
+
+
+class StepBusy(FbaError):
+    """Another `fba` run held this step's lock until the deadline (`automation.steplock`)."""
+
+    exit_code = ExitCode.FAILED
+    cause: Cause = Cause.STEP_BUSY
 
 
 class StepFailed(FbaError):

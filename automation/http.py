@@ -96,24 +96,42 @@ class HttpClient:
         for path in (self.tls.ca_cert_path, self.tls.node_cert_path, self.tls.node_key_path):
             if path:
                 regularfile.check(path)
-        context = ssl.create_default_context(cafile=self.tls.ca_cert_path if self.tls.ca_cert_path else None)
+        # OpenSSL's errors ("PEM lib") do not say which file: each load names its own.
+        ca = self.tls.ca_cert_path
+        try:
+            context = ssl.create_default_context(cafile=ca if ca else None)
+        except ssl.SSLError as err:
+            raise _Unloadable(f"{ca or 'the system CA bundle'}: {err.reason or err}") from err
         if self.tls.insecure_skip_verify:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         if self.tls.node_cert_path and self.tls.node_key_path:
-            context.load_cert_chain(self.tls.node_cert_path, self.tls.node_key_path)
+            try:
+                context.load_cert_chain(self.tls.node_cert_path, self.tls.node_key_path)
+            except ssl.SSLError as err:
+                where = f"{self.tls.node_cert_path} with key {self.tls.node_key_path}"
+                raise _Unloadable(f"{where}: {err.reason or err}") from err
         return context
 
     def ssl_context(self) -> ssl.SSLContext:
+        """The TLS context, loaded once.
+
+        Raises:
+            TransportError: `TLS set-up failed`, a CA, certificate or key file that does not
+                exist (yet: it may still be provisioned, so systemd's restart can heal it; exit 1).
+            ConfigError: a file that exists but cannot be loaded (not PEM, a key that does not
+                match, unreadable, not a regular file): invalid configuration, exit 3, which
+                the units do not restart. It was exit 1, and systemd restarted a broken file
+                until the start limit.
+        """
         try:
             return self._context
+        except FileNotFoundError as err:
+            raise TransportError(f"TLS set-up failed: {_tls_detail(err)}", cause=Cause.TLS_SETUP) from err
+        except _Unloadable as err:
+            raise ConfigError(f"TLS set-up failed: cannot load {err}; fix the file or the tls.* settings") from err
         except (OSError, ssl.SSLError) as err:
-            detail = getattr(err, "strerror", None) or str(err)
-            if getattr(err, "filename", None):
-                detail = f"{err.filename}: {detail}"
-            raise TransportError(
-                f"TLS set-up failed: cannot load CA/cert/key ({detail})", cause=Cause.TLS_SETUP
-            ) from err
+            raise ConfigError(f"TLS set-up failed: {_tls_detail(err)}; fix the file or the tls.* settings") from err
 
     def request(
         self,
@@ -217,3 +235,14 @@ class HttpClient:
             return f"'{cert.subject.rfc4514_string()}' ({self.tls.ca_cert_path})"
         except (OSError, ValueError):
             return self.tls.ca_cert_path
+
+
+def _tls_detail(err: OSError | ssl.SSLError) -> str:
+    detail = getattr(err, "strerror", None) or str(err)
+    if getattr(err, "filename", None):
+        detail = f"{err.filename}: {detail}"
+    return f"cannot load CA/cert/key ({detail})"
+
+
+class _Unloadable(Exception):
+    """A TLS file that exists but OpenSSL cannot load; the message names it."""

@@ -6,6 +6,10 @@ file (0600, atomic) before the create request, so a crash between "IAM created t
 password is sent again: 201/200 means it is ours, 409 means another node won the race and
 its password is not ours to know. Secrets are registered with the logger's redactor before
 any request, so they cannot reach a log line.
+
+Write-ahead assumes one writer: the whole set-up runs under the IAM step lock
+(`automation.steplock`), and a credentials file that holds an admin password this run neither
+read nor wrote is never written over (a writer without the lock).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from automation.spec.causes import Cause
 from automation.spec.exitcodes import ExitCode
 from automation.spec.markers import Service, Step, marker_name
 from automation.spec.urls import header_value_problem
+from automation.steplock import step_lock
 
 MAX_TOKEN_BYTES = 64 * 1024  # a bearer token; anything longer is not one
 MAX_CREDENTIALS_BYTES = 1024 * 1024  # as the config: a small JSON object
@@ -40,6 +45,17 @@ STATUS_ELSEWHERE = "created-elsewhere"  # another node created it; we hold no pa
 
 def run_iam_setup(ctx: Context) -> ExitCode:
     log = ctx.log.bind(service=Service.IAM.value, operation="iam-setup")
+    # One set-up at a time on this node, from the marker read to the marker write: two runs
+    # (the unit and an operator) staged two passwords over each other, and the loser's 409
+    # wrote null over the winner's (automation.steplock). The wait counts against the deadline.
+    deadline = Deadline.start(ctx.config.join.deadline_s, ctx.clock)
+    with step_lock(ctx.markers, Service.IAM, deadline, log) as waited:
+        return _run_iam_setup_locked(ctx, log, deadline.remaining() if waited else None)
+
+
+def _run_iam_setup_locked(ctx: Context, log: Logger, budget_s: float | None) -> ExitCode:
+    """`budget_s`: what is left of the deadline after waiting for the lock (None: the whole
+    `join.deadline_s`, from when the IAM requests start, as before the lock)."""
     name = marker_name(Service.IAM, Step.INITIALIZED)
     state = ctx.markers.read(name)
     me = identity_for(ctx.config, Service.CHAINFIRE)
@@ -72,7 +88,7 @@ def run_iam_setup(ctx: Context) -> ExitCode:
         deadline=Deadline.start(cfg.health.timeout_s, ctx.clock),
         log=log,
     )
-    setup = _Setup(ctx, log, base, token)
+    setup = _Setup(ctx, log, base, token, budget_s)
     setup.ensure_admin()
     setup.issue_node_token()
     ctx.failpoints.hit("iam.before-marker")
@@ -126,14 +142,17 @@ def _admin_names(reply: Response) -> list[str]:
 
 
 class _Setup:
-    def __init__(self, ctx: Context, log: Logger, base: str, token: str) -> None:
+    def __init__(self, ctx: Context, log: Logger, base: str, token: str, budget_s: float | None) -> None:
         self.ctx = ctx
         self.log = log
         self.base = base
         self.headers = {"Authorization": f"Bearer {token}"}
         self.path = Path(ctx.config.iam.credentials_path)
-        self.deadline = Deadline.start(ctx.config.join.deadline_s, ctx.clock)
+        self.deadline = Deadline.start(ctx.config.join.deadline_s if budget_s is None else budget_s, ctx.clock)
         self.creds = self._load()
+        # The admin password the file held when this run last read or wrote it: a file that
+        # holds another one was changed by someone else since, and is never written over.
+        self.on_disk_password: object = self.creds.get("admin_password")
 
     def _load(self) -> dict[str, Any]:
         """The staged credentials. A file we cannot read or parse is an error, never replaced:
@@ -186,7 +205,32 @@ class _Setup:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as err:  # as write_atomic's own failures: one line, exit 1, never a traceback
             raise MarkerError(f"cannot create {self.path.parent} for the IAM credentials: {err.strerror}") from None
+        self._refuse_if_changed()
         write_atomic(self.path, (json.dumps(self.creds, indent=2) + "\n").encode("utf-8"), mode=0o600)
+        self.on_disk_password = self.creds.get("admin_password")
+
+    def _refuse_if_changed(self) -> None:
+        """Raise unless the file still holds the admin password this run read or wrote.
+
+        The step lock keeps two fba runs apart; this holds against anything else that writes the
+        file (an fba without the lock, an operator restoring a backup): a run that does not know
+        the password in the file must not replace it, with null or with a password of its own.
+
+        Raises:
+            MarkerError: the file changed under us (or cannot be read back); it is kept.
+        """
+        keep = "kept as it is (it may hold the only copy of the admin password); run iam-setup again"
+        try:
+            data = jsonload.loads(regularfile.read(self.path, MAX_CREDENTIALS_BYTES), source=str(self.path))
+        except FileNotFoundError:
+            data = {}
+        except (OSError, jsonload.JsonError) as err:
+            detail = regularfile.describe(err) if isinstance(err, OSError) else err.message
+            raise MarkerError(f"IAM credentials file {self.path} cannot be read back ({detail}); {keep}") from None
+        password = data.get("admin_password") if isinstance(data, dict) else None
+        if isinstance(password, str) and password != self.on_disk_password:
+            self.log.redactor.add(password)
+            raise MarkerError(f"IAM credentials file {self.path} was changed by another writer during this run; {keep}")
 
     def ensure_admin(self) -> None:
         if self.creds.get("admin_status") in (STATUS_CREATED, STATUS_ELSEWHERE):

@@ -46,12 +46,25 @@ from automation.spec.causes import MAYBE_DELIVERED, Cause
 from automation.spec.config import JoinConfig
 from automation.spec.exitcodes import ExitCode
 from automation.spec.markers import Service, Step, marker_name
+from automation.steplock import step_lock
 
 Retry = Outcome[ExitCode]  # one attempt that did not finish the join, and why (automation.retry)
 
 
 def run_join(ctx: Context, service: Service, join_cfg: JoinConfig, prerequisite: Service | None = None) -> ExitCode:
     log = ctx.log.bind(service=service.value, operation="cluster-join")
+    # One join (or leave) of this service at a time on this node, from its first marker read to
+    # its marker write; the wait counts against the join's deadline (automation.steplock).
+    deadline = Deadline.start(join_cfg.deadline_s, ctx.clock)
+    with step_lock(ctx.markers, service, deadline, log) as waited:
+        if waited:
+            join_cfg = join_cfg.model_copy(update={"deadline_s": deadline.remaining()})
+        return _run_join_locked(ctx, service, join_cfg, prerequisite, log)
+
+
+def _run_join_locked(
+    ctx: Context, service: Service, join_cfg: JoinConfig, prerequisite: Service | None, log: Logger
+) -> ExitCode:
     marker = _marker_present(ctx, service)
     if marker is not None and check_marker(ctx, service, marker, join_cfg, log) is Trust.TRUSTED:
         return ExitCode.ALREADY_DONE

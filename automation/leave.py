@@ -14,12 +14,14 @@ from __future__ import annotations
 from automation.context import Context
 from automation.discovery import LeaderFinder, leader_hint
 from automation.http import Response, TransportError
+from automation.log import Logger
 from automation.policy import Deadline, join_policy
 from automation.removal import confirm_removed
 from automation.retry import Outcome, Try, Verdict, classify, classify_error, done, run
 from automation.spec.causes import Cause
 from automation.spec.exitcodes import ExitCode
 from automation.spec.markers import Service, Step, marker_name
+from automation.steplock import step_lock
 
 
 def run_leave(ctx: Context, service: Service, member: str | None) -> ExitCode:
@@ -27,6 +29,14 @@ def run_leave(ctx: Context, service: Service, member: str | None) -> ExitCode:
     log = ctx.log.bind(service=service.value, operation="leave")
     cfg = ctx.config.join
     deadline = Deadline.start(cfg.deadline_s, ctx.clock)
+    # The service's lock, as its join takes: a leave must not drop the marker a join is about to
+    # write, nor a join write one a leave is dropping (automation.steplock).
+    with step_lock(ctx.markers, service, deadline, log):
+        return _run_leave_locked(ctx, service, target, deadline, log)
+
+
+def _run_leave_locked(ctx: Context, service: Service, target: str, deadline: Deadline, log: Logger) -> ExitCode:
+    cfg = ctx.config.join
     finder = LeaderFinder(ctx.config, service, log, ctx.clock)
 
     def step(t: Try) -> Outcome[Response]:

@@ -9,6 +9,7 @@ string registered with `Redactor.add` is replaced wherever it appears.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -93,8 +94,7 @@ class Logger:
         clean_context = {k: self.redactor.clean(v) for k, v in context.items() if v is not None}
         if clean_context:
             record["context"] = clean_context
-        self.stream.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n")
-        self.stream.flush()
+        write_line(self.stream, json.dumps(record, separators=(",", ":"), ensure_ascii=False))
 
     def debug(self, message: str, **context: Any) -> None:
         self.emit(Level.DEBUG, message, **context)
@@ -107,6 +107,40 @@ class Logger:
 
     def error(self, message: str, **context: Any) -> None:
         self.emit(Level.ERROR, message, **context)
+
+
+def write_line(stream: TextIO | None, line: str) -> bool:
+    """Write one line and flush; False when the stream is gone. Never raises.
+
+    A closed or broken stdout (journald restarted, `>&-`, a pipe whose reader left) made the
+    first log line raise, and the join ended there without reaching the leader: a lost log line
+    is better than a failed step. `sys.stdout` is None when fd 1 was closed at start-up."""
+    if stream is None:
+        return False
+    try:
+        stream.write(line + "\n")
+        stream.flush()
+    except (OSError, ValueError, AttributeError):  # EPIPE/EBADF/EIO; ValueError: a closed file
+        discard(stream)
+        return False
+    return True
+
+
+def discard(stream: TextIO) -> None:
+    """Point a broken stream's descriptor at /dev/null: what it still buffers is flushed again
+    at interpreter exit, and failing there printed "Exception ignored" and changed the exit code
+    to 120."""
+    try:
+        fd = stream.fileno()
+        null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+    except (OSError, ValueError, AttributeError):
+        return
+    try:
+        os.dup2(null, fd)
+    except OSError:
+        pass
+    finally:
+        os.close(null)
 
 
 def _order(level: Level) -> int:

@@ -138,6 +138,10 @@ class MarkerStore:
                 )
         return self._narrow_mode()
 
+    def ensure_exists(self) -> None:
+        """Create the directory (0700) if it is not there; its mode is left to `ensure_directory`."""
+        self._ensure_directory_exists()
+
     def _ensure_directory_exists(self) -> None:
         try:
             self.directory.mkdir(mode=STATE_DIR_MODE, parents=True, exist_ok=True)

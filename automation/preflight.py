@@ -16,6 +16,7 @@ from pathlib import Path
 
 from automation import regularfile, secretfiles
 from automation.context import Context
+from automation.errors import ConfigError
 from automation.http import TransportError
 from automation.spec.exitcodes import ExitCode
 from automation.spec.markers import Service
@@ -70,6 +71,8 @@ def _leader(ctx: Context) -> Result:
         reply = ctx.http.request("GET", url, timeout=5.0)
     except TransportError as err:
         return Result("leader-reachable", False, f"{url}: {err.cause}")
+    except ConfigError as err:  # a TLS file that cannot be loaded: preflight reports, never refuses
+        return Result("leader-reachable", False, f"{url}: {err.message}")
     return Result("leader-reachable", reply.status < 500, f"{url}: HTTP {reply.status}")
 
 

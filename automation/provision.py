@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from automation import regularfile
-from automation.errors import FbaError
+from automation.errors import FbaError, MarkerError
 from automation.log import Logger
 from automation.markers import write_all_atomic
 from automation.spec.exitcodes import ExitCode
@@ -63,9 +63,8 @@ def run_provision(source: Path, dest: Path, log: Logger) -> ExitCode:
     try:
         _install(dest, items)
     except OSError as err:
-        raise FbaError(
-            f"provision: cannot install {err.filename or dest}: {regularfile.describe(err)}", exit_code=ExitCode.FAILED
-        ) from None
+        # MarkerError: a write that failed (disk full, read-only) carries its cause like a marker's.
+        raise MarkerError(f"provision: cannot install {err.filename or dest}: {regularfile.describe(err)}") from None
     log.info(
         "Provisioned secrets",
         dest=str(dest),

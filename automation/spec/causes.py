@@ -50,6 +50,9 @@ class Cause(StrEnum):
     HEALTH_TIMEOUT = "health check timeout"
     PREREQUISITE_MISSING = "prerequisite not joined yet"
     NOT_ATTEMPTED = "no attempt made"
+    # This node's own state.
+    STATE_NOT_WRITTEN = "state not written"
+    STEP_BUSY = "another run holds the step"
     # The CLI's own.
     INVALID_CONFIGURATION = "invalid configuration"
     INTERNAL = "internal error"
@@ -106,7 +109,12 @@ CAUSES: tuple[CauseMeaning, ...] = (
     ),
     CauseMeaning(Cause.TLS_VERIFICATION, "yes, uses an attempt", "the peer's certificate is not signed by our CA"),
     CauseMeaning(Cause.TLS_ERROR, "yes, uses an attempt", "another TLS failure (protocol, alert)"),
-    CauseMeaning(Cause.TLS_SETUP, "no", "our CA, certificate or key could not be loaded"),
+    CauseMeaning(
+        Cause.TLS_SETUP,
+        "by systemd",
+        "our CA, certificate or key file does not exist (yet); one that exists but cannot be loaded (not PEM, "
+        "a key that does not match, unreadable, not a regular file) is `invalid configuration`, exit 3",
+    ),
     CauseMeaning(Cause.ANSWER_TOO_LARGE, "yes, uses an attempt", "the answer's body exceeds 1 MiB"),
     CauseMeaning(
         Cause.UNUSABLE_URL,
@@ -170,6 +178,19 @@ CAUSES: tuple[CauseMeaning, ...] = (
     CauseMeaning(Cause.HEALTH_TIMEOUT, "no", "the service never answered healthy within its budget"),
     CauseMeaning(Cause.PREREQUISITE_MISSING, "by systemd", "`--require-joined`: the other service's marker is missing"),
     CauseMeaning(Cause.NOT_ATTEMPTED, "no", "the deadline ended before the first request"),
+    CauseMeaning(
+        Cause.STATE_NOT_WRITTEN,
+        "by systemd",
+        "a marker, the IAM credentials file, the state directory or a provisioned secret could not be written "
+        "(disk full, read-only, a directory in the way), or the credentials file holds an admin password this "
+        "run does not know; what was there is kept",
+    ),
+    CauseMeaning(
+        Cause.STEP_BUSY,
+        "by systemd",
+        "another `fba` run of the same step on this node (the unit and an operator) held the step's lock "
+        "until the deadline; nothing was read or changed",
+    ),
     CauseMeaning(Cause.INVALID_CONFIGURATION, "no", "the configuration or arguments are invalid (exit 3)"),
     CauseMeaning(Cause.INTERNAL, "no", "a bug in fba (exit 70)"),
 )

@@ -50,6 +50,12 @@ def marker_name(service: Service, step: Step) -> str:
     return f".{service.value}-{step.value}"
 
 
+def lock_name(service: Service) -> str:
+    """The lock file of the steps that write `service`'s markers or secrets
+    (`automation.steplock`); never a marker, never removed."""
+    return f".{service.value}.lock"
+
+
 def all_marker_names() -> tuple[str, ...]:
     """Every marker the automation can write, in design order."""
     names = [marker_name(s, step) for s in JOIN_SERVICES for step in (Step.INITIALIZED, Step.JOINED)]

@@ -43,10 +43,10 @@ def assert_marker(path: Path, identity: MarkerIdentity | None = None) -> datetim
 
 
 def markers_in(directory: Path) -> list[str]:
-    """Marker names present (temp files of an interrupted write excluded)."""
+    """Marker names present (temp files of an interrupted write and step locks excluded)."""
     if not directory.exists():
         return []
-    return sorted(p.name for p in directory.iterdir() if ".tmp-" not in p.name)
+    return sorted(p.name for p in directory.iterdir() if ".tmp-" not in p.name and not p.name.endswith(".lock"))
 
 
 def assert_no_secret(text: str, *secrets: str | None) -> None:

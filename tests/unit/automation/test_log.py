@@ -36,3 +36,21 @@ def test_debug_is_hidden_by_default() -> None:
     out = io.StringIO()
     Logger(stream=out).debug("noise")
     assert out.getvalue() == ""
+
+
+class _Gone(io.StringIO):
+    """A stdout whose reader left (EPIPE) or that was closed under us (ValueError)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+    def write(self, text: str) -> int:
+        raise self.error
+
+
+def test_a_closed_or_broken_stream_loses_the_line_not_the_step() -> None:
+    # break6 #9: the first log line raised, and the join ended before reaching the leader.
+    for stream in (_Gone(BrokenPipeError(32, "Broken pipe")), _Gone(ValueError("I/O operation on closed file"))):
+        Logger(stream=stream).error("still running")
+    Logger(stream=None).info("stdout closed at start-up: sys.stdout is None")  # type: ignore[arg-type]

@@ -158,3 +158,21 @@ def test_write_all_atomic_replaces_every_file(tmp_path: Path) -> None:
     assert (tmp_path / "a").read_bytes() == b"new a" and (tmp_path / "b").read_bytes() == b"new b"
     assert stat.S_IMODE((tmp_path / "b").stat().st_mode) == 0o644
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
+
+
+def test_every_failed_write_carries_a_cause(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # break6 #14: a disk-full marker write ended the step without `cause` on its last line.
+    import errno
+    import os
+
+    from automation.errors import MarkerError
+    from automation.spec.causes import Cause
+
+    def full(fd: int, data: object) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(MarkerError) as raised:
+        MarkerStore(tmp_path).write(".chainfire-joined")
+    assert raised.value.cause is Cause.STATE_NOT_WRITTEN
+    assert "No space left on device" in raised.value.message
