@@ -8,13 +8,14 @@ string registered with `Redactor.add` is replaced wherever it appears.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Protocol, TextIO, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TextIO, runtime_checkable
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 REDACTED = "[REDACTED]"
 
@@ -63,6 +64,10 @@ class Redactor:
 
 
 def _now() -> datetime:
+    # datetime and json are imported where a line is written, not at the top: every `fba` start
+    # builds a logger, and `--help` or a quiet `status` never writes a line.
+    from datetime import UTC, datetime
+
     return datetime.now(UTC)
 
 
@@ -80,6 +85,8 @@ class Logger:
         return replace(self, fields=merged)
 
     def emit(self, level: Level, message: str, **context: Any) -> None:
+        import json  # see _now
+
         if _order(level) < _order(self.min_level):
             return
         record: dict[str, Any] = {

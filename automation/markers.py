@@ -17,9 +17,9 @@ import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from automation.errors import MarkerError
 from automation.spec.markers import (
@@ -30,6 +30,9 @@ from automation.spec.markers import (
     parse_marker,
     render_marker,
 )
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 MAX_MARKER_BYTES = 4096
 
@@ -77,6 +80,12 @@ class MarkerState:
         return f"written for {self.identity.describe()}: {'; '.join(differences)}"
 
 
+def _now() -> datetime:
+    from datetime import UTC, datetime  # here, not at the top: `fba status` never writes a marker
+
+    return datetime.now(UTC)
+
+
 def render(timestamp: datetime, identity: MarkerIdentity | None = None) -> str:
     return render_marker(timestamp.isoformat(timespec="seconds"), identity)
 
@@ -114,7 +123,7 @@ class MarkerStore:
         before_rename: Callable[[], None] | None = None,
     ) -> None:
         self.directory = directory
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._clock = clock or _now
         self._before_rename = before_rename
 
     def ensure_directory(self) -> str | None:

@@ -13,7 +13,6 @@ exit 2 ("not finished").
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from enum import StrEnum
@@ -107,6 +106,8 @@ def run_status(
 def render(steps: list[StepStatus], code: ExitCode, fmt: str) -> str:
     verdict = {ExitCode.OK: "done", ExitCode.FAILED: "failed"}.get(code, "not-finished")
     if fmt == "json":
+        import json  # only for --format json: the text form is what a unit start or a human reads
+
         return json.dumps({"status": verdict, "steps": [asdict(s) for s in steps]}, separators=(",", ":"))
     lines = [f"first-boot: {verdict}"]
     for s in steps:

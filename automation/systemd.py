@@ -6,7 +6,6 @@ runner is injectable so `fba status` and `fba analyze` are tested without system
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
@@ -88,6 +87,8 @@ class Systemd:
 
     def journal_json(self, unit: str, lines: int = 50, boot: bool = True) -> list[dict[str, Any]]:
         """The unit's fba JSON lines of this boot, parsed; non-JSON lines are skipped."""
+        import json  # only for a failed unit's cause: `fba status` of a healthy node never parses one
+
         argv = ["journalctl", "--no-pager", "-o", "cat", "-n", str(lines), "-u", unit]
         if boot:
             argv.insert(2, "-b")

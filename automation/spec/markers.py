@@ -18,11 +18,13 @@ disk carries its first owner's markers: the identity lines are how a node tells 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 DEFAULT_STATE_DIR = PurePosixPath("/var/lib/first-boot-automation")
 STATE_DIR_MODE = 0o700
@@ -99,6 +101,8 @@ class MarkerFormatError(ValueError):
 
 def marker_checksum(lines: list[str]) -> str:
     """The checksum line for the given timestamp and identity lines (in file order)."""
+    import hashlib  # here, not at the top: `fba --help` and `status` without markers never hash
+
     return CHECKSUM_PREFIX + hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
 
 
@@ -109,6 +113,8 @@ def render_marker(timestamp_line: str, identity: MarkerIdentity | None) -> str:
 
 def parse_marker(text: str) -> MarkerContent:
     """Parse a marker's text; raises MarkerFormatError naming what is wrong."""
+    from datetime import datetime  # here, not at the top: every `fba` start imports this module
+
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         raise MarkerFormatError("empty")
