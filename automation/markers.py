@@ -16,10 +16,9 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from automation.errors import MarkerError
 from automation.spec.markers import (
@@ -50,8 +49,9 @@ class Ownership(StrEnum):
     FOREIGN = "foreign"  # identity lines name another node, cluster or Raft address
 
 
-@dataclass(frozen=True)
-class MarkerState:
+# A NamedTuple, not a frozen dataclass: `fba status` reads markers without importing `dataclasses`
+# (docs/CONTRIBUTING.md, "The start-up path").
+class MarkerState(NamedTuple):
     name: str
     status: MarkerStatus
     timestamp: datetime | None = None

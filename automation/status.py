@@ -14,8 +14,8 @@ exit 2 ("not finished").
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from automation.deadline import Deadline
 from automation.markers import MarkerStore
@@ -33,8 +33,9 @@ class StepState(StrEnum):
     PENDING = "pending"
 
 
-@dataclass(frozen=True)
-class StepStatus:
+# A NamedTuple, not a frozen dataclass: `fba status` does not import `dataclasses`
+# (docs/CONTRIBUTING.md, "The start-up path").
+class StepStatus(NamedTuple):
     unit: str
     state: StepState
     since: str | None = None
@@ -108,7 +109,7 @@ def render(steps: list[StepStatus], code: ExitCode, fmt: str) -> str:
     if fmt == "json":
         import json  # only for --format json: the text form is what a unit start or a human reads
 
-        return json.dumps({"status": verdict, "steps": [asdict(s) for s in steps]}, separators=(",", ":"))
+        return json.dumps({"status": verdict, "steps": [s._asdict() for s in steps]}, separators=(",", ":"))
     lines = [f"first-boot: {verdict}"]
     for s in steps:
         extra = f" since {s.since}" if s.since else f": {s.cause}" if s.cause else ""

@@ -9,8 +9,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 Runner = Callable[[Sequence[str]], str | None]
 
@@ -43,9 +42,16 @@ def run_command(argv: Sequence[str], timeout: float = COMMAND_TIMEOUT_S) -> str 
     return done.stdout if done.returncode == 0 else None
 
 
-@dataclass(frozen=True)
 class Systemd:
-    runner: Runner = run_command
+    """Asks systemd through `runner` (tests inject one).
+
+    A plain class with a `Final` attribute rather than a frozen dataclass: `fba status` does not
+    import `dataclasses` (docs/CONTRIBUTING.md, "The start-up path")."""
+
+    __slots__ = ("runner",)
+
+    def __init__(self, runner: Runner = run_command) -> None:
+        self.runner: Final = runner
 
     def available(self) -> bool:
         return self.runner(["systemctl", "--version"]) is not None

@@ -18,10 +18,9 @@ disk carries its first owner's markers: the identity lines are how a node tells 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -62,8 +61,9 @@ def all_marker_names() -> tuple[str, ...]:
 IDENTITY_KEYS = ("node_id", "cluster_name", "raft_addr")
 
 
-@dataclass(frozen=True)
-class MarkerIdentity:
+# NamedTuples, not frozen dataclasses: `fba status` reads markers, and that path does not import
+# `dataclasses` (docs/CONTRIBUTING.md, "The start-up path").
+class MarkerIdentity(NamedTuple):
     """For whom a marker was written."""
 
     node_id: str
@@ -85,8 +85,7 @@ class MarkerIdentity:
         return f"{self.node_id} of cluster {self.cluster_name} ({self.raft_addr})"
 
 
-@dataclass(frozen=True)
-class MarkerContent:
+class MarkerContent(NamedTuple):
     """A marker's text, parsed. `checksummed` is False for the manual timestamp-only form."""
 
     timestamp_line: str
