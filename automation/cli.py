@@ -21,7 +21,6 @@ from typing import Any, NoReturn
 
 from automation import __version__
 from automation.errors import ConfigError, FbaError, UsageError
-from automation.invocation import Invocation
 from automation.log import Logger, discard, write_line
 from automation.spec.commands import COMMANDS, GROUPS, Arg, CommandSpec, command, command_of
 from automation.spec.exitcodes import ExitCode
@@ -199,6 +198,10 @@ def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None)
     try:
         args = build_parser().parse_args(argv)
         spec = command(args._command)
+        # Imported once a command was parsed: `--help`, `--version` and usage errors end above,
+        # without the invocation's defaults (the unit graph).
+        from automation.invocation import Invocation
+
         inv = Invocation(args, env, out)
         log = inv.log
         try:

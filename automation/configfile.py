@@ -7,7 +7,6 @@ traceback and never the value of a secret field.
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -104,10 +103,18 @@ def _refuse_unknown(section: str, keys: list[str], env: Mapping[str, str]) -> No
     known = [f"{prefix}{key.upper()}" for key in keys]
     for name in sorted(env):
         if name.startswith(prefix) and name not in known:
-            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]}?" if close else f"; known: {', '.join(known)}"
+            close = _closest(name, known)
+            hint = f"; did you mean {close}?" if close else f"; known: {', '.join(known)}"
             problem = f"{name}: unknown environment override{hint}"
             raise ConfigError(f"Configuration invalid: environment override: {problem}", problems=(problem,))
+
+
+def _closest(name: str, known: list[str]) -> str | None:
+    """The known name a misspelt one most likely meant, if any is close."""
+    import difflib  # here, not at the top: only a misspelt key needs it, not every config read
+
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def _env_problem(problem: str, applied: list[str]) -> str:
@@ -212,8 +219,8 @@ def _describe(error: Any) -> str:
         owner = _model_at(loc[:-1])
         known = [f.alias or name for name, f in owner.model_fields.items()] if owner else []
         name = _path(loc[-1:]) if loc else ""
-        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}" if known else ""
+        close = _closest(name, known)
+        hint = f"; did you mean {close!r}?" if close else f"; known keys: {', '.join(known)}" if known else ""
         return f"{prefix}unknown key{hint}"
     if kind == "value_error":
         message = str(error.get("ctx", {}).get("error", error.get("msg", "")))

@@ -2,17 +2,18 @@
 
 Kept apart from the retry policies (automation.policy, which imports tenacity) so that a
 command that only waits (`fba status --wait`) imports neither tenacity nor the config model.
+For the same reason these are NamedTuples, not frozen dataclasses: `fba status` does not
+import `dataclasses` (docs/CONTRIBUTING.md, "The start-up path").
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Clock:
+class Clock(NamedTuple):
     monotonic: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     wall: Callable[[], float] = time.time  # only to read Retry-After's HTTP dates
@@ -21,11 +22,10 @@ class Clock:
 SYSTEM_CLOCK = Clock()
 
 
-@dataclass(frozen=True)
-class Deadline:
+class Deadline(NamedTuple):
     budget_s: float
     clock: Clock = SYSTEM_CLOCK
-    started: float = field(default=-1.0)
+    started: float = -1.0
 
     @classmethod
     def start(cls, budget_s: float, clock: Clock = SYSTEM_CLOCK) -> Deadline:

@@ -16,8 +16,12 @@ pass secrets only as `SecretStr` and never format them.
 
 from __future__ import annotations
 
-from automation.spec.causes import Cause
+from typing import TYPE_CHECKING
+
 from automation.spec.exitcodes import ExitCode
+
+if TYPE_CHECKING:  # only an annotation: every `fba` start imports this module, not the table of causes
+    from automation.spec.causes import Cause
 
 
 class FbaError(Exception):

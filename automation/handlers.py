@@ -7,7 +7,6 @@ it runs: importing this module costs nothing beyond the invocation.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from automation.errors import ConfigError, UsageError
@@ -56,6 +55,8 @@ def config_validate(inv: Invocation) -> ExitCode:
 
 
 def config_schema(inv: Invocation) -> ExitCode:
+    import json
+
     from automation.spec.config import json_schema
 
     inv.out(json.dumps(json_schema(), indent=2))

@@ -8,7 +8,6 @@ pydantic: every unit start on a slow guest pays for what it imports.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -19,6 +18,8 @@ from automation.spec.markers import DEFAULT_STATE_DIR
 from automation.spec.units import DEFAULT_CONFIG_PATH
 
 if TYPE_CHECKING:
+    import argparse
+
     from automation.context import Context
     from automation.http import HttpClient
     from automation.spec.config import ClusterConfig

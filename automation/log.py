@@ -8,14 +8,14 @@ string registered with `Redactor.add` is replaced wherever it appears.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Protocol, TextIO, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Protocol, TextIO, runtime_checkable
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 REDACTED = "[REDACTED]"
 
@@ -64,23 +64,45 @@ class Redactor:
 
 
 def _now() -> datetime:
+    # datetime and json are imported where a line is written, not at the top: every `fba` start
+    # builds a logger, and `--help` or a quiet `status` never writes a line.
+    from datetime import UTC, datetime
+
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
 class Logger:
-    stream: TextIO = field(default_factory=lambda: sys.stdout)
-    redactor: Redactor = field(default_factory=Redactor)
-    clock: Callable[[], datetime] = _now
-    fields: Mapping[str, str] = field(default_factory=dict)
-    min_level: Level = Level.INFO
+    """Writes the JSON lines; `bind` returns a new logger with more fields.
+
+    A plain class with `Final` attributes (mypy keeps them unchanged) rather than a frozen
+    dataclass: every `fba` run builds one, and `fba --help`/`status` do not import `dataclasses`
+    (docs/CONTRIBUTING.md, "The start-up path").
+    """
+
+    __slots__ = ("clock", "fields", "min_level", "redactor", "stream")
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        redactor: Redactor | None = None,
+        clock: Callable[[], datetime] = _now,
+        fields: Mapping[str, str] | None = None,
+        min_level: Level = Level.INFO,
+    ) -> None:
+        self.stream: Final[TextIO] = sys.stdout if stream is None else stream
+        self.redactor: Final = Redactor() if redactor is None else redactor
+        self.clock: Final = clock
+        self.fields: Final[Mapping[str, str]] = {} if fields is None else fields
+        self.min_level: Final = min_level
 
     def bind(self, **fields: str | None) -> Logger:
         merged = dict(self.fields)
         merged.update({k: v for k, v in fields.items() if v is not None})
-        return replace(self, fields=merged)
+        return Logger(self.stream, self.redactor, self.clock, merged, self.min_level)
 
     def emit(self, level: Level, message: str, **context: Any) -> None:
+        import json  # see _now
+
         if _order(level) < _order(self.min_level):
             return
         record: dict[str, Any] = {

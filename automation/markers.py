@@ -16,10 +16,9 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 from automation import regularfile
 from automation.errors import MarkerError
@@ -31,6 +30,9 @@ from automation.spec.markers import (
     parse_marker,
     render_marker,
 )
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 MAX_MARKER_BYTES = 4096
 
@@ -48,8 +50,9 @@ class Ownership(StrEnum):
     FOREIGN = "foreign"  # identity lines name another node, cluster or Raft address
 
 
-@dataclass(frozen=True)
-class MarkerState:
+# A NamedTuple, not a frozen dataclass: `fba status` reads markers without importing `dataclasses`
+# (docs/CONTRIBUTING.md, "The start-up path").
+class MarkerState(NamedTuple):
     name: str
     status: MarkerStatus
     timestamp: datetime | None = None
@@ -76,6 +79,12 @@ class MarkerState:
         if not differences:
             return f"written for this node ({expected.describe()})"
         return f"written for {self.identity.describe()}: {'; '.join(differences)}"
+
+
+def _now() -> datetime:
+    from datetime import UTC, datetime  # here, not at the top: `fba status` never writes a marker
+
+    return datetime.now(UTC)
 
 
 def render(timestamp: datetime, identity: MarkerIdentity | None = None) -> str:
@@ -115,7 +124,7 @@ class MarkerStore:
         before_rename: Callable[[], None] | None = None,
     ) -> None:
         self.directory = directory
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._clock = clock or _now
         self._before_rename = before_rename
 
     def ensure_directory(self, *will_write: str) -> str | None:

@@ -88,8 +88,7 @@ def graph_data() -> dict[str, Any]:
         "units": [unit_data(u) for u in AUTOMATION_UNITS],
         "platformMilestonesSec": PLATFORM_MILESTONES,
         "exitCodes": {
-            spec.name: [{"code": m.code, "name": m.name, "meaning": m.meaning} for m in spec.exits]
-            for spec in COMMANDS
+            spec.name: [{"code": m.code, "name": m.name, "meaning": m.meaning} for m in spec.exits] for spec in COMMANDS
         },
     }
 

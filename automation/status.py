@@ -15,10 +15,9 @@ exit 2 ("not finished").
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from automation.deadline import Deadline
 from automation.markers import MarkerState, MarkerStatus, MarkerStore
@@ -36,8 +35,9 @@ class StepState(StrEnum):
     PENDING = "pending"
 
 
-@dataclass(frozen=True)
-class StepStatus:
+# A NamedTuple, not a frozen dataclass: `fba status` does not import `dataclasses`
+# (docs/CONTRIBUTING.md, "The start-up path").
+class StepStatus(NamedTuple):
     unit: str
     state: StepState
     since: str | None = None
@@ -134,8 +134,10 @@ def render(steps: list[StepStatus], code: ExitCode, fmt: str, directory_problem:
     verdict = {ExitCode.OK: "done", ExitCode.FAILED: "failed"}.get(code, "not-finished")
     head = [directory_problem] if directory_problem else []
     if fmt == "json":
+        import json  # only for --format json: the text form is what a unit start or a human reads
+
         every = [*head, *(p for s in steps for p in s.problems)]
-        document = {"status": verdict, "problems": every, "steps": [asdict(s) for s in steps]}
+        document = {"status": verdict, "problems": every, "steps": [s._asdict() for s in steps]}
         return json.dumps(document, separators=(",", ":"))
     lines = [f"first-boot: {verdict}", *(f"  {p}" for p in head)]
     for s in steps:

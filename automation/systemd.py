@@ -6,12 +6,10 @@ runner is injectable so `fba status` and `fba analyze` are tested without system
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 Runner = Callable[[Sequence[str]], str | None]
 
@@ -44,9 +42,16 @@ def run_command(argv: Sequence[str], timeout: float = COMMAND_TIMEOUT_S) -> str 
     return done.stdout if done.returncode == 0 else None
 
 
-@dataclass(frozen=True)
 class Systemd:
-    runner: Runner = run_command
+    """Asks systemd through `runner` (tests inject one).
+
+    A plain class with a `Final` attribute rather than a frozen dataclass: `fba status` does not
+    import `dataclasses` (docs/CONTRIBUTING.md, "The start-up path")."""
+
+    __slots__ = ("runner",)
+
+    def __init__(self, runner: Runner = run_command) -> None:
+        self.runner: Final = runner
 
     def available(self) -> bool:
         return self.runner(["systemctl", "--version"]) is not None
@@ -88,6 +93,8 @@ class Systemd:
 
     def journal_json(self, unit: str, lines: int = 50, boot: bool = True) -> list[dict[str, Any]]:
         """The unit's fba JSON lines of this boot, parsed; non-JSON lines are skipped."""
+        import json  # only for a failed unit's cause: `fba status` of a healthy node never parses one
+
         argv = ["journalctl", "--no-pager", "-o", "cat", "-n", str(lines), "-u", unit]
         if boot:
             argv.insert(2, "-b")

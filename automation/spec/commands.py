@@ -11,8 +11,7 @@ Argument choices that live in heavier modules (the config model's `RetryMode`) a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from automation.spec.exitcodes import ExitMeaning, table
 from automation.spec.markers import JOIN_SERVICES, Service
@@ -24,8 +23,10 @@ HANDLERS = "automation.handlers"
 MAX_SECONDS = 86_400
 
 
-@dataclass(frozen=True)
-class Arg:
+# The table's records are NamedTuples, not frozen dataclasses: every `fba` start, `--help`
+# included, builds them, and that path does not import `dataclasses`
+# (docs/CONTRIBUTING.md, "The start-up path").
+class Arg(NamedTuple):
     """One argparse argument, as data."""
 
     flags: tuple[str, ...]
@@ -38,8 +39,7 @@ class Arg:
     one_of: str | None = None  # name of a required mutually exclusive group
 
 
-@dataclass(frozen=True)
-class CommandSpec:
+class CommandSpec(NamedTuple):
     name: str  # "join", "config validate": the words after `fba`
     help: str
     handler: str  # "module:function", called with the invocation; returns the exit code

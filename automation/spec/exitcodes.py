@@ -11,8 +11,8 @@ systemd's `SuccessExitStatus=` for each unit and the README's table are derived 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 
 class ExitCode(IntEnum):
@@ -34,8 +34,9 @@ class ExitCode(IntEnum):
     NOT_FINISHED = 2
 
 
-@dataclass(frozen=True)
-class ExitMeaning:
+# A NamedTuple, not a frozen dataclass: the table of commands builds these on every `fba` start,
+# `--help` included, and that path does not import `dataclasses` (docs/CONTRIBUTING.md, "The start-up path").
+class ExitMeaning(NamedTuple):
     code: int
     name: str
     meaning: str

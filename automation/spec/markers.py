@@ -18,11 +18,12 @@ disk carries its first owner's markers: the identity lines are how a node tells 
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 DEFAULT_STATE_DIR = PurePosixPath("/var/lib/first-boot-automation")
 STATE_DIR_MODE = 0o700
@@ -66,8 +67,9 @@ def all_marker_names() -> tuple[str, ...]:
 IDENTITY_KEYS = ("node_id", "cluster_name", "raft_addr")
 
 
-@dataclass(frozen=True)
-class MarkerIdentity:
+# NamedTuples, not frozen dataclasses: `fba status` reads markers, and that path does not import
+# `dataclasses` (docs/CONTRIBUTING.md, "The start-up path").
+class MarkerIdentity(NamedTuple):
     """For whom a marker was written."""
 
     node_id: str
@@ -89,8 +91,7 @@ class MarkerIdentity:
         return f"{self.node_id} of cluster {self.cluster_name} ({self.raft_addr})"
 
 
-@dataclass(frozen=True)
-class MarkerContent:
+class MarkerContent(NamedTuple):
     """A marker's text, parsed. `checksummed` is False for the manual timestamp-only form."""
 
     timestamp_line: str
@@ -105,6 +106,8 @@ class MarkerFormatError(ValueError):
 
 def marker_checksum(lines: list[str]) -> str:
     """The checksum line for the given timestamp and identity lines (in file order)."""
+    import hashlib  # here, not at the top: `fba --help` and `status` without markers never hash
+
     return CHECKSUM_PREFIX + hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
 
 
@@ -115,6 +118,8 @@ def render_marker(timestamp_line: str, identity: MarkerIdentity | None) -> str:
 
 def parse_marker(text: str) -> MarkerContent:
     """Parse a marker's text; raises MarkerFormatError naming what is wrong."""
+    from datetime import datetime  # here, not at the top: every `fba` start imports this module
+
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         raise MarkerFormatError("empty")

@@ -24,8 +24,8 @@ Changes to the design, and why:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from automation.spec.commands import command, systemd_success_codes
 from automation.spec.markers import DEFAULT_STATE_DIR, Service, Step, marker_name
@@ -80,8 +80,10 @@ def service_unit(service: Service) -> str:
     return f"{service.value}.service"
 
 
-@dataclass(frozen=True)
-class UnitSpec:
+# A NamedTuple, not a frozen dataclass: every `fba` command that runs loads this table, and
+# `fba status` does not import `dataclasses` (docs/CONTRIBUTING.md, "The start-up path").
+# What a `__post_init__` would check is `_checked` below, run once on the table.
+class UnitSpec(NamedTuple):
     name: str
     description: str
     argv: tuple[str, ...]  # arguments after `fba`
@@ -105,11 +107,6 @@ class UnitSpec:
     budget_bootstrap_s: float = 0.0
     budget_join_s: float = 0.0
     documentation: tuple[str, ...] = ("https://github.com/first-boot-automation/first-boot-automation#readme",)
-
-    def __post_init__(self) -> None:
-        words = command(self.exit_command).words  # KeyError naming the known commands
-        if self.argv[: len(words)] != words:
-            raise ValueError(f"{self.name}: argv {self.argv} does not run `fba {self.exit_command}`")
 
     @property
     def success_exit_status(self) -> tuple[int, ...]:
@@ -178,7 +175,17 @@ HEALTH_CHECK = UnitSpec(
     budget_join_s=45,
 )
 
-AUTOMATION_UNITS: tuple[UnitSpec, ...] = (CHAINFIRE_JOIN, FLAREDB_JOIN, IAM_SETUP, HEALTH_CHECK)
+
+def _checked(*units: UnitSpec) -> tuple[UnitSpec, ...]:
+    """The units, each checked to run the `fba` command its exit codes are taken from."""
+    for unit in units:
+        words = command(unit.exit_command).words  # KeyError naming the known commands
+        if unit.argv[: len(words)] != words:
+            raise ValueError(f"{unit.name}: argv {unit.argv} does not run `fba {unit.exit_command}`")
+    return units
+
+
+AUTOMATION_UNITS: tuple[UnitSpec, ...] = _checked(CHAINFIRE_JOIN, FLAREDB_JOIN, IAM_SETUP, HEALTH_CHECK)
 
 # The design's timeline for what happens before our units (T+ seconds, with KVM). A harness on a
 # slower platform (TCG) measures how late it reached these and scales our budgets by that.

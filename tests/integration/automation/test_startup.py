@@ -1,4 +1,6 @@
-"""`fba` loads only what a command runs: no config model (pydantic) for `--help` or `status`.
+"""`fba` loads only what a command runs: no config model (pydantic) for `--help` or `status`,
+and none of the stdlib modules that path no longer needs (docs/CONTRIBUTING.md, "The start-up
+path").
 
 Every unit start on a slow guest pays for `fba`'s imports (bench/fba_startup.py measures it);
 this checks the rule, in a fresh interpreter per command.
@@ -13,13 +15,24 @@ from pathlib import Path
 
 import pytest
 
+from automation.spec.markers import MarkerIdentity, all_marker_names, render_marker
+
+# json is imported after the modules were listed: the probe's own import must not hide fba's.
 PROBE = (
-    "import json, sys\n"
+    "import sys\n"
     "from automation.cli import run\n"
     "code = run(sys.argv[1:], {})\n"
-    "sys.stderr.write(json.dumps({'code': code, 'modules': sorted(sys.modules)}) + '\\n')\n"
+    "modules = sorted(sys.modules)\n"
+    "import json\n"
+    "sys.stderr.write(json.dumps({'code': code, 'modules': modules}) + '\\n')\n"
 )
 HEAVY = ("pydantic", "automation.spec.config", "automation.configfile", "automation.http")
+# What `--help` and `status` imported before they were trimmed, and need not: `dataclasses` and
+# the `inspect` it imports (with ast, dis, tokenize), json (no line is written), the table of
+# causes. Reading a marker verifies its checksum and timestamp: only then hashlib and datetime.
+NO_DATACLASSES = ("dataclasses", "inspect", "ast", "dis", "tokenize")
+TRIMMED = (*NO_DATACLASSES, "json", "automation.spec.causes")
+MARKER_CHECKS = ("hashlib", "datetime")
 
 
 def modules_of(argv: list[str]) -> tuple[int, set[str]]:
@@ -34,6 +47,9 @@ def test_help_loads_no_config_model(argv: list[str]) -> None:
     code, modules = modules_of(argv)
     assert code == 0
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
+    # nor what only a command that runs needs: the invocation and its unit graph
+    unneeded = {*TRIMMED, *MARKER_CHECKS, "automation.invocation", "automation.spec.units"}
+    assert not modules & unneeded, sorted(modules & unneeded)
 
 
 def test_status_loads_no_config_model(tmp_path: Path) -> None:
@@ -43,6 +59,21 @@ def test_status_loads_no_config_model(tmp_path: Path) -> None:
     assert code in (0, 1, 2)
     assert "automation.status" in modules
     assert not modules & {*HEAVY, "tenacity"}, sorted(modules & {*HEAVY, "tenacity"})
+    assert not modules & {*TRIMMED, *MARKER_CHECKS}, sorted(modules & {*TRIMMED, *MARKER_CHECKS})
+
+
+def test_status_reading_markers_loads_no_dataclasses(tmp_path: Path) -> None:
+    """A node past its first boot has markers: `status` verifies them (hashlib, datetime), and
+    still needs no dataclasses."""
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    identity = MarkerIdentity("node01", "bench", "127.0.0.1:2380")
+    for name in all_marker_names():
+        (state / name).write_text(render_marker("2026-12-01T10:00:00+00:00", identity))
+    code, modules = modules_of(["status", "--state-dir", str(state)])
+    assert code in (0, 1, 2)
+    assert set(MARKER_CHECKS) <= modules  # the markers were read, not skipped
+    assert not modules & {*HEAVY, *TRIMMED}, sorted(modules & {*HEAVY, *TRIMMED})
 
 
 def test_config_validate_loads_the_config_but_not_the_steps(tmp_path: Path) -> None:
