@@ -57,14 +57,24 @@ class MarkerError(FbaError):
     and a disk-full marker write after a verified join ended without it."""
 
     exit_code = ExitCode.FAILED
-    cause: Cause = Cause.STATE_NOT_WRITTEN
+
+    @property
+    def cause(self) -> Cause:
+        from automation.spec.causes import Cause  # here: see the TYPE_CHECKING import above
+
+        return Cause.STATE_NOT_WRITTEN
 
 
 class StepBusy(FbaError):
     """Another `fba` run held this step's lock until the deadline (`automation.steplock`)."""
 
     exit_code = ExitCode.FAILED
-    cause: Cause = Cause.STEP_BUSY
+
+    @property
+    def cause(self) -> Cause:
+        from automation.spec.causes import Cause  # here: see the TYPE_CHECKING import above
+
+        return Cause.STEP_BUSY
 
 
 class StepFailed(FbaError):
