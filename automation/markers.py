@@ -172,19 +172,10 @@ class MarkerStore:
             mode = stat.S_IMODE(self.directory.stat().st_mode)
         except OSError as err:
             raise MarkerError(f"cannot use state directory {self.directory}: {err.strerror}") from None
-        if mode & (stat.S_IWGRP | stat.S_IWOTH):
-            who = "anyone" if mode & stat.S_IWOTH else "its group"
-            raise MarkerError(
-                f"refusing state directory {self.directory}: mode {mode:04o}, {who} may write to it and so plant "
-                f"or replace markers; fba does not change the mode of a directory it did not create: "
-                f"use a directory of its own (it creates one {STATE_DIR_MODE:04o}) or chmod it yourself"
-            )
-        if mode != STATE_DIR_MODE:
-            return (
-                f"state directory {self.directory} has mode {mode:04o}, not {STATE_DIR_MODE:04o}; used as it is "
-                "(fba does not change the mode of a directory it did not create)"
-            )
-        return None
+        refusal, warning = judge_existing_directory("state directory", self.directory, mode, STATE_DIR_MODE)
+        if refusal:
+            raise MarkerError(refusal)
+        return warning
 
     def _what_is_there(self) -> str:
         try:
@@ -296,6 +287,28 @@ class MarkerStore:
             detail = f"syncing the directory failed: {err.strerror}"
             raise MarkerError(f"removed marker {self.path(name)}; {detail}") from None
         return True
+
+
+def judge_existing_directory(what: str, directory: Path, mode: int, wanted: int) -> tuple[str | None, str | None]:
+    """(refusal, warning) for a directory fba is to write secrets or markers into but did not
+    create. fba never changes such a directory's mode: a typo'd `--state-dir /var/lib` or
+    `--dest /etc` (or `""`, the cwd: `/` under systemd) was silently chmod 0700. Others
+    may write to it: refused (they could plant or replace what fba reads back). A mode wider
+    than `wanted` otherwise: a warning (the files in it are 0600; only names show)."""
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        who = "anyone" if mode & stat.S_IWOTH else "its group"
+        return (
+            f"refusing {what} {directory}: mode {mode:04o}, {who} may write to it; fba does not change the "
+            f"mode of a directory it did not create: use a directory of its own (it creates one "
+            f"{wanted:04o}) or chmod it yourself",
+            None,
+        )
+    if mode & ~wanted:
+        return None, (
+            f"{what} {directory} has mode {mode:04o}, not {wanted:04o}; used as it is "
+            "(fba does not change the mode of a directory it did not create)"
+        )
+    return None, None
 
 
 def write_atomic(

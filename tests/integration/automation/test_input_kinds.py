@@ -164,6 +164,37 @@ def test_a_state_dir_others_may_write_is_refused_before_any_request(fba: Fba, no
     assert markers_in(fba.state_dir) == []
 
 
+def _inject(tmp_path: Path) -> Path:
+    source = tmp_path / "inject"
+    source.mkdir()
+    (source / "cluster-config.json").write_text('{"node_id": "node04"}\n')
+    return source
+
+
+def test_provision_keeps_the_mode_of_an_existing_dest_with_a_warning(fba: Fba, tmp_path: Path) -> None:
+    dest = tmp_path / "etc"
+    dest.mkdir()
+    dest.chmod(0o755)
+
+    result = fba.run("provision", "--source", str(_inject(tmp_path)), "--dest", str(dest), global_paths=False)
+
+    assert result.rc == ExitCode.OK, result.describe()
+    assert mode_of(dest) == 0o755 and mode_of(dest / "cluster-config.json") == 0o600
+    assert [w for w in result.levels("WARN") if "0755" in w["message"] and "used as it is" in w["message"]]
+
+
+def test_provision_refuses_a_dest_others_may_write_and_installs_nothing(fba: Fba, tmp_path: Path) -> None:
+    dest = tmp_path / "tmpdir"
+    dest.mkdir()
+    dest.chmod(0o1777)
+
+    result = fba.run("provision", "--source", str(_inject(tmp_path)), "--dest", str(dest), global_paths=False)
+
+    assert result.rc == ExitCode.INVALID, result.describe()
+    assert "may write to it" in result.output
+    assert mode_of(dest) == 0o1777 and list(dest.iterdir()) == []
+
+
 # --- bug 10: leftovers in the state dir are skipped, errors name the real path -----------------
 
 
