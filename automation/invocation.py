@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from automation.errors import UsageError
+from automation.errors import ConfigError, UsageError
 from automation.log import Logger
 from automation.spec.environment import VARIABLES, empty_path_problem
 from automation.spec.markers import DEFAULT_STATE_DIR
@@ -51,7 +51,12 @@ class Invocation:
             return
         from automation import configfile
 
-        warnings = configfile.check_environment(self.env)
+        try:
+            warnings = configfile.check_environment(self.env)
+        except ConfigError:
+            if getattr(self.args, "_command", None) == "config validate":
+                return  # judged again by configfile.load, and reported as its own plain lines
+            raise
         if warnings:
             log = Logger(stream=sys.stderr)
             for warning in warnings:
