@@ -14,6 +14,7 @@ import argparse
 import importlib
 import math
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ from automation.errors import ConfigError, FbaError, UsageError
 from automation.log import Logger, discard, write_line
 from automation.spec.commands import COMMANDS, GROUPS, Arg, CommandSpec, command, command_of
 from automation.spec.exitcodes import ExitCode
+from automation.spec.markers import NODE_ID_PATTERN
 
 
 def _finite(text: str) -> float:
@@ -36,7 +38,34 @@ def _finite(text: str) -> float:
 
 
 _finite.__name__ = "finite number"  # argparse names the type in its error: "invalid finite number value"
-_TYPES: dict[str, Callable[[str], Any]] = {"str": str, "int": int, "float": _finite, "path": Path}
+
+
+def _path(text: str) -> Path:
+    """A path argument. An empty one (an unset shell variable) is refused: `Path("")` is the
+    current directory, and `--state-dir ""` made the cwd (`/` under systemd) the state
+    directory; `fba units render ""` wrote units into it."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path (an unset variable?); give a path")
+    return Path(text)
+
+
+def _node_id(text: str) -> str:
+    """A member id: what the config's node_id may be. It goes into a URL path: `--member ""`
+    removed this node, `node01#x` removed node01 (the fragment was cut), `../../users/admin`
+    was sent as written."""
+    if not re.match(NODE_ID_PATTERN, text):
+        shown = text.encode("unicode_escape").decode("ascii")[:80]
+        raise argparse.ArgumentTypeError(f"not a node id: {shown!r} (expected {NODE_ID_PATTERN})")
+    return text
+
+
+_TYPES: dict[str, Callable[[str], Any]] = {
+    "str": str,
+    "int": int,
+    "float": _finite,
+    "path": _path,
+    "node-id": _node_id,
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -88,9 +117,9 @@ class _LazyChoices:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     # Accepted before and after the sub-command: `fba --config X join` and `fba join --config X`.
-    parser.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="cluster-config.json (env FBA_CONFIG)")
+    parser.add_argument("--config", type=_path, default=argparse.SUPPRESS, help="cluster-config.json (env FBA_CONFIG)")
     parser.add_argument(
-        "--state-dir", type=Path, default=argparse.SUPPRESS, help="marker directory (env FBA_STATE_DIR)"
+        "--state-dir", type=_path, default=argparse.SUPPRESS, help="marker directory (env FBA_STATE_DIR)"
     )
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from automation import jsonload, regularfile
 from automation.errors import ConfigError
 from automation.spec.config import ClusterConfig, _quote
+from automation.spec.environment import OVERRIDE_SECTIONS, VARIABLES
 
 MAX_CONFIG_BYTES = 1024 * 1024
 _SECRET_FIELDS = {"notify_token"}
@@ -33,23 +34,95 @@ _JSON_TYPES = {
 }
 
 
-# Sections whose scalar settings may be overridden from the environment as FBA_<SECTION>_<KEY>
-# (the NixOS module sets these from its options; unset leaves the file in charge).
-ENV_SECTIONS = ("health", "join")
+ENVIRONMENT = "environment"  # the source named for a problem in an FBA_* override
 
 
 def load(path: Path, env: Mapping[str, str] | None = None) -> ClusterConfig:
-    """Read and validate the config, with environment overrides. Raises ConfigError."""
+    """Read and validate the config, with environment overrides. Raises ConfigError.
+
+    Each problem is attributed to its source: the file, or the environment variable that set
+    the field (`origins`), so that a bad override is not blamed on the file."""
+    env = env or {}
     source = str(path)
+    check_environment(env)
     document = _document(read_bytes(path), source)
-    applied = _apply_environment(document, env or {})
+    applied = _apply_environment(document, env)
     try:
         return _validate(document, source)
     except ConfigError as err:
         if not applied:
             raise
-        problems = tuple(_env_problem(p, applied) for p in err.problems)
-        raise ConfigError(f"Configuration invalid: environment override: {problems[0]}", problems=problems) from None
+        attributed = [_env_problem(p, applied) for p in err.problems]
+        problems = tuple(problem for problem, _ in attributed)
+        origins = tuple(origin for _, origin in attributed)
+        where = f"{ENVIRONMENT}: " if origins[0] == ENVIRONMENT else f"{source}: "
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ConfigError(
+            f"Configuration invalid: {where}{problems[0]}{more}", problems=problems, origins=origins
+        ) from None
+
+
+def override_names() -> dict[str, str]:
+    """Every FBA_<SECTION>_<KEY> override, with the config field it sets."""
+    names: dict[str, str] = {}
+    for section in OVERRIDE_SECTIONS:
+        model = ClusterConfig.model_fields[section].annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            for key in model.model_fields:
+                names[f"FBA_{section}_{key}".upper()] = f"{section}.{key}"
+    return names
+
+
+def _config_field_names(model: type[BaseModel] = ClusterConfig, prefix: str = "") -> dict[str, str]:
+    """FBA_<PATH> for every field and section of the config, with its JSON path: the names a
+    user may try as an override of a setting that cannot be overridden."""
+    names: dict[str, str] = {}
+    for key, field in model.model_fields.items():
+        if field.alias and not field.alias.isidentifier():
+            continue  # `$schema`
+        path = f"{prefix}{key}"
+        names[f"FBA_{path.replace('.', '_')}".upper()] = path
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            names.update(_config_field_names(field.annotation, f"{path}."))
+    return names
+
+
+def check_environment(env: Mapping[str, str]) -> list[str]:
+    """Judge every FBA_* name in the environment against the ones fba knows
+    (`automation.spec.environment`, and the overrides derived from the config model).
+
+    Raises ConfigError for a name that is meant as an override but sets nothing: a misspelt
+    one (FBA_JOIN_DEADLINE for FBA_JOIN_DEADLINE_S) or a config setting that cannot be
+    overridden (FBA_TLS_ENABLED, FBA_BOOTSTRAP): ignoring it would leave the file in charge
+    while the operator believes otherwise. Returns a warning for every other unknown FBA_*
+    name (it may belong to a tool around fba, such as the test harness), with a did-you-mean."""
+    overrides = override_names()
+    known = [*VARIABLES, *overrides]
+    fields = _config_field_names()
+    warnings: list[str] = []
+    for name in sorted(env):
+        if not name.startswith("FBA_") or name in VARIABLES or name in overrides:
+            continue
+        close = _closest(name, known, cutoff=0.75)
+        hint = f"; did you mean {close}?" if close else ""
+        section = next((s for s in OVERRIDE_SECTIONS if name.startswith(f"FBA_{s.upper()}_")), None)
+        if section is not None:
+            names = [n for n in overrides if n.startswith(f"FBA_{section.upper()}_")]
+            hint = hint or f"; known: {', '.join(names)}"
+            problem = f"{name}: unknown environment override{hint}"
+        elif name in fields:
+            sections = ", ".join(f"{s}.*" for s in OVERRIDE_SECTIONS)
+            problem = (
+                f"{name}: {fields[name]} cannot be overridden from the environment (only {sections} can){hint}; "
+                "set it in the config file"
+            )
+        else:
+            warnings.append(f"{name}: not a variable fba reads; ignored{hint}")
+            continue
+        raise ConfigError(
+            f"Configuration invalid: {ENVIRONMENT}: {problem}", problems=(problem,), origins=(ENVIRONMENT,)
+        )
+    return warnings
 
 
 def _apply_environment(document: Any, env: Mapping[str, str]) -> list[str]:
@@ -60,26 +133,21 @@ def _apply_environment(document: Any, env: Mapping[str, str]) -> list[str]:
     applied: list[str] = []
     if not isinstance(document, dict):
         return applied
-    for section in ENV_SECTIONS:
-        model = ClusterConfig.model_fields[section].annotation
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+    for name, path in override_names().items():
+        if name not in env:
             continue
-        _refuse_unknown(section, list(model.model_fields), env)
-        for key in model.model_fields:
-            name = f"FBA_{section}_{key}".upper()
-            if name not in env:
-                continue
-            target = document.setdefault(section, {})
-            if not isinstance(target, dict):
-                continue
-            raw = env[name]
-            _refuse_non_utf8(name, raw)
-            try:
-                value = jsonload.loads(raw, source=name)
-            except jsonload.JsonError:
-                value = raw  # a bare word such as `fixed` is meant as a string
-            target[key] = value
-            applied.append(name)
+        section, _, key = path.partition(".")
+        target = document.setdefault(section, {})
+        if not isinstance(target, dict):
+            continue
+        raw = env[name]
+        _refuse_non_utf8(name, raw)
+        try:
+            value = jsonload.loads(raw, source=name)
+        except jsonload.JsonError:
+            value = raw  # a bare word such as `fixed` is meant as a string
+        target[key] = value
+        applied.append(name)
     return applied
 
 
@@ -93,34 +161,26 @@ def _refuse_non_utf8(name: str, raw: str) -> None:
         char = ord(raw[err.start])
         byte = f"byte 0x{char - 0xDC00:02X}" if 0xDC80 <= char <= 0xDCFF else f"character U+{char:04X}"
         problem = f"{name}: not UTF-8 text ({byte} at offset {err.start})"
-        raise ConfigError(f"Configuration invalid: environment override: {problem}", problems=(problem,)) from None
+        raise ConfigError(
+            f"Configuration invalid: {ENVIRONMENT}: {problem}", problems=(problem,), origins=(ENVIRONMENT,)
+        ) from None
 
 
-def _refuse_unknown(section: str, keys: list[str], env: Mapping[str, str]) -> None:
-    """A misspelt override (FBA_JOIN_DEADLINE for FBA_JOIN_DEADLINE_S) is an error, as an
-    unknown key in the file is: silently ignoring it would leave the default in charge."""
-    prefix = f"FBA_{section}_".upper()
-    known = [f"{prefix}{key.upper()}" for key in keys]
-    for name in sorted(env):
-        if name.startswith(prefix) and name not in known:
-            close = _closest(name, known)
-            hint = f"; did you mean {close}?" if close else f"; known: {', '.join(known)}"
-            problem = f"{name}: unknown environment override{hint}"
-            raise ConfigError(f"Configuration invalid: environment override: {problem}", problems=(problem,))
-
-
-def _closest(name: str, known: list[str]) -> str | None:
+def _closest(name: str, known: list[str], cutoff: float = 0.6) -> str | None:
     """The known name a misspelt one most likely meant, if any is close."""
     import difflib  # here, not at the top: only a misspelt key needs it, not every config read
 
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=cutoff)
     return close[0] if close else None
 
 
-def _env_problem(problem: str, applied: list[str]) -> str:
+def _env_problem(problem: str, applied: list[str]) -> tuple[str, str | None]:
+    """The problem naming the variable that set the field, and its origin (None: the file)."""
     path = problem.partition(":")[0]
     name = "FBA_" + path.replace(".", "_").upper()
-    return f"{name} ({path}){problem[len(path) :]}" if name in applied else problem
+    if name in applied:
+        return f"{name} ({path}){problem[len(path) :]}", ENVIRONMENT
+    return problem, None
 
 
 def read_bytes(path: Path) -> bytes:
@@ -248,4 +308,4 @@ def _json_repr(value: object) -> str:
 
 
 def default_config_path() -> Path:
-    return Path(os.environ.get("FBA_CONFIG", "/etc/nixos/secrets/cluster-config.json"))
+    return Path(os.environ.get("FBA_CONFIG") or "/etc/nixos/secrets/cluster-config.json")

@@ -42,9 +42,19 @@ class FbaError(Exception):
 class ConfigError(FbaError):
     exit_code = ExitCode.INVALID
 
-    def __init__(self, message: str, *, problems: tuple[str, ...] = (), exit_code: ExitCode | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        problems: tuple[str, ...] = (),
+        origins: tuple[str | None, ...] = (),
+        exit_code: ExitCode | None = None,
+    ) -> None:
         super().__init__(message, exit_code=exit_code)
         self.problems = problems or (message,)
+        # Where each problem comes from when it is not the config file (an FBA_* override):
+        # `config validate` prefixes each line with it rather than the file's path.
+        self.origins = origins + (None,) * (len(self.problems) - len(origins))
 
 
 class UsageError(FbaError):

@@ -40,8 +40,8 @@ def config_validate(inv: Invocation) -> ExitCode:
     try:
         config = configfile.load(inv.config_path, inv.env)
     except ConfigError as err:
-        for problem in err.problems:
-            inv.out(f"{inv.config_path}: {problem}")
+        for problem, origin in zip(err.problems, err.origins, strict=True):
+            inv.out(f"{origin or inv.config_path}: {problem}")
         return ExitCode.CONFIG_INVALID
     # validate checks content (it also runs on workstations and in CI); the mode is judged
     # here only as a warning, and enforced where the file is used on the node.

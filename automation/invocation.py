@@ -13,7 +13,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from automation.errors import ConfigError, UsageError
 from automation.log import Logger
+from automation.spec.environment import VARIABLES, empty_path_problem
 from automation.spec.markers import DEFAULT_STATE_DIR
 from automation.spec.units import DEFAULT_CONFIG_PATH
 
@@ -31,10 +33,35 @@ class Invocation:
         self.env = env
         self.out = out
         self.log = Logger(stream=sys.stdout)
+        problem = empty_path_problem(env)
+        if problem:
+            raise UsageError(f"fba: {problem}")
+        self._check_environment()
         self.config_path: Path = getattr(args, "config", None) or Path(env.get("FBA_CONFIG", DEFAULT_CONFIG_PATH))
         self.state_dir: Path = getattr(args, "state_dir", None) or Path(
             env.get("FBA_STATE_DIR", str(DEFAULT_STATE_DIR))
         )
+
+    def _check_environment(self) -> None:
+        """Every command judges the FBA_* names in its environment the same way
+        (`configfile.check_environment`): one meant as an override that sets nothing is an
+        error, any other unknown one a WARN. The WARNs go to stderr, so that a command whose
+        stdout is a document (`status --format json`, `config schema`) keeps it parseable.
+        The config model is imported only when there is an unknown name to judge."""
+        if all(name in VARIABLES for name in self.env if name.startswith("FBA_")):
+            return
+        from automation import configfile
+
+        try:
+            warnings = configfile.check_environment(self.env)
+        except ConfigError:
+            if getattr(self.args, "_command", None) == "config validate":
+                return  # judged again by configfile.load, and reported as its own plain lines
+            raise
+        if warnings:
+            log = Logger(stream=sys.stderr)
+            for warning in warnings:
+                log.warn(f"Environment: {warning}")
 
     def load_config(self) -> ClusterConfig:
         """The validated config; binds the node id to the logger and redacts the notify token.

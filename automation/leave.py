@@ -11,8 +11,12 @@ is a claim that the leader's list must confirm before any marker goes (exit 2 th
 
 from __future__ import annotations
 
+import re
+from urllib.parse import quote
+
 from automation.context import Context
 from automation.discovery import LeaderFinder, leader_hint
+from automation.errors import UsageError
 from automation.http import Response, TransportError
 from automation.log import Logger
 from automation.policy import Deadline, join_policy
@@ -20,12 +24,16 @@ from automation.removal import confirm_removed
 from automation.retry import Outcome, Try, Verdict, classify, classify_error, done, run
 from automation.spec.causes import Cause
 from automation.spec.exitcodes import ExitCode
-from automation.spec.markers import Service, Step, marker_name
+from automation.spec.markers import NODE_ID_PATTERN, Service, Step, marker_name
 from automation.steplock import step_lock
 
 
 def run_leave(ctx: Context, service: Service, member: str | None) -> ExitCode:
-    target = member or ctx.config.node_id
+    target = ctx.config.node_id if member is None else member
+    if not re.match(NODE_ID_PATTERN, target):
+        # The CLI checks --member already; this is the backstop for any other caller: an empty
+        # id removed THIS node (DELETE .../member/), `node01#x` removed node01.
+        raise UsageError(f"fba leave: not a node id: {target!a}")
     log = ctx.log.bind(service=service.value, operation="leave")
     cfg = ctx.config.join
     deadline = Deadline.start(cfg.deadline_s, ctx.clock)
@@ -38,11 +46,14 @@ def run_leave(ctx: Context, service: Service, member: str | None) -> ExitCode:
 def _run_leave_locked(ctx: Context, service: Service, target: str, deadline: Deadline, log: Logger) -> ExitCode:
     cfg = ctx.config.join
     finder = LeaderFinder(ctx.config, service, log, ctx.clock)
+    # Percent-encoded although the pattern allows only URL-safe characters: a value put into a
+    # URL path is encoded where it is put, not trusted to have been checked elsewhere.
+    segment = quote(target, safe="")
 
     def step(t: Try) -> Outcome[Response]:
         url = finder.next()
         try:
-            reply = ctx.http.request("DELETE", f"{url}/admin/member/{target}", timeout=t.timeout)
+            reply = ctx.http.request("DELETE", f"{url}/admin/member/{segment}", timeout=t.timeout)
         except TransportError as err:
             finder.forget()
             log.error(

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from datetime import datetime
 
 MAX_MARKER_BYTES = 4096
+# The largest pid Linux hands out (PID_MAX_LIMIT on 64-bit): a "pid" above it in a temp file's
+# name is not a writer's.
+_PID_MAX = 4_194_304
 
 
 class MarkerStatus(StrEnum):
@@ -128,12 +131,19 @@ class MarkerStore:
         self._before_rename = before_rename
 
     def ensure_directory(self, *will_write: str) -> str | None:
-        """Create the directory 0700. Returns a warning when an existing one had a wider mode.
+        """Create the directory 0700, or use an existing one. Returns a warning when an existing
+        one has a wider mode than 0700 (it is used as it is).
+
+        fba never changes the mode of a directory it did not create: `--state-dir` naming an
+        existing directory by mistake (`/var/lib`, or `""`, the cwd: `/` under systemd) had
+        it chmod 0700. One that others may write to is refused: they could plant or replace
+        markers, and a marker decides whether a node joins. Wider read modes only show marker
+        names and times (markers are 0600), so they are used with a warning.
 
         `will_write`: the markers the step writes once it succeeded; each must be replaceable
         by a file now (a directory in its place is not), so that a step does not change the
         cluster first and then find it cannot record that."""
-        self._ensure_directory_exists()
+        created = self._ensure_directory_exists()
         for name in will_write:
             try:
                 info = os.lstat(self.path(name))
@@ -145,31 +155,40 @@ class MarkerStore:
                 raise MarkerError(
                     f"cannot write marker {self.path(name)}: it is a directory (a marker cannot replace it); remove it"
                 )
-        return self._narrow_mode()
+        warning = None if created else self._judge_mode()
+        self._remove_stale_temp_files()
+        return warning
 
     def ensure_exists(self) -> None:
         """Create the directory (0700) if it is not there; its mode is left to `ensure_directory`."""
         self._ensure_directory_exists()
 
-    def _ensure_directory_exists(self) -> None:
+    def _ensure_directory_exists(self) -> bool:
+        """Make sure the directory exists; True when this call created it (mode 0700)."""
         try:
-            self.directory.mkdir(mode=STATE_DIR_MODE, parents=True, exist_ok=True)
+            self.directory.mkdir(mode=STATE_DIR_MODE, parents=True, exist_ok=False)
         except FileExistsError:
-            # mkdir(exist_ok=True) says "File exists" when the path is there but no directory.
-            raise MarkerError(f"cannot use state directory {self.directory}: {self._what_is_there()}") from None
+            if not self.directory.is_dir():
+                raise MarkerError(f"cannot use state directory {self.directory}: {self._what_is_there()}") from None
+            return False
         except OSError as err:
             raise MarkerError(f"cannot create state directory {self.directory}: {err.strerror}") from None
+        try:
+            os.chmod(self.directory, STATE_DIR_MODE)  # ours: the umask may have narrowed it
+        except OSError as err:
+            raise MarkerError(f"cannot set the mode of state directory {self.directory}: {err.strerror}") from None
+        return True
 
-    def _narrow_mode(self) -> str | None:
+    def _judge_mode(self) -> str | None:
+        """An existing directory's mode, judged but never changed (see `ensure_directory`)."""
         try:
             mode = stat.S_IMODE(self.directory.stat().st_mode)
-            self._remove_stale_temp_files()
-            if mode != STATE_DIR_MODE:
-                os.chmod(self.directory, STATE_DIR_MODE)
-                return f"state directory {self.directory} had mode {mode:04o}; set to {STATE_DIR_MODE:04o}"
         except OSError as err:
-            raise MarkerError(f"cannot create state directory {self.directory}: {err.strerror}") from None
-        return None
+            raise MarkerError(f"cannot use state directory {self.directory}: {err.strerror}") from None
+        refusal, warning = judge_existing_directory("state directory", self.directory, mode, STATE_DIR_MODE)
+        if refusal:
+            raise MarkerError(refusal)
+        return warning
 
     def _what_is_there(self) -> str:
         try:
@@ -178,12 +197,31 @@ class MarkerStore:
             return regularfile.describe(err)
 
     def _remove_stale_temp_files(self) -> None:
-        """Temp files of writers that crashed before their rename (never read as markers)."""
-        for tmp in self.directory.glob(".*.tmp-*"):
+        """Temp files of writers that crashed before their rename (never read as markers).
+
+        Only regular files named like ours (`.NAME.tmp-PID`, PID a plausible process id in
+        ASCII digits) are candidates; anything else is left alone, as is a live writer's
+        file. A name with a 20-digit "pid" ended the join with exit 70 (an int too large for
+        kill()), and a directory so named with "cannot create state directory: Is a directory".
+        A file that cannot be removed is left (it is never read as a marker): the sweep is
+        housekeeping, and must not fail the step."""
+        try:
+            candidates = list(self.directory.glob(".*.tmp-*"))
+        except OSError:
+            return
+        for tmp in candidates:
             pid_text = tmp.name.rpartition(".tmp-")[2]
-            if pid_text.isdigit() and _alive(int(pid_text)) and int(pid_text) != os.getpid():
-                continue  # another live writer's file
-            tmp.unlink(missing_ok=True)
+            if not (pid_text.isascii() and pid_text.isdigit() and len(pid_text) <= len(str(_PID_MAX))):
+                continue
+            pid = int(pid_text)
+            if pid > _PID_MAX or (pid != os.getpid() and _alive(pid)):
+                continue  # not one of ours, or another live writer's file
+            try:
+                if not stat.S_ISREG(os.lstat(tmp).st_mode):
+                    continue
+                tmp.unlink()
+            except OSError:
+                continue
 
     def path(self, name: str) -> Path:
         return self.directory / name
@@ -215,12 +253,29 @@ class MarkerStore:
         try:
             raw = regularfile.read(self.path(name), MAX_MARKER_BYTES)
         except FileNotFoundError:
-            return MarkerState(name, MarkerStatus.ABSENT)
+            return self._absent_or_dangling(name)
         except regularfile.FileTooLarge:
             return MarkerState(name, MarkerStatus.CORRUPT, detail=f"too large (over {MAX_MARKER_BYTES} bytes)")
         except OSError as err:
             return MarkerState(name, MarkerStatus.CORRUPT, detail=f"unreadable: {regularfile.describe(err)}")
         return parse(name, raw)
+
+    def _absent_or_dangling(self, name: str) -> MarkerState:
+        """No file to read: absent, unless a symlink stands in its place. A dangling link is
+        not a file (README: such a marker is named, not shown as plain "pending")."""
+        try:
+            info = os.lstat(self.path(name))
+        except OSError:
+            return MarkerState(name, MarkerStatus.ABSENT)
+        if stat.S_ISLNK(info.st_mode):
+            try:
+                target = os.readlink(self.path(name))
+            except OSError:
+                target = "?"
+            return MarkerState(
+                name, MarkerStatus.CORRUPT, detail=f"not a file: a symlink to {target!a}, which does not exist"
+            )
+        return MarkerState(name, MarkerStatus.ABSENT)  # gone between the read and this look
 
     def write(
         self, name: str, identity: MarkerIdentity | None = None, *, timestamp_line: str | None = None
@@ -247,6 +302,28 @@ class MarkerStore:
         return True
 
 
+def judge_existing_directory(what: str, directory: Path, mode: int, wanted: int) -> tuple[str | None, str | None]:
+    """(refusal, warning) for a directory fba is to write secrets or markers into but did not
+    create. fba never changes such a directory's mode: a typo'd `--state-dir /var/lib` or
+    `--dest /etc` (or `""`, the cwd: `/` under systemd) was silently chmod 0700. Others
+    may write to it: refused (they could plant or replace what fba reads back). A mode wider
+    than `wanted` otherwise: a warning (the files in it are 0600; only names show)."""
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        who = "anyone" if mode & stat.S_IWOTH else "its group"
+        return (
+            f"refusing {what} {directory}: mode {mode:04o}, {who} may write to it; fba does not change the "
+            f"mode of a directory it did not create: use a directory of its own (it creates one "
+            f"{wanted:04o}) or chmod it yourself",
+            None,
+        )
+    if mode & ~wanted:
+        return None, (
+            f"{what} {directory} has mode {mode:04o}, not {wanted:04o}; used as it is "
+            "(fba does not change the mode of a directory it did not create)"
+        )
+    return None, None
+
+
 def write_atomic(
     path: Path, data: bytes, *, mode: int = MARKER_MODE, before_rename: Callable[[], None] | None = None
 ) -> None:
@@ -267,10 +344,11 @@ def write_atomic(
         _fsync_directory(path.parent)
     except OSError as err:
         try:
-            tmp.unlink()
+            if not tmp.is_dir():
+                tmp.unlink()
         except OSError:
             pass
-        raise MarkerError(f"cannot write {path}: {err.strerror}") from None
+        raise MarkerError(f"cannot write {path}: {_failure(err, path)}") from None
 
 
 def write_all_atomic(files: Sequence[tuple[Path, bytes, int]]) -> None:
@@ -323,11 +401,21 @@ def _stage(path: Path, data: bytes, mode: int) -> Path:
             os.close(fd)
     except OSError as err:
         try:
-            tmp.unlink()
+            if not tmp.is_dir():
+                tmp.unlink()
         except OSError:
             pass
-        raise OSError(err.errno, err.strerror, str(path)) from err
+        raise OSError(err.errno, _failure(err, path), str(path)) from err
     return tmp
+
+
+def _failure(err: OSError, path: Path) -> str:
+    """`err`'s reason, naming the file it is about when that is not `path` itself (its temp
+    file: a directory left where the temp file goes said only "Is a directory" of `path`)."""
+    reason = err.strerror or str(err)
+    if err.filename is not None and str(err.filename) != str(path):
+        return f"{reason}: {err.filename}"
+    return reason
 
 
 def _alive(pid: int) -> bool:

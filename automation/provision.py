@@ -23,7 +23,7 @@ from pathlib import Path
 from automation import regularfile
 from automation.errors import FbaError, MarkerError
 from automation.log import Logger
-from automation.markers import write_all_atomic
+from automation.markers import judge_existing_directory, write_all_atomic
 from automation.spec.exitcodes import ExitCode
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -42,7 +42,13 @@ class _Item:
 def run_provision(source: Path, dest: Path, log: Logger) -> ExitCode:
     log = log.bind(operation="provision")
     _require_directory("source", source, must_exist=True)
-    _require_directory("dest", dest, must_exist=False)
+    created = not _require_directory("dest", dest, must_exist=False)
+    if not created:
+        refusal, warning = judge_existing_directory("provision --dest", dest, stat.S_IMODE(dest.stat().st_mode), 0o700)
+        if refusal:
+            raise FbaError(refusal, exit_code=ExitCode.INVALID)
+        if warning:
+            log.warn(f"Provision: {warning}", path=str(dest))
     files, skipped, problems = _read_source(source)
     for relative, what in skipped:
         # Kept skipping (a link could point anywhere on the installer; a FIFO has no content
@@ -61,7 +67,7 @@ def run_provision(source: Path, dest: Path, log: Logger) -> ExitCode:
         more = f" (and {len(problems) - SHOWN_PROBLEMS} more)" if len(problems) > SHOWN_PROBLEMS else ""
         raise FbaError(f"provision: nothing installed, every old file kept: {shown}{more}", exit_code=ExitCode.FAILED)
     try:
-        _install(dest, items)
+        _install(dest, items, created=created)
     except OSError as err:
         # MarkerError: a write that failed (disk full, read-only) carries its cause like a marker's.
         raise MarkerError(f"provision: cannot install {err.filename or dest}: {regularfile.describe(err)}") from None
@@ -74,8 +80,9 @@ def run_provision(source: Path, dest: Path, log: Logger) -> ExitCode:
     return ExitCode.OK
 
 
-def _require_directory(flag: str, path: Path, *, must_exist: bool) -> None:
-    """A usage error (exit 3) unless `path` is a directory (or, for --dest, can become one)."""
+def _require_directory(flag: str, path: Path, *, must_exist: bool) -> bool:
+    """A usage error (exit 3) unless `path` is a directory (or, for --dest, can become one).
+    Returns whether it exists."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
@@ -83,7 +90,7 @@ def _require_directory(flag: str, path: Path, *, must_exist: bool) -> None:
             raise FbaError(
                 f"provision --{flag} {path} is not a directory (it does not exist)", exit_code=ExitCode.INVALID
             ) from None
-        return
+        return False
     except OSError as err:
         raise FbaError(
             f"provision --{flag} {path} is not a usable directory: {regularfile.describe(err)}",
@@ -94,6 +101,7 @@ def _require_directory(flag: str, path: Path, *, must_exist: bool) -> None:
             f"provision --{flag} {path} is not a directory (it is {regularfile.kind(info.st_mode)})",
             exit_code=ExitCode.INVALID,
         )
+    return True
 
 
 def _read_source(source: Path) -> tuple[list[tuple[str, bytes]], list[tuple[str, str]], list[str]]:
@@ -169,7 +177,7 @@ def _content(target: Path) -> bytes | None:
         return None
 
 
-def _install(dest: Path, items: list[_Item]) -> None:
+def _install(dest: Path, items: list[_Item], *, created: bool) -> None:
     dest.mkdir(mode=0o700, parents=True, exist_ok=True)
     for item in items:
         item.target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -177,4 +185,5 @@ def _install(dest: Path, items: list[_Item]) -> None:
     for item in items:
         if not item.changed:
             item.target.chmod(0o600)
-    dest.chmod(0o700)
+    if created:
+        dest.chmod(0o700)  # ours: the umask may have narrowed it; an existing one keeps its mode

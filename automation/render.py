@@ -213,12 +213,26 @@ def failpoints_markdown() -> str:
     return "\n".join(rows) + "\n"
 
 
+def environment_markdown() -> str:
+    """The FBA_* variables fba reads, from `automation.spec.environment` and the config model."""
+    from automation.configfile import override_names
+    from automation.spec.environment import PATH_VARIABLES, VARIABLES
+
+    rows = ["| variable | what it is |", "|---|---|"]
+    for name, text in VARIABLES.items():
+        rows.append(f"| `{name}` | {text}{' (set but empty: exit 3)' if name in PATH_VARIABLES else ''} |")
+    for name, path in override_names().items():
+        rows.append(f"| `{name}` | overrides `{path}` |")
+    return "\n".join(rows) + "\n"
+
+
 GENERATED = {
     "exit-codes": exit_table_markdown,
     "http-statuses": status_table_markdown,
     "causes": causes_markdown,
     "config-reference": config_reference_markdown,
     "failpoints": failpoints_markdown,
+    "environment": environment_markdown,
     "start-limits": start_limits_markdown,
 }
 

@@ -16,7 +16,7 @@ from typing import Literal, NamedTuple
 from automation.spec.exitcodes import ExitMeaning, table
 from automation.spec.markers import JOIN_SERVICES, Service
 
-ArgType = Literal["str", "int", "float", "path"]
+ArgType = Literal["str", "int", "float", "path", "node-id"]
 HANDLERS = "automation.handlers"
 # The longest wait any argument in seconds may ask for (24 h), as for the config's budgets
 # (`spec/config.py`): `fba status --wait --timeout 1e308` waited without bound.
@@ -181,7 +181,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         ),
         args=(
             Arg(("--service",), choices=_JOIN_SERVICES, required=True),
-            Arg(("--member",), "member id to remove (default: this node)"),
+            Arg(("--member",), "member id to remove, a node id (default: this node)", type="node-id"),
         ),
     ),
     CommandSpec(

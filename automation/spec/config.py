@@ -17,14 +17,13 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from automation.spec.commands import MAX_SECONDS
-from automation.spec.markers import Service
-from automation.spec.numbers import ascii_number, port_number
-from automation.spec.urls import header_value_problem, redacted, url_problem
+from automation.spec.markers import NODE_ID_PATTERN, Service
+from automation.spec.urls import header_value_problem, port_problem, redacted, url_problem
 
 _HOST_RE = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
-_NODE_ID_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+_NODE_ID_RE = NODE_ID_PATTERN
 
 
 def _quote(value: object) -> str:
@@ -35,13 +34,12 @@ def _quote(value: object) -> str:
 
 def _split_port(value: str, what: str) -> tuple[str, int]:
     host, sep, port_text = value.rpartition(":")
-    # ASCII digits only (automation.spec.numbers): isdigit() took '²', which int() refuses.
-    if not sep or not host or ascii_number(port_text, limit=65536) is None:
+    if not sep or not host:
         raise ValueError(f"expected {what}, got {_quote(value)}")
-    port = port_number(port_text)
-    if port is None:
-        raise ValueError(f"expected {what} with a port in 1-65535, got {_quote(value)}")
-    return host, port
+    problem = port_problem(port_text)
+    if problem is not None:
+        raise ValueError(f"expected {what} with {problem}, got {_quote(value)}")
+    return host, int(port_text)
 
 
 def _ipv4_port(value: str) -> str:
@@ -84,6 +82,30 @@ def _http_url(value: str) -> str:
     return value
 
 
+def _file_path(value: str) -> str:
+    """A file or directory on this node: absolute (under systemd the working directory is `/`,
+    so a relative path means something else there than in a shell) and never empty (`""` is
+    the current directory: an unset variable in a generated config)."""
+    if not value:
+        raise ValueError("expected an absolute path, got an empty one")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ValueError(f"expected an absolute path without control characters, got {_quote(value)}")
+    if not value.startswith("/"):
+        raise ValueError(f"expected an absolute path (starting with /), got {_quote(value)}")
+    return value
+
+
+def _url_path(value: str) -> str:
+    """A path on a service's API, appended to its base URL: it must start with `/` (`health`
+    made `http://127.0.0.4:2379health`, polled until the health budget ran out, restart after
+    restart), and be one path: no query, fragment, space or control character."""
+    if not value.startswith("/"):
+        raise ValueError(f"expected a URL path starting with /, got {_quote(value)}")
+    if any(ord(c) <= 0x20 or ord(c) >= 0x7F or c in "?#\\" for c in value):
+        raise ValueError(f"expected a URL path of printable ASCII without ?, #, \\ or spaces, got {_quote(value)}")
+    return value
+
+
 def _sendable_secret(value: SecretStr) -> SecretStr:
     """A token that can go into a header; the error never repeats it."""
     problem = header_value_problem(value.get_secret_value())
@@ -96,6 +118,8 @@ RaftAddr = Annotated[str, AfterValidator(_ipv4_port), Field(json_schema_extra={"
 Peer = Annotated[str, AfterValidator(_peer)]
 HttpUrl = Annotated[str, AfterValidator(_http_url), Field(json_schema_extra={"format": "uri"})]
 Port = Annotated[int, Field(ge=1, le=65535)]
+FilePath = Annotated[str, AfterValidator(_file_path), Field(json_schema_extra={"pattern": "^/"})]
+UrlPath = Annotated[str, AfterValidator(_url_path), Field(json_schema_extra={"pattern": "^/"})]
 PositiveSeconds = Annotated[float, Field(gt=0, le=MAX_SECONDS)]
 
 
@@ -116,9 +140,11 @@ class _Strict(BaseModel):
 
 class TlsConfig(_Strict):
     enabled: bool = Field(default=False, description="Use https:// everywhere; verify peers against ca_cert_path.")
-    ca_cert_path: str | None = Field(default=None, description="CA bundle that signs the cluster's certificates.")
-    node_cert_path: str | None = Field(default=None, description="Client certificate for mTLS (with node_key_path).")
-    node_key_path: str | None = Field(
+    ca_cert_path: FilePath | None = Field(default=None, description="CA bundle that signs the cluster's certificates.")
+    node_cert_path: FilePath | None = Field(
+        default=None, description="Client certificate for mTLS (with node_key_path)."
+    )
+    node_key_path: FilePath | None = Field(
         default=None, description="Private key for mTLS; refused (exit 3) if others may read it, WARN if its group may."
     )
     insecure_skip_verify: bool = Field(
@@ -143,7 +169,9 @@ class ServiceEndpoint(_Strict):
 
     api_port: Port = Field(description="HTTP(S) API port (health, admin, member add).")
     raft_port: Port | None = Field(default=None, description="Raft port.")
-    health_path: str = Field(default="/health", description="200 means healthy.")
+    health_path: UrlPath = Field(
+        default="/health", description="Path of the health endpoint (starts with /); 200 means healthy."
+    )
     leader_url: HttpUrl | None = Field(
         default=None, description="This service's leader API URL; default: leader_url's host with this api_port."
     )
@@ -223,11 +251,11 @@ class DiscoveryConfig(_Strict):
 
 class IamConfig(_Strict):
     admin_user: Annotated[str, Field(pattern=_NODE_ID_RE, description="The cluster's one admin user.")] = "admin"
-    credentials_path: str = Field(
+    credentials_path: FilePath = Field(
         default="/etc/nixos/secrets/iam-admin.json",
         description="Written 0600, atomically; refused if others may read it; never replaced when unparsable.",
     )
-    bootstrap_token_path: str = Field(
+    bootstrap_token_path: FilePath = Field(
         default="/etc/nixos/secrets/iam-bootstrap-token",
         description="Shared bootstrap token IAM accepts; refused if others may read it, WARN if its group may.",
     )
@@ -238,7 +266,7 @@ class PreflightConfig(_Strict):
     min_disk_mb: Annotated[int, Field(ge=0)] = 512
     min_memory_mb: Annotated[int, Field(ge=0)] = 256
     min_cpus: Annotated[int, Field(ge=1)] = 1
-    disk_path: str = "/var/lib"
+    disk_path: FilePath = "/var/lib"
     cert_min_valid_days: Annotated[int, Field(ge=0)] = 1
 
 
@@ -277,7 +305,7 @@ class ClusterConfig(_Strict):
         default=None, description="Bearer token for notify_url."
     )
     notify_attempts: Annotated[int, Field(ge=1, le=20)] = 3
-    prometheus_textfile: str | None = Field(
+    prometheus_textfile: FilePath | None = Field(
         default=None, description="Write health metrics here (node_exporter textfile collector)."
     )
 

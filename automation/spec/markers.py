@@ -29,6 +29,10 @@ DEFAULT_STATE_DIR = PurePosixPath("/var/lib/first-boot-automation")
 STATE_DIR_MODE = 0o700
 MARKER_MODE = 0o600
 CHECKSUM_PREFIX = "sha256:"
+# What a node id may be: the config's `node_id` and every id fba takes from elsewhere (`fba
+# leave --member`). Defined here, where identities live, so the CLI checks an id without
+# loading the config model; its characters are all safe in a URL path segment.
+NODE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 
 
 class Service(StrEnum):

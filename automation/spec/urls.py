@@ -14,12 +14,42 @@ from urllib.parse import urlsplit, urlunsplit
 SCHEMES = ("http", "https")
 
 
+def port_problem(text: str) -> str | None:
+    """What a port must be that `text` is not, as "a port ..." (None: it is a port): ASCII
+    digits, no leading zero, 1-65535. One rule for every host:port and URL: `int()` takes
+    full-width and Arabic-Indic digits (`２３８０` passed) and raises on `²`, and `02380` was
+    registered as written while a leader that normalises it to `2380` then saw a conflict."""
+    if not (text.isascii() and text.isdigit()):
+        return "a port of ASCII digits"
+    if len(text) > 5:  # before int(): a peer's 5000 digits made int() itself refuse
+        return "a port in 1-65535"
+    if text.startswith("0") and text != "0":
+        return "a port without a leading zero"
+    if not 1 <= int(text) <= 65535:
+        return "a port in 1-65535"
+    return None
+
+
+def _port_text(netloc: str) -> str | None:
+    """The port as written in a URL's netloc (None: none written)."""
+    hostport = netloc.rpartition("@")[2]
+    if hostport.startswith("["):
+        _, bracket, rest = hostport.partition("]")
+        return rest[1:] if bracket and rest.startswith(":") and rest[1:] else None
+    host, sep, port = hostport.rpartition(":")
+    return port if sep and port else None
+
+
 def url_problem(url: str) -> str | None:
     """Why `url` cannot be asked (None: it can): not parseable, not http(s), no host, a port
     outside 1-65535, or credentials (`user:password@`: fba never sends them, and they would
     be logged). The text never repeats the URL's credentials."""
     try:
         parts = urlsplit(url)
+        port_text = _port_text(parts.netloc)
+        bad_port = port_problem(port_text) if port_text is not None else None
+        if bad_port is not None:
+            return f"port {port_text!a} in the URL: expected {bad_port}"
         port = parts.port
     except ValueError as err:  # "Invalid IPv6 URL", "Port out of range 0-65535", ...
         return f"not a usable URL ({err})"

@@ -115,7 +115,7 @@ def test_provision_installs_0600_and_leaves_unrelated_files(tmp_path: Path, fba:
     (source / "cluster-config.json").write_text('{"node_id": "node04"}\n')
     (source / "tls" / "node04.key").write_text("KEY\n")
     os.chmod(source / "tls" / "node04.key", 0o644)
-    dest.mkdir()
+    dest.mkdir(mode=0o700)  # an existing dest keeps its mode (test_input_kinds.py)
     unrelated = dest / "iam-admin.json"
     unrelated.write_text('{"admin_password": "kept"}\n')
     os.chmod(unrelated, 0o640)

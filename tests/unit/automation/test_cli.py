@@ -159,3 +159,24 @@ def test_flaredb_join_waits_for_chainfires_marker(
     assert last["level"] == "ERROR" and last["context"]["cause"] == "prerequisite not joined yet"
     assert last["context"]["prerequisite"] == "chainfire"
     assert not (state / ".flaredb-joined").exists()
+
+
+@pytest.mark.parametrize("member", ["", "node01#x", "../../users/admin", "node01/../node09", "node01?force=1"])
+def test_run_leave_refuses_an_id_that_is_not_a_node_id_whoever_calls_it(member: str) -> None:
+    """The backstop behind `--member`'s argument type: `run_leave` itself never puts such an id
+    into a URL path (an empty one removed this node), and refuses before using its context."""
+    from types import SimpleNamespace
+
+    from automation.errors import UsageError
+    from automation.leave import run_leave
+    from automation.spec.markers import Service
+
+    with pytest.raises(UsageError, match="not a node id"):
+        run_leave(SimpleNamespace(config=SimpleNamespace(node_id="node04")), Service.CHAINFIRE, member)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["FBA_CONFIG", "FBA_STATE_DIR"])
+def test_an_empty_path_variable_is_a_usage_error(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["status", "--timeout", "0"], env={name: ""}) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{name} is set but empty" in err

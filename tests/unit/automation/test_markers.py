@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from automation.errors import MarkerError
 from automation.markers import MarkerStatus, MarkerStore, parse, render
 
 NOW = datetime(2025, 12, 10, 10, 30, 45, tzinfo=UTC)
@@ -31,12 +33,53 @@ def test_write_then_read(tmp_path: Path) -> None:
     assert state.status is MarkerStatus.VALID and state.present and state.timestamp == NOW
 
 
-def test_wide_directory_mode_is_narrowed_and_reported(tmp_path: Path) -> None:
+def test_an_existing_directory_keeps_its_mode_and_a_wide_one_is_reported(tmp_path: Path) -> None:
+    """fba never changes the mode of a directory it did not create (a typo'd --state-dir
+    /var/lib, or `""`, the cwd, was chmod 0700)."""
     (tmp_path / "state").mkdir(mode=0o755)
     (tmp_path / "state").chmod(0o755)
     warning = store(tmp_path).ensure_directory()
-    assert warning is not None and "0755" in warning
-    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
+    assert warning is not None and "0755" in warning and "used as it is" in warning
+    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o755
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o775, 0o1777, 0o720])
+def test_an_existing_directory_others_may_write_is_refused_unchanged(tmp_path: Path, mode: int) -> None:
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state").chmod(mode)
+    with pytest.raises(MarkerError, match="may write to it"):
+        store(tmp_path).ensure_directory()
+    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == mode
+
+
+@pytest.mark.parametrize(
+    "name",
+    [".chainfire-joined.tmp-99999999999999999999", ".chainfire-joined.tmp-²", ".chainfire-joined.tmp-٢٣"],
+)
+def test_temp_leftovers_with_no_plausible_pid_are_left_alone(tmp_path: Path, name: str) -> None:
+    (tmp_path / "state").mkdir(mode=0o700)
+    (tmp_path / "state" / name).write_bytes(b"")
+    store(tmp_path).ensure_directory(".chainfire-joined")
+    assert (tmp_path / "state" / name).exists()
+
+
+def test_a_directory_where_the_temp_file_goes_is_named_in_the_error(tmp_path: Path) -> None:
+    markers = store(tmp_path)
+    markers.ensure_directory()
+    tmp = markers.path(f"..chainfire-joined.tmp-{os.getpid()}")  # write_atomic's: "." + the marker's name
+    tmp.mkdir()
+    with pytest.raises(MarkerError) as caught:
+        markers.write(".chainfire-joined")
+    assert str(tmp) in caught.value.message and "directory" in caught.value.message.lower()
+    assert tmp.is_dir()  # not ours to remove
+
+
+def test_a_dangling_symlink_marker_is_not_a_file(tmp_path: Path) -> None:
+    markers = store(tmp_path)
+    markers.ensure_directory()
+    markers.path(".chainfire-joined").symlink_to(tmp_path / "nowhere")
+    state = markers.read(".chainfire-joined")
+    assert state.status is MarkerStatus.CORRUPT and "not a file" in state.detail and "symlink" in state.detail
 
 
 def test_design_manual_marker_is_accepted_unverified() -> None:
