@@ -469,7 +469,7 @@ def driver_run(args: argparse.Namespace, report: Path, headline: str) -> int:
     deadline = time.monotonic() + args.timeout
     options = ClusterOptions(
         run_dir=report, topology=Topology(bootstrap_nodes=args.nodes), image=image,
-        require_kvm=args.require_kvm, pxe=args.pxe, keep=args.keep, deadline=deadline,
+        require_kvm=args.require_kvm, pxe=args.pxe, keep=args.keep, may_keep=args.keep_on_failure, deadline=deadline,
         memory_mb=args.memory_mb, tb_size_mb=args.tb_size_mb,
     )  # fmt: skip
     cluster = Cluster(options)

@@ -69,6 +69,9 @@ class ClusterOptions:
     node_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     node_failpoints: Mapping[str, str] = field(default_factory=dict)
     keep: bool = False
+    # The nodes may be kept past this process (`--keep-on-failure`: decided at the end): QEMU is
+    # then not tied to it (NodeConfig.outlive_parent). `keep` implies it.
+    may_keep: bool = False
     validate_configs: bool = True
     deadline: float | None = None  # absolute time.monotonic() by which every wait must end
 
@@ -196,6 +199,7 @@ class Cluster:
             fw_cfg=blob,
             fw_cfg_name=FW_CFG_NAME,
             launch_prefix=self.fabric.exec_prefix,
+            outlive_parent=self.options.keep or self.options.may_keep,
             ready_pattern=READY_PATTERN,
             fatal_pattern=FATAL_CONSOLE_PATTERN,
             boot_timeout=self.prior_slowness().budget(self.options.boot_base_s),

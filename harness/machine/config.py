@@ -55,7 +55,9 @@ class NodeConfig:
     `launch_prefix` confines QEMU, e.g. `("ip", "netns", "exec", "fba-123-ab")`;
     `ready_pattern` is a serial regex meaning "booted" (the image's READY_PATTERN), and
     `fatal_pattern` one meaning "this boot is lost" (FATAL_CONSOLE_PATTERN): fail at once;
-    `ssh_host` is where the user NIC's forward listens (inside the namespace when confined).
+    `ssh_host` is where the user NIC's forward listens (inside the namespace when confined);
+    `outlive_parent`: QEMU is not tied to this process (`die_with_parent`), for a node that may be
+    kept past it (`--keep`, `--keep-on-failure`): the tie is set at start and cannot be undone.
     """
 
     name: str
@@ -81,6 +83,7 @@ class NodeConfig:
     boot_timeout: float = 300.0
     qemu: str = "qemu-system-x86_64"
     extra_qemu_args: tuple[str, ...] = field(default=())
+    outlive_parent: bool = False
 
     def qemu_spec(self, *, allow_reboot: bool = False, sock_dir: Path | None = None) -> QemuSpec:
         """The `QemuSpec` for this node: logs under `state_dir`, sockets under `sock_dir`

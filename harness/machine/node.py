@@ -201,7 +201,8 @@ class Node(UnitVerbs, UnsupportedVerbs):
                 self._proc = subprocess.Popen(  # argv list, no shell
                     argv, stdin=subprocess.DEVNULL, stdout=qemu_log, stderr=qemu_log,
                     start_new_session=True,  # a Ctrl-C to the test reaches us, not QEMU
-                    preexec_fn=die_with_parent(),  # a SIGKILLed harness leaves no QEMU running
+                    # A SIGKILLed harness leaves no QEMU running, unless the node may be kept.
+                    preexec_fn=None if cfg.outlive_parent else die_with_parent(),
                 )  # fmt: skip
             except OSError as err:
                 raise InfrastructureError(f"{cfg.name}: cannot run {argv[0]}: {err}") from err

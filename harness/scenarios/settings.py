@@ -65,5 +65,6 @@ class RunSettings:
             tcg_factor=self.tcg_factor,
             memory_mb=self.memory_mb,
             tb_size_mb=self.tb_size_mb,
+            may_keep=self.keep is not Keep.NEVER,  # kept nodes must not die with this pytest run
             **kwargs,  # type: ignore[arg-type]
         )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import TeardownError
+from harness.errors import InfrastructureError, TeardownError
 from harness.machine import reaper
 from harness.machine.config import NodeConfig
 from harness.machine.node import Node, NodeState
@@ -112,3 +112,24 @@ def test_crash_reports_a_qemu_that_survives_sigkill(tmp_path: Path, monkeypatch:
         node.crash()
     assert str(info.value) == "node01: stop: QEMU: pid 4242 survived SIGKILL (stuck in the kernel?)"
     assert not (tmp_path / "sock").exists() and reaper.teardown_all() == []
+
+
+@pytest.mark.parametrize("outlive_parent", [False, True])
+def test_qemu_is_tied_to_the_harness_unless_the_node_may_be_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, outlive_parent: bool
+) -> None:
+    # Tied (PR_SET_PDEATHSIG), a SIGKILLed harness leaves no QEMU; but a node that may be kept
+    # (--keep, --keep-on-failure) must outlive it: the tie killed every kept cluster.
+    seen: list[object] = []
+
+    def popen(*_args: object, **kwargs: object) -> None:
+        seen.append(kwargs.get("preexec_fn"))
+        raise OSError(2, "not started in this test")
+
+    monkeypatch.setattr("harness.machine.node.subprocess.Popen", popen)
+    cfg = NodeConfig(name="node01", state_dir=tmp_path / "n1", boot=DirectBoot(Path("/k"), Path("/i")),
+                     outlive_parent=outlive_parent)  # fmt: skip
+    with pytest.raises(InfrastructureError, match="cannot run"):
+        Node(cfg).start()
+    [tie] = seen
+    assert (tie is None) is outlive_parent
