@@ -121,9 +121,18 @@ def judge(view: MemberView, node_id: str, raft_addr: str) -> Judgement:
     return Judgement(Proof.PROVEN, f"listed as {raft_addr}")
 
 
-def judge_removed(view: MemberView, node_id: str) -> Judgement:
-    """For `leave`: gone from a settled list (PROVEN), still listed or unsettled (PENDING)."""
-    if view.find(node_id) is not None:
+def judge_removed(view: MemberView, node_id: str, raft_addr: str | None = None) -> Judgement:
+    """For `leave`: gone from a settled list (PROVEN), still listed or unsettled (PENDING).
+
+    With `raft_addr` (this node leaving), "gone" is the join's judgement (`judge`) finding us
+    ABSENT: a list that still holds our Raft address under any id, or our id at any address,
+    still holds this node (leave dropped the markers while `"node04 "` kept our address).
+    Another member's address is not known here: it is looked up by its id."""
+    if raft_addr is not None:
+        joined = judge(view, node_id, raft_addr)
+        if joined.verdict is not Proof.ABSENT:
+            return Judgement(Proof.PENDING, f"{node_id} still listed: {joined.detail}")
+    elif view.find(node_id) is not None:
         return Judgement(Proof.PENDING, f"{node_id} still listed")
     reasons = view.unsettled()
     if reasons:
