@@ -19,7 +19,7 @@ from automation.errors import ConfigError, UsageError
 from automation.http import Response
 from automation.jsonload import path_text
 from automation.log import Logger
-from automation.membership import MemberView, Proof, judge_removed, parse_view
+from automation.membership import MemberView, Proof, judge, judge_removed, parse_view
 from automation.spec.markers import NODE_ID_PATTERN, Service, is_node_id
 
 ME, ADDR = "node04", "10.0.0.4:2380"
@@ -184,6 +184,8 @@ def view(members: list[dict[str, Any]]) -> MemberView:
         {"id": "node09", "raft_addr": ADDR},
         {"id": ME, "raft_addr": "10.0.0.9:2380"},
         {"id": "x", "raft_addr": f"{ME}:2380"},  # our id as the Raft host, as initial_peers write it
+        {"id": "node09", "raft_addr": "10.0.4:2380"},  # our address in another spelling
+        {"id": "node09", "raft_addr": "[::ffff:a00:4]:2380"},
     ],
 )
 def test_a_settled_list_still_holding_us_under_any_id_is_no_removal(entry: dict[str, Any]) -> None:
@@ -193,3 +195,17 @@ def test_a_settled_list_still_holding_us_under_any_id_is_no_removal(entry: dict[
 
 def test_a_settled_list_without_us_proves_removal() -> None:
     assert judge_removed(view([{"id": "node01", "raft_addr": "10.0.0.1:2380"}]), ME, ADDR).verdict is Proof.PROVEN
+
+
+@pytest.mark.parametrize("listed", ["10.0.4:2380", "[::ffff:10.0.0.4]:2380", "NODE04.:2380"])
+def test_our_raft_address_in_another_spelling_under_another_id_is_a_conflict(listed: str) -> None:
+    body = [{"id": "node01", "raft_addr": "10.0.0.1:2380"}, {"id": ME, "raft_addr": ADDR}]
+    judgement = judge(view([*body, {"id": "node09", "raft_addr": listed}]), ME, ADDR)
+    assert judgement.verdict is Proof.CONFLICT and "node09" in judgement.detail
+
+
+@pytest.mark.parametrize("listed", ["10.0.0.5:2380", "10.0.0.4:2381", "127.0.0.4:2380", "10.0.0.4:²"])
+def test_other_raft_addresses_are_not_ours(listed: str) -> None:
+    """A guard (it passed before): another host, port or loopback address is another node."""
+    body = [{"id": ME, "raft_addr": ADDR}, {"id": "node09", "raft_addr": listed}]
+    assert judge(view(body), ME, ADDR).verdict is Proof.PROVEN
