@@ -14,7 +14,6 @@ import argparse
 import importlib
 import math
 import os
-import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -25,7 +24,7 @@ from automation.errors import ConfigError, FbaError, UsageError
 from automation.log import Logger, discard, write_line
 from automation.spec.commands import COMMANDS, GROUPS, Arg, CommandSpec, command, command_of
 from automation.spec.exitcodes import ExitCode
-from automation.spec.markers import NODE_ID_PATTERN
+from automation.spec.markers import NODE_ID_PATTERN, is_node_id
 
 
 def _finite(text: str) -> float:
@@ -53,7 +52,7 @@ def _node_id(text: str) -> str:
     """A member id: what the config's node_id may be. It goes into a URL path: `--member ""`
     removed this node, `node01#x` removed node01 (the fragment was cut), `../../users/admin`
     was sent as written."""
-    if not re.match(NODE_ID_PATTERN, text):
+    if not is_node_id(text):
         shown = text.encode("unicode_escape").decode("ascii")[:80]
         raise argparse.ArgumentTypeError(f"not a node id: {shown!r} (expected {NODE_ID_PATTERN})")
     return text

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from automation.errors import ConfigError
 from automation.http import Response
 from automation.log import Logger
 from automation.membership import MemberView
@@ -157,21 +158,16 @@ class LeaderFinder:
         if self.config.discovery.dns_srv:
             urls += srv_urls(self.service, self.config.cluster_name, self.scheme, self.log)
         checked = [u for u in (self._checked(url, source="configured") for url in urls) if u]
-        ordered = [u for u in dict.fromkeys(checked) if not self.is_own(u)]
-        return ordered or checked[:1]
+        # Never our own API, not even when nothing else is left: its list proves nothing (a
+        # joining node's config cannot name only itself; a bootstrap node's may, for `leave`).
+        return [u for u in dict.fromkeys(checked) if not self.is_own(u)]
 
     def is_own(self, url: str) -> bool:
-        """Whether `url` is this node's own API for the service (its advertised host, its node
-        id or localhost, on the service's API port, either scheme). Our own service lists us
-        once it formed a cluster of its own, so its list proves nothing: it is never a
-        candidate nor a leader, however a peer names it (list `leader`, 307, 421)."""
-        try:
-            parts = urlsplit(url)
-            port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-        except ValueError:
-            return False
-        own_hosts = {self.config.host, self.config.node_id, "localhost"}
-        return port == self.config.endpoint(self.service).api_port and (parts.hostname or "") in own_hosts
+        """Whether `url` is this node's own API for the service (`ClusterConfig.is_own_api`, the
+        one rule). Our own service lists us once it formed a cluster of its own, so its list
+        proves nothing: it is never a candidate nor a leader, however a peer names it (list
+        `leader`, 307, 421) or however the configuration spells it."""
+        return self.config.is_own_api(self.service, url)
 
     def _checked(self, url: str, *, source: str) -> str | None:
         """`url` as a candidate: never a lower scheme than the configuration's (an `http://` hint
@@ -226,6 +222,11 @@ class LeaderFinder:
             return self.hint
         self.hint = None
         options = self.candidates()
+        if not options:
+            raise ConfigError(
+                f"no {self.service.value} leader to ask: every configured candidate is this node's own API "
+                f"({self.config.advertised_api_url(self.service)}), whose list proves nothing"
+            )
         ready = [u for u in options if not self._set_aside(u)]
         if not ready:
             return min(options, key=lambda u: self._strikes(u).until)

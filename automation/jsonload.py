@@ -147,7 +147,7 @@ def path_text(path: tuple[str | int, ...]) -> str:
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif _IDENTIFIER.match(part) and len(part) <= 60:
+        elif _IDENTIFIER.fullmatch(part) and len(part) <= 60:
             out += ("." if out else "") + part
         else:
             shown = part if len(part) <= 60 else part[:57] + "..."

@@ -11,7 +11,6 @@ is a claim that the leader's list must confirm before any marker goes (exit 2 th
 
 from __future__ import annotations
 
-import re
 from urllib.parse import quote
 
 from automation.context import Context
@@ -24,13 +23,13 @@ from automation.removal import confirm_removed
 from automation.retry import Outcome, Try, Verdict, classify, classify_error, done, run
 from automation.spec.causes import Cause
 from automation.spec.exitcodes import ExitCode
-from automation.spec.markers import NODE_ID_PATTERN, Service, Step, marker_name
+from automation.spec.markers import Service, Step, is_node_id, marker_name
 from automation.steplock import step_lock
 
 
 def run_leave(ctx: Context, service: Service, member: str | None) -> ExitCode:
     target = ctx.config.node_id if member is None else member
-    if not re.match(NODE_ID_PATTERN, target):
+    if not is_node_id(target):
         # The CLI checks --member already; this is the backstop for any other caller: an empty
         # id removed THIS node (DELETE .../member/), `node01#x` removed node01.
         raise UsageError(f"fba leave: not a node id: {target!a}")

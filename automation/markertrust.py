@@ -106,6 +106,8 @@ def _ask_leader(
     deadline = Deadline.start(min(join_cfg.deadline_s, 2 * join_cfg.request_timeout_s), ctx.clock)
     finder = LeaderFinder(ctx.config, service, log, ctx.clock)
     asked: set[str] = set()
+    if not finder.candidates():
+        return None  # nobody but ourselves to ask (a bootstrap node's own leader_url): no leader answers
     budget = len(finder.candidates()) + MAX_HOPS
     for _ in range(budget):
         if deadline.expired():

@@ -16,6 +16,7 @@ from typing import Any
 
 from automation.http import Response
 from automation.spec.numbers import port_number
+from automation.spec.urls import host_key
 
 
 @dataclass(frozen=True)
@@ -82,14 +83,20 @@ class Judgement:
 def names_us(listed: str, node_id: str, raft_addr: str) -> bool:
     """Whether a member list's `listed` Raft address is this node's `raft_addr` (IPv4:port).
 
-    Besides the same text, `node_id:port` with our port: the design's `initial_peers` form
-    `host:port` names a peer by its id (`node01:2380`), and a bootstrap cluster's members
-    are listed as its peers were written. Comparing text alone made a healthy one-node cluster
-    seeded from `node01:2380` report its own member as a conflict."""
+    Besides the same text, our host in another spelling, and `node_id:port` with our port:
+    the design's `initial_peers` form `host:port` names a peer by its id (`node01:2380`), and
+    a bootstrap cluster's members are listed as its peers were written. Comparing text alone
+    made a healthy one-node cluster seeded from `node01:2380` report its own member as a
+    conflict."""
     if listed == raft_addr:
         return True
     host, _, port = listed.rpartition(":")
-    return host == node_id and port == raft_addr.rpartition(":")[2]
+    own_host, _, own_port = raft_addr.rpartition(":")
+    if port_number(port) is None or port_number(port) != port_number(own_port):
+        return False
+    # Hosts as the connection resolves them (`spec.urls.host_key`, the rule for our own API
+    # too): `[::ffff:10.0.0.4]` or `10.0.4` under another id is our address all the same.
+    return host_key(host) in {host_key(own_host), host_key(node_id)}
 
 
 def judge(view: MemberView, node_id: str, raft_addr: str) -> Judgement:
@@ -121,9 +128,18 @@ def judge(view: MemberView, node_id: str, raft_addr: str) -> Judgement:
     return Judgement(Proof.PROVEN, f"listed as {raft_addr}")
 
 
-def judge_removed(view: MemberView, node_id: str) -> Judgement:
-    """For `leave`: gone from a settled list (PROVEN), still listed or unsettled (PENDING)."""
-    if view.find(node_id) is not None:
+def judge_removed(view: MemberView, node_id: str, raft_addr: str | None = None) -> Judgement:
+    """For `leave`: gone from a settled list (PROVEN), still listed or unsettled (PENDING).
+
+    With `raft_addr` (this node leaving), "gone" is the join's judgement (`judge`) finding us
+    ABSENT: a list that still holds our Raft address under any id, or our id at any address,
+    still holds this node (leave dropped the markers while `"node04 "` kept our address).
+    Another member's address is not known here: it is looked up by its id."""
+    if raft_addr is not None:
+        joined = judge(view, node_id, raft_addr)
+        if joined.verdict is not Proof.ABSENT:
+            return Judgement(Proof.PENDING, f"{node_id} still listed: {joined.detail}")
+    elif view.find(node_id) is not None:
         return Judgement(Proof.PENDING, f"{node_id} still listed")
     reasons = view.unsettled()
     if reasons:

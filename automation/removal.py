@@ -50,6 +50,9 @@ def confirm_removed(
     leave at once, since nothing is being removed that waiting could see committed.
     """
     cfg = ctx.config.join
+    # Our own removal is judged as the join judges membership (our id or our Raft address
+    # under any id); another member's Raft address we do not know.
+    raft_addr = ctx.config.service_raft_addr(service) if member == ctx.config.node_id else None
     pauses = [FIRST_PAUSE_S]
     last = [f"no member list read yet from {url}"]
     finder.prefer(url)
@@ -113,11 +116,11 @@ def confirm_removed(
         view = read(where, deadline.cap(t.timeout))
         if isinstance(view, Outcome):
             return view
-        judgement = judge_removed(view, member)
+        judgement = judge_removed(view, member, raft_addr)
         if judgement.verdict is Proof.PROVEN:
             return done(where)
         finder.prefer(where)  # the leader's list: read it again
-        if claim is not None and view.find(member) is not None and not view.unsettled():
+        if claim is not None and not view.unsettled():  # settled, and still listing the member
             detail = f"{claim}, but {member} still listed by the leader {where}"
             return Outcome(Verdict.PERMANENT, Cause.REMOVAL_NOT_CONFIRMED, detail)
         return waiting(f"{judgement.detail} by {where}")

@@ -28,10 +28,11 @@ from automation.markers import write_atomic
 from automation.membership import Proof, judge, parse_view
 from automation.policy import Deadline, notify_policy
 from automation.retry import GiveUp, Outcome, Try, fetch, run
+from automation.spec.config import with_port
 from automation.spec.exitcodes import ExitCode
-from automation.spec.markers import JOIN_SERVICES, Service
+from automation.spec.markers import JOIN_SERVICES, Service, is_node_id
 from automation.spec.units import FIXED_BUDGETS
-from automation.spec.urls import raised_scheme
+from automation.spec.urls import raised_scheme, redacted
 
 REQUEST_TIMEOUT_S = 3.0
 CHECKS_BUDGET_S = FIXED_BUDGETS["report.checks_s"]
@@ -83,15 +84,14 @@ def collect(ctx: Context, deadline: Deadline) -> list[Check]:
 
 def _peer_urls(ctx: Context, service: Service) -> list[str]:
     cfg = ctx.config
-    own_hosts = {cfg.host, "127.0.0.1", "localhost", cfg.node_id}
     source = Service.CHAINFIRE if service is Service.IAM else service
     port = cfg.endpoint(service).api_port
     urls = []
     for url in cfg.peer_api_urls(source):
-        host = urlsplit(url).hostname or ""
-        if host not in own_hosts:
+        peer = with_port(url, port)
+        if not cfg.is_own_api(service, peer):  # the one rule for "this node's own API"
             # never below the configuration's scheme (kind D): no clear-text probe under TLS
-            urls.append(raised_scheme(f"{urlsplit(url).scheme}://{host}:{port}", cfg.scheme))
+            urls.append(raised_scheme(peer, cfg.scheme))
     return list(dict.fromkeys(urls))
 
 
@@ -106,12 +106,14 @@ class _Probe:
         """(status, body, detail); status 0 when there was no answer."""
         if self.deadline.expired():
             spent = f"the report's {self.deadline.budget_s:g}s budget for all checks was spent"
-            return 0, None, f"{url}: not checked, {spent}"
+            return 0, None, f"{redacted(url)}: not checked, {spent}"
         try:
             reply = self.ctx.http.request("GET", url, timeout=self.deadline.cap(REQUEST_TIMEOUT_S))
         except TransportError as err:
-            return 0, None, f"{url}: {err.cause.value}"
-        return reply.status, reply.body, f"{url}: HTTP {reply.status}"
+            return 0, None, f"{redacted(url)}: {err.cause.value}"
+        # Every detail names the URL without `user:password@`: a member's api_url is a peer's
+        # word and may carry them (the summary is logged and sent to notify_url).
+        return reply.status, reply.body, f"{redacted(url)}: HTTP {reply.status}"
 
     def health(self, name: str, url: str) -> Check:
         status, _, detail = self.get(url)
@@ -144,12 +146,19 @@ class _Probe:
             api = raised_scheme(base_url(member.api_url), ctx.config.scheme)
             probe = self.health(member.id, api + ctx.config.endpoint(service).health_path)
             if not probe.ok:
+                # The id is a peer's word too: advice to run a command carries only a node id
+                # (what `fba leave --member` takes), never text that would be another command.
+                advice = (
+                    f"remove it: fba leave --service {service.value} --member {member.id}"
+                    if is_node_id(member.id)
+                    else f"its id {member.id!a:.80} is not a valid node id, so fba leave cannot remove it"
+                )
                 checks.append(
                     Check(
                         f"stale-member:{service.value}:{member.id}",
                         False,
                         f"listed with {member.raft_addr} but not answering ({probe.detail}); if it never came up, "
-                        f"remove it: fba leave --service {service.value} --member {member.id}",
+                        + advice,
                     )
                 )
         return checks

@@ -17,11 +17,11 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from automation.spec.commands import MAX_SECONDS
-from automation.spec.markers import NODE_ID_PATTERN, Service
-from automation.spec.urls import header_value_problem, port_problem, redacted, url_problem
+from automation.spec.markers import NODE_ID_PATTERN, Service, is_node_id
+from automation.spec.urls import header_value_problem, host_key, port_problem, redacted, url_problem
 
 _HOST_RE = re.compile(
-    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+    r"^(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
 _NODE_ID_RE = NODE_ID_PATTERN
 
@@ -57,7 +57,7 @@ def _ipv4_port(value: str) -> str:
 
 def _host_port(value: str) -> str:
     host, _ = _split_port(value, "host:port")
-    if not _HOST_RE.match(host):
+    if not _HOST_RE.fullmatch(host):  # fullmatch: `$` would let a final newline through
         raise ValueError(f"expected host:port, got {_quote(value)}")
     return value
 
@@ -66,7 +66,7 @@ def _peer(value: str) -> str:
     """`host:port` (the design's form; the id is the host) or `id=host:port` (etcd's form)."""
     peer_id, sep, addr = value.partition("=")
     if sep:
-        if not re.match(_NODE_ID_RE, peer_id):
+        if not is_node_id(peer_id):
             raise ValueError(f"expected id=host:port with a valid node id, got {_quote(value)}")
         _host_port(addr)
     else:
@@ -327,7 +327,43 @@ class ClusterConfig(_Strict):
         contradiction = self._contradiction()
         if contradiction:
             raise ValueError(contradiction)
+        if not self.bootstrap:
+            for name, service, url in self._leader_candidates():
+                if self.is_own_api(service, url):
+                    # A joining node whose leader is its own API asked only its own service,
+                    # which lists us once it formed a one-node cluster: exit 2 with a marker.
+                    raise ValueError(
+                        f"{name}: {_quote(url)} is this node's own {service.value} API "
+                        f"({self.advertised_api_url(service)}); a joining node's leader is another node"
+                    )
         return self
+
+    def _leader_candidates(self) -> list[tuple[str, Service, str]]:
+        """(field, service, URL): each join's configured leader (flaredb's too when it is
+        derived from `leader_url`'s host: that join would ask only itself first) and every
+        `discovery.peer_urls` entry as written (chainfire API URLs). flaredb asks a peer URL's
+        host on its own port; that derived candidate, when it is this node, is dropped where
+        candidates are made (`LeaderFinder.candidates`), the configured leader still there."""
+        out = []
+        for service in (Service.CHAINFIRE, Service.FLAREDB):
+            written = f"services.{service.value}.leader_url" if self.endpoint(service).leader_url else "leader_url"
+            out.append((written, service, self.leader_url_for(service)))
+        out += [(f"discovery.peer_urls[{i}]", Service.CHAINFIRE, url) for i, url in enumerate(self.discovery.peer_urls)]
+        return out
+
+    def is_own_api(self, service: Service, url: str) -> bool:
+        """Whether `url` is this node's own API for `service`: its advertised host, its node id
+        or `localhost` (compared as the connection resolves them, `spec.urls.host_key`) on the
+        service's API port, either scheme. The one rule for leader hints and candidates
+        (`LeaderFinder`), health-report's peers and this validation. Other loopback addresses
+        are not ours: nodes may run side by side on 127.0.0.x."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+        except ValueError:
+            return False
+        own = {host_key(self.host), host_key(self.node_id), "localhost"}
+        return port == self.endpoint(service).api_port and host_key(parts.hostname or "") in own
 
     def _contradiction(self) -> str | None:
         """Two values the user wrote that cannot both hold. We refuse rather than pick one: the

@@ -35,6 +35,16 @@ CHECKSUM_PREFIX = "sha256:"
 NODE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 
 
+def is_node_id(text: str) -> bool:
+    """Whether `text` is a node id. Python's `$` also matches before a final newline, so
+    `re.match(NODE_ID_PATTERN, "node02\\n")` accepted it and `leave` sent `node02%0A`:
+    every check of input against a pattern uses `fullmatch`. (pydantic's `pattern=` runs
+    Rust's regex, whose `$` is the end of the text: the config's fields were not affected.)"""
+    import re  # here, not at the top: `fba status` imports this module and matches no id
+
+    return re.fullmatch(NODE_ID_PATTERN, text) is not None
+
+
 class Service(StrEnum):
     CHAINFIRE = "chainfire"
     FLAREDB = "flaredb"

@@ -9,6 +9,9 @@ a leader that named `http://127.0.0.1:99999` ended `fba join` with exit 70.
 
 from __future__ import annotations
 
+import ipaddress
+import re
+import socket
 from urllib.parse import urlsplit, urlunsplit
 
 from automation.spec.numbers import ascii_number, port_number
@@ -64,6 +67,32 @@ def url_problem(url: str) -> str | None:
     if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
         return "a space or control character in the URL"
     return None
+
+
+_NUMERIC_V4 = re.compile(r"[0-9A-Fa-fXx.]+")
+
+
+def host_key(host: str) -> str:
+    """`host` as the connection resolves it, for comparing hosts: a numeric IPv4 address in any
+    form `getaddrinfo` takes (it uses `inet_aton`: `127.0.4`, `2130706436`, `127.000.000.004`,
+    `0x7f.0.0.4` all connect to 127.0.0.4) as its dotted quad, an IPv4-mapped IPv6 address
+    (`::ffff:7f00:4`) as the IPv4 address it reaches, any other IPv6 address compressed, and a
+    name in lower case without a trailing dot. Comparing text let a peer name this node's own
+    API as `127.000.000.004` and be followed as the leader."""
+    text = host.strip("[]").lower()
+    if ":" in text:
+        try:
+            address = ipaddress.IPv6Address(text.partition("%")[0])
+        except ValueError:
+            return text
+        return str(address.ipv4_mapped or address)
+    text = text.removesuffix(".")
+    if _NUMERIC_V4.fullmatch(text):  # inet_aton also takes trailing junk after a space: not here
+        try:
+            return socket.inet_ntoa(socket.inet_aton(text))
+        except OSError:
+            return text
+    return text
 
 
 def raised_scheme(url: str, floor: str) -> str:

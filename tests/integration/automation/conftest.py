@@ -302,8 +302,10 @@ class Node:
             "flaredb": {"api_port": self.flaredb.port, "raft_port": 2480},
             "iam": {"api_port": self.iam.port},
         }
-        if "flaredb" in leaders:
-            services["flaredb"]["leader_url"] = leaders["flaredb"]
+        # flaredb's leader defaults to the chainfire leader's host on flaredb's port, which is
+        # this node's own flaredb API here (every server is on 127.0.0.1): a config error for a
+        # joining node. A port nobody answers on stands in until a test starts that leader.
+        services["flaredb"]["leader_url"] = leaders.get("flaredb", f"{scheme}://{LOOPBACK}:{free_port()}")
         config: dict[str, Any] = {
             "node_id": NODE_ID,
             "node_role": "control-plane",
