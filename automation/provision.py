@@ -23,7 +23,7 @@ from pathlib import Path
 from automation import regularfile
 from automation.errors import FbaError, MarkerError
 from automation.log import Logger
-from automation.markers import judge_existing_directory, write_all_atomic
+from automation.markers import BadLink, judge_existing_directory, link_target, write_all_atomic
 from automation.spec.exitcodes import ExitCode
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -158,14 +158,18 @@ def _target_problem(dest: Path, target: Path) -> str | None:
         if not stat.S_ISDIR(info.st_mode):
             return f"{dest / parent} is {regularfile.kind(info.st_mode)}, not a directory"
     try:
-        info = os.lstat(target)
+        # A symlink stays and its target is replaced; one that leads nowhere usable is named
+        # now, before anything is replaced (`link_target`).
+        info = os.lstat(link_target(target))
+    except BadLink as err:
+        return f"{target}: {err.strerror}"
     except FileNotFoundError:
         return None
     except OSError as err:
         return f"{target}: {regularfile.describe(err)}"
     if stat.S_ISDIR(info.st_mode):
         return f"{target} is a directory; a file cannot replace it"
-    return None  # a file (or a link, FIFO, ...) that the rename replaces
+    return None  # a file (or a FIFO, ...) that the rename replaces
 
 
 def _content(target: Path) -> bytes | None:
