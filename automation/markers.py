@@ -462,6 +462,9 @@ def write_all_atomic(files: Sequence[tuple[Path, bytes, int]]) -> None:
     `fba units render` and `fba provision` wrote file after file and stopped at the first that
     failed, with the earlier ones already replaced and the exit code saying nothing changed.
 
+    The paths are user-given: a symlink among them stays, and the file it resolves to is the one
+    staged beside and replaced (`link_target`); one leading nowhere fails before any rename.
+
     Raises:
         OSError: with `filename` set to the target that could not be written.
     """

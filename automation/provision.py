@@ -4,7 +4,9 @@ Each regular file of `--source` (and of its subdirectories) is installed under `
 (default /etc/nixos/secrets) with mode 0600, atomically, only when its content differs. Files
 in `--dest` that the source does not have (the IAM credentials this node generated) are never
 touched. Anything else in the source (a symlink, a FIFO, a socket, a device) is skipped with a
-WARN line naming it.
+WARN line naming it. A target in `--dest` that is a symlink (secrets kept on a persistent
+volume) stays one: the file it resolves to is replaced; a link leading nowhere is a problem
+found before anything is replaced.
 
 All or nothing: every source is read and every target checked before anything is replaced,
 and the new files are staged and then renamed together (`write_all_atomic`). Installing file
