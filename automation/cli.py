@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 from automation import __version__
 from automation.errors import ConfigError, FbaError, UsageError
 from automation.log import Logger, discard, write_line
-from automation.spec.commands import COMMANDS, GROUPS, Arg, CommandSpec, command, command_of
+from automation.spec.commands import COMMANDS, GROUPS, Arg, CommandSpec, command, command_of, relation_problem
 from automation.spec.exitcodes import ExitCode
 from automation.spec.markers import NODE_ID_PATTERN, is_node_id
 
@@ -226,6 +226,9 @@ def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None)
     try:
         args = build_parser().parse_args(argv)
         spec = command(args._command)
+        problem = relation_problem(spec, vars(args))
+        if problem:
+            raise UsageError(problem)
         # Imported once a command was parsed: `--help`, `--version` and usage errors end above,
         # without the invocation's defaults (the unit graph).
         from automation.invocation import Invocation

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,17 @@ _JSON_TYPES = {
 
 
 ENVIRONMENT = "environment"  # the source named for a problem in an FBA_* override
+# How alike (difflib's ratio) an unknown FBA_* name and an override must be for the name to be
+# that override misspelt (an error) rather than another tool's variable (a WARN): a swapped,
+# missing or extra letter scores above 0.9; the harness's FBA_RUN_DEADLINE scores 0.8 against
+# FBA_JOIN_DEADLINE_S.
+MISSPELT_CUTOFF = 0.85
+# An override that is an integer literal (ASCII digits, optional sign), and the most digits read
+# as one (Python's int() refuses more than 4300).
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+MAX_INT_DIGITS = 4000
+# pydantic's bound checks; reported with both bounds of the field.
+_BOUND_KINDS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
 
 
 def load(path: Path, env: Mapping[str, str] | None = None) -> ClusterConfig:
@@ -92,7 +104,8 @@ def check_environment(env: Mapping[str, str]) -> list[str]:
     (`automation.spec.environment`, and the overrides derived from the config model).
 
     Raises ConfigError for a name that is meant as an override but sets nothing: a misspelt
-    one (FBA_JOIN_DEADLINE for FBA_JOIN_DEADLINE_S) or a config setting that cannot be
+    one (FBA_JOIN_DEADLINE for FBA_JOIN_DEADLINE_S, FBA_JION_DEADLINE_S, FBA_join_max_attempts:
+    `_misspelt`) or a config setting that cannot be
     overridden (FBA_TLS_ENABLED, FBA_BOOTSTRAP): ignoring it would leave the file in charge
     while the operator believes otherwise. Returns a warning for every other unknown FBA_*
     name (it may belong to a tool around fba, such as the test harness), with a did-you-mean."""
@@ -116,6 +129,9 @@ def check_environment(env: Mapping[str, str]) -> list[str]:
                 f"{name}: {fields[name]} cannot be overridden from the environment (only {sections} can){hint}; "
                 "set it in the config file"
             )
+        elif meant := _misspelt(name, known, list(overrides)):
+            why = "names are case-sensitive" if meant.upper() == name.upper() else "a misspelt override?"
+            problem = f"{name}: not a variable fba reads ({why}); did you mean {meant}?"
         else:
             warnings.append(f"{name}: not a variable fba reads; ignored{hint}")
             continue
@@ -145,7 +161,11 @@ def _apply_environment(document: Any, env: Mapping[str, str]) -> list[str]:
         try:
             value = jsonload.loads(raw, source=name)
         except jsonload.JsonError:
-            value = raw  # a bare word such as `fixed` is meant as a string
+            # An integer too large for the JSON reader is still an integer: handed on as a
+            # Python int, the model judges it against the field's bounds ("out of range"), where
+            # the raw text was reported as "expected an integer". The length cap keeps int()
+            # within Python's own digit limit (and nothing near it is in any field's range).
+            value = int(raw) if _INTEGER.fullmatch(raw) and len(raw) <= MAX_INT_DIGITS else raw
         target[key] = value
         applied.append(name)
     return applied
@@ -164,6 +184,16 @@ def _refuse_non_utf8(name: str, raw: str) -> None:
         raise ConfigError(
             f"Configuration invalid: {ENVIRONMENT}: {problem}", problems=(problem,), origins=(ENVIRONMENT,)
         ) from None
+
+
+def _misspelt(name: str, known: list[str], overrides: list[str]) -> str | None:
+    """The known name an unknown FBA_* name was meant to be, when it is surely one: the same
+    ignoring case (environment names are case-sensitive, so FBA_join_max_attempts sets
+    nothing), or an override a letter or two off (FBA_JION_DEADLINE_S). A WARN for either left
+    the default in charge while the operator believed otherwise. The harness's own names
+    (FBA_RUN_DEADLINE, FBA_NET_MODE) are further off than MISSPELT_CUTOFF: they stay WARNs."""
+    same = next((k for k in known if k.upper() == name.upper()), None)
+    return same or _closest(name.upper(), overrides, cutoff=MISSPELT_CUTOFF)
 
 
 def _closest(name: str, known: list[str], cutoff: float = 0.6) -> str | None:
@@ -285,6 +315,8 @@ def _describe(error: Any) -> str:
     if kind == "value_error":
         message = str(error.get("ctx", {}).get("error", error.get("msg", "")))
         return message if where and message.startswith(f"{where}:") else f"{prefix}{message}"
+    if kind in _BOUND_KINDS:
+        return f"{prefix}out of range ({_bounds(loc) or error.get('msg', kind)}){got}"
     if kind.endswith("_type") or kind.endswith("_parsing"):
         expected = _JSON_TYPES.get(kind.split("_")[0], kind.split("_")[0])
         return f"{prefix}expected {expected}{got}"
@@ -295,6 +327,22 @@ def _describe(error: Any) -> str:
         return f"{prefix}expected text matching {error.get('ctx', {}).get('pattern')}{got}"
     message = str(error.get("msg", kind))
     return f"{prefix}{message[0].lower() + message[1:] if message else kind}{got}"
+
+
+def _bounds(loc: Sequence[str | int]) -> str:
+    """The field's bounds as text ("from 1 to 1000", "above 0, at most 86400"), from its model."""
+    owner = _model_at(loc[:-1]) if loc else None
+    field = owner.model_fields.get(str(loc[-1])) if owner else None
+    if field is None:
+        return ""
+    words = {"ge": "at least", "gt": "above", "le": "at most", "lt": "below"}
+    parts = []
+    for item in field.metadata:
+        for attr, word in words.items():
+            bound = getattr(item, attr, None)
+            if bound is not None:
+                parts.append(f"{word} {bound}")
+    return ", ".join(parts)
 
 
 def _json_repr(value: object) -> str:

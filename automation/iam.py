@@ -26,7 +26,7 @@ from automation.errors import ConfigError, MarkerError, StepFailed
 from automation.health import wait_healthy
 from automation.http import Response
 from automation.log import Logger
-from automation.markers import Ownership, write_atomic
+from automation.markers import Ownership, link_target, probe_writable, write_atomic
 from automation.markertrust import identity_for
 from automation.policy import Deadline, join_policy
 from automation.retry import Outcome, Try, Verdict, fetch, run
@@ -78,6 +78,7 @@ def _run_iam_setup_locked(ctx: Context, log: Logger, budget_s: float | None) -> 
     if warning:
         log.warn(warning)
     cfg = ctx.config
+    _check_credentials_writable(Path(cfg.iam.credentials_path))
     token = _bootstrap_token(secretfiles.bootstrap_token_file(cfg), log)
     log.redactor.add(token)
     base = cfg.local_api_url(Service.IAM)
@@ -97,6 +98,26 @@ def _run_iam_setup_locked(ctx: Context, log: Logger, budget_s: float | None) -> 
         "IAM initialized", marker=name, credentials=cfg.iam.credentials_path, admin_status=setup.creds["admin_status"]
     )
     return ExitCode.OK
+
+
+def _check_credentials_writable(path: Path) -> None:
+    """Prove the credentials file can be written where it goes (through a symlink, to its
+    target: `link_target`) before IAM is asked for anything: the admin password is staged
+    there before the admin is created, and a run that cannot stage it must not create one.
+
+    Raises:
+        MarkerError: a dangling or looping link, or a directory that cannot be created or
+            written (cause `state not written`); nothing was sent.
+    """
+    try:
+        target = link_target(path)
+    except OSError as err:
+        raise MarkerError(f"cannot write the IAM credentials file {path}: {err.strerror}") from None
+    try:
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as err:
+        raise MarkerError(f"cannot create {target.parent} for the IAM credentials: {err.strerror}") from None
+    probe_writable(target.parent, "the IAM credentials directory")
 
 
 def _bootstrap_token(file: secretfiles.SecretFile, log: Logger) -> str:
@@ -206,7 +227,8 @@ class _Setup:
         except OSError as err:  # as write_atomic's own failures: one line, exit 1, never a traceback
             raise MarkerError(f"cannot create {self.path.parent} for the IAM credentials: {err.strerror}") from None
         self._refuse_if_changed()
-        write_atomic(self.path, (json.dumps(self.creds, indent=2) + "\n").encode("utf-8"), mode=0o600)
+        data = (json.dumps(self.creds, indent=2) + "\n").encode("utf-8")
+        write_atomic(self.path, data, mode=0o600, follow_link=True)  # a link into /persist stays one
         self.on_disk_password = self.creds.get("admin_password")
 
     def _refuse_if_changed(self) -> None:

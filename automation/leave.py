@@ -44,6 +44,13 @@ def run_leave(ctx: Context, service: Service, member: str | None) -> ExitCode:
 
 def _run_leave_locked(ctx: Context, service: Service, target: str, deadline: Deadline, log: Logger) -> ExitCode:
     cfg = ctx.config.join
+    if target == ctx.config.node_id:
+        # Leaving ourselves ends by dropping our markers: the state dir is proven writable (and
+        # no directory stands in a marker's place) before the DELETE, not found read-only after
+        # the member is gone and the markers still say "joined".
+        warning = ctx.markers.ensure_directory(*_marker_names(service))
+        if warning:
+            log.warn(warning)
     finder = LeaderFinder(ctx.config, service, log, ctx.clock)
     # Percent-encoded although the pattern allows only URL-safe characters: a value put into a
     # URL path is encoded where it is put, not trusted to have been checked elsewhere.
@@ -111,6 +118,9 @@ def _not_a_member(reply: Response) -> str | None:
     return None
 
 
+def _marker_names(service: Service) -> list[str]:
+    return [marker_name(service, step) for step in (Step.JOINED, Step.INITIALIZED)]
+
+
 def _drop_markers(ctx: Context, service: Service) -> list[str]:
-    names = [marker_name(service, step) for step in (Step.JOINED, Step.INITIALIZED)]
-    return [name for name in names if ctx.markers.remove(name)]
+    return [name for name in _marker_names(service) if ctx.markers.remove(name)]

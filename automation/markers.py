@@ -13,6 +13,7 @@ means for a join.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Callable, Sequence
@@ -129,6 +130,7 @@ class MarkerStore:
         self.directory = directory
         self._clock = clock or _now
         self._before_rename = before_rename
+        self._warned = False  # the wide-mode WARN was returned already (`judge_directory`)
 
     def ensure_directory(self, *will_write: str) -> str | None:
         """Create the directory 0700, or use an existing one. Returns a warning when an existing
@@ -143,7 +145,10 @@ class MarkerStore:
         `will_write`: the markers the step writes once it succeeded; each must be replaceable
         by a file now (a directory in its place is not), so that a step does not change the
         cluster first and then find it cannot record that."""
-        created = self._ensure_directory_exists()
+        # Judged before anything is created in it (a directory others may write to is refused
+        # untouched), then proven writable, before the step sends anything.
+        warning = self.judge_directory()
+        probe_writable(self.directory, "state directory")
         for name in will_write:
             try:
                 info = os.lstat(self.path(name))
@@ -155,13 +160,25 @@ class MarkerStore:
                 raise MarkerError(
                     f"cannot write marker {self.path(name)}: it is a directory (a marker cannot replace it); remove it"
                 )
-        warning = None if created else self._judge_mode()
         self._remove_stale_temp_files()
         return warning
 
-    def ensure_exists(self) -> None:
-        """Create the directory (0700) if it is not there; its mode is left to `ensure_directory`."""
-        self._ensure_directory_exists()
+    def judge_directory(self) -> str | None:
+        """The directory's mode judged (refused when others may write to it), creating it 0700
+        when absent. The warning for a wider mode is returned once per store: the step lock
+        judges first (before its lock file is created in the directory) and the step again
+        when it checks its markers, and one directory deserves one WARN.
+
+        Raises:
+            MarkerError: the directory cannot be created or used, or others may write to it.
+        """
+        if self._ensure_directory_exists():
+            return None
+        warning = self._judge_mode()
+        if warning is None or self._warned:
+            return None
+        self._warned = True
+        return warning
 
     def _ensure_directory_exists(self) -> bool:
         """Make sure the directory exists; True when this call created it (mode 0700)."""
@@ -302,6 +319,35 @@ class MarkerStore:
         return True
 
 
+def probe_writable(directory: Path, what: str) -> None:
+    """Prove a file can be created in `directory` (and remove it again), before a step asks
+    for a change it must then record there.
+
+    A state dir made read-only (chattr +i, a read-only mount; root ignores modes, not these)
+    was found only by the marker write: the join had already added this node, the exit said
+    it failed. The probe is named like a temp file of ours (`.NAME.tmp-PID`), so one left by
+    a crash is swept like theirs.
+
+    Raises:
+        MarkerError: the directory is not writable (cause `state not written`); nothing was sent.
+    """
+    probe = directory / f".write-probe.tmp-{os.getpid()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        return  # ours from a crashed run of this pid: creating it once proved the same
+    except OSError as err:
+        raise MarkerError(
+            f"cannot write in {what} {directory}: {regularfile.describe(err)}; nothing was asked of the "
+            "cluster, as the result could not be recorded"
+        ) from None
+    os.close(fd)
+    try:
+        probe.unlink()
+    except OSError:
+        pass  # swept as a stale temp file by a later run
+
+
 def judge_existing_directory(what: str, directory: Path, mode: int, wanted: int) -> tuple[str | None, str | None]:
     """(refusal, warning) for a directory fba is to write secrets or markers into but did not
     create. fba never changes such a directory's mode: a typo'd `--state-dir /var/lib` or
@@ -324,10 +370,65 @@ def judge_existing_directory(what: str, directory: Path, mode: int, wanted: int)
     return None, None
 
 
+class BadLink(OSError):
+    """A user-given path that is a symlink leading nowhere a file can be written (its own
+    class: a dangling link's ENOENT must not read as "no file there yet")."""
+
+
+def link_target(path: Path) -> Path:
+    """Where a write to the user-given file `path` goes: `path` itself, or, when it is a
+    symlink, the regular file it resolves to (which may not exist yet only as `path` itself).
+
+    Users link their files elsewhere on purpose (README: "a regular file or a symlink to one";
+    impermanence keeps the IAM credentials as a link into /persist). The atomic rename over
+    `path` replaced the link with a plain file: the persistent target kept the old content,
+    and the secret written was lost at the next boot. Markers are not user-given: they are
+    written over, and a symlinked marker is read as corrupt (`MarkerStore.read`).
+
+    Raises:
+        BadLink: `path` is a dangling link, a loop, or a link to something other than a
+            regular file (one line naming `path`; a rename over a link to /dev/null would
+            replace the device).
+        OSError: `path` itself cannot be looked at.
+    """
+    try:
+        if not stat.S_ISLNK(os.lstat(path).st_mode):
+            return path
+        target = os.readlink(path)
+    except FileNotFoundError:
+        return path
+    except OSError as err:
+        raise OSError(err.errno, regularfile.describe(err), str(path)) from None
+    try:
+        resolved = Path(os.path.realpath(path, strict=True))
+        info = os.stat(resolved)
+    except FileNotFoundError as err:
+        raise BadLink(err.errno, f"a symlink to {target!a}, which does not exist", str(path)) from None
+    except OSError as err:
+        raise BadLink(err.errno, f"a symlink to {target!a}: {regularfile.describe(err)}", str(path)) from None
+    if not stat.S_ISREG(info.st_mode):
+        what = f"a symlink to {target!a}, which is {regularfile.kind(info.st_mode)}, not a regular file"
+        raise BadLink(errno.EINVAL, what, str(path))
+    return resolved
+
+
 def write_atomic(
-    path: Path, data: bytes, *, mode: int = MARKER_MODE, before_rename: Callable[[], None] | None = None
+    path: Path,
+    data: bytes,
+    *,
+    mode: int = MARKER_MODE,
+    before_rename: Callable[[], None] | None = None,
+    follow_link: bool = False,
 ) -> None:
-    """Replace `path` with `data` so that a crash leaves the old file or the new one, whole."""
+    """Replace `path` with `data` so that a crash leaves the old file or the new one, whole.
+
+    `follow_link`: `path` is user-given (not a marker of ours): a symlink there stays, and the
+    file it resolves to is replaced, atomically beside itself (`link_target`)."""
+    given = path
+    try:
+        path = link_target(path) if follow_link else path
+    except OSError as err:
+        raise MarkerError(f"cannot write {given}: {err.strerror}") from None
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         tmp.unlink(missing_ok=True)  # left by a crashed run whose pid we now reuse
@@ -361,22 +462,27 @@ def write_all_atomic(files: Sequence[tuple[Path, bytes, int]]) -> None:
     `fba units render` and `fba provision` wrote file after file and stopped at the first that
     failed, with the earlier ones already replaced and the exit code saying nothing changed.
 
+    The paths are user-given: a symlink among them stays, and the file it resolves to is the one
+    staged beside and replaced (`link_target`); one leading nowhere fails before any rename.
+
     Raises:
         OSError: with `filename` set to the target that could not be written.
     """
-    staged: list[tuple[Path, Path]] = []
+    staged: list[tuple[Path, Path, Path]] = []
     try:
-        for path, data, mode in files:
-            staged.append((_stage(path, data, mode), path))
-        for tmp, path in staged:
+        for given, data, mode in files:
+            # User-given files (secrets, unit files): a symlink stays, its target is replaced.
+            path = link_target(given)
+            staged.append((_stage(path, data, mode), path, given))
+        for tmp, path, given in staged:
             try:
                 os.replace(tmp, path)
             except OSError as err:
-                raise OSError(err.errno, err.strerror, str(path)) from err
-        for directory in dict.fromkeys(path.parent for _, path in staged):
+                raise OSError(err.errno, err.strerror, str(given)) from err
+        for directory in dict.fromkeys(path.parent for _, path, _ in staged):
             _fsync_directory(directory)
     finally:
-        for tmp, _ in staged:
+        for tmp, _, _ in staged:
             try:
                 tmp.unlink()  # renamed ones are gone already; what is left was never installed
             except OSError:

@@ -4,7 +4,9 @@ Each regular file of `--source` (and of its subdirectories) is installed under `
 (default /etc/nixos/secrets) with mode 0600, atomically, only when its content differs. Files
 in `--dest` that the source does not have (the IAM credentials this node generated) are never
 touched. Anything else in the source (a symlink, a FIFO, a socket, a device) is skipped with a
-WARN line naming it.
+WARN line naming it. A target in `--dest` that is a symlink (secrets kept on a persistent
+volume) stays one: the file it resolves to is replaced; a link leading nowhere is a problem
+found before anything is replaced.
 
 All or nothing: every source is read and every target checked before anything is replaced,
 and the new files are staged and then renamed together (`write_all_atomic`). Installing file
@@ -23,7 +25,7 @@ from pathlib import Path
 from automation import regularfile
 from automation.errors import FbaError, MarkerError
 from automation.log import Logger
-from automation.markers import judge_existing_directory, write_all_atomic
+from automation.markers import BadLink, judge_existing_directory, link_target, write_all_atomic
 from automation.spec.exitcodes import ExitCode
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -158,14 +160,18 @@ def _target_problem(dest: Path, target: Path) -> str | None:
         if not stat.S_ISDIR(info.st_mode):
             return f"{dest / parent} is {regularfile.kind(info.st_mode)}, not a directory"
     try:
-        info = os.lstat(target)
+        # A symlink stays and its target is replaced; one that leads nowhere usable is named
+        # now, before anything is replaced (`link_target`).
+        info = os.lstat(link_target(target))
+    except BadLink as err:
+        return f"{target}: {err.strerror}"
     except FileNotFoundError:
         return None
     except OSError as err:
         return f"{target}: {regularfile.describe(err)}"
     if stat.S_ISDIR(info.st_mode):
         return f"{target} is a directory; a file cannot replace it"
-    return None  # a file (or a link, FIFO, ...) that the rename replaces
+    return None  # a file (or a FIFO, ...) that the rename replaces
 
 
 def _content(target: Path) -> bytes | None:

@@ -174,7 +174,8 @@ def _write_metrics(path: Path, checks: list[Check], healthy: bool, log: Logger) 
     ]
     lines += [f'fba_check_ok{{check="{c.name}"}} {int(c.ok)}' for c in checks]
     try:
-        write_atomic(path, ("\n".join(lines) + "\n").encode("utf-8"), mode=0o644)
+        # The textfile path is the operator's: a symlink there stays one (markers.link_target).
+        write_atomic(path, ("\n".join(lines) + "\n").encode("utf-8"), mode=0o644, follow_link=True)
     except Exception as err:
         log.warn("Could not write Prometheus textfile", path=str(path), error=str(err))
 

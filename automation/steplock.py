@@ -17,14 +17,16 @@ are never removed: removing one while another run waits on it would let a third 
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from automation import regularfile
 from automation.deadline import Deadline
-from automation.errors import StepBusy
+from automation.errors import MarkerError, StepBusy
 from automation.log import Logger
 from automation.markers import MarkerStore
 from automation.spec.markers import Service, lock_name
@@ -39,9 +41,14 @@ def step_lock(markers: MarkerStore, service: Service, deadline: Deadline, log: L
 
     Raises:
         StepBusy: another run held it until the deadline (nothing was read or changed).
-        MarkerError: the state directory cannot be created or used.
+        MarkerError: the state directory cannot be created or used, is refused (others may
+            write to it), or the lock file cannot be created because it is not writable.
     """
-    markers.ensure_exists()
+    # The directory's mode is judged before the lock file is created in it: a state dir that
+    # will be refused (others may write to it) is left untouched, not given a lock file first.
+    warning = markers.judge_directory()
+    if warning:
+        log.warn(warning)
     path = markers.path(lock_name(service))
     fd = _open(path, markers.directory, log)
     if fd is None:
@@ -53,13 +60,26 @@ def step_lock(markers: MarkerStore, service: Service, deadline: Deadline, log: L
         os.close(fd)  # releases the lock
 
 
+# The lock file could not be opened because the state directory (or the file system) is not
+# writable: a read-only mount, chattr +i (root ignores modes, not these), a mode that bars us.
+_NOT_WRITABLE = (errno.EROFS, errno.EPERM, errno.EACCES)
+
+
 def _open(path: Path, directory: Path, log: Logger) -> int | None:
     try:
         return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     except OSError as err:
-        # A read-only state dir (a node already set up, booted with it read-only) or something
-        # odd in the lock's place: the directory itself is locked instead, which excludes the
-        # same runs (and more: every step of this state dir), and needs no write.
+        if err.errno in _NOT_WRITABLE:
+            # The step could not record its result there either. Locking the directory instead
+            # (as before) let the join add this node, verify it, and only then fail on its
+            # marker: the early failure is here, before any request.
+            raise MarkerError(
+                f"cannot create the lock {path}: {regularfile.describe(err)}; the state directory is not "
+                "writable, so the step could not record its result: nothing was asked of the cluster"
+            ) from None
+        # Something odd in the lock's place (a symlink, a directory): the directory itself is
+        # locked instead, which excludes the same runs (and more: every step of this state
+        # dir), and needs no write.
         reason = err.strerror or str(err)
     try:
         return os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)

@@ -37,6 +37,10 @@ class Arg(NamedTuple):
     required: bool = False
     switch: bool = False  # store_true
     one_of: str | None = None  # name of a required mutually exclusive group
+    # Another argument of the command (its flag) this one must not equal: `join --service
+    # chainfire --require-joined chainfire` waited for its own marker, exit 1 on every start
+    # until systemd's start limit. Such a pair is a usage error (exit 3) before anything runs.
+    differs_from: str | None = None
 
 
 class CommandSpec(NamedTuple):
@@ -137,8 +141,9 @@ COMMANDS: tuple[CommandSpec, ...] = (
             Arg(("--deadline",), f"overall budget for the join, seconds, at most {MAX_SECONDS}", type="float"),
             Arg(
                 ("--require-joined",),
-                "exit 1 (to be retried) until this service's join marker exists",
+                "exit 1 (to be retried) until this service's join marker exists (another service than --service)",
                 choices=_JOIN_SERVICES,
+                differs_from="--service",
             ),
         ),
     ),
@@ -235,6 +240,24 @@ COMMANDS: tuple[CommandSpec, ...] = (
         common=False,
     ),
 )
+
+
+def _dest(flag: str) -> str:
+    """argparse's attribute name for a flag (`--require-joined` -> `require_joined`)."""
+    return flag.lstrip("-").replace("-", "_")
+
+
+def relation_problem(spec: CommandSpec, values: dict[str, object]) -> str | None:
+    """Why the parsed arguments (argparse's attributes) cannot go together, from each
+    argument's `differs_from` (None: they can)."""
+    for arg in spec.args:
+        if arg.differs_from is None:
+            continue
+        mine, other = values.get(_dest(arg.flags[0])), values.get(_dest(arg.differs_from))
+        if mine is not None and mine == other:
+            flag = arg.flags[0]
+            return f"fba {spec.name}: {flag} {mine} is {arg.differs_from} itself: a step cannot require itself"
+    return None
 
 
 def command(name: str) -> CommandSpec:

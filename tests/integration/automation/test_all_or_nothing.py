@@ -229,3 +229,45 @@ def test_credentials_that_cannot_be_staged_are_one_line_not_a_traceback(fba: Fba
     assert result.rc == ExitCode.FAILED, result.describe()
     assert "cannot create /proc/fba-test-nowhere for the IAM credentials" in result.output, result.describe()
     assert node.iam.requests_to("POST", "/users") == []
+
+
+# symlinked targets (break 7, finding 4) ------------------------------------------------------
+
+
+def test_a_symlinked_target_stays_a_link_and_its_target_gets_the_secret(fba: Fba, tmp_path: Path) -> None:
+    """The rename replaced the link with a plain file; the persistent target kept the old one."""
+    source, dest, persist = tmp_path / "source", tmp_path / "dest", tmp_path / "persist"
+    _tree(source, dest)
+    persist.mkdir()
+    (persist / "z").write_bytes(b"old z\n")
+    (dest / "z").symlink_to(persist / "z")
+
+    rc, output = _provision(fba, source, dest)
+
+    assert rc == ExitCode.OK, output
+    assert (dest / "z").is_symlink() and os.readlink(dest / "z") == str(persist / "z")
+    assert (persist / "z").read_bytes() == b"new z\n" and mode_of(persist / "z") == 0o600
+    assert sorted(p.name for p in persist.iterdir()) == ["z"]  # no temp file left beside it
+
+
+@pytest.mark.parametrize("kind", ["dangling", "loop", "device"])
+def test_a_symlink_leading_nowhere_installs_nothing_and_says_so(fba: Fba, tmp_path: Path, kind: str) -> None:
+    source, dest = tmp_path / "source", tmp_path / "dest"
+    _tree(source, dest)
+    if kind == "dangling":
+        (dest / "z").symlink_to(tmp_path / "nowhere")
+        said = "which does not exist"
+    elif kind == "loop":
+        (dest / "z").symlink_to(dest / "y")
+        (dest / "y").symlink_to(dest / "z")
+        said = "Too many levels of symbolic links"
+    else:
+        (dest / "z").symlink_to("/dev/null")
+        said = "which is a character device, not a regular file"
+
+    rc, output = _provision(fba, source, dest)
+
+    assert rc == ExitCode.FAILED, output
+    assert "nothing installed" in output and f"{dest / 'z'}: a symlink to" in output and said in output, output
+    assert len(output.strip().splitlines()) == 1, output
+    assert (dest / "a").read_bytes() == b"old a\n" and (dest / "z").is_symlink()

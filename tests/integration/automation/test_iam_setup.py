@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+from pathlib import Path
 from typing import Any
 
 from automation.spec.exitcodes import ExitCode
@@ -197,3 +198,44 @@ def test_crash_before_create_sends_the_staged_password_on_rerun(fba: Fba, node: 
     assert [r.status for r in node.iam.requests_to("POST", "/users")] == [201]
     assert _creds(node)["admin_password"] == staged == node.iam_state.users["admin"]["password"]
     _assert_quiet(node, crashed, rerun)
+
+
+def test_a_symlinked_credentials_file_stays_a_link_and_its_target_gets_the_secrets(
+    fba: Fba, node: Node, tmp_path: Path
+) -> None:
+    """Break 7, finding 4: impermanence links the credentials into /persist; the atomic rename
+    replaced the link with a plain file and the persistent copy kept nothing (lost at reboot)."""
+    node.write_token()
+    fba.write_config(node.config())
+    persist = tmp_path / "persist"
+    persist.mkdir(mode=0o700)
+    node.credentials_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    node.credentials_path.symlink_to(persist / "iam-admin.json")
+    # The persistent copy as an earlier boot left it: nothing staged yet.
+    (persist / "iam-admin.json").write_text(
+        '{"admin_user": "admin", "admin_password": null, "admin_status": "pending"}'
+    )
+    (persist / "iam-admin.json").chmod(0o600)
+
+    result = fba.run("iam-setup")
+
+    assert result.rc == ExitCode.OK, result.describe()
+    assert node.credentials_path.is_symlink()
+    creds = json.loads((persist / "iam-admin.json").read_text())
+    assert creds["admin_password"] == node.iam_state.users["admin"]["password"]
+    assert mode_of(persist / "iam-admin.json") == 0o600
+
+
+def test_a_dangling_credentials_link_is_one_line_before_iam_is_changed(fba: Fba, node: Node, tmp_path: Path) -> None:
+    node.write_token()
+    fba.write_config(node.config())
+    node.credentials_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    node.credentials_path.symlink_to(tmp_path / "persist" / "iam-admin.json")
+
+    result = fba.run("iam-setup")
+
+    assert result.rc == ExitCode.FAILED, result.describe()
+    assert cause(result.last) == "state not written"
+    assert "which does not exist" in result.levels("ERROR")[-1]["message"]
+    assert node.iam_state.admins() == []  # nothing was created that the node cannot record
+    assert node.credentials_path.is_symlink()

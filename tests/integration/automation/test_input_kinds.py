@@ -356,3 +356,21 @@ def test_a_file_problem_beside_an_override_is_still_the_files(fba: Fba, node: No
     assert validate.rc == VALIDATE_INVALID, validate.describe()
     assert any(line.startswith("environment: FBA_JOIN_MAX_ATTEMPTS") for line in lines), lines
     assert any(line.startswith(f"{fba.config_path}: join.request_timeout_s") for line in lines), lines
+
+
+@pytest.mark.parametrize(
+    ("name", "meant"),
+    [("FBA_JION_DEADLINE_S", "FBA_JOIN_DEADLINE_S"), ("FBA_join_max_attempts", "FBA_JOIN_MAX_ATTEMPTS")],
+)
+def test_a_misspelt_override_stops_the_join_before_anything_is_sent(
+    fba: Fba, node: Node, name: str, meant: str
+) -> None:
+    """Break 7, finding 6: a WARN, and the join ran with the default in charge."""
+    leader = node.leader()
+    fba.write_config(node.config())
+
+    result = fba.run(*JOIN, env={name: "9"})
+
+    assert result.rc == ExitCode.INVALID, result.describe()
+    assert f"did you mean {meant}?" in result.last["message"], result.describe()
+    assert leader.admin_requests() == [] and not fba.state_dir.exists()

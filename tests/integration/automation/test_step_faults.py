@@ -234,6 +234,90 @@ def test_a_credentials_write_on_a_full_disk_names_its_cause(
     assert node.iam.requests_to("POST", "/users") == []  # the password was never staged: no create
 
 
+# A state dir that cannot be written (break 7, finding 5) --------------------------------------
+
+
+def _immutable(monkeypatch: pytest.MonkeyPatch, directory: Path, code: int) -> None:
+    """Creating a file in `directory` fails with `code`, as in a directory made immutable
+    (chattr +i: root ignores modes, not that) or on a read-only mount; files already there
+    still open, as they do under chattr +i."""
+    real_open = os.open
+    where = directory.resolve()
+
+    def fake_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if flags & os.O_CREAT and Path(path).parent.resolve() == where and not os.path.lexists(path):
+            raise OSError(code, os.strerror(code), str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", fake_open)
+
+
+@pytest.mark.parametrize("code", [errno.EPERM, errno.EROFS, errno.EACCES])
+@pytest.mark.parametrize("lock_exists", [False, True], ids=["no-lock-file", "lock-file-from-before"])
+@pytest.mark.parametrize("argv", [JOIN, LEAVE, ("iam-setup",)], ids=["join", "leave", "iam-setup"])
+def test_a_state_dir_that_cannot_be_written_fails_before_anything_is_sent(
+    fba: Fba,
+    node: Node,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: tuple[str, ...],
+    lock_exists: bool,
+    code: int,
+) -> None:
+    """The join added this node, verified it, then failed writing its marker (exit 1 saying
+    "failed" about a node that had joined). The lock file's creation failing, or the state
+    dir refusing a new file, is now the failure, before any request."""
+    leader = node.leader()
+    node.write_token()
+    fba.write_config(node.config())
+    fba.state_dir.mkdir(mode=0o700)
+    if lock_exists:
+        for lock in (".chainfire.lock", ".iam.lock"):
+            (fba.state_dir / lock).write_bytes(b"")
+    _immutable(monkeypatch, fba.state_dir, code)
+
+    result = _run_in_process(fba, capsys, *argv)
+
+    assert result.rc == ExitCode.FAILED, result.describe()
+    assert cause(result.last) == "state not written", result.describe()
+    assert os.strerror(code) in result.last["message"] and str(fba.state_dir) in result.last["message"]
+    assert leader.admin_requests() == [] and node.iam.requests_to("POST", "/users") == []
+    assert node.iam.requests_to("GET", "/users?role=admin") == []
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("code", [errno.EPERM, errno.EROFS])
+def test_a_credentials_dir_that_cannot_be_written_fails_before_iam_is_asked(
+    fba: Fba, node: Node, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    node.write_token()
+    fba.write_config(node.config())
+    node.credentials_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _immutable(monkeypatch, node.credentials_path.parent, code)
+
+    result = _run_in_process(fba, capsys, "iam-setup")
+
+    assert result.rc == ExitCode.FAILED, result.describe()
+    assert cause(result.last) == "state not written", result.describe()
+    assert "IAM credentials directory" in result.last["message"], result.describe()
+    assert [r for r in node.iam.requests if r.path != "/health"] == []
+
+
+def test_a_state_dir_that_will_be_refused_gets_no_lock_file(fba: Fba, node: Node) -> None:
+    """Break 7, finding 9: .chainfire.lock was created in it before its mode was judged."""
+    leader = node.leader()
+    fba.write_config(node.config())
+    fba.state_dir.mkdir()
+    fba.state_dir.chmod(0o777)
+
+    result = fba.run(*JOIN)
+
+    assert result.rc == ExitCode.FAILED, result.describe()
+    assert "may write to it" in result.last["message"], result.describe()
+    assert list(fba.state_dir.iterdir()) == []
+    assert leader.admin_requests() == []
+
+
 # TLS files that exist but cannot be loaded ----------------------------------------------------
 
 

@@ -161,6 +161,23 @@ def test_flaredb_join_waits_for_chainfires_marker(
     assert not (state / ".flaredb-joined").exists()
 
 
+@pytest.mark.parametrize("service", ["chainfire", "flaredb"])
+def test_a_join_requiring_itself_is_a_usage_error_before_anything_runs(
+    tmp_path: Path, join_config: dict[str, Any], service: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Break 7, finding 7: it waited for its own marker, exit 1 on every start until systemd's
+    start limit."""
+    path = write(tmp_path, join_config)
+    state = tmp_path / "s"
+    argv = ["join", "--service", service, "--require-joined", service, "--config", str(path)]
+    assert run([*argv, "--state-dir", str(state)], {}) == 3
+    out, err = capsys.readouterr()
+    assert out == "" and err.strip() == (
+        f"fba join: --require-joined {service} is --service itself: a step cannot require itself"
+    )
+    assert not state.exists()  # nothing ran: not even the lock file
+
+
 @pytest.mark.parametrize("member", ["", "node01#x", "../../users/admin", "node01/../node09", "node01?force=1"])
 def test_run_leave_refuses_an_id_that_is_not_a_node_id_whoever_calls_it(member: str) -> None:
     """The backstop behind `--member`'s argument type: `run_leave` itself never puts such an id

@@ -72,3 +72,12 @@ def test_units_run_commands_of_the_table_and_take_their_success_codes() -> None:
     assert systemd_success_codes("join") == (2,) and systemd_success_codes("health-report") == ()
     with pytest.raises(KeyError, match="no fba command 'bogus'"):
         command("bogus")
+
+
+def test_every_differs_from_names_another_flag_of_its_command() -> None:
+    """A relation naming a flag the command lacks would never fire (no usage error at all)."""
+    for spec in COMMANDS:
+        flags = {flag for arg in spec.args for flag in arg.flags}
+        for arg in spec.args:
+            if arg.differs_from is not None:
+                assert arg.differs_from in flags and arg.differs_from not in arg.flags, (spec.name, arg.flags)

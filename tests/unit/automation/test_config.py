@@ -46,7 +46,7 @@ def test_design_examples_validate(bootstrap_config: dict[str, Any], join_config:
         ({"leader_ur1": "https://x:1"}, "leader_ur1: unknown key; did you mean 'leader_url'?"),
         ({"tls": {"enabeld": True}}, "tls.enabeld: unknown key; did you mean 'enabled'?"),
         ({"initial_peers": ["node01:2380", 5]}, "initial_peers[1]: expected a string, got 5"),
-        ({"join": {"max_attempts": 0}}, "join.max_attempts: input should be greater than or equal to 1, got 0"),
+        ({"join": {"max_attempts": 0}}, "join.max_attempts: out of range (at least 1, at most 1000), got 0"),
         (
             {"leader_url": "http://node01:2379"},
             'leader_url: expected an https:// URL because tls.enabled is true, got "http://node01:2379"',
@@ -181,7 +181,7 @@ def test_bad_environment_override_names_the_variable(tmp_path: Path, join_config
     with pytest.raises(ConfigError) as caught:
         _load(tmp_path, join_config, {"FBA_JOIN_MAX_ATTEMPTS": "0"})
     assert caught.value.problems == (
-        "FBA_JOIN_MAX_ATTEMPTS (join.max_attempts): input should be greater than or equal to 1, got 0",
+        "FBA_JOIN_MAX_ATTEMPTS (join.max_attempts): out of range (at least 1, at most 1000), got 0",
     )
     with pytest.raises(ConfigError) as caught:
         _load(tmp_path, join_config, {"FBA_JOIN_DEADLINE_S": "NaN"})
@@ -243,3 +243,49 @@ def test_a_config_that_is_not_a_usable_file_is_one_line(tmp_path: Path, make: An
     with pytest.raises(ConfigError, match=phrase) as caught:
         configfile.read_bytes(path)
     assert "\n" not in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("name", "meant", "why"),
+    [
+        ("FBA_join_max_attempts", "FBA_JOIN_MAX_ATTEMPTS", "names are case-sensitive"),
+        ("FBA_Config", "FBA_CONFIG", "names are case-sensitive"),
+        ("FBA_JION_DEADLINE_S", "FBA_JOIN_DEADLINE_S", "a misspelt override?"),
+        ("FBA_HELTH_TIMEOUT_S", "FBA_HEALTH_TIMEOUT_S", "a misspelt override?"),
+    ],
+)
+def test_an_override_misspelt_or_in_another_case_is_an_error(
+    tmp_path: Path, join_config: dict[str, Any], name: str, meant: str, why: str
+) -> None:
+    """Break 7, finding 6: these were a WARN, and the default stayed in charge."""
+    with pytest.raises(ConfigError) as caught:
+        _load(tmp_path, join_config, {name: "9"})
+    assert caught.value.problems == (f"{name}: not a variable fba reads ({why}); did you mean {meant}?",)
+
+
+@pytest.mark.parametrize("name", ["FBA_RUN_DEADLINE", "FBA_NET_MODE", "FBA_STATE_DIRECTORY", "FBA_X"])
+def test_other_tools_fba_names_stay_warnings(name: str) -> None:
+    """The harness sets its own FBA_* names; they are not misspelt overrides."""
+    from automation.configfile import check_environment
+
+    warnings = check_environment({name: "1"})
+    assert len(warnings) == 1 and warnings[0].startswith(f"{name}: not a variable fba reads; ignored")
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "bounds"),
+    [
+        ("FBA_JOIN_MAX_ATTEMPTS", "99999999999999999999999", "at least 1, at most 1000"),
+        ("FBA_JOIN_MAX_ATTEMPTS", "-99999999999999999999999", "at least 1, at most 1000"),
+        ("FBA_JOIN_MAX_ATTEMPTS", "1001", "at least 1, at most 1000"),
+        ("FBA_JOIN_DEADLINE_S", "9" * 3000, "above 0, at most 86400"),
+    ],
+)
+def test_an_integer_override_out_of_range_says_so_with_its_bounds(
+    tmp_path: Path, join_config: dict[str, Any], name: str, raw: str, bounds: str
+) -> None:
+    """Break 7, finding 6: an integer too large for the JSON reader was "expected an integer"."""
+    with pytest.raises(ConfigError) as caught:
+        _load(tmp_path, join_config, {name: raw})
+    (problem,) = caught.value.problems
+    assert f": out of range ({bounds}), got {raw[:20]}" in problem, problem
