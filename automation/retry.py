@@ -95,12 +95,14 @@ class _Tally:
         self.requests = 0
         self.attempts = 0
         self.hops = 0
+        self.charged = False  # the last outcome used up an attempt
         self.beyond: float | None = None  # a Retry-After longer than the time left
 
     def record(self, outcome: Outcome[Any]) -> None:
         self.requests += 1
         verdict = outcome.verdict
-        if verdict is Verdict.ATTEMPT or (verdict is Verdict.HOP and self.hops >= self.policy.max_free_hops):
+        self.charged = verdict is Verdict.ATTEMPT or (verdict is Verdict.HOP and self.hops >= self.policy.max_free_hops)
+        if self.charged:
             self.attempts += 1
             self.hops = 0
         elif verdict is Verdict.HOP:
@@ -119,7 +121,18 @@ class _Tally:
         return False
 
     def delay(self, outcome: Outcome[Any], state: RetryCallState) -> float:
-        seconds = float(self.policy.wait(state)) if outcome.delay is None else outcome.delay
+        """Seconds before the next try: the step's own `delay` if it chose one; none for a free
+        hop (a hint is followed at once: before, it waited the backoff of every try so far, up to
+        16 s a hop, and a failover took minutes); the backoff of the attempts used up, not of the
+        tries, after an attempt; the policy's wait (by tries) for "later" and "busy"."""
+        if outcome.delay is not None:
+            seconds = outcome.delay
+        elif outcome.verdict is Verdict.HOP and not self.charged:
+            seconds = 0.0
+        elif self.charged:
+            seconds = self.policy.backoff(self.attempts)
+        else:
+            seconds = float(self.policy.wait(state))
         if outcome.retry_after is not None:
             seconds = max(seconds, outcome.retry_after)
         if outcome.verdict is not Verdict.HOP:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tenacity import wait_fixed
+from tenacity import wait_exponential, wait_fixed
 
 from automation.errors import JoinFailed, StepFailed
 from automation.http import Response, TransportError
@@ -129,6 +129,37 @@ def test_hops_are_free_up_to_the_cap_then_count() -> None:
     failure, _ = _fail(script, fake, policy=policy)
     assert failure.cause is Cause.NOT_LEADER
     assert len(script.tries) == 8  # (3 free + 1 counted) x 2 attempts
+
+
+def test_a_hint_is_followed_at_once_however_many_tries_came_before() -> None:
+    # CI, S6: after 6 tries each leader hint waited the 6th try's backoff (16 s), and a failover
+    # through 5 hints outlasted the 292 s the harness gave it.
+    fake = FakeClock()
+    busy = Outcome[str](Verdict.BUSY, Cause.NO_LEADER)
+    hint = Outcome[str](Verdict.HOP, Cause.NOT_LEADER, "u names v")
+    script = Script(*([busy] * 6), hint, hint, done("ok"))
+    policy = RetryPolicy("p", wait_exponential(multiplier=1, max=16), 20, 1.0, "p")
+    value, _ = _run(script, fake, budget=600, policy=policy)
+    assert value == "ok"
+    assert fake.slept[6:] == [0.0, 0.0]
+
+
+def test_after_an_attempt_the_backoff_is_that_of_the_attempts_used_up() -> None:
+    fake = FakeClock()
+    busy = Outcome[str](Verdict.BUSY, Cause.NO_LEADER)
+    failed = Outcome[str](Verdict.ATTEMPT, Cause.CONNECT_TIMEOUT, "GET u: connect timed out")
+    script = Script(*([busy] * 6), failed, failed, done("ok"))
+    policy = RetryPolicy("p", wait_exponential(multiplier=1, max=16), 20, 1.0, "p")
+    _run(script, fake, budget=600, policy=policy)
+    assert fake.slept[6:] == [1.0, 2.0]  # the 1st and 2nd attempt's, not the 7th and 8th try's
+
+
+def test_a_hop_that_uses_up_an_attempt_backs_off() -> None:
+    fake = FakeClock()
+    hint = Outcome[str](Verdict.HOP, Cause.NOT_LEADER, "u names v")
+    policy = RetryPolicy("p", wait_exponential(multiplier=1, max=16), 3, 1.0, "p", max_free_hops=2)
+    _fail(Script(hint), fake, policy=policy, budget=600)
+    assert fake.slept == [0.0, 0.0, 1.0, 0.0, 0.0, 2.0, 0.0, 0.0]
 
 
 def test_each_request_gets_at_most_the_time_left() -> None:
