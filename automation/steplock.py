@@ -41,8 +41,9 @@ def step_lock(markers: MarkerStore, service: Service, deadline: Deadline, log: L
 
     Raises:
         StepBusy: another run held it until the deadline (nothing was read or changed).
-        MarkerError: the state directory cannot be created or used, is refused (others may
-            write to it), or the lock file cannot be created because it is not writable.
+        MarkerError: the state directory cannot be created or used, or is refused (others
+            may write to it). One that is not writable is locked itself (the step's own marker
+            check fails before any request when it has something to record).
     """
     # The directory's mode is judged before the lock file is created in it: a state dir that
     # will be refused (others may write to it) is left untouched, not given a lock file first.
@@ -69,18 +70,21 @@ def _open(path: Path, directory: Path, log: Logger) -> int | None:
     try:
         return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     except OSError as err:
+        reason = regularfile.describe(err)
         if err.errno in _NOT_WRITABLE:
-            # The step could not record its result there either. Locking the directory instead
-            # (as before) let the join add this node, verify it, and only then fail on its
-            # marker: the early failure is here, before any request.
-            raise MarkerError(
-                f"cannot create the lock {path}: {regularfile.describe(err)}; the state directory is not "
-                "writable, so the step could not record its result: nothing was asked of the cluster"
-            ) from None
-        # Something odd in the lock's place (a symlink, a directory): the directory itself is
-        # locked instead, which excludes the same runs (and more: every step of this state
-        # dir), and needs no write.
-        reason = err.strerror or str(err)
+            # A step that must record its result fails before it sends anything: the marker
+            # check (MarkerStore.ensure_directory) proves a file can be created there first. A
+            # step that is already done (its marker says so) writes nothing and still ends 2:
+            # failing here turned every boot of a joined node on a read-only state dir into a
+            # failed unit.
+            log.warn(
+                f"Cannot create the lock {path} ({reason}): the state directory is not writable; locking "
+                "the directory instead. A step that must record its result will fail before it sends anything",
+                lock=str(path),
+            )
+        # Something odd in the lock's place (a symlink, a directory), or no file may be made:
+        # the directory itself is locked instead, which excludes the same runs (and more: every
+        # step of this state dir), and needs no write.
     try:
         return os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as err:

@@ -286,6 +286,36 @@ def test_a_state_dir_that_cannot_be_written_fails_before_anything_is_sent(
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("code", [errno.EROFS, errno.EACCES])
+@pytest.mark.parametrize("argv", [JOIN, ("iam-setup",)], ids=["join", "iam-setup"])
+def test_a_done_step_on_a_state_dir_that_cannot_be_written_is_still_done(
+    fba: Fba,
+    node: Node,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: tuple[str, ...],
+    code: int,
+) -> None:
+    """A joined node whose state dir became read-only later: its marker says done and nothing
+    needs writing, so every boot ends 2 (already done) with a WARN naming the directory,
+    instead of a failed unit at each boot (the lock file's creation was the failure)."""
+    leader = node.leader()
+    node.write_token()
+    fba.write_config(node.config())
+    assert fba.run(*argv).rc == ExitCode.OK
+    for lock in fba.state_dir.glob(".*.lock"):
+        lock.unlink()  # a lock file is made at first use: a state dir read-only since has none
+    sent = (len(leader.admin_requests()), len(node.iam.requests_to("POST", "/users")))
+    _immutable(monkeypatch, fba.state_dir, code)
+
+    result = _run_in_process(fba, capsys, *argv)
+
+    assert result.rc == ExitCode.ALREADY_DONE, result.describe()
+    warned = [line for line in result.lines if line["level"] == "WARN"]
+    assert any("the state directory is not writable" in line["message"] for line in warned), result.describe()
+    assert (len(leader.admin_requests()), len(node.iam.requests_to("POST", "/users"))) == sent
+
+
 @pytest.mark.parametrize("code", [errno.EPERM, errno.EROFS])
 def test_a_credentials_dir_that_cannot_be_written_fails_before_iam_is_asked(
     fba: Fba, node: Node, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, code: int

@@ -5,6 +5,9 @@ anything."""
 from __future__ import annotations
 
 import errno
+import fcntl
+import io
+import json
 import os
 import stat
 from pathlib import Path
@@ -118,20 +121,33 @@ def _refuse_creating(monkeypatch: pytest.MonkeyPatch, directory: Path, code: int
 
 
 @pytest.mark.parametrize("code", [errno.EROFS, errno.EPERM, errno.EACCES])
-def test_a_lock_file_that_cannot_be_created_is_the_early_failure(
+def test_a_lock_file_that_cannot_be_created_locks_the_directory_and_the_marker_check_fails_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
 ) -> None:
-    """Finding 5: the directory itself was locked instead, and the step ran on to fail at its
-    marker after the cluster had changed."""
+    """Finding 5: the step ran on to fail at its marker after the cluster had changed. Now the
+    marker check, before any request, proves a file can be made; the lock itself only warns,
+    so a step with nothing to write (already done) still ends 2 on a read-only state dir."""
     state = tmp_path / "state"
     state.mkdir(mode=0o700)
+    markers = MarkerStore(state)
+    out = io.StringIO()
     _refuse_creating(monkeypatch, state, code)
-    with pytest.raises(MarkerError) as caught, _lock(MarkerStore(state)):
-        pytest.fail("the step ran")
+    with step_lock(markers, Service.CHAINFIRE, Deadline.start(1.0), Logger(stream=out)):
+        held = os.open(state, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            with pytest.raises(BlockingIOError):  # the directory is what is locked
+                fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(held)
+        with pytest.raises(MarkerError) as caught:
+            markers.ensure_directory(".chainfire-joined")
     assert caught.value.cause.value == "state not written"
-    assert f"cannot create the lock {state / lock_name(Service.CHAINFIRE)}: {os.strerror(code)}" in str(
-        caught.value.message
-    )
+    warned = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [w["level"] for w in warned] == ["WARN"]
+    assert f"Cannot create the lock {state / lock_name(Service.CHAINFIRE)} ({os.strerror(code)})" in warned[0][
+        "message"
+    ]
+    assert list(state.iterdir()) == []
 
 
 @pytest.mark.parametrize("code", [errno.EROFS, errno.EPERM, errno.EACCES])
