@@ -57,5 +57,3 @@ with subtest("console log and monitor"):
     t.assertTrue(machine.get_console_log().strip(), "console output since start()")
     t.assertIn("running", machine.send_monitor_command("info status"))
     t.assertEqual(machine.execute("true", check_output=False), (-2, ""))
-
-machine.shutdown()
