@@ -155,6 +155,8 @@ def run(argv: list[str]) -> int:
             return down(args)
         if args.list:
             return _pytest(args, ["--collect-only", "-q", *rest], report=None)
+        if args.keyword and not (args.script or args.interactive or args.replay):
+            _require_selection(args)
         report = args.report or DEFAULT_REPORTS / time.strftime("cluster-test-%Y%m%d-%H%M%S")
         try:
             report.mkdir(parents=True, exist_ok=True)
@@ -315,6 +317,27 @@ def _pytest(args: argparse.Namespace, extra: list[str], *, report: Path | None, 
     argv += extra
     with _progress(mode, report) as reporter:
         return _pytest_child(args, argv, report=report, headline=headline, reporter=reporter)
+
+
+def _require_selection(args: argparse.Namespace) -> None:
+    """`-k` that selects no scenario is a usage error found by collecting (seconds), before the
+    accelerator probe, the report directory and any boot; it used to be found only after them.
+
+    Raises:
+        UsageError: nothing matches (pytest's exit 5), or the expression is not one (exit 4).
+    """
+    scenarios = os.environ.get("FBA_SCENARIOS", SCENARIOS)
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--pyargs", scenarios,
+            "--collect-only", "-q", "-k", args.keyword]  # fmt: skip
+    try:
+        done = subprocess.run(argv, env=_env(args, None), capture_output=True, text=True, timeout=120, check=False)
+    except subprocess.TimeoutExpired as err:
+        raise UsageError(f"-k {args.keyword!r}: collecting the scenarios took over 120 s") from err
+    if done.returncode == 5:
+        raise UsageError(f"-k {args.keyword!r} selects no scenario (cluster-test --list shows them)")
+    if done.returncode == 4:
+        said = next((line for line in done.stderr.splitlines() if "ERROR" in line), done.stderr.strip()[-200:])
+        raise UsageError(f"-k {args.keyword!r}: not a pytest expression: {said}")
 
 
 def _progress_mode(args: argparse.Namespace, report: Path | None) -> Mode:

@@ -41,8 +41,24 @@ def test_a_report_dir_that_cannot_be_made_is_one_line_exit_4_before_any_probe(tm
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     for report in (blocker, blocker / "sub"):
-        done = run("-k", "nothing-at-all", "--report", str(report))
+        done = run("-k", "test_markers", "--report", str(report))
         assert done.returncode == 4, done.stderr
         assert done.stderr.startswith(f"cluster-test: --report {report}: cannot make the report directory")
         assert len(done.stderr.strip().splitlines()) == 1
         assert "ACCEL" not in done.stdout  # refused before the accelerator probe
+
+
+@pytest.mark.parametrize("keyword", ["nothing-at-all", "test_markers and not test_markers"])
+def test_a_keyword_that_selects_nothing_is_one_line_exit_4_before_any_probe(tmp_path: Path, keyword: str) -> None:
+    report = tmp_path / "report"
+    done = run("-k", keyword, "--report", str(report))
+    assert done.returncode == 4, done.stderr
+    assert done.stderr == f"cluster-test: -k {keyword!r} selects no scenario (cluster-test --list shows them)\n"
+    assert "ACCEL" not in done.stdout and not report.exists()  # before the probe and the report dir
+
+
+def test_a_keyword_that_is_no_expression_is_one_line_exit_4(tmp_path: Path) -> None:
+    done = run("-k", "markers and (", "--report", str(tmp_path / "report"))
+    assert done.returncode == 4, done.stderr
+    assert done.stderr.startswith("cluster-test: -k 'markers and (': not a pytest expression")
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
