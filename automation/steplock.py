@@ -26,7 +26,7 @@ from pathlib import Path
 
 from automation import regularfile
 from automation.deadline import Deadline
-from automation.errors import MarkerError, StepBusy
+from automation.errors import StepBusy
 from automation.log import Logger
 from automation.markers import MarkerStore
 from automation.spec.markers import Service, lock_name

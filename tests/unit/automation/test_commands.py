@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from automation.cli import build_parser, run
+from automation.cli import _parse, build_parser, command_word, run
 from automation.spec.commands import COMMANDS, GROUPS, CommandSpec, command, command_of, systemd_success_codes
 from automation.spec.units import AUTOMATION_UNITS
 
@@ -35,6 +35,43 @@ def test_the_parser_routes_each_command_to_its_row(spec: CommandSpec) -> None:
     for arg in spec.args:
         dest = arg.flags[0].lstrip("-").replace("-", "_")
         assert hasattr(args, dest), f"{spec.name}: {arg.flags[0]} not parsed"
+
+
+@pytest.mark.parametrize("spec", COMMANDS, ids=lambda s: s.name)
+def test_a_parser_of_only_the_command_asked_for_parses_as_the_full_one(spec: CommandSpec) -> None:
+    argv = ["--config", "c.json", *spec.words, *MINIMAL.get(spec.name, [])]
+    assert command_word(argv) == spec.words[0]
+    assert vars(build_parser(only=spec.words[0]).parse_args(argv)) == vars(build_parser().parse_args(argv))
+
+
+@pytest.mark.parametrize(
+    ("argv", "word"),
+    [
+        (["status"], "status"),
+        (["--config", "join", "status"], "status"),  # a config file named like a command
+        (["--conf", "join", "status"], "status"),  # argparse's prefix of --config takes a value too
+        (["--config=join", "status"], "status"),
+        (["--state-dir", "/s", "config", "validate"], "config"),
+        (["--help"], None),
+        (["--", "status"], None),
+    ],
+)
+def test_command_word_skips_options_and_their_values(argv: list[str], word: str | None) -> None:
+    assert command_word(argv) == word
+
+
+def test_a_config_file_named_like_a_command_is_a_value_not_the_command() -> None:
+    args = _parse(["--config", "status", "join", "--service", "chainfire"])
+    assert args._command == "join" and args.config == Path("status")
+
+
+@pytest.mark.parametrize("argv", [["status", "--bogus"], ["join"], ["bogus"], ["config", "nope"]])
+def test_errors_are_those_of_the_full_parser(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    run(argv, {})
+    said = capsys.readouterr().err
+    with pytest.raises(Exception) as full:
+        build_parser().parse_args(argv)
+    assert said.strip() == str(getattr(full.value, "message", full.value)).strip()
 
 
 def test_command_of_finds_the_words_before_parsing() -> None:
