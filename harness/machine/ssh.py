@@ -37,8 +37,12 @@ SocketFactory = Callable[[str, int, float], socket.socket]
 
 # paramiko's transport thread logs a traceback when a connect attempt to a guest that is
 # still booting fails (banner read on a closed socket); with no handler configured, Python
-# prints it on the operator's terminal. The connect loop already reports the last error.
-logging.getLogger("paramiko").addHandler(logging.NullHandler())
+# prints it on the operator's terminal. The connect loop already reports the last error. Not
+# propagated either: pytest's log capture printed ~200 lines of these banner tracebacks under
+# one failing scenario in CI, burying its real error.
+_PARAMIKO_LOG = logging.getLogger("paramiko")
+_PARAMIKO_LOG.addHandler(logging.NullHandler())
+_PARAMIKO_LOG.propagate = False
 DRAIN_AFTER_EXIT = 0.2
 """Seconds to keep reading after the exit status arrives (output still in flight)."""
 
