@@ -32,11 +32,14 @@ from automation.http import Response
 from automation.log import Logger
 from automation.membership import MemberView
 from automation.policy import SYSTEM_CLOCK, Clock
+from automation.spec.causes import Cause
 from automation.spec.config import ClusterConfig, with_port
 from automation.spec.markers import JOIN_SERVICES, Service
-from automation.spec.urls import raised_scheme, redacted, url_problem
+from automation.spec.urls import host_key, raised_scheme, redacted, url_problem
 
 MIN_GAP_S = 0.25  # at most 4 requests a second to any one peer
+LEADERLESS_CAP_S = 4.0  # the longest pause for a peer that answered "no leader"/"no quorum"
+LEADERLESS = frozenset({Cause.NO_LEADER.value, Cause.NO_QUORUM.value})
 
 
 def base_url(url: str) -> str:
@@ -72,6 +75,19 @@ def leader_hint(reply: Response) -> str | None:
     return base_url(named)
 
 
+def leaderless(reply: Response) -> Cause | None:
+    """NO_QUORUM/NO_LEADER when a 5xx answer says so (etcd's "no leader", Consul's 500 "No cluster
+    leader", the contract's 503 "no quorum"); other 5xx go to the shared table."""
+    if reply.status < 500:
+        return None
+    said = str(reply.json_object().get("error") or reply.excerpt(120)).lower()
+    if "quorum" in said:
+        return Cause.NO_QUORUM
+    if "leader" in said:
+        return Cause.NO_LEADER
+    return None
+
+
 def srv_urls(service: Service, cluster_name: str, scheme: str, log: Logger) -> list[str]:
     try:
         import dns.exception
@@ -95,6 +111,16 @@ def _port(url: str) -> int | None:
         return parts.port or {"http": 80, "https": 443}.get(parts.scheme)
     except ValueError:
         return None
+
+
+def _peer_key(url: str) -> str:
+    """`host:port` of `url` as the connection resolves the host (`spec.urls.host_key`)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        return url
+    return f"{host_key(parts.hostname or '')}:{port}"
 
 
 def foreign_list(config: ClusterConfig, service: Service, view: MemberView) -> str | None:
@@ -135,8 +161,11 @@ class LeaderFinder:
     _rotation: int = field(default=0)
     _peers: dict[str, _Strikes] = field(default_factory=dict)
     _warned: set[str] = field(default_factory=set)  # each odd candidate is named once per run
+    _chain: set[str] = field(default_factory=set)  # peers asked through hints in a row (`asked`)
+    _chain_urls: list[str] = field(default_factory=list)
+    looped: bool = False  # the last hint refused went back into the chain (`learn`)
 
-    def _warn_once(self, key: str, message: str, **context: object) -> None:
+    def warn_once(self, key: str, message: str, **context: object) -> None:
         if key not in self._warned:
             self._warned.add(key)
             self.log.warn(message, **context)
@@ -175,12 +204,12 @@ class LeaderFinder:
         never another service's port, and never, when a peer named it, this node's own API."""
         problem = url_problem(url)
         if problem is not None:
-            self._warn_once(url, f"Ignoring {source} leader candidate {redacted(url)}: {problem}", url=redacted(url))
+            self.warn_once(url, f"Ignoring {source} leader candidate {redacted(url)}: {problem}", url=redacted(url))
             return None
         url = base_url(url)
         parts = urlsplit(url)
         if source != "configured" and self.is_own(url):
-            self._warn_once(
+            self.warn_once(
                 url,
                 f"Ignoring {source} leader {url}: that is this node's own {self.service.value} API, whose list "
                 "proves nothing (only the leader's list does)",
@@ -189,7 +218,7 @@ class LeaderFinder:
             return None
         rewritten = raised_scheme(url, self.scheme)
         if rewritten != url:
-            self._warn_once(
+            self.warn_once(
                 url,
                 f"{source.capitalize()} leader candidate {url} uses {parts.scheme}://; asking {rewritten} instead "
                 f"(the scheme is the configuration's, never a peer's)",
@@ -200,7 +229,7 @@ class LeaderFinder:
         other_ports.pop(self.config.endpoint(self.service).api_port, None)
         owner = other_ports.get(_port(url) or -1)
         if owner is not None:
-            self._warn_once(
+            self.warn_once(
                 url,
                 f"Ignoring {source} leader candidate {url}: that is {owner.value}'s API port, "
                 f"and {self.service.value}'s member list is only asked of {self.service.value}",
@@ -210,7 +239,9 @@ class LeaderFinder:
         return url
 
     def _strikes(self, url: str) -> _Strikes:
-        return self._peers.setdefault(url, _Strikes())
+        """One record per peer, not per spelling of its URL: a dead host named `127.1`,
+        `2130706433` and `127.0.0.1` got three fresh first strikes (and three rate limits)."""
+        return self._peers.setdefault(_peer_key(url), _Strikes())
 
     def _set_aside(self, url: str) -> bool:
         return self._strikes(url).until > self.clock.monotonic()
@@ -241,7 +272,16 @@ class LeaderFinder:
         return max(0.0, strikes.until - now, strikes.last_asked + MIN_GAP_S - now)
 
     def asked(self, url: str) -> None:
+        """`url` is being asked now: the rate limit counts from here, and it joins the chain of
+        peers asked through hints in a row (`learn` refuses a hint back into that chain)."""
         self._strikes(url).last_asked = self.clock.monotonic()
+        self._chain.add(_peer_key(url))
+        self._chain_urls.append(url)
+
+    def end_chain(self) -> None:
+        """The last answer was not a hint to follow: the next hint starts a new chain."""
+        self._chain.clear()
+        self._chain_urls.clear()
 
     def learn(self, url: str | None) -> bool:
         """Take a hint as the next candidate; False when it is refused or set aside."""
@@ -252,6 +292,21 @@ class LeaderFinder:
             return False
         if self._set_aside(checked):
             self.log.info("Leader hint names a peer that is set aside; trying the others", leader_url=checked)
+            return False
+        self.looped = False
+        if _peer_key(checked) in self._chain:
+            # Peers naming each other (stale followers after an election): following the loop
+            # never reached the leader the rotation would have (break 8: 30 requests, the real
+            # leader in initial_peers never asked). The caller sets the named-again peer's
+            # herald aside; the rotation goes on.
+            self.log.warn(
+                "Leader hints go round in a loop; trying the other candidates",
+                leader_url=checked,
+                loop=" -> ".join([*self._chain_urls, checked]),
+            )
+            self.hint = None
+            self.end_chain()
+            self.looped = True
             return False
         if checked != self.hint:
             self.log.info("Leader hint", leader_url=checked)
@@ -270,11 +325,19 @@ class LeaderFinder:
         """The hinted leader failed us; fall back to the candidate list."""
         self.hint = None
 
-    def set_aside(self, url: str, reason: str, *, base_s: float, cap_s: float) -> float:
-        """Do not ask `url` for a while that doubles per strike; returns how long."""
+    def set_aside(self, url: str, reason: str, *, base_s: float, cap_s: float, at_least: float = 0.0) -> float:
+        """Do not ask `url` for a while that doubles per strike, and never sooner than
+        `at_least` (its Retry-After); returns how long.
+
+        A peer that answered but knows no leader (an election) is capped at
+        `LEADERLESS_CAP_S`: with every candidate on the same doubling pause, none was asked for
+        up to `cap_s` (16 s) after the election ended (break 8: the new leader found 14-16 s
+        late)."""
         strikes = self._strikes(url)
         strikes.count += 1
-        pause = float(min(cap_s, base_s * 2.0 ** (strikes.count - 1)))
+        if reason in LEADERLESS:
+            cap_s = min(cap_s, max(base_s, LEADERLESS_CAP_S))
+        pause = max(float(min(cap_s, base_s * 2.0 ** (strikes.count - 1))), at_least)
         strikes.until = self.clock.monotonic() + pause
         strikes.reason = reason
         if self.hint == url:
@@ -283,6 +346,6 @@ class LeaderFinder:
         return pause
 
     def clear(self, url: str) -> None:
-        """`url` answered well: its next failure starts from the shortest pause again."""
+        """`url` answered as the leader: its next failure starts from the shortest pause again."""
         strikes = self._strikes(url)
         strikes.count, strikes.until = 0, 0.0

@@ -31,8 +31,10 @@ plus what etcd, Consul and kubeadm users learnt the hard way:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from automation.context import Context
-from automation.discovery import LeaderFinder, foreign_list, leader_hint
+from automation.discovery import MIN_GAP_S, LeaderFinder, foreign_list, leader_hint, leaderless
 from automation.errors import JoinFailed, MembershipConflict, StepFailed
 from automation.health import wait_healthy
 from automation.http import Response, TransportError
@@ -40,7 +42,7 @@ from automation.log import Logger
 from automation.markers import MarkerState, Ownership
 from automation.markertrust import Trust, check_marker, identity_for
 from automation.membership import BadMemberList, Proof, judge, names_us, parse_member, read_view
-from automation.policy import Deadline, join_policy
+from automation.policy import Deadline, join_policy, parse_retry_after
 from automation.retry import Outcome, Try, Verdict, classify, classify_error, done, run
 from automation.spec.causes import MAYBE_DELIVERED, Cause
 from automation.spec.config import JoinConfig
@@ -128,18 +130,6 @@ def _marker_present(ctx: Context, service: Service) -> MarkerState | None:
     return None
 
 
-def _leaderless(reply: Response) -> Cause | None:
-    """NO_QUORUM/NO_LEADER when a 5xx answer says so; other 5xx go to the shared table."""
-    if reply.status < 500:
-        return None
-    said = str(reply.json_object().get("error") or reply.excerpt(120)).lower()
-    if "quorum" in said:
-        return Cause.NO_QUORUM
-    if "leader" in said:
-        return Cause.NO_LEADER
-    return None
-
-
 def _pending_detail(detail: str) -> str:
     """The judgement's reasons, without repeating the cause's own words."""
     return detail.removeprefix(Cause.LISTED_NOT_COMMITTED.value + ": ")
@@ -169,7 +159,10 @@ class Joiner:
         def step(t: Try) -> Retry:
             nonlocal last
             url = self.finder.next()
-            self.deadline.sleep(self.finder.wait_for(url))  # set aside, or the per-peer rate limit
+            wait = self.finder.wait_for(url)  # set aside (maybe by its Retry-After), or the rate limit
+            if wait > self.deadline.remaining() and last is not None:
+                return last  # nobody may be asked before the deadline: end now, not at the deadline
+            self.deadline.sleep(wait)
             if self.deadline.expired():
                 # Waited out the deadline for a set-aside candidate: the give-up names what set it aside.
                 return last or Outcome(Verdict.BUSY, Cause.CANDIDATES_SET_ASIDE, f"{url} and every other candidate")
@@ -177,6 +170,8 @@ class Joiner:
             outcome = self._attempt(url, Try(t.number, t.attempt, self.deadline.cap(self.policy.request_timeout_s)))
             if isinstance(outcome, ExitCode):
                 return done(outcome)
+            if outcome.verdict is not Verdict.HOP:
+                self.finder.end_chain()
             last = outcome
             return outcome
 
@@ -189,8 +184,12 @@ class Joiner:
             failure=JoinFailed,
         )
 
-    def _set_aside(self, url: str, cause: Cause) -> None:
-        self.finder.set_aside(url, cause.value, base_s=self.cfg.retry_delay_s, cap_s=self.cfg.max_retry_delay_s)
+    def _set_aside(self, url: str, cause: Cause, reply: Response | None = None) -> None:
+        """`reply`: its Retry-After bounds how soon `url` is asked again (that peer, not the step)."""
+        after = parse_retry_after(reply.headers.get("retry-after"), now_wall=self.ctx.clock.wall()) if reply else None
+        self.finder.set_aside(
+            url, cause.value, base_s=self.cfg.retry_delay_s, cap_s=self.cfg.max_retry_delay_s, at_least=after or 0.0
+        )
 
     # One attempt: read the list, maybe add, and let the next read verify.
 
@@ -198,19 +197,26 @@ class Joiner:
         try:
             reply = self.ctx.http.request("GET", f"{url}/admin/members", timeout=t.timeout)
         except TransportError as err:
-            return self._transport_failure(url, err, t.attempt)
+            failed = self._transport_failure(url, err, t.attempt)
+            if self.added_by_us and failed.verdict is Verdict.ATTEMPT:
+                # An add was taken (or may have been): what is left is reading it back, bounded by
+                # the deadline, not by attempts; a leader that hangs after its 201 used them up
+                # and the join ended "headers timed out" for a node that was a member (break 8).
+                detail = f"add accepted, membership not read back yet: {failed.detail}"
+                return replace(failed, verdict=Verdict.BUSY, cause=Cause.VERIFYING, detail=detail, delay=0)
+            return failed
         redirected = self._redirect(reply, url)
         if redirected:
             return redirected
         if not reply.ok:
-            leaderless = _leaderless(reply)
-            if leaderless is not None:
+            no_leader = leaderless(reply)
+            if no_leader is not None:
                 # An election or a lost quorum (Consul's 500 "No cluster leader", etcd's "no
                 # leader"): later, and maybe elsewhere; it must not use up the attempts.
-                self.log.warn(f"Waiting: {url} reports {leaderless.value}; trying the other candidates", leader_url=url)
-                self._set_aside(url, leaderless)
+                self.log.warn(f"Waiting: {url} reports {no_leader.value}; trying the other candidates", leader_url=url)
+                self._set_aside(url, no_leader, reply)
                 detail = f"HTTP {reply.status} from {url}/admin/members: {reply.excerpt(120)}"
-                return Outcome(Verdict.BUSY, leaderless, detail, delay=0, http_code=reply.status)
+                return Outcome(Verdict.BUSY, no_leader, detail, delay=0, http_code=reply.status)
             outcome = classify(reply, clock=self.ctx.clock, method="GET").failure()
             if outcome.verdict is Verdict.ATTEMPT:
                 self._set_aside(url, outcome.cause)
@@ -233,11 +239,37 @@ class Joiner:
         if view.leader_url and leader != url:
             if leader and self.finder.learn(leader):
                 return Outcome(Verdict.HOP, Cause.NOT_LEADER, f"{url} names {view.leader_url}")
+            paused = self.finder.wait_for(leader) if leader else 0.0
+            if leader and paused > MIN_GAP_S and not self.finder.looped:
+                # The named leader failed us a moment ago and is set aside: a follower naming it
+                # is right, not wrong; wait for the leader, use no attempt (break 8: each such
+                # correct hint set the follower aside and used an attempt).
+                self.finder.prefer(leader)
+                return Outcome(Verdict.BUSY, Cause.NOT_LEADER, f"{url} names {leader}, set aside for {paused:.1f}s",
+                               delay=paused)  # fmt: skip
             self._set_aside(url, Cause.NOT_LEADER)
             return Outcome(
                 Verdict.ATTEMPT, Cause.NOT_LEADER, f"{url} names leader {view.leader_url}, which cannot be asked"
             )
         judgement = judge(view, self.node_id, self.raft_addr)
+        if view.leader_url is None and judgement.verdict in (Proof.PROVEN, Proof.PENDING):
+            # Only the leader's list proves anything: one that names no leader (null, absent, an
+            # id without an api_url) is a follower's, maybe ahead of what was committed (a stale
+            # follower listed us after an add the leader never committed: a marker without a
+            # member, break 8). Set aside like a leaderless candidate; the others are tried. (A
+            # list without us from such a peer still leads to an add there: its answer, 421 or
+            # 307, names the leader, whose list is then read back.)
+            cause = Cause.NO_QUORUM if view.has_quorum is False else Cause.NO_LEADER
+            self.finder.warn_once(
+                f"no-leader {url}",
+                f"Waiting: {url} lists this node but names no leader; its list proves nothing, trying the "
+                "other candidates",
+                leader_url=url,
+            )
+            self._set_aside(url, cause)
+            return Outcome(Verdict.BUSY, cause, f"{url}/admin/members lists us but names no leader", delay=0)
+        if view.leader_url is not None and not view.unsettled():
+            self.finder.clear(url)  # a settled leader's list: its next failure starts from the shortest pause
         if judgement.verdict is Proof.CONFLICT:
             self._conflict(judgement.detail)
         if judgement.verdict is Proof.PROVEN:
@@ -354,6 +386,18 @@ class Joiner:
         redirected = self._redirect(reply, url)
         if redirected:
             return redirected
+        no_leader = leaderless(reply)
+        if no_leader is not None:
+            # A leader stepping down answers the add "no leader" (503, maybe a long Retry-After):
+            # that peer waits its Retry-After, the step does not; the new leader is elsewhere
+            # (break 8: 30 s idle with the new leader up after 2 s, or the step ended at once).
+            self.log.warn(
+                f"Waiting: {url} answered the add with {no_leader.value}; trying the other candidates",
+                leader_url=url,
+                http_code=reply.status,
+            )
+            self._set_aside(url, no_leader, reply)
+            return Outcome(Verdict.BUSY, no_leader, f"HTTP {reply.status} from POST {url}/admin/member/add", delay=0)
         outcome = classify(reply, clock=self.ctx.clock, method="POST").failure()
         if outcome.verdict is Verdict.TRANSIENT:
             self.finder.prefer(url)  # "later" from the leader: ask it again, after its Retry-After

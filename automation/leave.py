@@ -14,11 +14,11 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from automation.context import Context
-from automation.discovery import LeaderFinder, leader_hint
+from automation.discovery import LeaderFinder, leader_hint, leaderless
 from automation.errors import UsageError
 from automation.http import Response, TransportError
 from automation.log import Logger
-from automation.policy import Deadline, join_policy
+from automation.policy import Deadline, join_policy, parse_retry_after
 from automation.removal import confirm_removed
 from automation.retry import Outcome, Try, Verdict, classify, classify_error, done, run
 from automation.spec.causes import Cause
@@ -56,10 +56,24 @@ def _run_leave_locked(ctx: Context, service: Service, target: str, deadline: Dea
     # URL path is encoded where it is put, not trusted to have been checked elsewhere.
     segment = quote(target, safe="")
 
+    last: list[Outcome[Response]] = []
+
     def step(t: Try) -> Outcome[Response]:
         url = finder.next()
+        wait = finder.wait_for(url)  # set aside (maybe by its Retry-After), or the rate limit
+        if last and wait > deadline.remaining():
+            return last[-1]  # nobody may be asked before the deadline: end now
+        deadline.sleep(wait)
+        finder.asked(url)
+        outcome = _delete(url, t)
+        if outcome.verdict is not Verdict.HOP:
+            finder.end_chain()
+        last.append(outcome)
+        return outcome
+
+    def _delete(url: str, t: Try) -> Outcome[Response]:
         try:
-            reply = ctx.http.request("DELETE", f"{url}/admin/member/{segment}", timeout=t.timeout)
+            reply = ctx.http.request("DELETE", f"{url}/admin/member/{segment}", timeout=deadline.cap(t.timeout))
         except TransportError as err:
             finder.forget()
             log.error(
@@ -76,10 +90,21 @@ def _run_leave_locked(ctx: Context, service: Service, target: str, deadline: Dea
             took.append(url)
             claims.append(claim)
             return done(reply)
+        no_leader = leaderless(reply)
+        if no_leader is not None:
+            # A leader stepping down ("no leader", maybe a long Retry-After): that peer waits its
+            # Retry-After, the leave does not; the new leader is elsewhere (as for the join's add).
+            log.warn(f"Waiting: {url} answered the DELETE with {no_leader.value}; trying the other candidates",
+                     leader_url=url, http_code=reply.status)  # fmt: skip
+            after = parse_retry_after(reply.headers.get("retry-after"), now_wall=ctx.clock.wall())
+            finder.set_aside(url, no_leader.value, base_s=cfg.retry_delay_s, cap_s=cfg.max_retry_delay_s,
+                             at_least=after or 0.0)  # fmt: skip
+            return Outcome(Verdict.BUSY, no_leader, f"HTTP {reply.status} from DELETE {reply.url}", delay=0,
+                           http_code=reply.status)  # fmt: skip
         outcome = classify(reply, clock=ctx.clock, method="DELETE")
         if outcome.verdict is Verdict.DONE:
             took.append(url)
-        else:
+        elif outcome.verdict is not Verdict.TRANSIENT:  # "later" is logged by the engine as a wait
             log.error("Leave request refused", cause=outcome.cause.value, detail=outcome.detail, attempt=t.attempt)
         return outcome
 
@@ -90,9 +115,11 @@ def _run_leave_locked(ctx: Context, service: Service, target: str, deadline: Dea
     # Neither a 200 nor a "not a member" is a proof: the markers go only once the leader's list
     # shows the member gone (a StepFailed from here keeps them).
     claim = claims[-1] if claims else None
-    proof = confirm_removed(ctx, service, finder, took[-1], target, deadline, policy, log, claim=claim)
+    proof, resent = confirm_removed(
+        ctx, service, finder, took[-1], target, deadline, policy, log, claim=claim, segment=segment
+    )
     removed = _drop_markers(ctx, service) if target == ctx.config.node_id else []
-    if claim is None:
+    if claim is None or resent:
         log.info("Member removed from cluster", member=target, leader_url=proof, markers_removed=removed)
         return ExitCode.OK
     log.warn(

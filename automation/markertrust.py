@@ -102,7 +102,7 @@ def _ask_leader(
     ctx: Context, service: Service, join_cfg: JoinConfig, log: Logger, me: MarkerIdentity
 ) -> LeaderAnswer | None:
     """One pass over the candidates (plus a few hints) within about two request timeouts:
-    the first settled answer from a leader (or a list that names none), or None."""
+    the first settled answer from a leader (a list that names itself as the leader), or None."""
     deadline = Deadline.start(min(join_cfg.deadline_s, 2 * join_cfg.request_timeout_s), ctx.clock)
     finder = LeaderFinder(ctx.config, service, log, ctx.clock)
     asked: set[str] = set()
@@ -139,6 +139,9 @@ def _ask_leader(
             if not leader or not finder.learn(leader):
                 finder.forget()
             continue
+        if view.leader_url is None:
+            finder.forget()
+            continue  # a list that names no leader is a follower's: it proves nothing
         judgement = judge(view, me.node_id, me.raft_addr)
         if judgement.verdict is Proof.ABSENT and view.unsettled():
             finder.forget()

@@ -34,7 +34,7 @@ class Member:
 @dataclass(frozen=True)
 class MemberView:
     members: tuple[Member, ...]
-    leader_url: str | None
+    leader_url: str | None  # the leader's API URL as named: `leader.api_url`, or its entry's by id
     has_quorum: bool | None
     change_in_flight: bool | None
     service: str | None = None  # which service's list this is, when the answer says
@@ -216,7 +216,12 @@ def read_view(reply: Response) -> MemberView | None:
     leader = _typed(body, "leader", (dict, str), "a leader object or id")  # a bare id names no URL
     leader_url = _typed(body, "leader_url", str, "a string")
     if isinstance(leader, dict):
-        leader_url = _typed(leader, "api_url", str, "a string")
+        leader_url = _typed(leader, "api_url", str, "a string") or leader_url
+        leader = _typed(leader, "id", str, "a string")
+    if not leader_url and isinstance(leader, str):
+        # A leader named by id only: its URL is the api_url its own entry gives, if any.
+        named = next((m for m in members if m.id == leader), None)
+        leader_url = named.api_url if named is not None else None
     flags = {key: _typed(body, key, bool, "true or false") for key in ("has_quorum", "change_in_flight", "committed")}
     return MemberView(
         members=tuple(members),

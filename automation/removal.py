@@ -42,12 +42,19 @@ def confirm_removed(
     log: Logger,
     *,
     claim: str | None = None,
-) -> str:
-    """Return the URL whose list proves `member` gone; raise StepFailed otherwise.
+    segment: str | None = None,
+) -> tuple[str, bool]:
+    """Return the URL whose list proves `member` gone, and whether the DELETE had to be sent
+    again to a leader that still listed it (then it was removed, whatever `claim` said); raise
+    StepFailed otherwise.
 
     `url` answered the DELETE. `claim`: what it answered when it said "not a member" instead
     of removing anyone; a settled leader's list that still lists the member then ends the
     leave at once, since nothing is being removed that waiting could see committed.
+    `segment`: the member's id as a URL path segment; with it, a settled list of ANOTHER
+    leader than the ones that took the DELETE that still lists the member gets the DELETE
+    again (the leader that answered 200 may have died before committing it: break 8, the leave
+    read 33 lists for 60 s and failed), at most `policy.max_attempts` times in all.
     """
     cfg = ctx.config.join
     # Our own removal is judged as the join judges membership (our id or our Raft address
@@ -56,6 +63,21 @@ def confirm_removed(
     pauses = [FIRST_PAUSE_S]
     last = [f"no member list read yet from {url}"]
     finder.prefer(url)
+    deleted_at = {url}  # leaders that took (or were sent) the DELETE
+
+    resent: list[str] = []  # leaders the DELETE was sent to again
+
+    def delete_again(where: str, timeout: float) -> None:
+        deleted_at.add(where)
+        resent.append(where)
+        log.info("The leader still lists the member; sending it the DELETE (the one that took it may "
+                 "not have committed it)", member=member, leader_url=where)  # fmt: skip
+        try:
+            reply = ctx.http.request("DELETE", f"{where}/admin/member/{segment}", timeout=timeout)
+        except TransportError as err:
+            last.append(f"DELETE to {where}: {err.cause.value}")
+            return
+        last.append(f"DELETE to {where}: HTTP {reply.status}")
 
     def waiting(detail: str) -> Outcome[str]:
         last.append(detail)
@@ -105,6 +127,12 @@ def confirm_removed(
             return hop(where, leader) or set_aside(
                 where, Cause.NOT_LEADER, f"{where} names leader {view.leader_url}, which cannot be asked"
             )
+        if view.leader_url is None:
+            # A list that names no leader is a follower's: no proof either way (as for the join).
+            cause = Cause.NO_QUORUM if view.has_quorum is False else Cause.NO_LEADER
+            return set_aside(where, cause, f"{where} names no leader; its list proves nothing")
+        if not view.unsettled():
+            finder.clear(where)
         return view
 
     def step(t: Try) -> Outcome[str]:
@@ -115,12 +143,23 @@ def confirm_removed(
         finder.asked(where)
         view = read(where, deadline.cap(t.timeout))
         if isinstance(view, Outcome):
+            if view.verdict is not Verdict.HOP:
+                finder.end_chain()
             return view
+        finder.end_chain()
         judgement = judge_removed(view, member, raft_addr)
         if judgement.verdict is Proof.PROVEN:
             return done(where)
         finder.prefer(where)  # the leader's list: read it again
-        if claim is not None and not view.unsettled():  # settled, and still listing the member
+        if (
+            segment is not None
+            and not view.unsettled()
+            and where not in deleted_at
+            and len(deleted_at) <= policy.max_attempts
+        ):
+            delete_again(where, deadline.cap(t.timeout))
+            return waiting(f"{judgement.detail} by {where}; the DELETE sent there")
+        if claim is not None and not resent and not view.unsettled():  # settled, and still listing the member
             detail = f"{claim}, but {member} still listed by the leader {where}"
             return Outcome(Verdict.PERMANENT, Cause.REMOVAL_NOT_CONFIRMED, detail)
         return waiting(f"{judgement.detail} by {where}")
@@ -134,4 +173,5 @@ def confirm_removed(
         failure.logged = True
         return failure
 
-    return run(step, policy=policy, deadline=deadline, log=log, what=f"Removal of {member}", on_give_up=give_up)
+    proof = run(step, policy=policy, deadline=deadline, log=log, what=f"Removal of {member}", on_give_up=give_up)
+    return proof, bool(resent)

@@ -32,8 +32,11 @@ leaks=$(ip netns list 2>/dev/null | grep -c '^fba' || true)
 # The kernel keeps 15 characters of a process name: qemu-system-x86_64 is "qemu-system-x86"
 # (pgrep -x with the full name matched nothing, so this check could not fail).
 qemus=$(pgrep -c -x qemu-system-x86 || true)
-echo "network namespaces left: ${leaks:-0}, QEMU processes left: ${qemus:-0}"
-if [[ ${leaks:-0} -gt 0 || ${qemus:-0} -gt 0 ]]; then failed=1; fi
+# Rootless runs have no /run/netns entry: what lives on in their user namespaces carries the
+# FBA_USERNS=<name> tag the harness puts in the environment of everything it starts there.
+rootless=$(grep -l -s -a -z '^FBA_USERNS=' /proc/[0-9]*/environ 2>/dev/null | wc -l)
+echo "network namespaces left: ${leaks:-0}, QEMU processes left: ${qemus:-0}, rootless processes left: ${rootless:-0}"
+if [[ ${leaks:-0} -gt 0 || ${qemus:-0} -gt 0 || ${rootless:-0} -gt 0 ]]; then failed=1; fi
 
 step summary
 .venv/bin/python scripts/junit_summary.py "$REPORTS"/junit-fast.xml "$REPORTS"/junit-vm.xml "$REPORTS"/junit-cluster-test.xml

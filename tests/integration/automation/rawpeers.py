@@ -170,6 +170,12 @@ class RawPeer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    def play(self, *script: Behaviour) -> None:
+        """Replace the script (before any connection): for answers that must name this peer's
+        own URL, e.g. a member list whose `leader` is the peer itself."""
+        with self._lock:
+            self._state = _State(list(script))
+
     def _stall_connects(self) -> None:
         """Never accept, with a full backlog: the kernel drops new SYNs, so a connect hangs
         (on loopback, without leaving 127.0.0.0/8)."""

@@ -121,13 +121,21 @@ def test_later_on_the_member_list_is_waited_out_too(fba: Fba, node: Node) -> Non
     assert result.rc == ExitCode.OK, result.describe()
 
 
+def _lists_of_a_leader_at(url: str) -> tuple[bytes, bytes]:
+    """The leader's member list before and after our add; it names itself (only the leader's
+    list proves a join)."""
+    leader = {"id": "node01", "api_url": url}
+    body = {"members": [], "leader": leader, "has_quorum": True, "change_in_flight": False}
+    added = {"members": [{"id": NODE_ID, "raft_addr": RAFT_ADDR}], "leader": leader, "has_quorum": True}
+    return json.dumps(body).encode(), json.dumps(added).encode()
+
+
 @pytest.fixture
 def reset_then_leader(node: Node) -> Iterator[RawPeer]:
     """A leader address whose first connection is reset, then answers as the real leader would."""
-    cluster_view = {"members": [], "has_quorum": True, "change_in_flight": False}
-    body = json.dumps(cluster_view).encode()
-    added = json.dumps({"members": [{"id": NODE_ID, "raft_addr": RAFT_ADDR}], "has_quorum": True}).encode()
-    peer = RawPeer(reset(), answer(200, body), answer(201, b"{}"), answer(200, added))
+    peer = RawPeer()
+    body, added = _lists_of_a_leader_at(peer.url)
+    peer.play(reset(), answer(200, body), answer(201, b"{}"), answer(200, added))
     yield peer
     peer.close()
 
@@ -224,9 +232,9 @@ def test_notify_waits_out_429_and_gives_up_on_400_after_one_post(fba: Fba, node:
 def test_body_cut_short_is_later_not_an_attempt(fba: Fba, node: Node) -> None:
     """urllib3#1352, requests#5948: an answer whose body stops short (IncompleteRead) is a
     broken connection, retried like a reset, not a spent attempt or an unreadable list."""
-    body = json.dumps({"members": [], "has_quorum": True, "change_in_flight": False}).encode()
-    added = json.dumps({"members": [{"id": NODE_ID, "raft_addr": RAFT_ADDR}], "has_quorum": True}).encode()
-    peer = RawPeer(truncated(), answer(200, body), answer(201, b"{}"), answer(200, added))
+    peer = RawPeer()
+    body, added = _lists_of_a_leader_at(peer.url)
+    peer.play(truncated(), answer(200, body), answer(201, b"{}"), answer(200, added))
     try:
         url = peer.url
         fba.write_config(

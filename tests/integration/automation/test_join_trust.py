@@ -443,8 +443,9 @@ def test_leave_through_a_proxy_that_answers_404_reads_the_leader(
     fba: Fba, node: Node, servers: Servers, leader_lists_us: bool | None
 ) -> None:
     """The configured leader URL is a proxy that answers 404 to every /admin path. The DELETE's
-    404 is no proof; the proxy's list is unreadable, so the other candidates are asked. No
-    readable list within the deadline: the markers stay."""
+    404 is no proof; the proxy's list is unreadable, so the other candidates are asked. The
+    leader that still lists us gets the DELETE itself (break 8) and its list then proves the
+    removal; no readable list within the deadline: the markers stay."""
     leader = node.leader()
     fba.write_config(node.config(join={"deadline_s": 2}))
     assert fba.run(*JOIN).rc == ExitCode.OK
@@ -467,6 +468,11 @@ def test_leave_through_a_proxy_that_answers_404_reads_the_leader(
         assert result.rc == ExitCode.ALREADY_DONE, result.describe()
         assert markers_in(fba.state_dir) == []
         return
+    if leader_lists_us:
+        assert result.rc == ExitCode.OK, result.describe()
+        assert [r.status for r in leader.requests_to("DELETE", f"/admin/member/{NODE_ID}")] == [200]
+        assert markers_in(fba.state_dir) == []
+        return
     assert result.rc == ExitCode.FAILED, result.describe()
     assert cause(result.last) == "removal not confirmed", result.last
     assert markers_in(fba.state_dir) == [JOINED]
@@ -476,7 +482,9 @@ def test_leave_takes_no_proof_from_a_list_it_cannot_read_or_that_names_another_l
     fba: Fba, node: Node, servers: Servers
 ) -> None:
     """The node that took the DELETE answers a list with junk members, then one without us that
-    names another leader, which still lists us: nothing proves the removal, the markers stay."""
+    names another leader, which still lists us: neither is a proof. The leader that still lists
+    us gets the DELETE itself (the one that took it may not have committed it: break 8), and
+    only its list, once it no longer lists us, lets the markers go."""
     leader = node.leader()
     fba.write_config(node.config(join={"deadline_s": 2}))
     assert fba.run(*JOIN).rc == ExitCode.OK
@@ -488,12 +496,21 @@ def test_leave_takes_no_proof_from_a_list_it_cannot_read_or_that_names_another_l
     where = {"leader_url": old.url, "services": {"chainfire": {"leader_url": old.url}}}
     fba.write_config(node.config(**where, join={"deadline_s": 1.5}))
 
+    leader.script("DELETE", f"/admin/member/{NODE_ID}", Answer(503, {"error": "busy"}), repeat_last=True)
     result = fba.run("leave", "--service", "chainfire")
 
     assert result.rc == ExitCode.FAILED, result.describe()
     assert said(result.last).startswith("removal not confirmed: "), result.last
     assert leader.requests_to("GET", "/admin/members"), "the list naming the leader was taken as proof"
+    assert len(leader.requests_to("DELETE", f"/admin/member/{NODE_ID}")) == 1  # sent again there, once
     assert markers_in(fba.state_dir) == [JOINED]
+
+    leader.clear()
+    leader.script("DELETE", f"/admin/member/{NODE_ID}", repeat_last=False)  # the fake's own removal again
+    again = fba.run("leave", "--service", "chainfire")
+    assert again.rc == ExitCode.OK, again.describe()
+    assert [r.status for r in leader.requests_to("DELETE", f"/admin/member/{NODE_ID}")] == [200]
+    assert markers_in(fba.state_dir) == []
 
 
 # Beyond the cases: shapes from public trackers (docs/failure-kinds-join.md lists the sources) --

@@ -5,6 +5,7 @@ its exit code and on the JSON report it prints last. Run directly when already u
     python unprivileged_body.py fabric PREFIX
     python unprivileged_body.py sweep PREFIX
     python unprivileged_body.py modes
+    python unprivileged_body.py vm PREFIX KERNEL INITRD   (the VM tier's: QEMU, minutes)
 
 Each body is multithreaded on purpose (idle threads started first), as the harness is: that is
 what forbids setns(2) into a user namespace and so what the relay design is for.
@@ -214,6 +215,53 @@ def modes_body() -> dict[str, Any]:
     return {"auto": select_mode(), "forced_root": forced}
 
 
+def vm_body(prefix: str, kernel: str, initrd: str) -> dict[str, Any]:
+    """One busybox guest in the user namespace: QEMU started through the nsenter prefix on a
+    tap of the rootless bridge, its console and QMP (sockets in our own state dir), a crash,
+    and a teardown that leaves nothing. TCG: an unprivileged user outside group kvm cannot
+    open /dev/kvm (a member can, `--preserve-credentials` keeps the group)."""
+    from harness.machine.config import NodeConfig
+    from harness.machine.node import Node
+    from harness.machine.qemu import DirectBoot, TapNic
+
+    multithreaded()
+    report: dict[str, Any] = {"uid": os.getuid(), "mode": select_mode()}
+    state = Path(os.environ["TMPDIR"]) / "node01"
+    with Fabric(["node01"], prefix=prefix) as fabric:
+        ns = fabric.userns
+        assert ns is not None and fabric.mode == "rootless"
+        report.update(user_ns=list(ns.user_ns), runtime_dir=str(ns.runtime_dir))
+        cfg = NodeConfig(
+            name="node01", state_dir=state, memory_mb=256,
+            boot=DirectBoot(Path(kernel), Path(initrd), "rdinit=/init quiet"),
+            tap=TapNic(fabric.port("node01"), "52:54:00:77:00:11"), launch_prefix=fabric.exec_prefix,
+        )  # fmt: skip
+        node = Node(cfg, link=fabric, sock_factory=fabric.connect)
+        begin = time.monotonic()
+        node.start()
+        node.wait_for_console_text(r"BUSYBOX-READY", timeout=180)
+        report["boot_s"] = round(time.monotonic() - begin, 1)
+        pid = node.pid
+        assert pid is not None
+        report["qemu_in_userns"] = list(_user_ns_of(pid)) == report["user_ns"]
+        node.send_console("echo hello-$((6*7))\n")
+        node.wait_for_console_text(r"hello-42", timeout=60)
+        node.qmp.stop()
+        report["paused"] = node.qmp.query_status()["status"]
+        node.qmp.cont()
+        report["monitor"] = node.send_monitor_command("info status").strip()
+        node.crash()
+        report["qemu_gone"] = not Path(f"/proc/{pid}").exists()
+        report["console_kept"] = "BUSYBOX-READY" in node.get_console_log()
+    report["teardown_s"] = fabric.teardown_seconds
+    return report
+
+
+def _user_ns_of(pid: int) -> tuple[int, int]:
+    st = os.stat(f"/proc/{pid}/ns/user")
+    return st.st_dev, st.st_ino
+
+
 def main() -> None:
     what = sys.argv[1]
     if what == "creator":
@@ -223,6 +271,7 @@ def main() -> None:
         "fabric": lambda: fabric_body(sys.argv[2]),
         "sweep": lambda: sweep_body(sys.argv[2]),
         "modes": modes_body,
+        "vm": lambda: vm_body(sys.argv[2], sys.argv[3], sys.argv[4]),
     }
     print(json.dumps(bodies[what]()), flush=True)
     STOP.set()
