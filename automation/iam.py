@@ -22,7 +22,7 @@ from typing import Any
 
 from automation import jsonload, regularfile, secretfiles
 from automation.context import Context
-from automation.errors import ConfigError, MarkerError, StepFailed
+from automation.errors import ConfigError, FbaError, MarkerError, StepFailed
 from automation.health import wait_healthy
 from automation.http import Response
 from automation.log import Logger
@@ -49,8 +49,12 @@ def run_iam_setup(ctx: Context) -> ExitCode:
     # (the unit and an operator) staged two passwords over each other, and the loser's 409
     # wrote null over the winner's (automation.steplock). The wait counts against the deadline.
     deadline = Deadline.start(ctx.config.join.deadline_s, ctx.clock)
-    with step_lock(ctx.markers, Service.IAM, deadline, log) as waited:
-        return _run_iam_setup_locked(ctx, log, deadline.remaining() if waited else None)
+    try:
+        with step_lock(ctx.markers, Service.IAM, deadline, log) as waited:
+            return _run_iam_setup_locked(ctx, log, deadline.remaining() if waited else None)
+    except FbaError as err:
+        log.failure(err)  # with this service and operation (`Logger.failure`)
+        raise
 
 
 def _run_iam_setup_locked(ctx: Context, log: Logger, budget_s: float | None) -> ExitCode:

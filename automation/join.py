@@ -35,7 +35,7 @@ from dataclasses import replace
 
 from automation.context import Context
 from automation.discovery import MIN_GAP_S, LeaderFinder, foreign_list, leader_hint, leaderless
-from automation.errors import JoinFailed, MembershipConflict, StepFailed
+from automation.errors import FbaError, JoinFailed, MembershipConflict, StepFailed
 from automation.health import wait_healthy
 from automation.http import Response, TransportError
 from automation.log import Logger
@@ -58,10 +58,14 @@ def run_join(ctx: Context, service: Service, join_cfg: JoinConfig, prerequisite:
     # One join (or leave) of this service at a time on this node, from its first marker read to
     # its marker write; the wait counts against the join's deadline (automation.steplock).
     deadline = Deadline.start(join_cfg.deadline_s, ctx.clock)
-    with step_lock(ctx.markers, service, deadline, log) as waited:
-        if waited:
-            join_cfg = join_cfg.model_copy(update={"deadline_s": deadline.remaining()})
-        return _run_join_locked(ctx, service, join_cfg, prerequisite, log)
+    try:
+        with step_lock(ctx.markers, service, deadline, log) as waited:
+            if waited:
+                join_cfg = join_cfg.model_copy(update={"deadline_s": deadline.remaining()})
+            return _run_join_locked(ctx, service, join_cfg, prerequisite, log)
+    except FbaError as err:
+        log.failure(err)  # with this service and operation (`Logger.failure`)
+        raise
 
 
 def _run_join_locked(

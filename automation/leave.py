@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from automation.context import Context
 from automation.discovery import LeaderFinder, leader_hint, leaderless
-from automation.errors import UsageError
+from automation.errors import FbaError, UsageError
 from automation.http import Response, TransportError
 from automation.log import Logger
 from automation.policy import Deadline, join_policy, parse_retry_after
@@ -38,8 +38,12 @@ def run_leave(ctx: Context, service: Service, member: str | None) -> ExitCode:
     deadline = Deadline.start(cfg.deadline_s, ctx.clock)
     # The service's lock, as its join takes: a leave must not drop the marker a join is about to
     # write, nor a join write one a leave is dropping (automation.steplock).
-    with step_lock(ctx.markers, service, deadline, log):
-        return _run_leave_locked(ctx, service, target, deadline, log)
+    try:
+        with step_lock(ctx.markers, service, deadline, log):
+            return _run_leave_locked(ctx, service, target, deadline, log)
+    except FbaError as err:
+        log.failure(err)  # with this service and operation (`Logger.failure`)
+        raise
 
 
 def _run_leave_locked(ctx: Context, service: Service, target: str, deadline: Deadline, log: Logger) -> ExitCode:

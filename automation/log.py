@@ -127,6 +127,15 @@ class Logger:
     def warn(self, message: str, **context: Any) -> None:
         self.emit(Level.WARN, message, **context)
 
+    def failure(self, err: Any) -> None:
+        """Log an error a step raised that no one logged yet (an `FbaError` with a `cause`), with
+        this logger's service and operation, once: the CLI's last-resort line had neither, so a
+        journal filtered by service missed the line saying why the step failed."""
+        if getattr(err, "logged", True) or not hasattr(err, "cause"):
+            return
+        self.error(err.message, cause=err.cause)
+        err.logged = True
+
     def error(self, message: str, **context: Any) -> None:
         self.emit(Level.ERROR, message, **context)
 

@@ -19,6 +19,7 @@ from enum import StrEnum
 
 from automation.context import Context
 from automation.discovery import LeaderFinder, foreign_list, leader_hint
+from automation.errors import MarkerError
 from automation.http import TransportError
 from automation.log import Logger
 from automation.markers import MarkerState, Ownership
@@ -72,7 +73,19 @@ def check_marker(ctx: Context, service: Service, state: MarkerState, join_cfg: J
         return Trust.TRUSTED
     verdict = answer.judgement.verdict
     if verdict is Proof.PROVEN:
-        ctx.markers.write(state.name, me, timestamp_line=state.timestamp_line or None)
+        try:
+            ctx.markers.write(state.name, me, timestamp_line=state.timestamp_line or None)
+        except MarkerError as err:
+            # The leader confirmed the membership; only the marker's identity could not be
+            # updated (a read-only state dir): the step is done all the same, as with our own
+            # marker there (break 8: exit 1 here, exit 2 when no leader answered).
+            log.warn(
+                f"Node already member of cluster (marker verified by the leader), but the marker could not "
+                f"be re-written with this node's identity: {err.message}",
+                marker=state.name,
+                leader_url=answer.url,
+            )
+            return Trust.TRUSTED
         log.info(
             "Node already member of cluster (marker verified by the leader; re-written with this node's identity)",
             marker=state.name,

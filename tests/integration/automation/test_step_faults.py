@@ -20,8 +20,9 @@ import pytest
 from automation import cli
 from automation.spec.exitcodes import ExitCode
 
-from .conftest import FBA, Fba, FbaResult, Node, cause, collect
+from .conftest import FBA, NODE_ID, RAFT_ADDR, Fba, FbaResult, Node, cause, collect
 from .expect import IAM_INITIALIZED, JOINED, assert_marker
+from .fakes_join import write_old_marker
 
 JOIN = ("join", "--service", "chainfire")
 LEAVE = ("leave", "--service", "chainfire")
@@ -280,6 +281,7 @@ def test_a_state_dir_that_cannot_be_written_fails_before_anything_is_sent(
 
     assert result.rc == ExitCode.FAILED, result.describe()
     assert cause(result.last) == "state not written", result.describe()
+    assert (result.last["service"], result.last["operation"]) != ("fba", ""), result.last  # break 8, finding 11
     assert os.strerror(code) in result.last["message"] and str(fba.state_dir) in result.last["message"]
     assert leader.admin_requests() == [] and node.iam.requests_to("POST", "/users") == []
     assert node.iam.requests_to("GET", "/users?role=admin") == []
@@ -314,6 +316,26 @@ def test_a_done_step_on_a_state_dir_that_cannot_be_written_is_still_done(
     warned = [line for line in result.lines if line["level"] == "WARN"]
     assert any("the state directory is not writable" in line["message"] for line in warned), result.describe()
     assert (len(leader.admin_requests()), len(node.iam.requests_to("POST", "/users"))) == sent
+
+
+def test_a_marker_the_leader_confirms_on_a_state_dir_that_cannot_be_written_is_done(
+    fba: Fba, node: Node, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Break 8, finding 10: a marker of another identity (an older fba's), which the leader
+    confirms, could not be re-written on a read-only state dir: exit 1, when the same marker
+    with no leader answering was exit 2. Now: exit 2 with a WARN, the marker as it was."""
+    node.leader()
+    node.clusters["chainfire"].members[NODE_ID] = {"id": NODE_ID, "raft_addr": RAFT_ADDR, "api_url": ""}
+    fba.write_config(node.config())
+    fba.state_dir.mkdir(mode=0o700)
+    before = write_old_marker(fba.state_dir / JOINED)
+    _immutable(monkeypatch, fba.state_dir, errno.EROFS)
+
+    result = _run_in_process(fba, capsys, *JOIN)
+
+    assert result.rc == ExitCode.ALREADY_DONE, result.describe()
+    assert result.with_message("could not be re-written", "WARN"), result.describe()
+    assert (fba.state_dir / JOINED).read_text() == before
 
 
 @pytest.mark.parametrize("code", [errno.EPERM, errno.EROFS])

@@ -172,3 +172,22 @@ def test_an_https_hint_is_never_lowered_either() -> None:
     finder, _, _ = finder_with_clock(config())  # the configuration uses http
     assert finder.learn("https://node02:2379") is True
     assert finder.next() == "https://node02:2379"
+
+
+def test_a_peer_is_set_aside_by_host_not_by_the_spelling_of_its_url() -> None:
+    """Break 8, finding 9: `127.1`, `2130706433` and `127.0.0.1` each got a first strike."""
+    finder, _, _ = finder_with_clock(config())
+    assert finder.set_aside("http://127.1:2379", "connect timed out", base_s=1, cap_s=16) == 1
+    assert finder.wait_for("http://127.0.0.1:2379") == pytest.approx(1.0)
+    assert finder.set_aside("http://2130706433:2379", "connect timed out", base_s=1, cap_s=16) == 2  # doubled
+    assert finder.wait_for("http://127.0.0.2:2379") == 0.0
+
+
+def test_a_leaderless_peer_is_paused_briefly_and_never_sooner_than_its_retry_after() -> None:
+    """Break 8, findings 6 and 7: every peer on the same 16 s pause missed the end of an
+    election by up to 16 s; a Retry-After of 5 s was asked again after 1 s."""
+    finder, _, _ = finder_with_clock(config())
+    pauses = [finder.set_aside("http://127.0.0.2:2379", "no leader", base_s=1, cap_s=16) for _ in range(6)]
+    assert pauses == [1, 2, 4, 4, 4, 4]
+    assert finder.set_aside("http://127.0.0.3:2379", "connect timed out", base_s=16, cap_s=16) == 16
+    assert finder.set_aside("http://127.0.0.4:2379", "no leader", base_s=1, cap_s=16, at_least=5.0) == 5.0
