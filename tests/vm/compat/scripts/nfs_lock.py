@@ -95,13 +95,16 @@ def connect(host):  # a hard mount: retry until the server answers
 
 def request(host, line):
     sock = connect(host)
-    sock.sendall(line.encode())
     answer = b""
-    while not answer.endswith(b"\n"):
-        chunk = sock.recv(1)
-        if not chunk:
-            break
-        answer += chunk
+    try:
+        sock.sendall(line.encode())
+        while not answer.endswith(b"\n"):
+            chunk = sock.recv(1)
+            if not chunk:
+                break
+            answer += chunk
+    except OSError:  # reset mid-request (a server restarting): no answer, so the caller asks again
+        answer = b""
     return sock, answer.decode().strip()
 
 
