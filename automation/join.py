@@ -41,7 +41,7 @@ from automation.http import Response, TransportError
 from automation.log import Logger
 from automation.markers import MarkerState, Ownership
 from automation.markertrust import Trust, check_marker, identity_for
-from automation.membership import BadMemberList, Proof, judge, names_us, parse_member, read_view
+from automation.membership import BadMemberList, MemberView, Proof, judge, names_us, parse_member, read_view
 from automation.policy import Deadline, join_policy, parse_retry_after
 from automation.retry import Outcome, Try, Verdict, classify, classify_error, done, run
 from automation.spec.causes import MAYBE_DELIVERED, Cause
@@ -239,6 +239,8 @@ class Joiner:
             self.log.warn(f"Leader candidate {url} answered {wrong}; not using it", leader_url=url)
             self._set_aside(url, Cause.FOREIGN_MEMBER_LIST)
             return Outcome(Verdict.ATTEMPT, Cause.FOREIGN_MEMBER_LIST, f"{url} answered {wrong}")
+        if view.leader_url and self.finder.is_own(view.leader_url):
+            return self._led_by_us(url, view)
         leader = self.finder.normalise(view.leader_url) if view.leader_url else None
         if view.leader_url and leader != url:
             if leader and self.finder.learn(leader):
@@ -296,6 +298,24 @@ class Joiner:
             if held is not None:
                 return held
         return self._add(url, t)
+
+    def _led_by_us(self, url: str, view: MemberView) -> ExitCode | Retry:
+        """A peer's list names this node as the leader: after its add, this node won an election
+        (CI, S6: the leader that took node04's add was crashed, and node04 won the next one; its
+        join, refusing every list that named its own API, ran to its deadline, and again on every
+        restart). Our own API is still never asked (its list proves nothing: it may be a cluster
+        of its own); the peer's list proves it when it lists us, settled: only a member can win
+        an election in the peer's cluster. Anything less is waited for; the peer is asked again."""
+        judgement = judge(view, self.node_id, self.raft_addr)
+        if judgement.verdict is Proof.CONFLICT:
+            self._conflict(judgement.detail)
+        if judgement.verdict is Proof.PROVEN:
+            self.log.info("This node is the leader now, as the list of a peer says", leader_url=url)
+            return self._joined()
+        detail = f"{url} names this node as the leader but its list does not prove it: {judgement.detail}"
+        self.finder.warn_once(f"led-by-us {url}", f"Waiting: {detail}", leader_url=url)
+        self._set_aside(url, Cause.NOT_LEADER)
+        return Outcome(Verdict.BUSY, Cause.NOT_LEADER, detail, delay=0)
 
     def _hold_add(self, url: str, absent: str) -> Retry | None:
         """An add took (or may have taken) effect, yet the list does not list us: None when the

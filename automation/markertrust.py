@@ -145,6 +145,14 @@ def _ask_leader(
         if foreign_list(ctx.config, service, view):
             finder.forget()
             continue
+        if view.leader_url and finder.is_own(view.leader_url):
+            # A peer names this node as the leader: its list, if it lists us settled, is the
+            # proof (as for the join, `Joiner._led_by_us`); our own API is never asked.
+            named = judge(view, me.node_id, me.raft_addr)
+            if named.verdict is Proof.PROVEN:
+                return LeaderAnswer(url, named)
+            finder.forget()
+            continue
         leader = finder.normalise(view.leader_url) if view.leader_url else None
         if view.leader_url and leader != url:
             # A list naming another leader is no proof, also when that leader cannot be asked

@@ -146,3 +146,38 @@ def test_an_accepted_add_is_read_back_within_the_deadline_not_the_attempts(
     assert len(posts(leader)) == 1
     assert JOINED in markers_in(fba.state_dir)
     assert cause(result.last) != "headers timed out"
+
+
+def test_a_node_that_became_the_leader_after_its_add_is_joined(fba: Fba, node: Node, servers: Servers) -> None:
+    """CI, S6: the leader that took node04's add crashed and node04 won the next election; every
+    follower named node04's own API as the leader, which the join refused, so it ran to its
+    deadline on every start. A peer's settled list that lists us and names us as the leader is
+    the proof; our own API is still never asked."""
+    follower = servers.start("follower")
+    leads = {"members": [ME, {"id": "node01", "raft_addr": "127.0.0.9:2380"}], "has_quorum": True,
+             "change_in_flight": False, "leader": {"id": NODE_ID, "api_url": node.chainfire.url}}  # fmt: skip
+    follower.script("GET", "/admin/members", Answer(200, leads), repeat_last=True)
+    fba.write_config(_config(node, follower.url))
+
+    result = fba.run(*JOIN)
+
+    assert result.rc == ExitCode.ALREADY_DONE, result.describe()  # no add of ours in this run
+    assert result.with_message("This node is the leader now, as the list of a peer says", "INFO")
+    assert node.chainfire.requests_to("GET", "/admin/members") == []
+    assert JOINED in markers_in(fba.state_dir)
+
+
+def test_a_peer_naming_us_leader_without_listing_us_settled_proves_nothing(
+    fba: Fba, node: Node, servers: Servers
+) -> None:
+    follower = servers.start("follower")
+    claim = {"members": [{"id": "node01", "raft_addr": "127.0.0.9:2380"}], "has_quorum": True,
+             "leader": {"id": NODE_ID, "api_url": node.chainfire.url}}  # fmt: skip
+    follower.script("GET", "/admin/members", Answer(200, claim), repeat_last=True)
+    fba.write_config(_config(node, follower.url, deadline_s=2))
+
+    result = fba.run(*JOIN)
+
+    assert result.rc == ExitCode.FAILED, result.describe()
+    assert markers_in(fba.state_dir) == [] and posts(follower) == []
+    assert node.chainfire.requests_to("GET", "/admin/members") == []
