@@ -312,7 +312,10 @@ class Joiner:
         if judgement.verdict is Proof.PROVEN:
             self.log.info("This node is the leader now, as the list of a peer says", leader_url=url)
             return self._joined()
-        detail = f"{url} names this node as the leader but its list does not prove it: {judgement.detail}"
+        detail = (
+            f"{url} names this node's own {self.service.value} API as the leader (never asked: its list proves "
+            f"nothing), and its own list does not prove the join: {judgement.detail}"
+        )
         self.finder.warn_once(f"led-by-us {url}", f"Waiting: {detail}", leader_url=url)
         self._set_aside(url, Cause.NOT_LEADER)
         return Outcome(Verdict.BUSY, Cause.NOT_LEADER, detail, delay=0)
