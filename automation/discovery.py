@@ -31,7 +31,7 @@ from automation.errors import ConfigError
 from automation.http import Response
 from automation.log import Logger
 from automation.membership import MemberView
-from automation.policy import SYSTEM_CLOCK, Clock
+from automation.policy import SYSTEM_CLOCK, Clock, parse_retry_after
 from automation.spec.causes import Cause
 from automation.spec.config import ClusterConfig, with_port
 from automation.spec.markers import JOIN_SERVICES, Service
@@ -325,9 +325,11 @@ class LeaderFinder:
         """The hinted leader failed us; fall back to the candidate list."""
         self.hint = None
 
-    def set_aside(self, url: str, reason: str, *, base_s: float, cap_s: float, at_least: float = 0.0) -> float:
-        """Do not ask `url` for a while that doubles per strike, and never sooner than
-        `at_least` (its Retry-After); returns how long.
+    def set_aside(
+        self, url: str, reason: str, *, base_s: float, cap_s: float, reply: Response | None = None
+    ) -> float:
+        """Do not ask `url` for a while that doubles per strike, and never sooner than the
+        Retry-After of its `reply`, if given; returns how long.
 
         A peer that answered but knows no leader (an election) is capped at
         `LEADERLESS_CAP_S`: with every candidate on the same doubling pause, none was asked for
@@ -337,7 +339,8 @@ class LeaderFinder:
         strikes.count += 1
         if reason in LEADERLESS:
             cap_s = min(cap_s, max(base_s, LEADERLESS_CAP_S))
-        pause = max(float(min(cap_s, base_s * 2.0 ** (strikes.count - 1))), at_least)
+        after = parse_retry_after(reply.headers.get("retry-after"), now_wall=self.clock.wall()) if reply else None
+        pause = max(float(min(cap_s, base_s * 2.0 ** (strikes.count - 1))), after or 0.0)
         strikes.until = self.clock.monotonic() + pause
         strikes.reason = reason
         if self.hint == url:

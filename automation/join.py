@@ -42,7 +42,7 @@ from automation.log import Logger
 from automation.markers import MarkerState, Ownership
 from automation.markertrust import Trust, check_marker, identity_for
 from automation.membership import BadMemberList, MemberView, Proof, judge, names_us, parse_member, read_view
-from automation.policy import Deadline, join_policy, parse_retry_after
+from automation.policy import Deadline, join_policy
 from automation.retry import Outcome, Try, Verdict, classify, classify_error, done, run
 from automation.spec.causes import MAYBE_DELIVERED, Cause
 from automation.spec.config import JoinConfig
@@ -190,9 +190,8 @@ class Joiner:
 
     def _set_aside(self, url: str, cause: Cause, reply: Response | None = None) -> None:
         """`reply`: its Retry-After bounds how soon `url` is asked again (that peer, not the step)."""
-        after = parse_retry_after(reply.headers.get("retry-after"), now_wall=self.ctx.clock.wall()) if reply else None
         self.finder.set_aside(
-            url, cause.value, base_s=self.cfg.retry_delay_s, cap_s=self.cfg.max_retry_delay_s, at_least=after or 0.0
+            url, cause.value, base_s=self.cfg.retry_delay_s, cap_s=self.cfg.max_retry_delay_s, reply=reply
         )
 
     # One attempt: read the list, maybe add, and let the next read verify.

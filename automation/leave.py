@@ -18,7 +18,7 @@ from automation.discovery import LeaderFinder, leader_hint, leaderless
 from automation.errors import FbaError, UsageError
 from automation.http import Response, TransportError
 from automation.log import Logger
-from automation.policy import Deadline, join_policy, parse_retry_after
+from automation.policy import Deadline, join_policy
 from automation.removal import confirm_removed
 from automation.retry import Outcome, Try, Verdict, classify, classify_error, done, run
 from automation.spec.causes import Cause
@@ -100,9 +100,7 @@ def _run_leave_locked(ctx: Context, service: Service, target: str, deadline: Dea
             # Retry-After, the leave does not; the new leader is elsewhere (as for the join's add).
             log.warn(f"Waiting: {url} answered the DELETE with {no_leader.value}; trying the other candidates",
                      leader_url=url, http_code=reply.status)  # fmt: skip
-            after = parse_retry_after(reply.headers.get("retry-after"), now_wall=ctx.clock.wall())
-            finder.set_aside(url, no_leader.value, base_s=cfg.retry_delay_s, cap_s=cfg.max_retry_delay_s,
-                             at_least=after or 0.0)  # fmt: skip
+            finder.set_aside(url, no_leader.value, base_s=cfg.retry_delay_s, cap_s=cfg.max_retry_delay_s, reply=reply)
             return Outcome(Verdict.BUSY, no_leader, f"HTTP {reply.status} from DELETE {reply.url}", delay=0,
                            http_code=reply.status)  # fmt: skip
         outcome = classify(reply, clock=ctx.clock, method="DELETE")

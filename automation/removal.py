@@ -63,12 +63,9 @@ def confirm_removed(
     pauses = [FIRST_PAUSE_S]
     last = [f"no member list read yet from {url}"]
     finder.prefer(url)
-    deleted_at = {url}  # leaders that took (or were sent) the DELETE
-
-    resent: list[str] = []  # leaders the DELETE was sent to again
+    resent: list[str] = []  # leaders the DELETE was sent to again (besides `url`, which took it)
 
     def delete_again(where: str, timeout: float) -> None:
-        deleted_at.add(where)
         resent.append(where)
         log.info("The leader still lists the member; sending it the DELETE (the one that took it may "
                  "not have committed it)", member=member, leader_url=where)  # fmt: skip
@@ -154,8 +151,9 @@ def confirm_removed(
         if (
             segment is not None
             and not view.unsettled()
-            and where not in deleted_at
-            and len(deleted_at) <= policy.max_attempts
+            and where != url
+            and where not in resent
+            and len(resent) < policy.max_attempts
         ):
             delete_again(where, deadline.cap(t.timeout))
             return waiting(f"{judgement.detail} by {where}; the DELETE sent there")

@@ -190,4 +190,5 @@ def test_a_leaderless_peer_is_paused_briefly_and_never_sooner_than_its_retry_aft
     pauses = [finder.set_aside("http://127.0.0.2:2379", "no leader", base_s=1, cap_s=16) for _ in range(6)]
     assert pauses == [1, 2, 4, 4, 4, 4]
     assert finder.set_aside("http://127.0.0.3:2379", "connect timed out", base_s=16, cap_s=16) == 16
-    assert finder.set_aside("http://127.0.0.4:2379", "no leader", base_s=1, cap_s=16, at_least=5.0) == 5.0
+    later = Response(503, {"retry-after": "5"}, b"", "http://127.0.0.4:2379/admin/members")
+    assert finder.set_aside("http://127.0.0.4:2379", "no leader", base_s=1, cap_s=16, reply=later) == 5.0
