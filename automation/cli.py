@@ -67,7 +67,36 @@ _TYPES: dict[str, Callable[[str], Any]] = {
 }
 
 
+def _columns() -> int:
+    """The terminal's width as `shutil.get_terminal_size` finds it: `COLUMNS`, else the terminal
+    on stdout, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's layout, given its width: argparse builds a formatter for every `add_argument`
+    (to check the metavar) and, asked for none, imports `shutil` to find one; that import (with
+    `bz2`, `lzma`) was ~2.5 ms of every `fba status` (bench/README.md, "Trimmed")."""
+
+    def __init__(self, prog: str, **kwargs: Any) -> None:
+        kwargs.setdefault("width", _columns() - 2)  # argparse's own margin
+        super().__init__(prog, **kwargs)
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message}")
 

@@ -29,9 +29,11 @@ PROBE = (
 HEAVY = ("pydantic", "automation.spec.config", "automation.configfile", "automation.http")
 # What `--help` and `status` imported before they were trimmed, and need not: `dataclasses` and
 # the `inspect` it imports (with ast, dis, tokenize), json (no line is written), the table of
-# causes. Reading a marker verifies its checksum and timestamp: only then hashlib and datetime.
+# causes, `shutil` (with bz2 and lzma: argparse imports it for the help's width, the systemd
+# reader checked for `systemctl` with it). Reading a marker verifies its checksum and
+# timestamp: only then hashlib and datetime.
 NO_DATACLASSES = ("dataclasses", "inspect", "ast", "dis", "tokenize")
-TRIMMED = (*NO_DATACLASSES, "json", "automation.spec.causes")
+TRIMMED = (*NO_DATACLASSES, "json", "automation.spec.causes", "shutil", "bz2", "lzma")
 MARKER_CHECKS = ("hashlib", "datetime")
 
 
@@ -123,3 +125,4 @@ VALID = {
     "raft_addr": "127.0.0.1:2380",
     "initial_peers": ["node01=127.0.0.1:2380"],
 }
+

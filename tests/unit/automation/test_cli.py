@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from automation.cli import run
+from automation.cli import build_parser, run
 from automation.spec.markers import MarkerIdentity, render_marker
 
 
@@ -197,3 +198,17 @@ def test_an_empty_path_variable_is_a_usage_error(name: str, capsys: pytest.Captu
     assert run(["status", "--timeout", "0"], env={name: ""}) == 3
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{name} is set but empty" in err
+
+
+@pytest.mark.parametrize("columns", ["40", "100", "", "junk"])
+def test_help_is_laid_out_as_argparse_would(columns: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`fba`'s formatter finds the width without importing `shutil` (start-up), and lays the
+    help out exactly as argparse's own formatter does for the same `COLUMNS` (an empty or
+    unreadable one falls back the same way)."""
+    monkeypatch.setenv("COLUMNS", columns)
+    for only in ("status", None):
+        ours = build_parser(only=only)
+        theirs = build_parser(only=only)
+        theirs.formatter_class = argparse.HelpFormatter
+        assert ours.format_help() == theirs.format_help()
+        assert ours.format_usage() == theirs.format_usage()
