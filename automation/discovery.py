@@ -31,7 +31,7 @@ from automation.errors import ConfigError
 from automation.http import Response
 from automation.log import Logger
 from automation.membership import MemberView
-from automation.policy import SYSTEM_CLOCK, Clock, parse_retry_after
+from automation.policy import SYSTEM_CLOCK, Clock, Deadline, parse_retry_after
 from automation.spec.causes import Cause
 from automation.spec.config import ClusterConfig, with_port
 from automation.spec.markers import JOIN_SERVICES, Service
@@ -270,6 +270,22 @@ class LeaderFinder:
         strikes = self._strikes(url)
         now = self.clock.monotonic()
         return max(0.0, strikes.until - now, strikes.last_asked + MIN_GAP_S - now)
+
+    def take(self, deadline: Deadline, *, may_end: bool) -> str | None:
+        """The next peer to ask (`next`), once it may be asked (`wait_for`), marked `asked`.
+
+        None when it cannot be asked in time: at once when `may_end` (the caller holds an
+        answer to end with, so the step ends now, not at its deadline: break 8), else once
+        waiting for it ran out `deadline`. Join and leave both take their peers here."""
+        url = self.next()
+        wait = self.wait_for(url)  # set aside (maybe by its Retry-After), or the rate limit
+        if may_end and wait > deadline.remaining():
+            return None
+        deadline.sleep(wait)
+        if deadline.expired():
+            return None
+        self.asked(url)
+        return url
 
     def asked(self, url: str) -> None:
         """`url` is being asked now: the rate limit counts from here, and it joins the chain of

@@ -162,15 +162,9 @@ class Joiner:
 
         def step(t: Try) -> Retry:
             nonlocal last
-            url = self.finder.next()
-            wait = self.finder.wait_for(url)  # set aside (maybe by its Retry-After), or the rate limit
-            if wait > self.deadline.remaining() and last is not None:
-                return last  # nobody may be asked before the deadline: end now, not at the deadline
-            self.deadline.sleep(wait)
-            if self.deadline.expired():
-                # Waited out the deadline for a set-aside candidate: the give-up names what set it aside.
-                return last or Outcome(Verdict.BUSY, Cause.CANDIDATES_SET_ASIDE, f"{url} and every other candidate")
-            self.finder.asked(url)
+            url = self.finder.take(self.deadline, may_end=last is not None)
+            if url is None:  # nobody can be asked before the deadline: the last answer says why
+                return last or Outcome(Verdict.BUSY, Cause.CANDIDATES_SET_ASIDE, "every candidate")
             outcome = self._attempt(url, Try(t.number, t.attempt, self.deadline.cap(self.policy.request_timeout_s)))
             if isinstance(outcome, ExitCode):
                 return done(outcome)

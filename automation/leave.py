@@ -63,12 +63,9 @@ def _run_leave_locked(ctx: Context, service: Service, target: str, deadline: Dea
     last: list[Outcome[Response]] = []
 
     def step(t: Try) -> Outcome[Response]:
-        url = finder.next()
-        wait = finder.wait_for(url)  # set aside (maybe by its Retry-After), or the rate limit
-        if last and wait > deadline.remaining():
-            return last[-1]  # nobody may be asked before the deadline: end now
-        deadline.sleep(wait)
-        finder.asked(url)
+        url = finder.take(deadline, may_end=bool(last))
+        if url is None:  # nobody can be asked before the deadline: the last answer says why
+            return last[-1] if last else Outcome(Verdict.BUSY, Cause.CANDIDATES_SET_ASIDE, "every candidate")
         outcome = _delete(url, t)
         if outcome.verdict is not Verdict.HOP:
             finder.end_chain()
