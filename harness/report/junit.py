@@ -14,7 +14,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
-from xml.etree import ElementTree as ET
+
+# junitparser (the NixOS driver writes its junit.xml with it too) rather than our own
+# ElementTree code: it keeps the element names, attributes and counts of the format for us.
+from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
 
 class Subtest(Protocol):
@@ -42,40 +45,35 @@ def write(
     does), so a script without subtests still has a testcase with its real duration.
     `interrupted`: the signal that stopped the run; `main` then carries an interrupted error
     (`error` or not) and a subtest with `interrupted` set one too, instead of its failure."""
-    failures = sum(1 for s in subtests if s.failure and not s.interrupted)
-    errors = sum(1 for s in subtests if s.interrupted)
     if interrupted and error is None:
         error = f"{INTERRUPTED_MESSAGE} {interrupted}"
-    main = total is not None or error is not None
-    root = ET.Element(
-        "testsuite",
-        name=suite,
-        tests=str(len(subtests) + (1 if main else 0)),
-        failures=str(failures),
-        errors=str(errors + (1 if error else 0)),
-        time=f"{total if total is not None else sum(s.duration for s in subtests):.3f}",
-    )
-    if headline or interrupted:
-        props = ET.SubElement(root, "properties")
-        if headline:
-            ET.SubElement(props, "property", name="accel", value=headline)
-        if interrupted:
-            ET.SubElement(props, "property", name="interrupted", value=interrupted)
+    root = TestSuite(suite)
+    # Properties first, as the JUnit schema orders them (junitparser appends where asked).
+    if headline:
+        root.add_property("accel", headline)
+    if interrupted:
+        root.add_property("interrupted", interrupted)
     for sub in subtests:
-        case = ET.SubElement(root, "testcase", classname=suite, name=sub.name, time=f"{sub.duration:.3f}")
+        case = TestCase(sub.name, classname=suite, time=round(sub.duration, 3))
         if sub.interrupted:
-            _interrupted_error(case, interrupted or "a signal")
+            case.result = [_interrupted_error(interrupted or "a signal")]
         elif sub.failure:
-            node = ET.SubElement(case, "failure", message=sub.failure.splitlines()[0][:200] if sub.failure else "")
-            node.text = sub.failure
-    if main:
-        case = ET.SubElement(root, "testcase", classname=suite, name="main", time=f"{total or 0.0:.3f}")
+            case.result = [_with_text(Failure(sub.failure.splitlines()[0][:200] if sub.failure else ""), sub.failure)]
+        root.add_testcase(case)
+    if total is not None or error is not None:
+        case = TestCase("main", classname=suite, time=round(total or 0.0, 3))
         if error and interrupted:
-            _interrupted_error(case, interrupted).text = error
+            case.result = [_with_text(_interrupted_error(interrupted), error)]
         elif error:
-            ET.SubElement(case, "error", message=error.splitlines()[0][:200]).text = error
+            case.result = [_with_text(Error(error.splitlines()[0][:200]), error)]
+        root.add_testcase(case)
+    cases = list(root)
+    root.tests = len(cases)
+    root.failures = sum(1 for case in cases for r in case.result if isinstance(r, Failure))
+    root.errors = sum(1 for case in cases for r in case.result if isinstance(r, Error))
+    root.time = round(total if total is not None else sum(s.duration for s in subtests), 3)
     path.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    root.write(str(path))
     return path
 
 
@@ -83,9 +81,13 @@ INTERRUPTED_MESSAGE = "interrupted by"
 NOT_RUN_MESSAGE = "not run: the run was interrupted by"
 
 
-def _interrupted_error(case: ET.Element, signal_name: str) -> ET.Element:
-    message = f"{INTERRUPTED_MESSAGE} {signal_name} while running"
-    return ET.SubElement(case, "error", type="interrupted", message=message)
+def _interrupted_error(signal_name: str) -> Error:
+    return Error(f"{INTERRUPTED_MESSAGE} {signal_name} while running", "interrupted")
+
+
+def _with_text(result: Error | Failure, text: str) -> Error | Failure:
+    result.text = text
+    return result
 
 
 def mark_interrupted(path: Path, suite: str, outcomes: dict[str, str], signal_name: str) -> Path:
@@ -95,38 +97,34 @@ def mark_interrupted(path: Path, suite: str, outcomes: dict[str, str], signal_na
     kind `interrupted` and `not run` become testcases (`error` and `skipped`, see the module
     doc) unless the file already has them. Returns `path`.
     """
-    if path.exists():
-        tree = ET.parse(path)
-        root = tree.getroot()
-        suite_el = root if root.tag == "testsuite" else root.find("testsuite")
-        if suite_el is None:
-            suite_el = ET.SubElement(root, "testsuite", name=suite, tests="0", errors="0", failures="0", skipped="0")
+    xml = JUnitXml.fromfile(str(path)) if path.exists() else JUnitXml()
+    if isinstance(xml, TestSuite):  # a file whose root is one testsuite (pytest writes testsuites)
+        target: TestSuite = xml
     else:
-        root = ET.Element("testsuites")
-        suite_el = ET.SubElement(root, "testsuite", name=suite, tests="0", errors="0", failures="0", skipped="0")
-        tree = ET.ElementTree(root)
-    props = suite_el.find("properties")
-    if props is None:
-        props = ET.Element("properties")
-        suite_el.insert(0, props)
-    ET.SubElement(props, "property", name="interrupted", value=signal_name)
-    present = {(c.get("classname"), c.get("name")) for c in suite_el.iter("testcase")}
+        target = next(iter(xml), None) or TestSuite(suite)
+        if target not in list(xml):
+            xml.add_testsuite(target)
+    target.add_property("interrupted", signal_name)
+    present = {(case.classname, case.name) for case in target}
     for nodeid, kind in sorted(outcomes.items()):
         if kind not in ("interrupted", "not run"):
             continue
         classname, name = _junit_names(nodeid)
         if (classname, name) in present:
             continue
-        case = ET.SubElement(suite_el, "testcase", classname=classname, name=name, time="0.000")
-        _bump(suite_el, "tests")
+        case = TestCase(name, classname=classname, time=0.0)
+        # Counted by hand, not by `update_statistics`: that would also re-add the suite's time
+        # from its cases, and pytest's suite time (with set-up and teardown) is the true one.
+        target.tests = (target.tests or 0) + 1
         if kind == "interrupted":
-            _interrupted_error(case, signal_name)
-            _bump(suite_el, "errors")
+            case.result = [_interrupted_error(signal_name)]
+            target.errors = (target.errors or 0) + 1
         else:
-            ET.SubElement(case, "skipped", type="not-run", message=f"{NOT_RUN_MESSAGE} {signal_name}")
-            _bump(suite_el, "skipped")
+            case.result = [Skipped(f"{NOT_RUN_MESSAGE} {signal_name}", "not-run")]
+            target.skipped = (target.skipped or 0) + 1
+        target.add_testcase(case)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tree.write(path, encoding="utf-8", xml_declaration=True)
+    xml.write(str(path))
     return path
 
 
@@ -136,6 +134,3 @@ def _junit_names(nodeid: str) -> tuple[str, str]:
     module = parts[0].removesuffix(".py").replace("/", ".")
     return ".".join([module, *parts[1:-1]]), parts[-1]
 
-
-def _bump(element: ET.Element, attribute: str) -> None:
-    element.set(attribute, str(int(element.get(attribute, "0")) + 1))
