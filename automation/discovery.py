@@ -329,6 +329,14 @@ class LeaderFinder:
             self.hint = checked
         return True
 
+    @staticmethod
+    def same_peer(a: str | None, b: str) -> bool:
+        """Whether `a` and `b` reach the same peer (`host_key` and port, as the connection
+        resolves them), not whether they are spelt alike: a leader that names itself `VM` when
+        asked as `vm`, or `127.9.1` when asked as `127.9.0.1`, names itself (break 9: taken for
+        a hint loop, the join never added and the leave never confirmed)."""
+        return a is not None and _peer_key(a) == _peer_key(b)
+
     def normalise(self, url: str) -> str | None:
         """A URL compared with candidates (None: it could never be one)."""
         return self._checked(url, source="named") if url else None

@@ -235,7 +235,7 @@ class Joiner:
         if view.leader_url and self.finder.is_own(view.leader_url):
             return self._led_by_us(url, view)
         leader = self.finder.normalise(view.leader_url) if view.leader_url else None
-        if view.leader_url and leader != url:
+        if view.leader_url and not self.finder.same_peer(leader, url):
             if leader and self.finder.learn(leader):
                 return Outcome(Verdict.HOP, Cause.NOT_LEADER, f"{url} names {view.leader_url}")
             paused = self.finder.wait_for(leader) if leader else 0.0
@@ -440,7 +440,7 @@ class Joiner:
         if reply.status not in (301, 302, 307, 308, 421):
             return None
         hint = leader_hint(reply)
-        if hint and self.finder.normalise(hint) != url and self.finder.learn(hint):
+        if hint and not self.finder.same_peer(self.finder.normalise(hint), url) and self.finder.learn(hint):
             return Outcome(Verdict.HOP, Cause.NOT_LEADER, f"HTTP {reply.status} from {url} names {hint}")
         self._set_aside(url, Cause.NOT_LEADER)
         return Outcome(

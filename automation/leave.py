@@ -84,7 +84,7 @@ def _run_leave_locked(ctx: Context, service: Service, target: str, deadline: Dea
         hint = leader_hint(reply) if reply.status in (307, 308, 421) else None
         # A hint the finder refuses (this node's own API, another service's port) is no hop:
         # hopping anyway asked the same peer again, and the DELETE never reached a leader.
-        if hint and finder.normalise(hint) != url and finder.learn(hint):
+        if hint and not finder.same_peer(finder.normalise(hint), url) and finder.learn(hint):
             return Outcome(Verdict.HOP, Cause.NOT_LEADER, f"{url} named {hint}", http_code=reply.status)
         claim = _not_a_member(reply)
         if claim is not None:

@@ -154,7 +154,7 @@ def _ask_leader(
             finder.forget()
             continue
         leader = finder.normalise(view.leader_url) if view.leader_url else None
-        if view.leader_url and leader != url:
+        if view.leader_url and not finder.same_peer(leader, url):
             # A list naming another leader is no proof, also when that leader cannot be asked
             # (this node's own API, an unusable URL): then it proves nothing at all.
             if not leader or not finder.learn(leader):

@@ -119,7 +119,7 @@ def confirm_removed(
         if wrong:
             return set_aside(where, Cause.FOREIGN_MEMBER_LIST, f"{where} answered {wrong}")
         leader = finder.normalise(base_url(view.leader_url)) if view.leader_url else None
-        if view.leader_url and leader != where:
+        if view.leader_url and not finder.same_peer(leader, where):
             # A follower's list may lag the leader's, or run ahead of what it committed: no proof.
             return hop(where, leader) or set_aside(
                 where, Cause.NOT_LEADER, f"{where} names leader {view.leader_url}, which cannot be asked"
@@ -133,11 +133,9 @@ def confirm_removed(
         return view
 
     def step(t: Try) -> Outcome[str]:
-        where = finder.next()
-        deadline.sleep(finder.wait_for(where))  # set aside, or the per-peer rate limit
-        if deadline.expired():
+        where = finder.take(deadline, may_end=False)  # set aside, or the per-peer rate limit
+        if where is None:
             return Outcome(Verdict.BUSY, Cause.REMOVAL_NOT_CONFIRMED, last[-1])
-        finder.asked(where)
         view = read(where, deadline.cap(t.timeout))
         if isinstance(view, Outcome):
             if view.verdict is not Verdict.HOP:
@@ -151,8 +149,8 @@ def confirm_removed(
         if (
             segment is not None
             and not view.unsettled()
-            and where != url
-            and where not in resent
+            and not finder.same_peer(where, url)
+            and not any(finder.same_peer(where, sent) for sent in resent)
             and len(resent) < policy.max_attempts
         ):
             delete_again(where, deadline.cap(t.timeout))
