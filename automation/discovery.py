@@ -23,6 +23,7 @@ A hint is a candidate, never a verdict (kind D):
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -113,6 +114,25 @@ def _port(url: str) -> int | None:
         return None
 
 
+def _is_address(host: str) -> bool:
+    """Whether `host` (as `host_key` gives it) is an IP address rather than a name."""
+    try:
+        socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _resolve(host: str) -> frozenset[str]:
+    """The addresses `host` resolves to (`host_key` form); none when it does not resolve. The
+    system resolver's own timeouts bound it, as they bound the connection's same lookup."""
+    try:
+        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):  # gaierror, or a name IDNA cannot encode
+        return frozenset()
+    return frozenset(host_key(str(info[4][0])) for info in found)
+
+
 def _peer_key(url: str) -> str:
     """`host:port` of `url` as the connection resolves the host (`spec.urls.host_key`)."""
     try:
@@ -164,6 +184,7 @@ class LeaderFinder:
     _chain: set[str] = field(default_factory=set)  # peers asked through hints in a row (`asked`)
     _chain_urls: list[str] = field(default_factory=list)
     looped: bool = False  # the last hint refused went back into the chain (`learn`)
+    _addresses: dict[str, frozenset[str]] = field(default_factory=dict)  # host name -> what it resolves to
 
     def warn_once(self, key: str, message: str, **context: object) -> None:
         if key not in self._warned:
@@ -195,8 +216,26 @@ class LeaderFinder:
         """Whether `url` is this node's own API for the service (`ClusterConfig.is_own_api`, the
         one rule). Our own service lists us once it formed a cluster of its own, so its list
         proves nothing: it is never a candidate nor a leader, however a peer names it (list
-        `leader`, 307, 421) or however the configuration spells it."""
-        return self.config.is_own_api(self.service, url)
+        `leader`, 307, 421) or however the configuration spells it.
+
+        A host NAME on the service's API port that resolves to this node's address is ours too:
+        the configuration names this node by its address, but `discovery.peer_urls`, DNS SRV
+        (which lists every node, this one included) or a peer may name it by a name (break 9:
+        `vm`, this node's address in /etc/hosts, was asked, and its one-node list proved a join
+        that never happened). Names are resolved once per run, as the connection would."""
+        if self.config.is_own_api(self.service, url):
+            return True
+        try:
+            parts = urlsplit(url)
+            port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+        except ValueError:
+            return False
+        host = host_key(parts.hostname or "")
+        if port != self.config.endpoint(self.service).api_port or not host or _is_address(host):
+            return False  # another port is another service; an address was judged by `is_own_api`
+        if host not in self._addresses:
+            self._addresses[host] = _resolve(host)
+        return host_key(self.config.host) in self._addresses[host]
 
     def _checked(self, url: str, *, source: str) -> str | None:
         """`url` as a candidate: never a lower scheme than the configuration's (an `http://` hint

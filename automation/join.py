@@ -41,7 +41,16 @@ from automation.http import Response, TransportError
 from automation.log import Logger
 from automation.markers import MarkerState, Ownership
 from automation.markertrust import Trust, check_marker, identity_for
-from automation.membership import BadMemberList, MemberView, Proof, judge, names_us, parse_member, read_view
+from automation.membership import (
+    BadMemberList,
+    MemberView,
+    Proof,
+    judge,
+    names_us,
+    parse_member,
+    parse_view,
+    read_view,
+)
 from automation.policy import Deadline, join_policy
 from automation.retry import Outcome, Try, Verdict, classify, classify_error, done, run
 from automation.spec.causes import MAYBE_DELIVERED, Cause
@@ -71,6 +80,10 @@ def run_join(ctx: Context, service: Service, join_cfg: JoinConfig, prerequisite:
 def _run_join_locked(
     ctx: Context, service: Service, join_cfg: JoinConfig, prerequisite: Service | None, log: Logger
 ) -> ExitCode:
+    # One deadline for the whole join, as `--deadline` and `join.deadline_s` promise: the health
+    # wait used to have its own and the join a fresh one after it (break 9, F8: `--deadline 6`
+    # ran 11.5 s and said "in 6.0s").
+    deadline = Deadline.start(join_cfg.deadline_s, ctx.clock)
     marker = _marker_present(ctx, service)
     if marker is not None and check_marker(ctx, service, marker, join_cfg, log) is Trust.TRUSTED:
         return ExitCode.ALREADY_DONE
@@ -82,14 +95,14 @@ def _run_join_locked(
     if warning:
         log.warn(warning)
     health_url = ctx.config.local_api_url(service) + cfg.endpoint(service).health_path
-    budget = min(cfg.health.timeout_s, join_cfg.deadline_s)
+    budget = min(cfg.health.timeout_s, deadline.remaining())
     wait_healthy(health_url, http=ctx.http, cfg=cfg.health, deadline=Deadline.start(budget, ctx.clock), log=log)
     if cfg.bootstrap:
         name = marker_name(service, Step.INITIALIZED)
         ctx.markers.write(name, identity_for(cfg, service))
         log.info("Bootstrap node: the Raft cluster forms from initial_peers; no join request sent", marker=name)
         return ExitCode.OK
-    return Joiner(ctx, service, join_cfg, log).run()
+    return Joiner(ctx, service, join_cfg, log, deadline=deadline).run()
 
 
 def _require_joined(ctx: Context, prerequisite: Service, log: Logger) -> None:
@@ -140,7 +153,11 @@ def _pending_detail(detail: str) -> str:
 
 
 class Joiner:
-    def __init__(self, ctx: Context, service: Service, cfg: JoinConfig, log: Logger) -> None:
+    def __init__(
+        self, ctx: Context, service: Service, cfg: JoinConfig, log: Logger, *, deadline: Deadline | None = None
+    ) -> None:
+        """`deadline`: the whole join's (started before the health wait); a fresh one of
+        `cfg.deadline_s` when None."""
         self.ctx = ctx
         self.service = service
         self.cfg = cfg
@@ -148,7 +165,7 @@ class Joiner:
         self.node_id = ctx.config.node_id
         self.raft_addr = ctx.config.service_raft_addr(service)
         self.finder = LeaderFinder(ctx.config, service, log, ctx.clock)
-        self.deadline = Deadline.start(cfg.deadline_s, ctx.clock)
+        self.deadline = deadline if deadline is not None else Deadline.start(cfg.deadline_s, ctx.clock)
         self.policy = join_policy(cfg)
         self.added_by_us = False  # a 201 seen, or an add sent whose answer was lost
         self.saw_409 = False
@@ -290,7 +307,40 @@ class Joiner:
             held = self._hold_add(url, judgement.detail)
             if held is not None:
                 return held
+        self._refuse_if_own_service_elsewhere(url, view)
         return self._add(url, t)
+
+    def _refuse_if_own_service_elsewhere(self, url: str, cluster: MemberView) -> None:
+        """Before an add: this node's own service must not already be in another cluster.
+
+        A service started with a bootstrap configuration by mistake forms a one-node cluster of
+        its own (etcd's `--initial-cluster-state new` on a joiner). Adding it to the real
+        cluster gave a member that never takes part (the cluster then needs one more vote for
+        quorum), while its own list (never proof, but a fair veto) named a leader the real
+        cluster does not have (break 9, F2: exit 0 and a marker). A joining service names no
+        leader yet; one that names a member of the real cluster is that cluster's. Its list is
+        asked once per add; an answer we cannot read vetoes nothing (the health wait saw it up).
+
+        Raises:
+            MembershipConflict: exit 3, cause "own service in another cluster"."""
+        own = self.ctx.config.local_api_url(self.service)
+        try:
+            reply = self.ctx.http.request(
+                "GET", f"{own}/admin/members", timeout=self.deadline.cap(self.policy.request_timeout_s)
+            )
+        except TransportError:
+            return
+        local = parse_view(reply) if reply.ok else None
+        if local is None or local.leader_id is None or cluster.find(local.leader_id) is not None:
+            return
+        members = ", ".join(m.id for m in local.members) or "none"
+        message = (
+            f"This node's own {self.service.value} ({own}) is in another cluster: it names leader "
+            f"{local.leader_id} (members: {members}), which the cluster's leader {url} does not list; "
+            f"refusing to add it. Wipe its data and start it in join mode, then run the join again"
+        )
+        self.log.error(message, cause=Cause.OWN_SERVICE_IN_ANOTHER_CLUSTER.value, leader_url=url)
+        raise MembershipConflict(message)
 
     def _led_by_us(self, url: str, view: MemberView) -> ExitCode | Retry:
         """A peer's list names this node as the leader: after its add, this node won an election

@@ -40,6 +40,7 @@ class MemberView:
     service: str | None = None  # which service's list this is, when the answer says
     leader_known: bool = False  # the answer has a `leader` field (null: it knows of no leader)
     committed: bool | None = None  # an explicit "the last change is committed" flag
+    leader_id: str | None = None  # the leader's member id, when the answer names one
 
     def find(self, member_id: str) -> Member | None:
         return next((m for m in self.members if m.id == member_id), None)
@@ -218,6 +219,7 @@ def read_view(reply: Response) -> MemberView | None:
     if isinstance(leader, dict):
         leader_url = _typed(leader, "api_url", str, "a string") or leader_url
         leader = _typed(leader, "id", str, "a string")
+    leader_id = leader if isinstance(leader, str) and leader else None
     if not leader_url and isinstance(leader, str):
         # A leader named by id only: its URL is the api_url its own entry gives, if any.
         named = next((m for m in members if m.id == leader), None)
@@ -231,4 +233,5 @@ def read_view(reply: Response) -> MemberView | None:
         service=service,
         leader_known="leader" in body or "leader_url" in body,
         committed=flags["committed"],
+        leader_id=leader_id,
     )

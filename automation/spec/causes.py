@@ -45,6 +45,7 @@ class Cause(StrEnum):
     REMOVAL_NOT_CONFIRMED = "removal not confirmed"
     CHANGE_IN_FLIGHT = "membership change in flight"
     MEMBERSHIP_CONFLICT = "membership conflict"
+    OWN_SERVICE_IN_ANOTHER_CLUSTER = "own service in another cluster"
     VERIFYING = "verifying membership"
     UNREADABLE_MEMBER_LIST = "unreadable member list"
     HEALTH_TIMEOUT = "health check timeout"
@@ -163,6 +164,13 @@ CAUSES: tuple[CauseMeaning, ...] = (
         '404 "not a member"); the markers are kept',
     ),
     CauseMeaning(Cause.CHANGE_IN_FLIGHT, "until the deadline", "another membership change is in flight"),
+    CauseMeaning(
+        Cause.OWN_SERVICE_IN_ANOTHER_CLUSTER,
+        "no",
+        "this node's own service already follows a leader the cluster's leader does not list (it formed a "
+        "cluster of its own, e.g. started as a bootstrap node): no member is added; wipe its data and start it "
+        "in join mode",
+    ),
     CauseMeaning(
         Cause.MEMBERSHIP_CONFLICT,
         "no",

@@ -10,8 +10,9 @@ import pytest
 
 from automation.spec.exitcodes import ExitCode
 
-from .conftest import NODE_ID, Fba, Node
+from .conftest import NODE_ID, RAFT_ADDR, Fba, Node, cause
 from .expect import JOINED, markers_in
+from .fakes import Answer
 
 JOIN = ("join", "--service", "chainfire")
 LEAVE = ("leave", "--service", "chainfire")
@@ -58,3 +59,57 @@ def test_a_leave_confirmed_by_a_leader_naming_itself_in_another_spelling(fba: Fb
     assert result.rc == ExitCode.OK, result.describe()
     assert NODE_ID not in node.clusters["chainfire"].member_ids()
     assert markers_in(fba.state_dir) == []
+
+
+def _own_cluster_of_one(node: Node) -> dict[str, object]:
+    me = {"id": NODE_ID, "raft_addr": RAFT_ADDR, "api_url": node.chainfire.url}
+    return {"service": "chainfire", "members": [me], "leader": {"id": NODE_ID, "api_url": node.chainfire.url},
+            "term": 1, "has_quorum": True, "change_in_flight": False}  # fmt: skip
+
+
+def test_a_node_whose_own_service_formed_its_own_cluster_is_not_added(fba: Fba, node: Node) -> None:
+    """Finding 2: this node's chainfire was started as a bootstrap node (a one-node cluster of
+    its own, its own leader). The join added it to the real cluster (a member that never takes
+    part) and wrote the marker, exit 0. Now: no add, exit 3, the cause named."""
+    leader = node.leader()
+    node.chainfire.script("GET", "/admin/members", Answer(200, _own_cluster_of_one(node)), repeat_last=True)
+    fba.write_config(node.config(join={"deadline_s": 8}))
+
+    result = fba.run(*JOIN)
+
+    assert result.rc == ExitCode.INVALID, result.describe()
+    assert cause(result.last) == "own service in another cluster", result.last
+    assert leader.requests_to("POST", "/admin/member/add") == []
+    assert markers_in(fba.state_dir) == []
+    assert NODE_ID not in node.clusters["chainfire"].member_ids()
+
+
+def test_a_node_whose_own_service_follows_the_cluster_is_added(fba: Fba, node: Node) -> None:
+    """The veto's other side: a local service that already follows the real cluster's leader
+    (a join re-run after its add, say) or names no leader (joining) is no reason to refuse."""
+    leader = node.leader()
+    node.serve_members()  # the local service answers the real cluster's list, leader included
+    fba.write_config(node.config(join={"deadline_s": 8}))
+
+    result = fba.run(*JOIN)
+
+    assert result.rc == ExitCode.OK, result.describe()
+    assert len(leader.requests_to("POST", "/admin/member/add")) == 1
+
+
+def test_the_join_deadline_counts_the_health_wait(fba: Fba, node: Node) -> None:
+    """Finding 8: `--deadline` is "overall budget for the join", but the local health wait had
+    its own and the join a fresh one after it: `--deadline 6` ran 11.5 s and said "in 6.0s"."""
+    node.leader()
+    node.clusters["chainfire"].change_in_flight = True  # the join can only wait out its deadline
+    starting = Answer(503, {"status": "starting"}, headers={"Retry-After": "1"})
+    node.chainfire.script("GET", "/health", *[starting] * 3)  # ~3 s of health wait, then healthy
+    fba.write_config(node.config(health={"timeout_s": 60}))
+
+    result = fba.run(*JOIN, "--deadline", "6")
+
+    assert result.rc == ExitCode.FAILED, result.describe()
+    health = [r.at for r in node.chainfire.requests_to("GET", "/health")]
+    assert health[-1] - health[0] > 2.0, health  # the health wait did take seconds of the deadline
+    # The deadline plus start-up and one request: before, the health wait and then 6 s (>= 9 s).
+    assert result.elapsed_s < 6 + 2.5, result.describe()

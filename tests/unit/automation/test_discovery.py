@@ -192,3 +192,33 @@ def test_a_leaderless_peer_is_paused_briefly_and_never_sooner_than_its_retry_aft
     assert finder.set_aside("http://127.0.0.3:2379", "connect timed out", base_s=16, cap_s=16) == 16
     later = Response(503, {"retry-after": "5"}, b"", "http://127.0.0.4:2379/admin/members")
     assert finder.set_aside("http://127.0.0.4:2379", "no leader", base_s=1, cap_s=16, reply=later) == 5.0
+
+
+def test_a_name_that_resolves_to_this_nodes_address_is_its_own_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Break 9, F7: `discovery.peer_urls` (or DNS SRV, or a peer's hint) named this node by a
+    host name; compared as text it was a candidate, its one-node list proved a join. A name is
+    resolved (once) and judged by its address; another port, or a name of another address,
+    stays a candidate."""
+    import socket
+
+    table = {"vm": ["10.0.0.4"], "node07": ["10.0.0.7"], "dual": ["10.0.0.9", "10.0.0.4"]}
+    lookups: list[str] = []
+
+    def getaddrinfo(host: str, *_: Any, **__: Any) -> list[Any]:
+        lookups.append(host)
+        if host not in table:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, 0)) for address in table[host]]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    peers = ["http://vm:2379", "http://VM.:2379", "http://node07:2379", "http://dual:2379", "http://vm:2479"]
+    finder = LeaderFinder(config(discovery={"peer_urls": peers}), Service.CHAINFIRE, Logger(stream=io.StringIO()))
+
+    candidates = finder.candidates()
+
+    assert "http://node07:2379" in candidates
+    assert not any(url.startswith(("http://vm:", "http://VM", "http://dual:")) for url in candidates), candidates
+    assert finder.learn("http://vm:2379") is False  # nor is a peer's hint naming it followed
+    assert finder.is_own("http://vm:2479") is False  # flaredb's port: not chainfire's own API
+    finder.candidates()
+    assert lookups.count("vm") == 1  # resolved once per run, as spelt any way
