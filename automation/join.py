@@ -232,6 +232,12 @@ class Joiner:
                 detail = f"HTTP {reply.status} from {url}/admin/members: {reply.excerpt(120)}"
                 return Outcome(Verdict.BUSY, no_leader, detail, delay=0, http_code=reply.status)
             outcome = classify(reply, clock=self.ctx.clock, method="GET").failure()
+            if outcome.verdict is Verdict.PERMANENT:
+                # A "never" from one candidate's member list (404 from an older build, 403 from an
+                # auth proxy in front of one node) says that candidate cannot help, not that the
+                # cluster refuses us: it ended the whole join, on every restart, before the leader
+                # was asked (break 9, F17). Set it aside and try the others, using an attempt.
+                outcome = replace(outcome, verdict=Verdict.ATTEMPT)
             if outcome.verdict is Verdict.ATTEMPT:
                 self._set_aside(url, outcome.cause)
             return self._answer(outcome, url, t.attempt)

@@ -90,7 +90,7 @@ def confirm_removed(
 
     def hop(where: str, hint: str | None) -> Outcome[str] | None:
         """To the leader `where` named, if it may be asked."""
-        if hint and finder.normalise(hint) != where and finder.learn(hint):
+        if hint and not finder.same_peer(finder.normalise(hint), where) and finder.learn(hint):
             return Outcome(Verdict.HOP, Cause.REMOVAL_NOT_CONFIRMED, f"{where} names the leader {hint}", delay=0)
         return None
 

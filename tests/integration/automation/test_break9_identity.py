@@ -10,7 +10,7 @@ import pytest
 
 from automation.spec.exitcodes import ExitCode
 
-from .conftest import NODE_ID, RAFT_ADDR, Fba, Node, cause
+from .conftest import NODE_ID, RAFT_ADDR, Fba, Node, Servers, cause
 from .expect import JOINED, markers_in
 from .fakes import Answer
 
@@ -113,3 +113,24 @@ def test_the_join_deadline_counts_the_health_wait(fba: Fba, node: Node) -> None:
     assert health[-1] - health[0] > 2.0, health  # the health wait did take seconds of the deadline
     # The deadline plus start-up and one request: before, the health wait and then 6 s (>= 9 s).
     assert result.elapsed_s < 6 + 2.5, result.describe()
+
+
+@pytest.mark.parametrize("status", [404, 403, 405])
+def test_one_candidates_never_on_the_member_list_does_not_end_the_join(
+    fba: Fba, node: Node, servers: Servers, status: int
+) -> None:
+    """Finding 17: the configured leader down, the next candidate answering its member list
+    with a 4xx (an older build, an auth proxy): the join ended "rejected" at once, on every
+    restart, and the healthy leader (the third candidate) was never asked."""
+    leader = node.leader()
+    odd = servers.start("odd")
+    odd.script("GET", "/admin/members", Answer(status, {"error": "no"}), repeat_last=True)
+    services = {"chainfire": {"leader_url": "http://127.0.0.1:1"}}
+    fba.write_config(node.config(leader_url="http://127.0.0.1:1", services=services,
+                                 discovery={"peer_urls": [odd.url, leader.url]}, join={"deadline_s": 8}))  # fmt: skip
+
+    result = fba.run(*JOIN)
+
+    assert result.rc == ExitCode.OK, result.describe()
+    assert len(leader.requests_to("POST", "/admin/member/add")) == 1
+    assert odd.requests_to("POST", "/admin/member/add") == []
