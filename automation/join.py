@@ -136,7 +136,11 @@ def _require_joined(ctx: Context, prerequisite: Service, log: Logger) -> None:
 
 
 def _marker_present(ctx: Context, service: Service) -> MarkerState | None:
-    for step in (Step.INITIALIZED, Step.JOINED):
+    """The step's marker, the one this node's mode writes looked at first: a joiner cloned from
+    a bootstrap node's disk carries that node's `initialized` marker, which was verified into a
+    marker of ours, re-stamped with our identity and the other node's date (break 9, F10)."""
+    own = Step.INITIALIZED if ctx.config.bootstrap else Step.JOINED
+    for step in (own, Step.JOINED if own is Step.INITIALIZED else Step.INITIALIZED):
         state = ctx.markers.read(marker_name(service, step))
         if state.present:
             return state

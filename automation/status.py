@@ -65,7 +65,10 @@ def step_status(
     itself cannot be read, which is reported once instead of once per marker)."""
     states = [markers.read(name) for name in unit.markers]
     problems = tuple(p for p in (marker_problem(unit, markers, s) for s in states) if p) if report else ()
-    marker = next((state for state in states if state.present), None)
+    # The newest of the step's markers: a joiner cloned from a bootstrap node's disk has that
+    # node's old `initialized` beside its own `joined` (break 9, F10: status showed the clone's).
+    present = [state for state in states if state.present]
+    marker = max(present, key=lambda s: s.timestamp.timestamp() if s.timestamp else float("-inf"), default=None)
     active, result = props.get("ActiveState", ""), props.get("Result", "")
     if marker is not None:
         since = marker.timestamp.isoformat() if marker.timestamp else None

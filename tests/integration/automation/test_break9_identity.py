@@ -4,14 +4,16 @@ before its fix."""
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlsplit
 
 import pytest
 
 from automation.spec.exitcodes import ExitCode
+from automation.spec.markers import MarkerIdentity, render_marker
 
 from .conftest import NODE_ID, RAFT_ADDR, Fba, Node, Servers, cause
-from .expect import JOINED, markers_in
+from .expect import INITIALIZED, JOINED, markers_in
 from .fakes import Answer
 
 JOIN = ("join", "--service", "chainfire")
@@ -134,3 +136,24 @@ def test_one_candidates_never_on_the_member_list_does_not_end_the_join(
     assert result.rc == ExitCode.OK, result.describe()
     assert len(leader.requests_to("POST", "/admin/member/add")) == 1
     assert odd.requests_to("POST", "/admin/member/add") == []
+
+
+def test_a_cloned_bootstrap_marker_is_neither_re_stamped_nor_shown(fba: Fba, node: Node) -> None:
+    """Finding 10: a joiner cloned from node01's disk carries node01's `initialized` marker. The
+    join (rightly) did not trust it and wrote `joined`; the next boot verified the clone's
+    marker into one of ours (node04, node01's date) and `status` showed it."""
+    node.leader()
+    fba.write_config(node.config(join={"deadline_s": 8}))
+    fba.state_dir.mkdir(mode=0o700, exist_ok=True)
+    clone = render_marker("2026-11-01T10:00:00+00:00", MarkerIdentity("node01", "c1", "10.0.0.1:2380"))
+    (fba.state_dir / INITIALIZED).write_text(clone)
+    (fba.state_dir / INITIALIZED).chmod(0o600)
+
+    first, second = fba.run(*JOIN), fba.run(*JOIN)
+
+    assert first.rc == ExitCode.OK, first.describe()
+    assert second.rc == ExitCode.ALREADY_DONE, second.describe()
+    assert (fba.state_dir / INITIALIZED).read_text() == clone  # the clone's marker, as it was
+    status = fba.run("status", "--format", "json")
+    step = next(s for s in json.loads(status.stdout)["steps"] if s["unit"] == "chainfire-cluster-join.service")
+    assert step["marker"] == JOINED, step
