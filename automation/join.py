@@ -299,6 +299,9 @@ class Joiner:
         if judgement.verdict is Proof.CONFLICT:
             self._conflict(judgement.detail)
         if judgement.verdict is Proof.PROVEN:
+            newer = None if self.added_by_us else self._newer_leader(url, view)
+            if newer is not None and self.finder.learn(newer):
+                return Outcome(Verdict.HOP, Cause.NOT_LEADER, f"{url}'s list is of an older term than {newer}'s")
             return self._joined()
         if judgement.verdict is Proof.PENDING:
             self.log.info("Waiting: listed, but membership not proven yet", detail=judgement.detail, leader_url=url)
@@ -400,6 +403,40 @@ class Joiner:
         """An add took, or may have taken, effect: the next may follow only after the backoff."""
         self.adds += 1
         self.add_again_at = self.ctx.clock.monotonic() + self.policy.backoff(self.adds)
+
+    def _newer_leader(self, url: str, view: MemberView) -> str | None:
+        """Before "already a member" is believed: a leader of a later term named by another peer.
+
+        A leader cut off from the others (paused, partitioned) still names itself, may claim
+        quorum, and lists what was true in its term: a member removed since (break 9, F20: exit 2
+        and a marker on one stale list, nobody else asked). A join that made no add asks the
+        other candidates, one settled list being enough: the URL of the leader that list names
+        when its term is later than `view`'s; None when none is (or no term can be compared:
+        then the leader's list stands, as before). Bounded by two request timeouts (candidates
+        that do not answer must not hold a node that is a member) within the join's deadline."""
+        if view.term is None:
+            return None
+        budget = Deadline.start(min(self.deadline.remaining(), 2 * self.policy.request_timeout_s), self.ctx.clock)
+        for other in self.finder.candidates():
+            if self.finder.same_peer(other, url) or budget.expired():
+                continue
+            try:
+                reply = self.ctx.http.request("GET", f"{other}/admin/members", timeout=budget.cap(budget.remaining()))
+            except TransportError:
+                continue
+            seen = parse_view(reply) if reply.ok else None
+            if seen is None or seen.term is None or not seen.leader_url or seen.unsettled():
+                continue
+            leader = self.finder.normalise(seen.leader_url)
+            if seen.term > view.term and leader is not None and not self.finder.same_peer(leader, url):
+                self.log.warn(
+                    f"{url} lists this node in term {view.term}, but {other} names leader {leader} in term "
+                    f"{seen.term}: asking that leader",
+                    leader_url=leader,
+                )
+                return leader
+            return None  # a later witness agrees (or knows no newer term): the list stands
+        return None
 
     def _joined(self) -> ExitCode:
         self.ctx.failpoints.hit("join.after-verify")

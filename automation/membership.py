@@ -41,6 +41,7 @@ class MemberView:
     leader_known: bool = False  # the answer has a `leader` field (null: it knows of no leader)
     committed: bool | None = None  # an explicit "the last change is committed" flag
     leader_id: str | None = None  # the leader's member id, when the answer names one
+    term: int | None = None  # the Raft term the answer was given in, when it says (an integer)
 
     def find(self, member_id: str) -> Member | None:
         return next((m for m in self.members if m.id == member_id), None)
@@ -234,4 +235,7 @@ def read_view(reply: Response) -> MemberView | None:
         leader_known="leader" in body or "leader_url" in body,
         committed=flags["committed"],
         leader_id=leader_id,
+        # Read leniently: only compared between two answers (a stale leader's list, break 9), so
+        # a term we cannot read is no term, not a bad list.
+        term=body["term"] if type(body.get("term")) is int else None,
     )

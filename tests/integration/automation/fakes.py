@@ -232,6 +232,7 @@ class Cluster:
     busy_until: float = 0.0  # ... or until this monotonic time
     busy_for_s: float = 0.0  # ... or for this long from the first member-add request
     retry_after: str = "0"
+    term: int = 1
     add_hold_s: float = 0.0  # an accepted add holds the change lock this long
     lock: threading.Lock = field(default_factory=threading.Lock)
     members: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -257,7 +258,7 @@ class Cluster:
             return {
                 "members": [dict(m) for m in self.members.values()],
                 "leader": {"id": self.leader_id, "api_url": self.leader_url} if self.leader_url else None,
-                "term": 1,
+                "term": self.term,
                 "has_quorum": self.has_quorum,
                 "change_in_flight": self.change_in_flight or self._adding,
             }

@@ -157,3 +157,45 @@ def test_a_cloned_bootstrap_marker_is_neither_re_stamped_nor_shown(fba: Fba, nod
     status = fba.run("status", "--format", "json")
     step = next(s for s in json.loads(status.stdout)["steps"] if s["unit"] == "chainfire-cluster-join.service")
     assert step["marker"] == JOINED, step
+
+
+def test_a_stale_leaders_list_is_not_believed_over_a_later_terms(fba: Fba, node: Node, servers: Servers) -> None:
+    """Finding 20: the configured leader was cut off; it still names itself leader in term 3
+    and lists this node from before its removal. The join believed it (exit 2, a marker) and
+    asked nobody else; the leader of term 9 does not list this node. Now the later term wins:
+    the add goes to it."""
+    leader = node.leader()
+    node.clusters["chainfire"].term = 9
+    stale = servers.start("stale")
+    me = {"id": NODE_ID, "raft_addr": RAFT_ADDR, "api_url": node.chainfire.url}
+    old = {"service": "chainfire", "members": [me], "leader": {"id": "stale", "api_url": stale.url},
+           "term": 3, "has_quorum": True, "change_in_flight": False}  # fmt: skip
+    stale.script("GET", "/admin/members", Answer(200, old), repeat_last=True)
+    services = {"chainfire": {"leader_url": stale.url}}
+    fba.write_config(node.config(leader_url=stale.url, services=services, discovery={"peer_urls": [leader.url]},
+                                 join={"deadline_s": 8}))  # fmt: skip
+
+    result = fba.run(*JOIN)
+
+    assert result.rc == ExitCode.OK, result.describe()
+    assert len(leader.requests_to("POST", "/admin/member/add")) == 1
+    assert NODE_ID in node.clusters["chainfire"].member_ids()
+
+
+def test_a_leaders_list_confirmed_by_a_witness_of_the_same_term_stands(fba: Fba, node: Node, servers: Servers) -> None:
+    """The other side of finding 20: a witness that knows no later term leaves the proof as it
+    was (exit 2, no add), and one unreachable witness is no reason to doubt it."""
+    leader = node.leader()
+    node.clusters["chainfire"].add_member(NODE_ID, RAFT_ADDR, node.chainfire.url)
+    follower = servers.start("follower")
+    follower.script("GET", "/admin/members", Answer(200, node.clusters["chainfire"].view()), repeat_last=True)
+    services = {"chainfire": {"leader_url": leader.url}}
+    fba.write_config(node.config(leader_url=leader.url, services=services,
+                                 discovery={"peer_urls": ["http://127.0.0.1:1", follower.url]},
+                                 join={"deadline_s": 8}))  # fmt: skip
+
+    result = fba.run(*JOIN)
+
+    assert result.rc == ExitCode.ALREADY_DONE, result.describe()
+    assert leader.requests_to("POST", "/admin/member/add") == []
+    assert len(follower.requests_to("GET", "/admin/members")) == 1
