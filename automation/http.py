@@ -28,7 +28,7 @@ from automation.errors import ConfigError, FbaError
 from automation.log import Logger
 from automation.spec.causes import Cause
 from automation.spec.config import TlsConfig
-from automation.spec.urls import header_value_problem, redacted, url_problem
+from automation.spec.urls import header_value_problem, host_problem, redacted, url_problem
 from automation.transport import DeadlineConnection, Phase, PhaseTimeout
 
 MAX_BODY = 1024 * 1024
@@ -212,6 +212,11 @@ class HttpClient:
             raise TransportError(
                 f"{where}: {connection.phase.value} timed out", cause=_PHASE_CAUSES[connection.phase]
             ) from err
+        except UnicodeError as err:
+            # The resolver's and TLS's `idna` encoding of the host (`url_problem` refuses such
+            # hosts first; this keeps any other path from ending a step with exit 70).
+            problem = host_problem(host) or f"host name {host!a} cannot be looked up ({err})"
+            raise TransportError(f"{where}: {problem}", cause=Cause.UNUSABLE_URL) from err
         except socket.gaierror as err:
             raise TransportError(
                 f"{where}: name resolution failed: {err.strerror}", cause=Cause.NAME_RESOLUTION

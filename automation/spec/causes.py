@@ -120,8 +120,8 @@ CAUSES: tuple[CauseMeaning, ...] = (
     CauseMeaning(
         Cause.UNUSABLE_URL,
         "yes, uses an attempt",
-        "a URL that cannot be asked (bad port or IPv6 address, not http(s), credentials in it); a hint "
-        "naming one is set aside",
+        "a URL that cannot be asked (bad port or IPv6 address, not http(s), credentials in it, a host name "
+        "that cannot be looked up: a label over 63 characters or empty, `a..b`); a hint naming one is set aside",
     ),
     CauseMeaning(
         Cause.TRY_LATER,

@@ -82,6 +82,23 @@ def _http_url(value: str) -> str:
     return value
 
 
+def _base_url(value: str) -> str:
+    """A leader's or peer's API base URL: scheme, host and port, nothing after (a final `/` is
+    allowed). fba asks `/admin/...` and the health path at the host's root, so a path (a leader
+    behind a path-routing proxy, `http://lb:2379/chainfire`), query or fragment validated and
+    was then silently dropped: the requests went to the root of another service."""
+    _http_url(value)
+    parts = urlsplit(value)
+    found = {"a path": parts.path not in ("", "/"), "a query": "?" in value, "a fragment": "#" in value}
+    extra = [what for what, there in found.items() if there]
+    if extra:
+        raise ValueError(
+            f"expected an API base URL (scheme://host:port) without {' or '.join(extra)}, got "
+            f"{_quote(redacted(value))}; fba asks /admin/... and the health path at the host's root"
+        )
+    return value
+
+
 def _file_path(value: str) -> str:
     """A file or directory on this node: absolute (under systemd the working directory is `/`,
     so a relative path means something else there than in a shell) and never empty (`""` is
@@ -117,6 +134,7 @@ def _sendable_secret(value: SecretStr) -> SecretStr:
 RaftAddr = Annotated[str, AfterValidator(_ipv4_port), Field(json_schema_extra={"pattern": r"^[0-9.]+:[0-9]+$"})]
 Peer = Annotated[str, AfterValidator(_peer)]
 HttpUrl = Annotated[str, AfterValidator(_http_url), Field(json_schema_extra={"format": "uri"})]
+BaseUrl = Annotated[str, AfterValidator(_base_url), Field(json_schema_extra={"format": "uri"})]
 Port = Annotated[int, Field(ge=1, le=65535)]
 FilePath = Annotated[str, AfterValidator(_file_path), Field(json_schema_extra={"pattern": "^/"})]
 UrlPath = Annotated[str, AfterValidator(_url_path), Field(json_schema_extra={"pattern": "^/"})]
@@ -172,8 +190,9 @@ class ServiceEndpoint(_Strict):
     health_path: UrlPath = Field(
         default="/health", description="Path of the health endpoint (starts with /); 200 means healthy."
     )
-    leader_url: HttpUrl | None = Field(
-        default=None, description="This service's leader API URL; default: leader_url's host with this api_port."
+    leader_url: BaseUrl | None = Field(
+        default=None,
+        description="This service's leader API base URL (no path); default: leader_url's host with this api_port.",
     )
 
 
@@ -183,17 +202,19 @@ class ChainfireEndpoint(ServiceEndpoint):
         default=2380,
         description="Unused for chainfire: raft_addr carries its Raft port (a different value here is warned about).",
     )
-    leader_url: HttpUrl | None = Field(
+    leader_url: BaseUrl | None = Field(
         default=None,
-        description="chainfire's leader API URL; default: the top-level leader_url as written "
+        description="chainfire's leader API base URL (no path); default: the top-level leader_url as written "
         "(with this api_port only when that URL names no port).",
     )
 
 
 class FlaredbEndpoint(ServiceEndpoint):
     api_port: Port = Field(default=2479, description="HTTP(S) API port (health, admin, member add).")
-    raft_port: Port | None = Field(
-        default=2480, description="flaredb's Raft port; flaredb registers raft_addr's host with it."
+    # Not optional: null once validated and then fell back to raft_addr, chainfire's Raft
+    # port, which flaredb registered as its own (a member no flaredb ever answers at).
+    raft_port: Port = Field(
+        default=2480, description="flaredb's Raft port; flaredb registers raft_addr's host with it (null is an error)."
     )
 
 
@@ -246,7 +267,9 @@ class JoinConfig(_Strict):
 
 class DiscoveryConfig(_Strict):
     dns_srv: bool = Field(default=False, description="Also try DNS SRV _<service>._tcp.<cluster_name>.")
-    peer_urls: list[HttpUrl] = Field(default_factory=list, description="Extra API base URLs to ask for the leader.")
+    peer_urls: list[BaseUrl] = Field(
+        default_factory=list, description="Extra API base URLs (no path) to ask for the leader."
+    )
 
 
 class IamConfig(_Strict):
@@ -283,9 +306,9 @@ class ClusterConfig(_Strict):
             min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$", description="Also the DNS SRV domain."
         ),
     ]
-    leader_url: HttpUrl = Field(
-        description="chainfire API of the leader to join, used as written; flaredb's and IAM's take its host "
-        "with their api_port. The first discovery candidate."
+    leader_url: BaseUrl = Field(
+        description="chainfire API of the leader to join (scheme://host[:port], no path: refused), used as "
+        "written; flaredb's and IAM's take its host with their api_port. The first discovery candidate."
     )
     raft_addr: RaftAddr = Field(description="This node's chainfire Raft address, IPv4:port.")
     initial_peers: list[Peer] = Field(
@@ -391,7 +414,8 @@ class ClusterConfig(_Strict):
         out = []
         chainfire = self.services.chainfire
         raft_port = int(self.raft_addr.rpartition(":")[2])
-        if "raft_port" in chainfire.model_fields_set and chainfire.raft_port != raft_port:
+        said = chainfire.raft_port if "raft_port" in chainfire.model_fields_set else None
+        if said is not None and said != raft_port:  # null says nothing: the field is unused
             out.append(
                 f"services.chainfire.raft_port {chainfire.raft_port} differs from raft_addr {self.raft_addr}; "
                 "chainfire registers raft_addr as written (drop services.chainfire.raft_port or make them agree)"
@@ -440,11 +464,13 @@ class ClusterConfig(_Strict):
         return f"{self.scheme}://{self.host}:{self.endpoint(service).api_port}"
 
     def service_raft_addr(self, service: Service) -> str:
-        """chainfire uses raft_addr as given; flaredb the same host with its own Raft port."""
+        """chainfire uses raft_addr as given; flaredb the same host with its own Raft port
+        (never chainfire's: a service's port is that service's or an error, no fallback)."""
         if service is Service.CHAINFIRE:
             return self.raft_addr
-        port = self.endpoint(service).raft_port
-        return f"{self.host}:{port}" if port else self.raft_addr
+        if service is Service.FLAREDB:
+            return f"{self.host}:{self.services.flaredb.raft_port}"
+        raise ValueError(f"{service.value} has no Raft address")  # a caller's mistake, not input
 
     def leader_url_for(self, service: Service) -> str:
         """chainfire: `leader_url` as written (the field's documented meaning), with chainfire's
@@ -456,7 +482,7 @@ class ClusterConfig(_Strict):
         if service is Service.CHAINFIRE:
             if urlsplit(self.leader_url).port is not None:
                 return self.leader_url.rstrip("/")
-            return with_port(self.leader_url, endpoint.api_port, keep_path=True)
+            return with_port(self.leader_url, endpoint.api_port)
         return with_port(self.leader_url, endpoint.api_port)
 
     def peers_for(self, service: Service) -> list[str]:
@@ -475,11 +501,13 @@ class ClusterConfig(_Strict):
         return list(dict.fromkeys(urls))
 
 
-def with_port(url: str, port: int, *, keep_path: bool = False) -> str:
+def with_port(url: str, port: int) -> str:
+    """`url`'s scheme and host with `port`: a base URL (a path is refused where URLs are
+    validated, `_base_url`, so none is dropped here unseen)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return urlunsplit((parts.scheme, netloc, parts.path if keep_path else "", "", "")).rstrip("/")
+    return urlunsplit((parts.scheme, netloc, "", "", "")).rstrip("/")
 
 
 def json_schema() -> dict[str, Any]:

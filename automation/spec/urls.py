@@ -43,10 +43,28 @@ def _port_text(netloc: str) -> str | None:
     return port if sep and port else None
 
 
+def host_problem(host: str) -> str | None:
+    """Why `host` (a URL's hostname, brackets removed) cannot be looked up (None: it can): the
+    resolver (`getaddrinfo`) and TLS's `server_hostname` encode a name with the `idna` codec,
+    which raises UnicodeError, not an OSError, for a label over 63 characters, an empty label
+    (`a..b`, `.a`) or a character IDNA prohibits (U+0080). Such a host in a peer's hint ended
+    `fba join` with exit 70; in the config it validated, then every step ended so."""
+    try:
+        host.encode("idna")
+    except UnicodeError as err:
+        reason = str(err.__cause__ or err).removeprefix("UnicodeError: ")
+        if "(" in reason:  # "encoding with 'idna' codec failed (UnicodeError: label too long)"
+            reason = reason.rpartition("(")[2].rstrip(")").removeprefix("UnicodeError: ")
+        rule = "; a DNS label is 1-63 characters" if "label" in reason else ""
+        return f"host name {ascii(host[:70])} cannot be looked up ({reason}{rule})"
+    return None
+
+
 def url_problem(url: str) -> str | None:
-    """Why `url` cannot be asked (None: it can): not parseable, not http(s), no host, a port
-    outside 1-65535, or credentials (`user:password@`: fba never sends them, and they would
-    be logged). The text never repeats the URL's credentials."""
+    """Why `url` cannot be asked (None: it can): not parseable, not http(s), no host, a host
+    name that cannot be looked up (`host_problem`), a port outside 1-65535, or credentials
+    (`user:password@`: fba never sends them, and they would be logged). The text never
+    repeats the URL's credentials."""
     try:
         parts = urlsplit(url)
         port_text = _port_text(parts.netloc)
@@ -60,6 +78,9 @@ def url_problem(url: str) -> str | None:
         return f"not an http:// or https:// URL (scheme {parts.scheme or 'missing'!r})"
     if not parts.hostname:
         return "no host in the URL"
+    unencodable = host_problem(parts.hostname)
+    if unencodable is not None:
+        return unencodable
     if port == 0:
         return "port 0 in the URL"
     if parts.username is not None or parts.password is not None:

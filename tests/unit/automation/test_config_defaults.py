@@ -102,9 +102,10 @@ def test_partial_flaredb_section_keeps_flaredbs_raft_port() -> None:
         # the field means "chainfire API of the leader": used as written, never re-ported
         ({"leader_url": "http://node01:2381"}, "http://node01:2381", "http://node01:2479", "http://node01:8080"),
         ({"leader_url": "http://node01:2381/"}, "http://node01:2381", "http://node01:2479", "http://node01:8080"),
+        # no port: chainfire's api_port (a path is refused: test_fourth_tester)
         (
-            {"leader_url": "https://lb.example/chainfire"},
-            "https://lb.example:2379/chainfire", "https://lb.example:2479", "https://lb.example:8080",
+            {"leader_url": "https://lb.example"},
+            "https://lb.example:2379", "https://lb.example:2479", "https://lb.example:8080",
         ),
         (
             {"leader_url": "http://node01:2381", "services": {"chainfire": {"api_port": 2381}}},
