@@ -152,7 +152,7 @@ class RaftNode:
     def __init__(self, me: MemberRecord, bind: str, peers: list[MemberRecord],
                  data_dir: Path, timings: Timings, store: KvStore,
                  resumed: bool = False) -> None:
-        """`resumed`: started from a data dir that already holds a journal (a restart);
+        """`resumed`: started from `peers.json`, i.e. a restart over an existing journal;
         the node then reports itself recovering until `recovered()`."""
         data_dir.mkdir(parents=True, exist_ok=True)
         conf = SyncObjConf(
@@ -199,6 +199,9 @@ class RaftNode:
         # held at start are then applied. A commit index heard from a leader elected by
         # the restart may still be the stale saved one, hence the term check; the saved
         # index alone could end on an entry of the current term, hence the leader check.
+        # pysyncobj has no public accessor for either value; both private names exist in
+        # every release since 0.3 (an AttributeError here would keep the node recovering,
+        # which the restart tests would show).
         if self._recovered.is_set():
             return
         sync = self._sync
