@@ -199,9 +199,9 @@ class RaftNode:
         # held at start are then applied. A commit index heard from a leader elected by
         # the restart may still be the stale saved one, hence the term check; the saved
         # index alone could end on an entry of the current term, hence the leader check.
-        # pysyncobj has no public accessor for either value; both private names exist in
-        # every release since 0.3 (an AttributeError here would keep the node recovering,
-        # which the restart tests would show).
+        # pysyncobj has no public accessor for either value, so the private names are read
+        # (an AttributeError after an upgrade would keep restarted nodes recovering, which
+        # the restart tests would show).
         if self._recovered.is_set():
             return
         sync = self._sync
