@@ -84,13 +84,21 @@ class ClusterApp:
         return c.Members(service=self.cfg.service, members=sorted_bodies(raft.members()),
                          leader=self._leader_ref(raft),
                          term=raft.term(), has_quorum=raft.has_quorum(),
-                         change_in_flight=self.node.change_lock.locked())
+                         # A restarted node still re-applying its journal's membership
+                         # changes shows a list that may change under the reader: unsettled.
+                         change_in_flight=self.node.change_lock.locked()
+                         or not raft.recovered())
 
     def health(self) -> Response:
         if not self.node.health_ready():
             return Response(503, c.dump(c.Starting()), (("Retry-After", RETRY_AFTER_S),))
-        view = self._members_body()
         raft = self.node.raft
+        if raft is not None and not raft.recovered():
+            # Not 200 with the member list it started from: a client (fba) would take it
+            # as settled, though changes in the journal are not re-applied yet.
+            return Response(503, c.dump(c.Starting(status="recovering")),
+                            (("Retry-After", RETRY_AFTER_S),))
+        view = self._members_body()
         if raft is None:
             role = c.Role.JOINING
         else:
@@ -113,6 +121,12 @@ class ClusterApp:
                          detail="this node has not been added to a cluster yet")
         if not raft.is_leader():
             return self._not_leader(raft, request)
+        if not raft.recovered():
+            # Its list may still lack a member added (or list one removed) before the
+            # restart: a 404 "not a member" or 409 "already a member" judged from it would
+            # be false, and an add could duplicate a change the journal already holds.
+            return error(503, "membership change in flight", ("Retry-After", RETRY_AFTER_S),
+                         detail="restarted: re-applying the journal's membership changes")
         try:
             response: Response = action(raft)
         except NotLeader:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -85,7 +85,10 @@ class Health(_Body):
 
 
 class Starting(_Body):
-    status: str = "starting"
+    """503 from `/health`: "starting" during --health-delay, "recovering" while a restarted
+    node has not yet re-applied the membership changes its journal held."""
+
+    status: Literal["starting", "recovering"] = "starting"
 
 
 class Members(_Body):

@@ -5,7 +5,10 @@ Raft at all (pysyncobj would elect a one-node cluster of its own) and serve `/he
 "joining" until the leader, having committed their addition, sends them the member list
 (`POST /admin/raft/start`). Either way the member list Raft started with is written to
 `<data-dir>/peers.json`; on restart it wins, and pysyncobj's journal replays every change
-since, so a rebooted node comes back with its data and membership.
+since, so a rebooted node comes back with its data and membership. The replay of changes
+past the commit index the journal saved waits for a leader, so until it is done the node
+says so (`/health` 503 "recovering", `change_in_flight` true) instead of serving the list
+it started from as settled.
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ class ClusterNode:
         saved = self._load_peers()
         if saved is not None:
             self.log.info("raft resuming", peers=[m.id for m in saved])
-            self._start(saved)
+            self._start(saved, resumed=True)
         elif self.cfg.initial_cluster:
             self._start(self._bootstrap_members())
         else:
@@ -94,7 +97,7 @@ class ClusterNode:
         matches = by_addr or by_id
         return matches[0] if matches else None
 
-    def _start(self, members: list[MemberRecord]) -> None:
+    def _start(self, members: list[MemberRecord], resumed: bool = False) -> None:
         me = self._find_me(members)
         if me is None:
             raise ConfigError(f"peers: node {self.cfg.node_id} ({self.cfg.raft_addr}) is "
@@ -103,12 +106,12 @@ class ClusterNode:
             if self._raft is not None:
                 return
             self._save_peers(members)
-            self._raft = self._create_in_owner_thread(me, members)
+            self._raft = self._create_in_owner_thread(me, members, resumed)
         self.log.info("raft started", member_id=me.id, raft_addr=me.raft_addr,
                       peers=[m.id for m in members if m != me])
 
-    def _create_in_owner_thread(self, me: MemberRecord,
-                                members: list[MemberRecord]) -> RaftNode:
+    def _create_in_owner_thread(self, me: MemberRecord, members: list[MemberRecord],
+                                resumed: bool) -> RaftNode:
         # pysyncobj's tick thread exits when the thread that created the SyncObj ends, so
         # it must not be created in a short-lived HTTP request thread: a daemon thread that
         # lives as long as this node owns it.
@@ -118,7 +121,8 @@ class ClusterNode:
         def owner() -> None:
             try:
                 made.append(RaftNode(me, self.cfg.raft_bind, members, self.cfg.data_dir,
-                                     PROFILES[self.cfg.raft_profile], KvStore()))
+                                     PROFILES[self.cfg.raft_profile], KvStore(),
+                                     resumed=resumed))
             except BaseException as err:  # handed to the starting thread below
                 made.append(err)
             finally:

@@ -16,5 +16,5 @@ def test_openapi_lists_every_path_and_error() -> None:
         assert f"\n  {path}\n" in TEXT, path
     for error in ("already a member", "not the leader", "no quorum",
                   "membership change in flight", "invalid token", "token expired",
-                  "user exists", "admin exists", "exists", "starting"):
+                  "user exists", "admin exists", "exists", "starting", "recovering"):
         assert error in TEXT, error
