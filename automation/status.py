@@ -10,7 +10,8 @@ cannot be read are named, a line each; they do not change the verdict. cloud-ini
 exit 2 ("not finished").
 
 `--timeout` is one overall budget: the polls and every `systemctl`/`journalctl` they run
-(`bounded_systemd`) share it, so a hung `systemctl` cannot stretch `status --wait` either.
+(`bounded_systemd`) share it, so a hung `systemctl` cannot stretch `status --wait` either. A
+poll whose `systemctl` gave no answer in the time left keeps the last answer it had.
 """
 
 from __future__ import annotations
