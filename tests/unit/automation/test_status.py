@@ -11,8 +11,8 @@ import pytest
 from automation.markers import MarkerStore
 from automation.policy import Clock, Deadline
 from automation.spec.exitcodes import ExitCode
-from automation.status import StepState, collect, run_status
 from automation.spec.units import AUTOMATION_UNITS
+from automation.status import StepState, collect, run_status
 from automation.systemd import Systemd, run_command
 
 UNIT_NAMES = [unit.name for unit in AUTOMATION_UNITS]
