@@ -71,7 +71,7 @@ def run_health_report(ctx: Context) -> ExitCode:
     if ctx.config.prometheus_textfile:
         _write_metrics(Path(ctx.config.prometheus_textfile), checks, healthy, log)
     if ctx.config.notify_url:
-        _notify(ctx, summary, log, budget)  # what is left of the one budget: at least the reserve
+        _notify(ctx, summary, log, budget)  # what is left: the reserve, less a last probe's overrun
     return ExitCode.HEALTHY if healthy else ExitCode.UNHEALTHY
 
 
