@@ -143,6 +143,11 @@ def _peer_key(url: str) -> str:
     return f"{host_key(parts.hostname or '')}:{port}"
 
 
+def same_peer(a: str, b: str) -> bool:
+    """Whether two API URLs name the same peer, however its host is spelt (`_peer_key`)."""
+    return _peer_key(a) == _peer_key(b)
+
+
 def foreign_list(config: ClusterConfig, service: Service, view: MemberView) -> str | None:
     """Why this member list is not `service`'s (None: it is, as far as it can tell).
 

@@ -1,31 +1,34 @@
 """`fba health-report`: one JSON summary of the cluster as this node sees it.
 
-Checks local and peer health of every service, that this node is listed by chainfire and
-flaredb, and flags members that are listed but do not answer (added, never came up: the
-etcd failure that blocks quorum). Optionally POSTs the summary to `notify_url` (bounded
+Checks local and peer health of every service, that this node is listed by chainfire's and
+flaredb's leaders (the leader's list, found as the join finds it: this node's own service may
+list it, a one-node cluster of its own, and proves nothing), that this node's own list agrees
+with the leader's, and flags members that are listed but do not answer (added, never came up:
+the etcd failure that blocks quorum). Optionally POSTs the summary to `notify_url` (bounded
 retries) and writes Prometheus textfile metrics.
 
-One budget (`CHECKS_BUDGET_S`) covers every probe, and one (`NOTIFY_BUDGET_S`) the
-notification; the unit's TimeoutStartSec and start limit are computed from the two
-(automation/spec/startlimits.py), whatever the number of peers. Each probe's whole request
+One budget (`REPORT_BUDGET_S`, the README's "one 60 s budget for all of it") covers every
+probe and the notification: with a `notify_url` the probes stop `NOTIFY_RESERVE_S` before its
+end, and the notify has what is left. The unit's TimeoutStartSec and start limit are computed
+from it (automation/spec/startlimits.py), whatever the number of peers. Each probe's whole request
 gets at most `REQUEST_TIMEOUT_S` and never more than the time left, so peers that trickle
 their answers cannot stretch a report; probes not made in time are reported as failed checks.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from automation.context import Context
-from automation.discovery import base_url, foreign_list
+from automation.discovery import LeaderFinder, base_url, foreign_list, same_peer
 from automation.errors import StepFailed
 from automation.http import Response, TransportError
 from automation.log import Logger
 from automation.markers import write_atomic
-from automation.membership import Proof, judge, parse_view
+from automation.membership import MemberView, Proof, judge, parse_view
 from automation.policy import Deadline, notify_policy
 from automation.retry import GiveUp, Outcome, Try, fetch, run
 from automation.spec.config import with_port
@@ -35,8 +38,10 @@ from automation.spec.units import FIXED_BUDGETS
 from automation.spec.urls import raised_scheme, redacted
 
 REQUEST_TIMEOUT_S = 3.0
-CHECKS_BUDGET_S = FIXED_BUDGETS["report.checks_s"]
-NOTIFY_BUDGET_S = FIXED_BUDGETS["report.notify_s"]
+REPORT_BUDGET_S = FIXED_BUDGETS["report.budget_s"]
+# The notify's share of the budget when there is a summary to send: a few attempts of
+# `notify_policy`, so that checks that use all their time still leave the summary a chance.
+NOTIFY_RESERVE_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,10 @@ class Check:
 
 def run_health_report(ctx: Context) -> ExitCode:
     log = ctx.log.bind(service="cluster", operation="health-report")
-    checks = collect(ctx, Deadline.start(CHECKS_BUDGET_S, ctx.clock))
+    # One deadline for the whole report (break 9: checks 60 s, then the notify up to 60 s more).
+    budget = Deadline.start(REPORT_BUDGET_S, ctx.clock)
+    reserve = NOTIFY_RESERVE_S if ctx.config.notify_url else 0.0
+    checks = collect(ctx, budget.sub(REPORT_BUDGET_S - reserve))
     stale = [c.name for c in checks if c.name.startswith("stale-member:")]
     healthy = all(c.ok for c in checks)
     summary: dict[str, Any] = {
@@ -63,7 +71,7 @@ def run_health_report(ctx: Context) -> ExitCode:
     if ctx.config.prometheus_textfile:
         _write_metrics(Path(ctx.config.prometheus_textfile), checks, healthy, log)
     if ctx.config.notify_url:
-        _notify(ctx, summary, log, Deadline.start(NOTIFY_BUDGET_S, ctx.clock))
+        _notify(ctx, summary, log, budget)  # what is left: the reserve, less a last probe's overrun
     return ExitCode.HEALTHY if healthy else ExitCode.UNHEALTHY
 
 
@@ -119,32 +127,76 @@ class _Probe:
         status, _, detail = self.get(url)
         return Check(name, 200 <= status < 300, detail)
 
-    def membership(self, service: Service) -> list[Check]:
-        ctx = self.ctx
-        url = ctx.config.local_api_url(service) + "/admin/members"
+    def member_list(self, service: Service, api: str) -> tuple[MemberView | None, str]:
+        """`service`'s member list as `api` answers it (None and why not when it does not)."""
+        url = api + "/admin/members"
         status, body, detail = self.get(url)
         view = parse_view(Response(status, {}, body or b"", url)) if 200 <= status < 300 else None
         if view is None:
-            return [Check(f"{service.value}:member", False, f"{detail}, no member list" if status else detail)]
-        wrong = foreign_list(ctx.config, service, view)
+            return None, f"{detail}, no member list" if status else detail
+        wrong = foreign_list(self.ctx.config, service, view)
         if wrong:
-            return [Check(f"{service.value}:member", False, f"{url} answered {wrong}")]
-        # Listed under our own Raft address, as a voter; quorum is the next check's business.
-        judgement = judge(
-            replace(view, has_quorum=None, change_in_flight=None, committed=None, leader_known=False),
-            ctx.config.node_id,
-            ctx.config.service_raft_addr(service),
-        )
-        checks = [Check(f"{service.value}:member", judgement.verdict is Proof.PROVEN, judgement.detail)]
-        if view.has_quorum is False:
+            return None, f"{url} answered {wrong}"
+        return view, url
+
+    def leader_list(self, service: Service, finder: LeaderFinder) -> tuple[MemberView | None, str]:
+        """The leader's list, as the join reads it (automation.join): asked of the configured
+        candidates (never this node's own API), following a list's `leader` once. A peer's
+        list that names this node as the leader counts too (only a member wins an election in
+        the peer's cluster). One request each, within the report's budget: (None, why) when
+        no candidate gave the leader's list."""
+        missed: list[str] = []
+        for candidate in finder.candidates():
+            view, said = self.member_list(service, candidate)
+            if view is not None and view.leader_url and finder.is_own(view.leader_url):
+                return view, f"{said}, which names this node the leader"
+            leader = finder.normalise(view.leader_url) if view is not None and view.leader_url else None
+            if view is not None and leader is not None and leader != candidate:
+                view, said = self.member_list(service, leader)
+                named = finder.normalise(view.leader_url) if view is not None and view.leader_url else None
+                if view is not None and named != leader:
+                    said = f"{said} names leader {view.leader_url}, not itself"
+                    view = None
+            elif view is not None and leader is None:
+                view, said = None, f"{said} names no leader"
+            if view is not None:
+                return view, said
+            missed.append(said)
+        return None, "; ".join(missed) or "no peer configured"
+
+    def membership(self, service: Service) -> list[Check]:
+        """This node's membership as the leader's list says (the join's rule: our own service
+        may list us, a one-node cluster of its own, but only the leader's list proves a join),
+        and whether our own service's list agrees with it (break 9: a split-brain node whose
+        own chainfire and flaredb each listed it was reported healthy, no peer asked)."""
+        cfg = self.ctx.config
+        local, local_said = self.member_list(service, cfg.local_api_url(service))
+        finder = LeaderFinder(cfg, service, self.ctx.log.bind(service=service.value, operation="health-report"),
+                              self.ctx.clock)  # fmt: skip
+        if cfg.bootstrap and not _peer_urls(self.ctx, service):
+            # A one-node cluster by its configuration: no peer, so our own list is the cluster's.
+            view, said = local, local_said
+        else:
+            view, said = self.leader_list(service, finder)
+        if view is None:
+            why = f"no leader's member list ({said}); this node's own list proves nothing"
+            return [Check(f"{service.value}:member", False, why)]
+        judgement = judge(view, cfg.node_id, cfg.service_raft_addr(service))
+        ok = judgement.verdict is Proof.PROVEN
+        checks = [Check(f"{service.value}:member", ok, f"{judgement.detail} (the leader's list, {said})")]
+        if view is not local:
+            disagreement = local_said if local is None else _disagreement(local, view, finder)
+            if disagreement:
+                checks.append(Check(f"{service.value}:local-list", False, disagreement))
+        if local is not None and local.has_quorum is False:
             checks.append(Check(f"{service.value}:quorum", False, "the local member reports no quorum"))
         for member in view.members:
-            if member.id == ctx.config.node_id or not member.api_url:
+            if member.id == cfg.node_id or not member.api_url:
                 continue
             # A member's api_url is a peer's word: asked no lower than the configuration's scheme
             # (under TLS, never a clear-text GET because the list said http://).
-            api = raised_scheme(base_url(member.api_url), ctx.config.scheme)
-            probe = self.health(member.id, api + ctx.config.endpoint(service).health_path)
+            api = raised_scheme(base_url(member.api_url), cfg.scheme)
+            probe = self.health(member.id, api + cfg.endpoint(service).health_path)
             if not probe.ok:
                 # The id is a peer's word too: advice to run a command carries only a node id
                 # (what `fba leave --member` takes), never text that would be another command.
@@ -162,6 +214,23 @@ class _Probe:
                     )
                 )
         return checks
+
+
+def _disagreement(local: MemberView, leader: MemberView, finder: LeaderFinder) -> str | None:
+    """Why this node's own list is not the leader's (None: it agrees): another leader, none, or
+    other members. A follower that lags a change by a moment fails this check for that moment."""
+    said = []
+    ours, theirs = sorted(m.id for m in local.members), sorted(m.id for m in leader.members)
+    if ours != theirs:
+        said.append(f"it lists {ours}, the leader {theirs}")
+    if local.leader_url is None:
+        said.append("it names no leader")
+    elif leader.leader_url is not None and not (
+        (finder.is_own(local.leader_url) and finder.is_own(leader.leader_url))
+        or same_peer(local.leader_url, leader.leader_url)
+    ):
+        said.append(f"it names leader {redacted(local.leader_url)}, the leader's list {redacted(leader.leader_url)}")
+    return f"this node's own member list disagrees with the leader's: {'; '.join(said)}" if said else None
 
 
 def _write_metrics(path: Path, checks: list[Check], healthy: bool, log: Logger) -> None:

@@ -10,7 +10,8 @@ cannot be read are named, a line each; they do not change the verdict. cloud-ini
 exit 2 ("not finished").
 
 `--timeout` is one overall budget: the polls and every `systemctl`/`journalctl` they run
-(`bounded_systemd`) share it, so a hung `systemctl` cannot stretch `status --wait` either.
+(`bounded_systemd`) share it, so a hung `systemctl` cannot stretch `status --wait` either. A
+poll whose `systemctl` gave no answer in the time left keeps the last answer it had.
 """
 
 from __future__ import annotations
@@ -99,10 +100,19 @@ def overall(steps: list[StepStatus]) -> ExitCode:
     return ExitCode.NOT_FINISHED
 
 
-def collect(markers: MarkerStore, systemd: Systemd) -> list[StepStatus]:
-    props = systemd.units([unit.name for unit in AUTOMATION_UNITS])
+Answers = dict[str, dict[str, str]]  # unit name -> the properties systemd last gave for it
+
+
+def collect(markers: MarkerStore, systemd: Systemd, known: Answers | None = None) -> list[StepStatus]:
+    """The steps now. `known`: what systemd answered before (updated in place); a unit it gives
+    no properties for this time (`systemctl show` failed or ran out of time: it names every unit
+    it is asked about, even one that does not exist) keeps its last answer. `status --wait`
+    printed steps it had seen running as `pending` when its last poll got ~1 s (break 9)."""
+    known = {} if known is None else known
+    fresh = systemd.units([unit.name for unit in AUTOMATION_UNITS])
+    known.update({name: props for name, props in fresh.items() if props})
     report = markers.directory_problem() is None
-    return [step_status(unit, markers, systemd, props.get(unit.name, {}), report=report) for unit in AUTOMATION_UNITS]
+    return [step_status(unit, markers, systemd, known.get(unit.name, {}), report=report) for unit in AUTOMATION_UNITS]
 
 
 def bounded_systemd(deadline: Deadline) -> Systemd:
@@ -119,12 +129,13 @@ def run_status(
     emit: Callable[[str], None],
     fmt: str,
 ) -> ExitCode:
-    steps = collect(markers, systemd)
+    known: Answers = {}
+    steps = collect(markers, systemd, known)
     for _ in range(1_000_000):  # bounded by the deadline
         if not wait or overall(steps) is not ExitCode.NOT_FINISHED or deadline.expired():
             break
         deadline.sleep(POLL_S)
-        steps = collect(markers, systemd)
+        steps = collect(markers, systemd, known)
     code = overall(steps)
     emit(render(steps, code, fmt, markers.directory_problem()))
     return code

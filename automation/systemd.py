@@ -31,12 +31,18 @@ COMMAND_TIMEOUT_S = 5.0
 
 
 def run_command(argv: Sequence[str], timeout: float = COMMAND_TIMEOUT_S) -> str | None:
-    """stdout of a command, or None when it is missing, fails or takes over `timeout` seconds.
+    """stdout of a command, or None when it is missing, fails or takes over `timeout` seconds
+    (bytes that are not UTF-8 read as U+FFFD).
 
     A missing command is the OSError of the spawn: no `shutil.which` first, whose import (with
     `bz2`, `lzma`, `fnmatch`) was ~2.5 ms of every `fba status` (bench/README.md)."""
     try:
-        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
+        # Bytes that are not UTF-8 are replaced, never an error: `journalctl -o cat` writes a
+        # message as it was logged, and any process in the unit's cgroup (a crash's stderr) can
+        # log such bytes (break 9: `fba status` exited 70 on UnicodeDecodeError).
+        done = subprocess.run(
+            list(argv), capture_output=True, encoding="utf-8", errors="replace", timeout=timeout, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout if done.returncode == 0 else None

@@ -162,7 +162,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "one JSON summary; exit 0 healthy, 1 degraded",
         _h("health_report"),
         table(
-            ExitMeaning(0, "healthy", "every service healthy and this node a member everywhere"),
+            ExitMeaning(0, "healthy", "every service healthy and this node a member, as each leader lists it"),
             ExitMeaning(1, "degraded", "at least one check failed; the JSON summary says which"),
         ),
     ),

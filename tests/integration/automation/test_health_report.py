@@ -7,9 +7,9 @@ from typing import Any
 
 from automation.spec.exitcodes import ExitCode
 
-from .conftest import NODE_ID, Fba, FbaResult, Node, Servers
+from .conftest import NODE_ID, RAFT_ADDR, Fba, FbaResult, Node, Servers
 from .expect import assert_no_secret
-from .fakes import Answer, FakeServer, free_port
+from .fakes import Answer, Cluster, FakeServer, free_port
 
 NOTIFY_TOKEN = "notify-secret-7c1e9f0a2b"
 
@@ -164,3 +164,45 @@ def test_prometheus_textfile_written(fba: Fba, node: Node, tmp_path: Path) -> No
     assert 'fba_check_ok{check="chainfire:member"} 1' in text
     assert 'fba_check_ok{check="stale-member:chainfire:node09"} 0' in text
     assert [p.name for p in metrics.parent.iterdir()] == ["fba.prom"]
+
+
+def test_a_local_cluster_of_its_own_is_not_membership(fba: Fba, node: Node) -> None:
+    """break 9, F1: this node's chainfire and flaredb each formed a one-node cluster of their own
+    (listing node04 as leader, with quorum) while the configured cluster's leader does not list
+    it. Only the leader's list proves membership (the join's rule); the report said healthy."""
+    node.leader("chainfire")
+    node.leader("flaredb")
+    for service in ("chainfire", "flaredb"):
+        own = Cluster(leader_id=NODE_ID, leader_raft_addr=RAFT_ADDR if service == "chainfire" else "127.0.0.1:2480")
+        own.set_leader(node.local(service).url)
+        node.local(service).cluster, node.local(service).role = own, "follower"
+    fba.write_config(node.config())
+
+    result = fba.run("health-report")
+
+    assert result.rc == ExitCode.UNHEALTHY, result.describe()
+    summary = _summary(result)
+    assert {"chainfire:member", "flaredb:member", "chainfire:local-list", "flaredb:local-list"} <= set(
+        summary["failed"]
+    )
+    details = {c["name"]: c["detail"] for c in summary["checks"]}
+    assert "leader's list" in details["chainfire:member"] and NODE_ID in details["chainfire:member"]
+    assert "disagrees" in details["flaredb:local-list"]
+    for service in ("chainfire", "flaredb"):
+        assert node.leaders[service].requests_to("GET", "/admin/members")
+
+
+def test_no_peer_list_is_no_proof(fba: Fba, node: Node) -> None:
+    """break 9, F1: with no peer or leader answering, this node's own list (which lists it) proves
+    nothing; the member check fails and says why."""
+    node.serve_members()
+    node.list_self()
+    fba.write_config(node.config())  # the leader URLs name ports nobody answers on
+
+    result = fba.run("health-report")
+
+    assert result.rc == ExitCode.UNHEALTHY, result.describe()
+    summary = _summary(result)
+    assert {"chainfire:member", "flaredb:member"} <= set(summary["failed"])
+    detail = next(c["detail"] for c in summary["checks"] if c["name"] == "chainfire:member")
+    assert "proves nothing" in detail

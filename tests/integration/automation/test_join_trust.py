@@ -593,6 +593,7 @@ def test_health_report_probes_http_peer_urls_over_https_under_tls(fba: Fba, tls_
     (verified) when tls.enabled, never in clear text; chainfire's list is checked to be its own."""
     tls_node.serve_members()
     tls_node.list_self()
+    tls_node.leader("chainfire")  # membership is read from the leader's list (break 9)
     peer = tls_node.peer("chainfire")
     plain = f"http://{PEER_HOST}:{peer.port}"
     fba.write_config(tls_node.config(discovery={"peer_urls": [plain]}))

@@ -254,6 +254,7 @@ def test_health_report_probes_a_stale_members_http_api_url_over_https(
 ) -> None:
     tls_node.serve_members()
     tls_node.list_self()
+    tls_node.leader("chainfire")  # the stale member is in the leader's list (break 9)
     plain = servers.start("plain", host=PEER_HOST)  # would answer a clear-text GET /health
     tls_node.clusters["chainfire"].add_member("node09", "127.0.0.2:2380", f"http://{PEER_HOST}:{plain.port}")
     fba.write_config(tls_node.config())

@@ -210,6 +210,7 @@ def test_health_report_redacts_a_members_credentials_and_advises_only_node_ids(
 ) -> None:
     node.serve_members()
     node.list_self()
+    node.leader("chainfire")  # the members are in the leader's list (break 9)
     node.clusters["chainfire"].add_member("node09", "127.0.0.9:2380", "http://user:s3cret@127.0.0.9:1/")
     node.clusters["chainfire"].add_member("x;reboot", "127.0.0.8:2380", "http://127.0.0.8:1/")
     fba.write_config(node.config())

@@ -11,8 +11,11 @@ import pytest
 from automation.markers import MarkerStore
 from automation.policy import Clock, Deadline
 from automation.spec.exitcodes import ExitCode
+from automation.spec.units import AUTOMATION_UNITS
 from automation.status import StepState, collect, run_status
-from automation.systemd import Systemd
+from automation.systemd import Systemd, run_command
+
+UNIT_NAMES = [unit.name for unit in AUTOMATION_UNITS]
 
 
 def fake_systemd(units: dict[str, dict[str, str]], journal: dict[str, list[str]] | None = None) -> Systemd:
@@ -187,3 +190,55 @@ def test_no_problem_no_problem_lines(tmp_path: Path) -> None:
     code, text = _status(markers, "text")
     assert "not trusted" not in text and "state directory" not in text
     assert json.loads(_status(markers, "json")[1])["problems"] == []
+
+
+def test_journal_bytes_that_are_not_utf8_are_replaced_not_an_internal_error(tmp_path: Path) -> None:
+    """break 9, F13: `journalctl -o cat` writes a message's bytes as they are (a crash's stderr in
+    the unit's cgroup); `fba status` exited 70 on UnicodeDecodeError instead of naming the failure."""
+    script = tmp_path / "journalctl"
+    script.write_bytes(
+        b"#!/bin/sh\nprintf '"
+        + b'{"level":"ERROR","message":"Join failed \\377","context":{"cause":"no quorum \\377\\376"}}'
+        + b"\\n'\n"
+    )
+    script.chmod(0o755)
+    out = run_command([str(script)])
+    assert out is not None and "no quorum \ufffd\ufffd" in out
+    systemd = Systemd(
+        runner=lambda argv: run_command([str(script)])
+        if argv[0] == "journalctl"
+        else "".join(
+            f"Id={n}\nActiveState=failed\nResult=exit-code\n\n" for n in argv[3:] if n.endswith(".service")
+        )
+    )
+    steps = collect(MarkerStore(tmp_path / "state"), systemd)
+    assert {s.state for s in steps} == {StepState.FAILED}
+    assert steps[0].cause == "no quorum \ufffd\ufffd"
+
+
+def test_wait_keeps_the_last_answer_when_systemctl_does_not_answer_in_time(tmp_path: Path) -> None:
+    """break 9, F14: the second poll's `systemctl` ran out of time; the steps it had seen running
+    were printed `pending` (not started yet), worse than the answer it had."""
+    now = [0.0]
+
+    def sleep(s: float) -> None:
+        now[0] += s
+
+    answers = [fake_systemd({n: {"ActiveState": "activating"} for n in UNIT_NAMES}).runner]
+
+    def runner(argv: Sequence[str]) -> str | None:
+        if argv[0] == "systemctl" and answers:
+            return answers.pop()(argv)
+        return None  # every later call timed out (run_command's None)
+
+    lines: list[str] = []
+    code = run_status(
+        MarkerStore(tmp_path),
+        Systemd(runner=runner),
+        wait=True,
+        deadline=Deadline.start(3, Clock(monotonic=lambda: now[0], sleep=sleep)),
+        emit=lines.append,
+        fmt="json",
+    )
+    assert code is ExitCode.NOT_FINISHED
+    assert [s["state"] for s in json.loads(lines[0])["steps"]] == ["running"] * 4
