@@ -102,7 +102,7 @@ def test_a_node_whose_own_service_follows_the_cluster_is_added(fba: Fba, node: N
 def test_the_join_deadline_counts_the_health_wait(fba: Fba, node: Node) -> None:
     """Finding 8: `--deadline` is "overall budget for the join", but the local health wait had
     its own and the join a fresh one after it: `--deadline 6` ran 11.5 s and said "in 6.0s"."""
-    node.leader()
+    leader = node.leader()
     node.clusters["chainfire"].change_in_flight = True  # the join can only wait out its deadline
     starting = Answer(503, {"status": "starting"}, headers={"Retry-After": "1"})
     node.chainfire.script("GET", "/health", *[starting] * 3)  # ~3 s of health wait, then healthy
@@ -113,8 +113,11 @@ def test_the_join_deadline_counts_the_health_wait(fba: Fba, node: Node) -> None:
     assert result.rc == ExitCode.FAILED, result.describe()
     health = [r.at for r in node.chainfire.requests_to("GET", "/health")]
     assert health[-1] - health[0] > 2.0, health  # the health wait did take seconds of the deadline
-    # The deadline plus start-up and one request: before, the health wait and then 6 s (>= 9 s).
-    assert result.elapsed_s < 6 + 2.5, result.describe()
+    # Measured by the peers' clocks from the first health request, so a loaded host's slow
+    # Python start does not count: the join's last request falls within the one deadline
+    # (before: the health wait, ~3 s, and then 6 s more).
+    last = max(r.at for r in leader.requests_to("GET", "/admin/members"))
+    assert last - health[0] < 6 + 1.0, (last - health[0], result.describe())
 
 
 @pytest.mark.parametrize("status", [404, 403, 405])
