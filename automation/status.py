@@ -22,6 +22,7 @@ from typing import NamedTuple
 from automation.deadline import Deadline
 from automation.markers import MarkerState, MarkerStatus, MarkerStore
 from automation.spec.exitcodes import ExitCode
+from automation.spec.markers import leaving_name
 from automation.spec.units import AUTOMATION_UNITS, UnitSpec
 from automation.systemd import COMMAND_TIMEOUT_S, Systemd, last_cause, run_command
 
@@ -66,6 +67,15 @@ def step_status(
     states = [markers.read(name) for name in unit.markers]
     problems = tuple(p for p in (marker_problem(unit, markers, s) for s in states) if p) if report else ()
     marker = next((state for state in states if state.present), None)
+    if marker is None and report:
+        # A leave that did not finish (killed, or its DELETE may have taken effect) set the
+        # marker aside (`automation.leave`): not trusted; the join re-reads the leader's list.
+        problems += tuple(
+            f"marker {markers.path(leaving_name(name))}: set aside by an `fba leave` that did not finish; not "
+            "trusted (the next `fba join` reads the leader's member list)"
+            for name in unit.markers
+            if markers.exists(leaving_name(name))
+        )
     active, result = props.get("ActiveState", ""), props.get("Result", "")
     if marker is not None:
         since = marker.timestamp.isoformat() if marker.timestamp else None
