@@ -168,7 +168,8 @@ CAUSES: tuple[CauseMeaning, ...] = (
         Cause.REMOVAL_NOT_CONFIRMED,
         "until the deadline",
         "`leave`: the leader's member list still shows the member, is unsettled or was not read (also after a "
-        '404 "not a member"); the markers are kept',
+        '404 "not a member"); the markers are put back when every DELETE was refused, else left aside '
+        "(`<marker>.leaving`, not trusted: the next join re-reads the leader's list)",
     ),
     CauseMeaning(Cause.CHANGE_IN_FLIGHT, "until the deadline", "another membership change is in flight"),
     CauseMeaning(
