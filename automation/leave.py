@@ -7,6 +7,21 @@ Requests go through the shared engine: a leader hint is a free hop, "later" answ
 (Retry-After honoured), a 4xx that means "never" ends the leave quoting the answer. 404 is
 the contract's "not a member", but a proxy or a lagging node answers 404 too: like a 200, it
 is a claim that the leader's list must confirm before any marker goes (exit 2 then).
+
+Leaving this node (no `--member`) first reads the leader's list and judges it as the join
+does (`markertrust.ask_leader`, `membership.judge`): our id listed at another Raft address (a
+cloned config, a re-used id) is a conflict, exit 3, nothing sent; that member may be another
+running machine, and only an explicit `--member ID` removes it. A list, or an answer to the
+DELETE, naming this node's own API as the leader ends the leave at once: a leader cannot
+remove itself and fba never asks its own API; leadership must move first.
+
+A marker is trusted without a request, so none may stay in place while the member may be
+gone (a leave killed while its DELETE was in flight left `.chainfire-joined` behind, and
+every later join said "already member" without asking): before the DELETE the markers are
+moved aside (`spec.markers.leaving_name`), which the join does not read; it re-reads the
+leader's list and writes its marker again when that lists this node. They are moved back
+only when no DELETE can have taken effect (every answer a 3xx/4xx, or the request never
+delivered), and dropped with the copies once the removal is proven.
 """
 
 from __future__ import annotations
@@ -15,15 +30,17 @@ from urllib.parse import quote
 
 from automation.context import Context
 from automation.discovery import LeaderFinder, leader_hint, leaderless
-from automation.errors import FbaError, UsageError
+from automation.errors import FbaError, MembershipConflict, StepFailed, UsageError
 from automation.http import Response, TransportError
 from automation.log import Logger
+from automation.markertrust import ask_leader, identity_for
+from automation.membership import Proof
 from automation.policy import Deadline, join_policy
 from automation.removal import confirm_removed
 from automation.retry import Outcome, Try, Verdict, classify, classify_error, done, run
-from automation.spec.causes import Cause
+from automation.spec.causes import MAYBE_DELIVERED, Cause
 from automation.spec.exitcodes import ExitCode
-from automation.spec.markers import Service, Step, is_node_id, marker_name
+from automation.spec.markers import Service, Step, is_node_id, leaving_name, marker_name
 from automation.steplock import step_lock
 
 
@@ -40,13 +57,15 @@ def run_leave(ctx: Context, service: Service, member: str | None) -> ExitCode:
     # write, nor a join write one a leave is dropping (automation.steplock).
     try:
         with step_lock(ctx.markers, service, deadline, log):
-            return _run_leave_locked(ctx, service, target, deadline, log)
+            return _run_leave_locked(ctx, service, target, deadline, log, judge_first=member is None)
     except FbaError as err:
         log.failure(err)  # with this service and operation (`Logger.failure`)
         raise
 
 
-def _run_leave_locked(ctx: Context, service: Service, target: str, deadline: Deadline, log: Logger) -> ExitCode:
+def _run_leave_locked(
+    ctx: Context, service: Service, target: str, deadline: Deadline, log: Logger, *, judge_first: bool
+) -> ExitCode:
     cfg = ctx.config.join
     if target == ctx.config.node_id:
         # Leaving ourselves ends by dropping our markers: the state dir is proven writable (and
@@ -55,7 +74,11 @@ def _run_leave_locked(ctx: Context, service: Service, target: str, deadline: Dea
         warning = ctx.markers.ensure_directory(*_marker_names(service))
         if warning:
             log.warn(warning)
+    if judge_first:  # this node, as configured (no `--member`): judged as the join judges it
+        _judge_before_leaving(ctx, service, deadline, log)
     finder = LeaderFinder(ctx.config, service, log, ctx.clock)
+    moved = _set_markers_aside(ctx, service, log) if target == ctx.config.node_id else []
+    ctx.failpoints.hit("leave.before-delete")
     # Percent-encoded although the pattern allows only URL-safe characters: a value put into a
     # URL path is encoded where it is put, not trusted to have been checked elsewhere.
     segment = quote(target, safe="")
@@ -76,12 +99,19 @@ def _run_leave_locked(ctx: Context, service: Service, target: str, deadline: Dea
         try:
             reply = ctx.http.request("DELETE", f"{url}/admin/member/{segment}", timeout=deadline.cap(t.timeout))
         except TransportError as err:
+            if err.cause in MAYBE_DELIVERED:
+                maybe_taken.append(url)  # sent, its answer lost: it may have committed
             finder.forget()
             log.error(
                 "Leave request failed: connection error", cause=err.cause.value, leader_url=url, attempt=t.attempt
             )
             return classify_error(err)
+        if reply.status < 300 or reply.status >= 500:
+            maybe_taken.append(url)  # taken, or a server error that may follow a commit
         hint = leader_hint(reply) if reply.status in (307, 308, 421) else None
+        if hint and finder.is_own(hint):
+            how = f"{url} answered the DELETE {reply.status} naming {hint}"
+            raise _leader_is_us(service, target, how, log, itself=target == ctx.config.node_id)
         # A hint the finder refuses (this node's own API, another service's port) is no hop:
         # hopping anyway asked the same peer again, and the DELETE never reached a leader.
         if hint and not finder.same_peer(finder.normalise(hint), url) and finder.learn(hint):
@@ -109,14 +139,22 @@ def _run_leave_locked(ctx: Context, service: Service, target: str, deadline: Dea
 
     took: list[str] = []  # who answered the DELETE: its list is read first
     claims: list[str] = []  # what it said when it said "not a member"
+    maybe_taken: list[str] = []  # peers whose DELETE may have taken effect (no "known refused")
+    resent_to: list[str] = []  # leaders `confirm_removed` sent the DELETE to again
     policy = join_policy(cfg, name="leave")
-    reply = run(step, policy=policy, deadline=deadline, log=log, what=f"Leave {service.value}")
-    # Neither a 200 nor a "not a member" is a proof: the markers go only once the leader's list
-    # shows the member gone (a StepFailed from here keeps them).
-    claim = claims[-1] if claims else None
-    proof, resent = confirm_removed(
-        ctx, service, finder, took[-1], target, deadline, policy, log, claim=claim, segment=segment
-    )
+    try:
+        reply = run(step, policy=policy, deadline=deadline, log=log, what=f"Leave {service.value}")
+        ctx.failpoints.hit("leave.after-delete")
+        # Neither a 200 nor a "not a member" is a proof: the markers go only once the leader's
+        # list shows the member gone.
+        claim = claims[-1] if claims else None
+        proof, resent = confirm_removed(
+            ctx, service, finder, took[-1], target, deadline, policy, log, claim=claim, segment=segment,
+            resent=resent_to,
+        )  # fmt: skip
+    except FbaError:
+        _after_failure(ctx, moved, maybe_taken or resent_to, log)
+        raise
     removed = _drop_markers(ctx, service) if target == ctx.config.node_id else []
     if claim is None or resent:
         log.info("Member removed from cluster", member=target, leader_url=proof, markers_removed=removed)
@@ -148,5 +186,79 @@ def _marker_names(service: Service) -> list[str]:
     return [marker_name(service, step) for step in (Step.JOINED, Step.INITIALIZED)]
 
 
+def _judge_before_leaving(ctx: Context, service: Service, deadline: Deadline, log: Logger) -> None:
+    """Read the leader's list before any DELETE of this node's id and judge it as the join does.
+
+    Our id at another Raft address is another machine's membership as far as this node can
+    tell (break 9: the leave removed a running node04 at 127.9.0.44, exit 0): a conflict,
+    exit 3, nothing sent. A list naming this node as the leader: the leave cannot succeed (see
+    `_leader_is_us`). No list read in the check's short budget: the DELETE's answer and the
+    read after it decide, as before."""
+    cfg = ctx.config.join.model_copy(update={"deadline_s": max(0.1, deadline.remaining())})
+    answer = ask_leader(ctx, service, cfg, log, identity_for(ctx.config, service))
+    if answer is None:
+        log.info("No leader's member list read before the DELETE; its answer and the read after it decide")
+        return
+    if answer.leader_is_us:
+        raise _leader_is_us(service, ctx.config.node_id, f"{answer.url}'s member list names it", log, itself=True)
+    if answer.judgement.verdict is Proof.CONFLICT:
+        message = (
+            f"Membership conflict: {answer.judgement.detail} (the leader {answer.url}); that member may be another "
+            f"machine using this node's id, so nothing was removed. To remove it anyway, name it explicitly: "
+            f"fba leave --service {service.value} --member ID"
+        )
+        log.error(message, cause=Cause.MEMBERSHIP_CONFLICT.value, leader_url=answer.url)
+        raise MembershipConflict(message)
+
+
+def _leader_is_us(service: Service, target: str, how: str, log: Logger, *, itself: bool) -> StepFailed:
+    """A peer names this node's own API as the leader: no retry can change that (fba never asks
+    its own API, and a leader cannot remove itself); one line saying so (break 9: three
+    "unexpected answer" lines)."""
+    what = (
+        "move leadership to another member first, then run the leave again"
+        if itself
+        else f"run `fba leave --member {target}` on another member"
+    )
+    message = f"This node is the {service.value} leader ({how}); it cannot leave while it leads: {what}"
+    log.error(message, cause=Cause.LEADER_IS_US.value, member=target)
+    failure = StepFailed(message, cause=Cause.LEADER_IS_US)
+    failure.logged = True
+    return failure
+
+
+def _set_markers_aside(ctx: Context, service: Service, log: Logger) -> list[str]:
+    """Move this node's markers aside before the DELETE (module docstring); the names moved."""
+    moved = [name for name in _marker_names(service) if ctx.markers.rename(name, leaving_name(name))]
+    if moved:
+        log.info("Markers set aside until the removal is proven (a join meanwhile re-reads the leader's list)",
+                 markers=moved, set_aside_as=[leaving_name(name) for name in moved])  # fmt: skip
+    return moved
+
+
+def _after_failure(ctx: Context, moved: list[str], maybe_taken: list[str], log: Logger) -> None:
+    """The leave failed: put the markers back when no DELETE can have taken effect; else leave
+    them aside, for the next join to re-derive from the leader's list."""
+    if not moved:
+        return
+    if maybe_taken:
+        log.warn("Markers left aside: a DELETE may have taken effect; the next join re-reads the leader's list",
+                 markers=[leaving_name(name) for name in moved], maybe_taken_by=sorted(set(maybe_taken)))  # fmt: skip
+        return
+    try:
+        for name in moved:
+            ctx.markers.rename(leaving_name(name), name)
+    except FbaError as err:
+        log.warn(f"Markers not restored: {err.message}; the next join re-reads the leader's list")
+        return
+    log.info("Markers restored: no DELETE took effect", markers=moved)
+
+
 def _drop_markers(ctx: Context, service: Service) -> list[str]:
-    return [name for name in _marker_names(service) if ctx.markers.remove(name)]
+    """The removal is proven: the markers and every copy set aside (also by an earlier leave
+    that did not finish) go."""
+    removed = []
+    for name in _marker_names(service):
+        if ctx.markers.remove(leaving_name(name)) | ctx.markers.remove(name):
+            removed.append(name)
+    return removed

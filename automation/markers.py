@@ -264,6 +264,10 @@ class MarkerStore:
             return f"{where} unreadable: {regularfile.describe(err)}: no marker can be read"
         return None
 
+    def exists(self, name: str) -> bool:
+        """Whether anything stands at `name` (a dangling link too); nothing is read."""
+        return os.path.lexists(self.path(name))
+
     def read(self, name: str) -> MarkerState:
         # Never blocks and never reads more than a marker can hold: a FIFO in the marker's
         # place hung `fba status` past its --timeout, and a link to /dev/zero never ends.
@@ -303,6 +307,22 @@ class MarkerStore:
         content = render_marker(line, identity)
         write_atomic(self.path(name), content.encode("utf-8"), before_rename=self._before_rename)
         return parse(name, content.encode("utf-8"))
+
+    def rename(self, name: str, to: str) -> bool:
+        """Move marker `name` to `to` (replacing it) and sync the directory, so the move holds
+        before anything that relies on it is sent; False when there was no `name`."""
+        try:
+            os.replace(self.path(name), self.path(to))
+        except FileNotFoundError:
+            return False
+        except OSError as err:
+            raise MarkerError(f"cannot move marker {self.path(name)} to {self.path(to)}: {err.strerror}") from None
+        try:
+            _fsync_directory(self.directory)
+        except OSError as err:
+            detail = f"syncing the directory failed: {err.strerror}"
+            raise MarkerError(f"moved marker {self.path(name)} to {to}; {detail}") from None
+        return True
 
     def remove(self, name: str) -> bool:
         try:

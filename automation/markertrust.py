@@ -45,6 +45,7 @@ class Trust(StrEnum):
 class LeaderAnswer:
     url: str
     judgement: Judgement
+    leader_is_us: bool = False  # `url`'s list names this node's own API as the leader
 
 
 def check_marker(ctx: Context, service: Service, state: MarkerState, join_cfg: JoinConfig, log: Logger) -> Trust:
@@ -61,7 +62,7 @@ def check_marker(ctx: Context, service: Service, state: MarkerState, join_cfg: J
         return Trust.TRUSTED
     whom = state.written_for(me)
     log.info(f"Marker {state.name} {whom}; verifying it once against the leader's member list", marker=state.name)
-    answer = _ask_leader(ctx, service, join_cfg, log, me)
+    answer = ask_leader(ctx, service, join_cfg, log, me)
     if answer is None:
         log.warn(
             f"Marker {state.name} {whom}, and no leader could confirm it; trusting it "
@@ -111,11 +112,12 @@ def check_marker(ctx: Context, service: Service, state: MarkerState, join_cfg: J
     return Trust.REJOIN
 
 
-def _ask_leader(
+def ask_leader(
     ctx: Context, service: Service, join_cfg: JoinConfig, log: Logger, me: MarkerIdentity
 ) -> LeaderAnswer | None:
     """One pass over the candidates (plus a few hints) within about two request timeouts:
-    the first settled answer from a leader (a list that names itself as the leader), or None."""
+    the first settled answer from a leader (a list that names itself as the leader), or None.
+    The marker check and `fba leave` of this node (before its DELETE) both judge with it."""
     deadline = Deadline.start(min(join_cfg.deadline_s, 2 * join_cfg.request_timeout_s), ctx.clock)
     finder = LeaderFinder(ctx.config, service, log, ctx.clock)
     asked: set[str] = set()
@@ -150,7 +152,7 @@ def _ask_leader(
             # proof (as for the join, `Joiner._led_by_us`); our own API is never asked.
             named = judge(view, me.node_id, me.raft_addr)
             if named.verdict is Proof.PROVEN:
-                return LeaderAnswer(url, named)
+                return LeaderAnswer(url, named, leader_is_us=True)
             finder.forget()
             continue
         leader = finder.normalise(view.leader_url) if view.leader_url else None

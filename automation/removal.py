@@ -10,7 +10,7 @@ member list, a bad list or another service's list is set aside while the others 
 (`automation.discovery`). Anything less than a proof is re-read within the leave's deadline,
 through the shared engine (`automation.retry`): every "not yet" waits, none uses up an
 attempt. When the deadline ends first, the leave fails with the cause `removal not confirmed`
-and the detail of the last read, and the markers stay.
+and the detail of the last read; `automation.leave` says what became of the markers.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ def confirm_removed(
     *,
     claim: str | None = None,
     segment: str | None = None,
+    resent: list[str] | None = None,
 ) -> tuple[str, bool]:
     """Return the URL whose list proves `member` gone, and whether the DELETE had to be sent
     again to a leader that still listed it (then it was removed, whatever `claim` said); raise
@@ -55,6 +56,8 @@ def confirm_removed(
     leader than the ones that took the DELETE that still lists the member gets the DELETE
     again (the leader that answered 200 may have died before committing it: break 8, the leave
     read 33 lists for 60 s and failed), at most `policy.max_attempts` times in all.
+    `resent`: a list the leaders sent the DELETE again are appended to, which the caller can
+    read when this raises (a DELETE sent here may have taken effect: `automation.leave`).
     """
     cfg = ctx.config.join
     # Our own removal is judged as the join judges membership (our id or our Raft address
@@ -63,7 +66,8 @@ def confirm_removed(
     pauses = [FIRST_PAUSE_S]
     last = [f"no member list read yet from {url}"]
     finder.prefer(url)
-    resent: list[str] = []  # leaders the DELETE was sent to again (besides `url`, which took it)
+    if resent is None:
+        resent = []  # leaders the DELETE was sent to again (besides `url`, which took it)
 
     def delete_again(where: str, timeout: float) -> None:
         resent.append(where)
@@ -162,7 +166,7 @@ def confirm_removed(
 
     def give_up(gave_up: GiveUp) -> StepFailed:
         log.error(
-            f"Member {member} not proven removed after {gave_up.requests} reads: {gave_up.last.detail}; markers kept",
+            f"Member {member} not proven removed after {gave_up.requests} reads: {gave_up.last.detail}",
             **gave_up.context(),
         )
         failure = StepFailed(f"leave {service.value}: member {member} {gave_up.said}", cause=gave_up.cause)

@@ -23,6 +23,7 @@ from typing import NamedTuple
 from automation.deadline import Deadline
 from automation.markers import MarkerState, MarkerStatus, MarkerStore
 from automation.spec.exitcodes import ExitCode
+from automation.spec.markers import leaving_name
 from automation.spec.units import AUTOMATION_UNITS, UnitSpec
 from automation.systemd import COMMAND_TIMEOUT_S, Systemd, last_cause, run_command
 
@@ -70,6 +71,15 @@ def step_status(
     # node's old `initialized` beside its own `joined` (break 9, F10: status showed the clone's).
     present = [state for state in states if state.present]
     marker = max(present, key=lambda s: s.timestamp.timestamp() if s.timestamp else float("-inf"), default=None)
+    if marker is None and report:
+        # A leave that did not finish (killed, or its DELETE may have taken effect) set the
+        # marker aside (`automation.leave`): not trusted; the join re-reads the leader's list.
+        problems += tuple(
+            f"marker {markers.path(leaving_name(name))}: set aside by an `fba leave` that did not finish; not "
+            "trusted (the next `fba join` reads the leader's member list)"
+            for name in unit.markers
+            if markers.exists(leaving_name(name))
+        )
     active, result = props.get("ActiveState", ""), props.get("Result", "")
     if marker is not None:
         since = marker.timestamp.isoformat() if marker.timestamp else None

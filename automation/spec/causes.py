@@ -37,6 +37,7 @@ class Cause(StrEnum):
     BAD_RESPONSE = "bad response"
     # Cluster states and step preconditions.
     NOT_LEADER = "not the leader"
+    LEADER_IS_US = "this node is the leader"
     NO_QUORUM = "no quorum"
     NO_LEADER = "no leader"
     LISTED_NOT_COMMITTED = "listed but not committed"
@@ -144,6 +145,13 @@ CAUSES: tuple[CauseMeaning, ...] = (
         "aside; an IAM admin list that is not a list of users)",
     ),
     CauseMeaning(Cause.NOT_LEADER, "yes, a free hop", "a follower named another leader (307/421, `leader`)"),
+    CauseMeaning(
+        Cause.LEADER_IS_US,
+        "no",
+        "`leave`: a peer names this node's own API as the leader (its member list, or a 307/421 to the DELETE); "
+        "fba never asks its own API, and a leader cannot remove itself: move leadership to another member first "
+        "(for `--member`, run the leave on another member)",
+    ),
     CauseMeaning(Cause.NO_QUORUM, "until the deadline", "the leader reports no quorum; no member is added"),
     CauseMeaning(Cause.NO_LEADER, "until the deadline", "a candidate reports no leader (an election); it is set aside"),
     CauseMeaning(
@@ -161,7 +169,8 @@ CAUSES: tuple[CauseMeaning, ...] = (
         Cause.REMOVAL_NOT_CONFIRMED,
         "until the deadline",
         "`leave`: the leader's member list still shows the member, is unsettled or was not read (also after a "
-        '404 "not a member"); the markers are kept',
+        '404 "not a member"); the markers are put back when every DELETE was refused, else left aside '
+        "(`<marker>.leaving`, not trusted: the next join re-reads the leader's list)",
     ),
     CauseMeaning(Cause.CHANGE_IN_FLIGHT, "until the deadline", "another membership change is in flight"),
     CauseMeaning(

@@ -183,6 +183,13 @@ COMMANDS: tuple[CommandSpec, ...] = (
             ExitMeaning(0, "removed", "the member was removed and the marker deleted"),
             ExitMeaning(1, "failed", "the leader could not be reached or refused"),
             ExitMeaning(2, "not-a-member", "the node was not a member; marker removed if present"),
+            invalid=ExitMeaning(
+                3,
+                "invalid",
+                "invalid arguments or configuration, a secret file others may read, or (leaving this node) a "
+                "membership conflict in the leader's list: our id at another Raft address, or our address "
+                "under another id (nothing was changed; `--member ID` removes such a member)",
+            ),
         ),
         args=(
             Arg(("--service",), choices=_JOIN_SERVICES, required=True),

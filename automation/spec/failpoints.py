@@ -17,6 +17,8 @@ FAILPOINTS: dict[str, str] = {
     "join.before-request": "join mode: local service healthy, member-add request not yet sent",
     "join.after-add": "the leader answered 201 to member add; membership not yet verified, no marker",
     "join.after-verify": "this node is listed by the leader; the marker is not yet written",
+    "leave.before-delete": "leave of this node: its markers set aside, the DELETE not yet sent",
+    "leave.after-delete": "the leader answered the DELETE; removal not yet confirmed, markers still set aside",
     "marker.before-rename": "marker content written and fsynced to a temp file, not yet renamed",
     "iam.before-create": "admin password staged in the credentials file; admin create not yet sent",
     "iam.after-admin-create": "IAM answered 201 to the admin create; not yet recorded as ours",

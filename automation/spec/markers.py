@@ -65,6 +65,13 @@ def marker_name(service: Service, step: Step) -> str:
     return f".{service.value}-{step.value}"
 
 
+def leaving_name(name: str) -> str:
+    """Where `fba leave` sets marker `name` aside before its DELETE (`automation.leave`): a marker
+    is trusted without a request, so none may stay in place while the member may be gone. The
+    join does not read it: it re-reads the leader's list and writes its marker again."""
+    return f"{name}.leaving"
+
+
 def lock_name(service: Service) -> str:
     """The lock file of the steps that write `service`'s markers or secrets
     (`automation.steplock`); never a marker, never removed."""
