@@ -309,35 +309,33 @@ class MarkerStore:
         return parse(name, content.encode("utf-8"))
 
     def rename(self, name: str, to: str) -> bool:
-        """Move marker `name` to `to` (replacing it) and sync the directory, so the move holds
-        before anything that relies on it is sent; False when there was no `name`."""
-        try:
-            os.replace(self.path(name), self.path(to))
-        except FileNotFoundError:
-            return False
-        except OSError as err:
-            raise MarkerError(f"cannot move marker {self.path(name)} to {self.path(to)}: {err.strerror}") from None
-        try:
-            _fsync_directory(self.directory)
-        except OSError as err:
-            detail = f"syncing the directory failed: {err.strerror}"
-            raise MarkerError(f"moved marker {self.path(name)} to {to}; {detail}") from None
-        return True
+        """Move marker `name` to `to` (replacing it); False when there was no `name`."""
+        source, target = self.path(name), self.path(to)
+        return self._change(
+            lambda: os.replace(source, target),
+            f"cannot move marker {source} to {target}",
+            f"moved marker {source} to {to}",
+        )
 
     def remove(self, name: str) -> bool:
+        """Remove marker `name`; False when there was none."""
+        path = self.path(name)
+        return self._change(path.unlink, f"cannot remove marker {path}", f"removed marker {path}")
+
+    def _change(self, act: Callable[[], None], cannot: str, done: str) -> bool:
+        """`act` on a marker, then sync the directory, so the change holds before anything that
+        relies on it is sent; False when the marker was not there."""
         try:
-            self.path(name).unlink()
+            act()
         except FileNotFoundError:
             return False
         except OSError as err:
-            raise MarkerError(f"cannot remove marker {self.path(name)}: {err.strerror}") from None
+            raise MarkerError(f"{cannot}: {err.strerror}") from None
         try:
             _fsync_directory(self.directory)
         except OSError as err:
-            detail = f"syncing the directory failed: {err.strerror}"
-            raise MarkerError(f"removed marker {self.path(name)}; {detail}") from None
+            raise MarkerError(f"{done}; syncing the directory failed: {err.strerror}") from None
         return True
-
 
 def probe_writable(directory: Path, what: str) -> None:
     """Prove a file can be created in `directory` (and remove it again), before a step asks
