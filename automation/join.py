@@ -329,27 +329,32 @@ class Joiner:
         A service started with a bootstrap configuration by mistake forms a one-node cluster of
         its own (etcd's `--initial-cluster-state new` on a joiner). Adding it to the real
         cluster gave a member that never takes part (the cluster then needs one more vote for
-        quorum), while its own list (never proof, but a fair veto) named a leader the real
+        quorum), while its own view (never proof, but a fair veto) named a leader the real
         cluster does not have (break 9, F2: exit 0 and a marker). A joining service names no
-        leader yet; one that names a member of the real cluster is that cluster's. Its list is
-        asked once per add; an answer we cannot read vetoes nothing (the health wait saw it up).
+        leader yet; one that names a member of the real cluster is that cluster's. Read from its
+        `/health` (the contract's Health names role, leader and members), once per add: our own
+        API is never asked for `/admin/*`. An answer we cannot read vetoes nothing (the health
+        wait saw it up).
 
         Raises:
             MembershipConflict: exit 3, cause "own service in another cluster"."""
         own = self.ctx.config.local_api_url(self.service)
+        health = own + self.ctx.config.endpoint(self.service).health_path
         try:
-            reply = self.ctx.http.request(
-                "GET", f"{own}/admin/members", timeout=self.deadline.cap(self.policy.request_timeout_s)
-            )
+            reply = self.ctx.http.request("GET", health, timeout=self.deadline.cap(self.policy.request_timeout_s))
         except TransportError:
             return
-        local = parse_view(reply) if reply.ok else None
-        if local is None or local.leader_id is None or cluster.find(local.leader_id) is not None:
+        body = reply.json_object() if reply.ok else {}
+        leader = body.get("leader")
+        leader_id = leader.get("id") if isinstance(leader, dict) else leader
+        if not isinstance(leader_id, str) or not leader_id or cluster.find(leader_id) is not None:
             return
-        members = ", ".join(m.id for m in local.members) or "none"
+        listed = body.get("members")
+        ids = [m.get("id") for m in listed if isinstance(m, dict)] if isinstance(listed, list) else []
+        members = ", ".join(i for i in ids if isinstance(i, str)) or "none"
         message = (
             f"This node's own {self.service.value} ({own}) is in another cluster: it names leader "
-            f"{local.leader_id} (members: {members}), which the cluster's leader {url} does not list; "
+            f"{leader_id!a:.80} (members: {members:.200}), which the cluster's leader {url} does not list; "
             f"refusing to add it. Wipe its data and start it in join mode, then run the join again"
         )
         self.log.error(message, cause=Cause.OWN_SERVICE_IN_ANOTHER_CLUSTER.value, leader_url=url)

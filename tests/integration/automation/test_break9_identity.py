@@ -63,10 +63,12 @@ def test_a_leave_confirmed_by_a_leader_naming_itself_in_another_spelling(fba: Fb
     assert markers_in(fba.state_dir) == []
 
 
-def _own_cluster_of_one(node: Node) -> dict[str, object]:
+def _own_health(node: Node, leader_id: str, role: str) -> Answer:
+    """This node's chainfire `/health` (the contract's Health) naming `leader_id`."""
     me = {"id": NODE_ID, "raft_addr": RAFT_ADDR, "api_url": node.chainfire.url}
-    return {"service": "chainfire", "members": [me], "leader": {"id": NODE_ID, "api_url": node.chainfire.url},
-            "term": 1, "has_quorum": True, "change_in_flight": False}  # fmt: skip
+    return Answer(200, {"status": "ok", "service": "chainfire", "node_id": NODE_ID, "role": role,
+                        "leader": {"id": leader_id, "api_url": node.chainfire.url}, "term": 1, "members": [me],
+                        "has_quorum": True, "change_in_flight": False})  # fmt: skip
 
 
 def test_a_node_whose_own_service_formed_its_own_cluster_is_not_added(fba: Fba, node: Node) -> None:
@@ -74,7 +76,7 @@ def test_a_node_whose_own_service_formed_its_own_cluster_is_not_added(fba: Fba, 
     its own, its own leader). The join added it to the real cluster (a member that never takes
     part) and wrote the marker, exit 0. Now: no add, exit 3, the cause named."""
     leader = node.leader()
-    node.chainfire.script("GET", "/admin/members", Answer(200, _own_cluster_of_one(node)), repeat_last=True)
+    node.chainfire.script("GET", "/health", _own_health(node, NODE_ID, "leader"), repeat_last=True)
     fba.write_config(node.config(join={"deadline_s": 8}))
 
     result = fba.run(*JOIN)
@@ -84,13 +86,15 @@ def test_a_node_whose_own_service_formed_its_own_cluster_is_not_added(fba: Fba, 
     assert leader.requests_to("POST", "/admin/member/add") == []
     assert markers_in(fba.state_dir) == []
     assert NODE_ID not in node.clusters["chainfire"].member_ids()
+    assert node.chainfire.admin_requests() == []  # our own API is never asked for /admin/*
 
 
 def test_a_node_whose_own_service_follows_the_cluster_is_added(fba: Fba, node: Node) -> None:
     """The veto's other side: a local service that already follows the real cluster's leader
     (a join re-run after its add, say) or names no leader (joining) is no reason to refuse."""
     leader = node.leader()
-    node.serve_members()  # the local service answers the real cluster's list, leader included
+    leader_id = node.clusters["chainfire"].leader_id
+    node.chainfire.script("GET", "/health", _own_health(node, leader_id, "follower"), repeat_last=True)
     fba.write_config(node.config(join={"deadline_s": 8}))
 
     result = fba.run(*JOIN)
