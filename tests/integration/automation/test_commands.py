@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
+import time
 from pathlib import Path
 
-from automation.spec.exitcodes import ExitCode
+import pytest
+
+from automation.spec.exitcodes import INTERRUPTED_LINE, ExitCode
 
 from .conftest import NODE_ID, RAFT_ADDR, Fba, Node, Servers
 from .expect import JOINED, markers_in, mode_of
@@ -143,3 +147,28 @@ def test_provision_missing_source_is_invalid(tmp_path: Path, fba: Fba) -> None:
 
     assert result.rc == ExitCode.INVALID, result.describe()
     assert "Traceback" not in result.output
+
+
+# --- signals
+
+
+@pytest.mark.parametrize("command", ["wait-healthy", "join"])
+def test_sigint_exits_130_with_one_line_and_sigterm_kills(fba: Fba, node: Node, servers: Servers, command: str) -> None:
+    """break 9: SIGINT exits 130 with `fba: interrupted`, the one code every command may exit
+    with besides its own (documented from `spec.exitcodes.SIGNALS`); SIGTERM is not caught."""
+    service = servers.start("svc")
+    service.script("GET", "/health", Answer(503, {"status": "starting"}), repeat_last=True)
+    fba.write_config(node.config(leader_url=service.url, join={"deadline_s": 60}))
+    args = ["wait-healthy", "--url", f"{service.url}/health", "--timeout", "60"] if command == "wait-healthy" else []
+    if command == "join":
+        node.leader().script("POST", "/admin/member/add", Answer(503, {"error": "no quorum"}), repeat_last=True)
+        args = ["join", "--service", "chainfire"]
+    codes = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        proc = fba.start(*args)
+        time.sleep(1.5)  # inside its wait
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=20)
+        codes.append((proc.returncode, err.strip().splitlines()[-1:] if sig is signal.SIGINT else []))
+    assert codes == [(ExitCode.INTERRUPTED, [INTERRUPTED_LINE]), (-signal.SIGTERM, [])]
+    assert ExitCode.INTERRUPTED == 130
