@@ -129,7 +129,7 @@ def judge(view: MemberView, node_id: str, raft_addr: str) -> Judgement:
         return Judgement(Proof.CONFLICT, f"raft_addr {raft_addr} is already used by member {', '.join(others)}")
     reasons = view.unsettled()
     if ours and ours[0].learner:
-        reasons.append(f"listed, but not yet a voting member: {ours[0].not_voter}")
+        reasons.append(f"listed as {ours[0].not_voter} (not yet a voting member)")
     if reasons:
         return Judgement(Proof.PENDING, f"listed but not committed: {', '.join(reasons)}")
     return Judgement(Proof.PROVEN, f"listed as {raft_addr}")
@@ -213,7 +213,7 @@ def _not_voter(value: dict[str, Any]) -> str:
         if word in STATE_KEYS:
             state = _typed(value, key, str, "a string")
             if state is not None and state.strip().casefold() not in VOTER_WORDS:
-                said.append(f"`{key}` is {state!r:.40}, not a started voter")
+                said.append(f"a member whose `{key}` is {state!r:.40}, not a started voter")
         elif word in LEARNER_FLAGS or word in VOTER_FLAGS:
             flag = _typed(value, key, bool, "true or false")
             if flag is (word in LEARNER_FLAGS):

@@ -387,19 +387,10 @@ class ClusterConfig(_Strict):
 
     def _leader_on_another_port(self) -> str | None:
         """A service's leader (configured, derived or a `discovery.peer_urls` entry) on another
-        service's API port, or two services on one API port. The join never asks a candidate on
+        service's API port. The join never asks a candidate on
         another service's port (`LeaderFinder`: chainfire's member list is only asked of
         chainfire), so such a leader is a typo that validated and then left the join with
         nobody to ask (break 9, F19: exit 3 blaming "this node's own API")."""
-        seen: dict[int, Service] = {}
-        for service in Service:
-            port = self.endpoint(service).api_port
-            if port in seen:
-                return (
-                    f"services.{service.value}.api_port: {port} is also services.{seen[port].value}.api_port; "
-                    "two services of one node cannot listen on one port"
-                )
-            seen[port] = service
         for name, service, url in self._leader_candidates():
             owner = self.port_owner(service, url)
             if owner is not None:

@@ -321,12 +321,6 @@ def test_a_services_leader_on_another_services_api_port_is_invalid(
     assert len(found) == 1 and said in found[0] and "API port" in found[0], found
 
 
-def test_two_services_on_one_api_port_is_invalid(join_config: dict[str, Any]) -> None:
-    join_config["services"] = {"flaredb": {"api_port": 2379}}
-    found = problems(join_config)
-    assert len(found) == 1 and "services.flaredb.api_port" in found[0] and "chainfire" in found[0], found
-
-
 def test_a_leader_on_a_port_no_service_uses_stays_valid(join_config: dict[str, Any]) -> None:
     join_config["services"] = {"chainfire": {"leader_url": "https://10.0.1.11:12379"}}
     parse(json.dumps(join_config).encode())
