@@ -23,7 +23,7 @@ from automation import __version__
 from automation.errors import ConfigError, FbaError, UsageError
 from automation.log import Logger, discard, write_line
 from automation.spec.commands import COMMANDS, GROUPS, Arg, CommandSpec, command, command_of, relation_problem
-from automation.spec.exitcodes import ExitCode
+from automation.spec.exitcodes import INTERRUPTED_LINE, ExitCode
 from automation.spec.markers import NODE_ID_PATTERN, is_node_id
 
 
@@ -317,8 +317,8 @@ def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None)
             (log or Logger()).error(err.message, cause=getattr(err, "cause", None), command=spec.name if spec else None)
         return int(err.exit_code)
     except KeyboardInterrupt:
-        write_line(sys.stderr, "fba: interrupted")
-        return 130
+        write_line(sys.stderr, INTERRUPTED_LINE)
+        return int(ExitCode.INTERRUPTED)
     except SystemExit as err:  # argparse --help/--version
         return int(err.code) if isinstance(err.code, int) else 0
     except Exception as err:

@@ -190,6 +190,7 @@ class LeaderFinder:
     _chain_urls: list[str] = field(default_factory=list)
     looped: bool = False  # the last hint refused went back into the chain (`learn`)
     _addresses: dict[str, frozenset[str]] = field(default_factory=dict)  # host name -> what it resolves to
+    _dropped: dict[str, str] = field(default_factory=dict)  # configured candidate -> why it is not one
 
     def warn_once(self, key: str, message: str, **context: object) -> None:
         if key not in self._warned:
@@ -212,10 +213,19 @@ class LeaderFinder:
             urls.append(url if self.service is Service.CHAINFIRE else with_port(url, port))
         if self.config.discovery.dns_srv:
             urls += srv_urls(self.service, self.config.cluster_name, self.scheme, self.log)
-        checked = [u for u in (self._checked(url, source="configured") for url in urls) if u]
-        # Never our own API, not even when nothing else is left: its list proves nothing (a
-        # joining node's config cannot name only itself; a bootstrap node's may, for `leave`).
-        return [u for u in dict.fromkeys(checked) if not self.is_own(u)]
+        checked = []
+        self._dropped = {}
+        for url in urls:
+            usable, why = self._check(url, source="configured")
+            # Never our own API, not even when nothing else is left: its list proves nothing (a
+            # joining node's config cannot name only itself; a bootstrap node's may, for `leave`).
+            if usable is not None and self.is_own(usable):
+                usable, why = None, f"is this node's own API for {self.service.value}, whose list proves nothing"
+            if usable is None:
+                self._dropped.setdefault(redacted(url), why)
+            else:
+                checked.append(usable)
+        return list(dict.fromkeys(checked))
 
     def is_own(self, url: str) -> bool:
         """Whether `url` is this node's own API for the service (`ClusterConfig.is_own_api`, the
@@ -243,13 +253,17 @@ class LeaderFinder:
         return host_key(self.config.host) in self._addresses[host]
 
     def _checked(self, url: str, *, source: str) -> str | None:
-        """`url` as a candidate: never a lower scheme than the configuration's (an `http://` hint
-        under TLS is asked as `https://`; an `https://` hint is kept, verified as configured),
-        never another service's port, and never, when a peer named it, this node's own API."""
+        return self._check(url, source=source)[0]
+
+    def _check(self, url: str, *, source: str) -> tuple[str | None, str]:
+        """`url` as a candidate, or None and why not: never a lower scheme than the
+        configuration's (an `http://` hint under TLS is asked as `https://`; an `https://` hint
+        is kept, verified as configured), never another service's port, and never, when a peer
+        named it, this node's own API."""
         problem = url_problem(url)
         if problem is not None:
             self.warn_once(url, f"Ignoring {source} leader candidate {redacted(url)}: {problem}", url=redacted(url))
-            return None
+            return None, f"is no usable URL: {problem}"
         url = base_url(url)
         parts = urlsplit(url)
         if source != "configured" and self.is_own(url):
@@ -259,7 +273,7 @@ class LeaderFinder:
                 "proves nothing (only the leader's list does)",
                 leader_url=url,
             )
-            return None
+            return None, f"is this node's own API for {self.service.value}, whose list proves nothing"
         rewritten = raised_scheme(url, self.scheme)
         if rewritten != url:
             self.warn_once(
@@ -269,9 +283,7 @@ class LeaderFinder:
                 leader_url=rewritten,
             )
             url = rewritten
-        other_ports = {self.config.endpoint(s).api_port: s for s in JOIN_SERVICES if s is not self.service}
-        other_ports.pop(self.config.endpoint(self.service).api_port, None)
-        owner = other_ports.get(_port(url) or -1)
+        owner = self.config.port_owner(self.service, url)  # the rule config validation uses
         if owner is not None:
             self.warn_once(
                 url,
@@ -279,8 +291,8 @@ class LeaderFinder:
                 f"and {self.service.value}'s member list is only asked of {self.service.value}",
                 leader_url=url,
             )
-            return None
-        return url
+            return None, f"is on {owner.value}'s API port"
+        return url, ""
 
     def _strikes(self, url: str) -> _Strikes:
         """One record per peer, not per spelling of its URL: a dead host named `127.1`,
@@ -298,9 +310,12 @@ class LeaderFinder:
         self.hint = None
         options = self.candidates()
         if not options:
+            # Each dropped candidate with its own reason: this said "this node's own API" for
+            # all of them, also for a leader on another service's port (break 9, F19).
+            why = "; ".join(f"{url} {reason}" for url, reason in self._dropped.items())
             raise ConfigError(
-                f"no {self.service.value} leader to ask: every configured candidate is this node's own API "
-                f"({self.config.advertised_api_url(self.service)}), whose list proves nothing"
+                f"no {self.service.value} leader to ask: every configured candidate was dropped "
+                f"({why or 'none configured'}); fix the configuration's leader URLs or peers"
             )
         ready = [u for u in options if not self._set_aside(u)]
         if not ready:

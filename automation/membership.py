@@ -24,7 +24,13 @@ class Member:
     id: str
     raft_addr: str
     api_url: str | None = None
-    learner: bool = False  # etcd's is_learner / a `status` of learner or pending: not a voter yet
+    # Why this entry is not (yet) a voting member, in its own words (`is_learner: true`,
+    # `status: "unstarted"`); empty for a voter.
+    not_voter: str = ""
+
+    @property
+    def learner(self) -> bool:
+        return bool(self.not_voter)
 
     @property
     def raft_port(self) -> int | None:
@@ -112,7 +118,7 @@ def judge(view: MemberView, node_id: str, raft_addr: str) -> Judgement:
     if not ours and not at_our_addr:
         return Judgement(Proof.ABSENT, f"{node_id} not in {[m.id for m in view.members]}")
     if len(ours) > 1:
-        shown = ", ".join(f"{m.raft_addr}{' (learner)' if m.learner else ''}" for m in ours)
+        shown = ", ".join(f"{m.raft_addr}{f' ({m.not_voter})' if m.learner else ''}" for m in ours)
         return Judgement(Proof.CONFLICT, f"{node_id} is listed {len(ours)} times ({shown})")
     if ours and not names_us(ours[0].raft_addr, node_id, raft_addr):
         return Judgement(
@@ -124,7 +130,7 @@ def judge(view: MemberView, node_id: str, raft_addr: str) -> Judgement:
         return Judgement(Proof.CONFLICT, f"raft_addr {raft_addr} is already used by member {', '.join(others)}")
     reasons = view.unsettled()
     if ours and ours[0].learner:
-        reasons.append("listed as a learner (not yet a voting member)")
+        reasons.append(f"listed as {ours[0].not_voter} (not yet a voting member)")
     if reasons:
         return Judgement(Proof.PENDING, f"listed but not committed: {', '.join(reasons)}")
     return Judgement(Proof.PROVEN, f"listed as {raft_addr}")
@@ -149,7 +155,22 @@ def judge_removed(view: MemberView, node_id: str, raft_addr: str | None = None) 
     return Judgement(Proof.PROVEN, f"{node_id} not listed")
 
 
-LEARNER_STATUSES = frozenset({"learner", "pending", "joining", "catching-up"})
+# A member's own word for its state (`status`, `state` or `role`), compared stripped and
+# case-folded. The contract's Member (standins/openapi.yaml) has no such field, so an entry
+# without one is a voter; one that has one is a voter only in these words. Any other word
+# (etcd's `unstarted`, a `learner`, `pending`, `promoting`, or one fba has never seen) is no
+# proof: "pending" until the list says `started`/`voter`, or the join's deadline (break 9, F16).
+VOTER_WORDS = frozenset({"started", "voter", "leader", "follower", "active"})
+STATE_KEYS = frozenset({"status", "state", "role"})
+# Flags saying the entry is not a voter, by key as `_key_word` spells it: etcd's `is_learner`
+# and its v3 gateway's `isLearner`, a bare `learner`; Consul's `Voter: false`.
+LEARNER_FLAGS = frozenset({"islearner", "learner"})
+VOTER_FLAGS = frozenset({"isvoter", "voter"})
+
+
+def _key_word(key: str) -> str:
+    """A key as compared: case-folded, without `_`/`-` (`is_learner`, `isLearner`, `IsLearner`)."""
+    return key.casefold().replace("_", "").replace("-", "")
 
 
 class BadMemberList(ValueError):
@@ -177,10 +198,30 @@ def read_member(value: Any) -> Member:
     if not isinstance(member_id, str) or not isinstance(addr, str):
         raise BadMemberList(f"no string id and raft_addr: {value!r:.40}")
     api = _typed(value, "api_url", str, "a string")
-    status = _typed(value, "status", str, "a string")
-    learner = _typed(value, "is_learner", bool, "true or false") is True
-    learner = learner or (status is not None and status.lower() in LEARNER_STATUSES)
-    return Member(member_id, addr, api, learner)
+    return Member(member_id, addr, api, _not_voter(value))
+
+
+def _not_voter(value: dict[str, Any]) -> str:
+    """Why entry `value` is not a started voter ("" when it is one).
+
+    Every key is read, in any spelling of the known ones: an entry that says "learner" in a
+    word or key fba did not look for was read as a voter (break 9: exit 0 and a marker for a
+    member etcd calls `unstarted`). A key about learners or voters that fba does not read is
+    a bad answer, never a silent voter."""
+    said = []
+    for key in value:
+        word = _key_word(key)
+        if word in STATE_KEYS:
+            state = _typed(value, key, str, "a string")
+            if state is not None and state.strip().casefold() not in VOTER_WORDS:
+                said.append(f"a member whose `{key}` is {state!r:.40}, not a started voter")
+        elif word in LEARNER_FLAGS or word in VOTER_FLAGS:
+            flag = _typed(value, key, bool, "true or false")
+            if flag is (word in LEARNER_FLAGS):
+                said.append(f"a learner (`{key}`: {str(flag).lower()})")
+        elif "learner" in word or "voter" in word:
+            raise BadMemberList(f"`{key}` says something about voting that fba does not read: {value!r:.60}")
+    return "; ".join(said)
 
 
 def parse_member(value: Any) -> Member | None:

@@ -240,7 +240,21 @@ def _disagreement(local: MemberView, leader: MemberView, finder: LeaderFinder) -
     return f"this node's own member list disagrees with the leader's: {'; '.join(said)}" if said else None
 
 
-def _write_metrics(path: Path, checks: list[Check], healthy: bool, log: Logger) -> None:
+def label_value(text: str) -> str:
+    """`text` as a Prometheus label value: backslash, double quote and line feed escaped, the
+    three the text exposition format escapes (any other character may stand as it is). A
+    check's name carries a peer's word (a member id): unescaped, `x"} 0\nfba_cluster_healthy 1`
+    added a sample that called a degraded node healthy (break 9, F18)."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def metrics_text(checks: list[Check], healthy: bool) -> str:
+    """The textfile: one sample per check name. Two checks of the same name (a peer's list may
+    name a member twice) are one sample, failed if either failed: a duplicate sample makes the
+    collector drop the whole file, every fba metric of the node with it."""
+    by_name: dict[str, bool] = {}
+    for check in checks:
+        by_name[check.name] = by_name.get(check.name, True) and check.ok
     lines = [
         "# HELP fba_cluster_healthy 1 when every first-boot health check passed.",
         "# TYPE fba_cluster_healthy gauge",
@@ -248,10 +262,15 @@ def _write_metrics(path: Path, checks: list[Check], healthy: bool, log: Logger) 
         "# HELP fba_check_ok 1 when the named check passed.",
         "# TYPE fba_check_ok gauge",
     ]
-    lines += [f'fba_check_ok{{check="{c.name}"}} {int(c.ok)}' for c in checks]
+    lines += [f'fba_check_ok{{check="{label_value(name)}"}} {int(ok)}' for name, ok in by_name.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _write_metrics(path: Path, checks: list[Check], healthy: bool, log: Logger) -> None:
+    text = metrics_text(checks, healthy)
     try:
         # The textfile path is the operator's: a symlink there stays one (markers.link_target).
-        write_atomic(path, ("\n".join(lines) + "\n").encode("utf-8"), mode=0o644, follow_link=True)
+        write_atomic(path, text.encode("utf-8"), mode=0o644, follow_link=True)
     except Exception as err:
         log.warn("Could not write Prometheus textfile", path=str(path), error=str(err))
 

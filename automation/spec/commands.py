@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Literal, NamedTuple
 
-from automation.spec.exitcodes import ExitMeaning, table
+from automation.spec.exitcodes import SIGNALS, SIGTERM_NOTE, ExitMeaning, table
 from automation.spec.markers import JOIN_SERVICES, Service
 
 ArgType = Literal["str", "int", "float", "path", "node-id"]
@@ -299,4 +299,5 @@ def exit_table_markdown() -> str:
     for spec in COMMANDS:
         for row in spec.exits:
             lines.append(f"| `fba {spec.name}` | {row.code} | {row.name} | {row.meaning} |")
-    return "\n".join(lines) + "\n"
+    lines += [f"| every command | {row.code} | {row.name} | {row.meaning} |" for row in SIGNALS]
+    return "\n".join(lines) + "\n\n" + SIGTERM_NOTE + "\n"

@@ -347,7 +347,7 @@ class ClusterConfig(_Strict):
                     "notify_url: expected an https:// URL because tls.enabled is true and notify_token is set "
                     f"(the token would be sent in clear text), got {_quote(self.notify_url)}"
                 )
-        contradiction = self._contradiction()
+        contradiction = self._contradiction() or self._leader_on_another_port()
         if contradiction:
             raise ValueError(contradiction)
         if not self.bootstrap:
@@ -407,6 +407,35 @@ class ClusterConfig(_Strict):
                 "services.chainfire.leader_url when the leader's API really listens elsewhere"
             )
         return None
+
+    def _leader_on_another_port(self) -> str | None:
+        """A service's leader (configured, derived or a `discovery.peer_urls` entry) on another
+        service's API port. The join never asks a candidate on
+        another service's port (`LeaderFinder`: chainfire's member list is only asked of
+        chainfire), so such a leader is a typo that validated and then left the join with
+        nobody to ask (break 9, F19: exit 3 blaming "this node's own API")."""
+        for name, service, url in self._leader_candidates():
+            owner = self.port_owner(service, url)
+            if owner is not None:
+                return (
+                    f"{name}: {_quote(url)} is on {owner.value}'s API port (services.{owner.value}.api_port), "
+                    f"but {service.value}'s leader is asked for {service.value}'s member list on "
+                    f"{service.value}'s API port ({self.endpoint(service).api_port}); the join would never ask it"
+                )
+        return None
+
+    def port_owner(self, service: Service, url: str) -> Service | None:
+        """The other service whose API port `url` is on (its scheme's port when it names none),
+        None when it is `service`'s or nobody's. The one rule for config validation and for
+        `LeaderFinder`, which never asks `service`'s leader there."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+        except ValueError:
+            return None
+        if port == self.endpoint(service).api_port:
+            return None
+        return next((s for s in Service if s is not service and self.endpoint(s).api_port == port), None)
 
     def warnings(self) -> list[str]:
         """Contradictions that cannot change what fba does, only what a reader believes: said

@@ -3,7 +3,8 @@
 The design fixes some of them (join 0/1/2/3, detect 0/1/2, health 0/1); the rest follow one
 rule so operators can guess them: 3 is always "invalid arguments or configuration", except for
 `detect` and `config validate`, whose 2 the design already froze. 70 (EX_SOFTWARE) is a bug in
-`fba` itself, never a verdict on the cluster.
+`fba` itself, never a verdict on the cluster. 130 (`SIGNALS`) is the one code any command may
+exit with whatever its own table says: it was interrupted.
 
 Which command exits with which code is in the table of commands (`automation.spec.commands`):
 systemd's `SuccessExitStatus=` for each unit and the README's table are derived from it.
@@ -23,6 +24,7 @@ class ExitCode(IntEnum):
     ALREADY_DONE = 2
     INVALID = 3
     INTERNAL = 70
+    INTERRUPTED = 130  # 128 + SIGINT, the shell's convention; any command (`SIGNALS`)
 
     # Aliases that read like the design document for the commands that use them.
     HEALTHY = 0
@@ -53,3 +55,20 @@ def table(*rows: ExitMeaning, invalid: ExitMeaning | None = _INVALID) -> tuple[E
     """A command's exit codes: its own rows, then "invalid" (3, unless given otherwise) and 70."""
     extra = (invalid,) if invalid is not None else ()
     return (*rows, *extra, _INTERNAL)
+
+
+# Exits that belong to no command's table because any command may end so: a signal.
+INTERRUPTED_LINE = "fba: interrupted"
+SIGNALS = (
+    ExitMeaning(
+        130,
+        "interrupted",
+        f"SIGINT (Ctrl-C): `{INTERRUPTED_LINE}` on stderr; a file fba was writing is whole or not there "
+        "(files are replaced atomically), but a request already sent may have taken effect",
+    ),
+)
+SIGTERM_NOTE = (
+    "SIGTERM (systemd stopping a unit, or its start timeout) is not caught: fba is killed by the signal "
+    "(exit status 143 in a shell, `status=15/TERM` in the journal), without a log line of its own; "
+    "as with SIGINT, no file is left half-written."
+)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
+import time
 from pathlib import Path
 
-from automation.spec.exitcodes import ExitCode
+from automation.spec.exitcodes import INTERRUPTED_LINE, ExitCode
 
 from .conftest import NODE_ID, RAFT_ADDR, Fba, Node, Servers
 from .expect import JOINED, markers_in, mode_of
@@ -143,3 +145,24 @@ def test_provision_missing_source_is_invalid(tmp_path: Path, fba: Fba) -> None:
 
     assert result.rc == ExitCode.INVALID, result.describe()
     assert "Traceback" not in result.output
+
+
+# --- signals
+
+
+def test_sigint_exits_130_with_one_line_and_sigterm_kills(fba: Fba, node: Node, servers: Servers) -> None:
+    """break 9: SIGINT exits 130 with `fba: interrupted`, the one code every command may exit
+    with besides its own (documented from `spec.exitcodes.SIGNALS`); SIGTERM is not caught.
+    `wait-healthy` on a service that stays 503 is a command inside a wait for 60 s."""
+    service = servers.start("svc")
+    service.script("GET", "/health", Answer(503, {"status": "starting"}), repeat_last=True)
+    fba.write_config(node.config())
+    codes = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        proc = fba.start("wait-healthy", "--url", f"{service.url}/health", "--timeout", "60")
+        time.sleep(1.5)  # inside its wait
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=20)
+        codes.append((proc.returncode, err.strip().splitlines()[-1:] if sig is signal.SIGINT else []))
+    assert codes == [(ExitCode.INTERRUPTED, [INTERRUPTED_LINE]), (-signal.SIGTERM, [])]
+    assert ExitCode.INTERRUPTED == 130

@@ -18,6 +18,7 @@ import os
 import shutil
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -268,7 +269,10 @@ def test_partial_flaredb_section_registers_flaredbs_raft_port(fba: Fba, node: No
         "node_role": "worker",
         "bootstrap": False,
         "cluster_name": "plasma",
-        "leader_url": leader.url,
+        # The leader's host only: chainfire's leader there on chainfire's default port, flaredb's
+        # on flaredb's api_port (`leader.url`, on that port, would be chainfire's leader on
+        # flaredb's port, a config error: break 9, F19).
+        "leader_url": f"http://{urlsplit(leader.url).hostname}",
         "raft_addr": "127.0.0.1:2380",
         "services": {"flaredb": {"api_port": node.flaredb.port}},
         "join": {"max_attempts": 3, "retry_delay_s": 0.05, "deadline_s": 10, "request_timeout_s": 2},

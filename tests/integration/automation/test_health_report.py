@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -205,3 +206,35 @@ def test_no_peer_list_is_no_proof(fba: Fba, node: Node) -> None:
     assert {"chainfire:member", "flaredb:member"} <= set(summary["failed"])
     detail = next(c["detail"] for c in summary["checks"] if c["name"] == "chainfire:member")
     assert "proves nothing" in detail
+
+
+# One sample line of the text exposition format: a metric name, optional labels whose values
+# escape exactly backslash, double quote and line feed, and a value.
+_LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
+_SAMPLE = re.compile(rf"^[a-zA-Z_:][a-zA-Z0-9_:]*(?:\{{{_LABEL}(?:,{_LABEL})*\}})? -?[0-9]+$")
+
+
+def _unescaped(value: str) -> str:
+    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), value)
+
+
+def test_a_peers_member_id_cannot_inject_samples_into_the_textfile(fba: Fba, node: Node, tmp_path: Path) -> None:
+    """break 9 (F18): an id `x"} 0\\nfba_cluster_healthy 1\\n# ` added a second
+    `fba_cluster_healthy 1` sample for a degraded node. Label values are escaped."""
+    _healthy_node(node)
+    crafted = 'x"} 0\nfba_cluster_healthy 1\n# '
+    for member_id in (crafted, "back\\slash", 'q"uote'):
+        node.clusters["chainfire"].add_member(member_id, "127.0.0.1:2389", f"http://127.0.0.1:{free_port()}")
+    metrics = tmp_path / "fba.prom"
+    fba.write_config(node.config(initial_peers=["127.0.0.2:2380"], prometheus_textfile=str(metrics)))
+
+    result = fba.run("health-report")
+
+    assert result.rc == ExitCode.UNHEALTHY, result.describe()
+    samples = [line for line in metrics.read_text().splitlines() if not line.startswith("#")]
+    assert all(_SAMPLE.match(line) for line in samples), samples
+    assert [s for s in samples if s.startswith("fba_cluster_healthy")] == ["fba_cluster_healthy 0"]
+    labels = [_unescaped(m.group(1)) for m in (re.search(r'check="(.*)"', s) for s in samples) if m]
+    for member_id in (crafted, "back\\slash", 'q"uote'):
+        assert f"stale-member:chainfire:{member_id}" in labels
+    assert len(labels) == len(set(labels))  # one sample per check name

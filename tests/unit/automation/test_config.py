@@ -289,3 +289,38 @@ def test_an_integer_override_out_of_range_says_so_with_its_bounds(
         _load(tmp_path, join_config, {name: raw})
     (problem,) = caught.value.problems
     assert f": out of range ({bounds}), got {raw[:20]}" in problem, problem
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        # break 9 (F19): chainfire's only leader on flaredb's API port validated; the join then
+        # dropped it and exited 3 blaming "this node's own API"
+        ({"services": {"chainfire": {"leader_url": "https://10.0.1.11:2479"}}}, "services.chainfire.leader_url"),
+        ({"leader_url": "https://10.0.1.11:2479"}, "leader_url"),  # as written: chainfire's leader
+        ({"services": {"flaredb": {"leader_url": "https://10.0.1.11:2379"}}}, "services.flaredb.leader_url"),
+        ({"services": {"chainfire": {"leader_url": "https://10.0.1.11:8080"}}}, "iam's API port"),
+        ({"discovery": {"peer_urls": ["https://10.0.1.12:2479"]}}, "discovery.peer_urls[0]"),
+        (
+            {
+                "services": {
+                    "chainfire": {"api_port": 3379, "leader_url": "https://10.0.1.11:3379"},
+                    "flaredb": {"api_port": 3479, "leader_url": "https://h:3379"},
+                }
+            },
+            "chainfire's API port",
+        ),
+    ],
+)
+@pytest.mark.parametrize("bootstrap", [False, True])
+def test_a_services_leader_on_another_services_api_port_is_invalid(
+    join_config: dict[str, Any], bootstrap_config: dict[str, Any], change: dict[str, Any], said: str, bootstrap: bool
+) -> None:
+    data = {**(bootstrap_config if bootstrap else join_config), **change}
+    found = problems(data)
+    assert len(found) == 1 and said in found[0] and "API port" in found[0], found
+
+
+def test_a_leader_on_a_port_no_service_uses_stays_valid(join_config: dict[str, Any]) -> None:
+    join_config["services"] = {"chainfire": {"leader_url": "https://10.0.1.11:12379"}}
+    parse(json.dumps(join_config).encode())

@@ -128,3 +128,67 @@ def test_another_member_under_our_name_and_port_is_a_conflict() -> None:
     members = [{"id": "node01", "raft_addr": f"{ME}:2380"}]
     judgement = judge(view(members=members), ME, ADDR)
     assert judgement.verdict is Proof.CONFLICT and "already used by member node01" in judgement.detail
+
+
+def _entry(**fields: Any) -> dict[str, Any]:
+    return {"members": [{"id": "node01", "raft_addr": "10.0.0.1:2380"}, {"id": ME, "raft_addr": ADDR, **fields}]}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"status": "unstarted"},  # etcd: added, never started
+        {"status": "Learner "},  # a known word in another case, with spaces
+        {"status": " PENDING"},
+        {"status": "promoting"},  # a word fba does not know: not proof of a voter
+        {"status": ""},
+        {"state": "joining"},
+        {"role": "learner"},
+        {"isLearner": True},  # etcd's JSON name (v3 gateway)
+        {"IsLearner": True},
+        {"is-learner": True},
+        {"learner": True},
+        {"voter": False},
+        {"Voter": False},  # Consul's raft peer list
+        {"is_learner": False, "isLearner": True},  # either saying "learner" is enough
+    ],
+)
+def test_an_entry_that_is_not_a_started_voter_in_any_words_is_no_proof(fields: dict[str, Any]) -> None:
+    """break 9 (F16): `unstarted`, `Learner ` and etcd's `isLearner` were read as a voter (exit 0
+    + marker). The contract's Member has no status: a word fba does not know is no proof."""
+    judgement = judge(view(**_entry(**fields)), ME, ADDR)
+    assert judgement.verdict is Proof.PENDING, judgement
+    assert "not a started voter" in judgement.detail or "learner" in judgement.detail
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},  # the contract's Member: no status at all is a voter
+        {"status": "started"},  # etcd's word for a running member
+        {"status": " Voter "},
+        {"status": "FOLLOWER"},
+        {"status": "leader"},
+        {"status": None},
+        {"is_learner": False, "isLearner": False},
+        {"voter": True},
+    ],
+)
+def test_a_started_voter_is_proof_in_the_words_fba_knows(fields: dict[str, Any]) -> None:
+    assert judge(view(**_entry(**fields)), ME, ADDR).verdict is Proof.PROVEN
+
+
+@pytest.mark.parametrize(
+    ("fields", "said"),
+    [
+        ({"isLearner": 1}, "isLearner"),
+        ({"Voter": "no"}, "Voter"),
+        ({"state": 3}, "state"),
+        ({"learner_status": "x"}, "learner_status"),  # a learner/voter key fba does not read
+        ({"non_voter": True}, "non_voter"),
+    ],
+)
+def test_a_voter_field_fba_cannot_read_is_a_bad_answer(fields: dict[str, Any], said: str) -> None:
+    reply = Response(200, {}, json.dumps(_entry(**fields)).encode(), "http://x/admin/members")
+    with pytest.raises(BadMemberList, match=said):
+        read_view(reply)

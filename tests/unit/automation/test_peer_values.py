@@ -193,3 +193,21 @@ def test_a_config_port_in_other_digits_is_a_config_error(raft_addr: str) -> None
 )
 def test_a_peer_url_is_never_asked_below_the_configurations_scheme(url: str, floor: str, asked: str) -> None:
     assert raised_scheme(url, floor) == asked
+
+
+@pytest.mark.parametrize(
+    ("update", "said", "not_said"),
+    [
+        # a chainfire leader on flaredb's port (past validation, e.g. an old config in memory)
+        ({"leader_url": "http://10.0.0.1:2479"}, "http://10.0.0.1:2479 is on flaredb's API port", "own API"),
+        ({"leader_url": OWN, "bootstrap": True}, f"{OWN} is this node's own API for chainfire", "API port"),
+    ],
+)
+def test_no_candidate_left_says_why_each_was_dropped(update: dict[str, Any], said: str, not_said: str) -> None:
+    """break 9 (F19): every dropped candidate was reported as "this node's own API"."""
+    from automation.errors import ConfigError
+
+    found = LeaderFinder(config().model_copy(update=update), Service.CHAINFIRE, Logger(stream=io.StringIO()))
+    with pytest.raises(ConfigError) as caught:
+        found.next()
+    assert said in caught.value.message and not_said not in caught.value.message, caught.value.message

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from automation.render import render_units, systemd_unit, units_json
 from automation.spec.commands import COMMANDS, command, exit_table_markdown
+from automation.spec.exitcodes import ExitCode
 from automation.spec.startlimits import limits
 from automation.spec.units import AUTOMATION_UNITS, FLAREDB_JOIN, HEALTH_CHECK
 
@@ -101,3 +102,13 @@ def test_require_joined_is_consistent_with_argv() -> None:
             prerequisite = next(u for u in AUTOMATION_UNITS if u.name == unit.requires_joined)
             assert unit.argv[-2:] == ("--require-joined", prerequisite.service.value if prerequisite.service else "")
             assert unit.requires_joined in unit.after and unit.requires_joined in unit.wants
+
+
+def test_the_exit_table_has_the_codes_every_command_may_exit_with() -> None:
+    """break 9: 130 on SIGINT was no row of the documented table (it is the shell's convention)."""
+    from automation.spec.exitcodes import SIGNALS
+
+    table = exit_table_markdown()
+    assert [m.code for m in SIGNALS] == [ExitCode.INTERRUPTED] == [130]
+    assert f"| every command | 130 | {SIGNALS[0].name} |" in table
+    assert "SIGTERM" in table  # what it does is said with the table, from the same data
