@@ -143,9 +143,13 @@ def _peer_key(url: str) -> str:
     return f"{host_key(parts.hostname or '')}:{port}"
 
 
-def same_peer(a: str, b: str) -> bool:
-    """Whether two API URLs name the same peer, however its host is spelt (`_peer_key`)."""
-    return _peer_key(a) == _peer_key(b)
+def same_peer(a: str | None, b: str) -> bool:
+    """Whether `a` and `b` reach the same peer (`host_key` and port, as the connection resolves
+    them), not whether they are spelt alike: a leader that names itself `VM` when asked as `vm`,
+    or `127.9.1` when asked as `127.9.0.1`, names itself (break 9: taken for a hint loop, the
+    join never added and the leave never confirmed). None (a URL that could not be one) is no
+    peer."""
+    return a is not None and _peer_key(a) == _peer_key(b)
 
 
 def foreign_list(config: ClusterConfig, service: Service, view: MemberView) -> str | None:
@@ -388,13 +392,7 @@ class LeaderFinder:
             self.hint = checked
         return True
 
-    @staticmethod
-    def same_peer(a: str | None, b: str) -> bool:
-        """Whether `a` and `b` reach the same peer (`host_key` and port, as the connection
-        resolves them), not whether they are spelt alike: a leader that names itself `VM` when
-        asked as `vm`, or `127.9.1` when asked as `127.9.0.1`, names itself (break 9: taken for
-        a hint loop, the join never added and the leave never confirmed)."""
-        return a is not None and _peer_key(a) == _peer_key(b)
+    same_peer = staticmethod(same_peer)  # the module's rule, as the finder's users reach it
 
     def normalise(self, url: str) -> str | None:
         """A URL compared with candidates (None: it could never be one)."""

@@ -151,10 +151,10 @@ class _Probe:
             if view is not None and view.leader_url and finder.is_own(view.leader_url):
                 return view, f"{said}, which names this node the leader"
             leader = finder.normalise(view.leader_url) if view is not None and view.leader_url else None
-            if view is not None and leader is not None and leader != candidate:
+            if view is not None and leader is not None and not same_peer(leader, candidate):
                 view, said = self.member_list(service, leader)
                 named = finder.normalise(view.leader_url) if view is not None and view.leader_url else None
-                if view is not None and named != leader:
+                if view is not None and not same_peer(named, leader):
                     said = f"{said} names leader {view.leader_url}, not itself"
                     view = None
             elif view is not None and leader is None:
