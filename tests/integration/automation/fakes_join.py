@@ -10,7 +10,7 @@ from typing import Any
 
 from automation.spec.markers import MarkerIdentity, render_marker
 
-from .fakes import Cluster
+from .fakes import Answer, Cluster, FakeServer
 
 
 @dataclass
@@ -52,3 +52,20 @@ def write_old_marker(path: Path, stamp: str = "2026-11-01T10:00:00+00:00") -> st
     path.write_text(text)
     path.chmod(0o600)
     return text
+
+
+HINT_WAYS = ["list leader", "307 on the add", "421 on the list"]
+
+
+def hint_leader_at(leader: FakeServer, view: dict[str, Any], how: str, url: str, leader_id: str | None = None) -> None:
+    """Make `leader` point the join at `url`, one of `HINT_WAYS`: its list's `leader`, a 307 on
+    the add, or a 421 on the list (the three places a peer names a leader)."""
+    if how == "list leader":
+        named = {"api_url": url} if leader_id is None else {"id": leader_id, "api_url": url}
+        leader.script("GET", "/admin/members", Answer(200, {**view, "leader": named}), repeat_last=True)
+    elif how == "307 on the add":
+        leader.script("POST", "/admin/member/add", Answer(307, {}, {"Location": f"{url}/admin/member/add"}),
+                      repeat_last=True)  # fmt: skip
+    else:
+        leader.script("GET", "/admin/members", Answer(421, {"error": "not the leader"}, {"X-Leader-URL": url}),
+                      repeat_last=True)  # fmt: skip

@@ -11,7 +11,7 @@ from automation.spec.exitcodes import ExitCode
 
 from .conftest import Fba, Node
 from .expect import markers_in
-from .fakes import Answer
+from .fakes_join import HINT_WAYS, hint_leader_at
 from .test_health_report import _healthy_node, _summary
 
 JOIN = ("join", "--service", "chainfire")
@@ -19,21 +19,11 @@ LONG = "a" * 64
 
 
 @pytest.mark.parametrize("host", [LONG, "a..b"])
-@pytest.mark.parametrize("how", ["list leader", "307 on the add", "421 on the list"])
+@pytest.mark.parametrize("how", HINT_WAYS)
 def test_a_peer_naming_a_host_idna_cannot_encode_is_no_hint(fba: Fba, node: Node, host: str, how: str) -> None:
     leader = node.leader()
     bad = f"http://{host}:{node.chainfire.port}"
-    if how == "list leader":
-        view = node.clusters["chainfire"].view()
-        leader.script("GET", "/admin/members", Answer(200, {**view, "leader": {"api_url": bad}}), repeat_last=True)
-    elif how == "307 on the add":
-        leader.script(
-            "POST", "/admin/member/add", Answer(307, {}, {"Location": f"{bad}/admin/member/add"}), repeat_last=True
-        )
-    else:
-        leader.script(
-            "GET", "/admin/members", Answer(421, {"error": "not the leader"}, {"X-Leader-URL": bad}), repeat_last=True
-        )
+    hint_leader_at(leader, node.clusters["chainfire"].view(), how, bad)
     fba.write_config(node.config(join={"deadline_s": 2}))
 
     result = fba.run(*JOIN)

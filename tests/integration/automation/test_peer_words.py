@@ -15,7 +15,7 @@ from automation.spec.markers import MarkerIdentity
 from .conftest import NODE_ID, PEER_HOST, RAFT_ADDR, Fba, Node, Servers, cause
 from .expect import JOINED, markers_in
 from .fakes import Answer, FakeServer
-from .fakes_join import write_marker
+from .fakes_join import HINT_WAYS, hint_leader_at, write_marker
 
 JOIN = ("join", "--service", "chainfire")
 SETTLED = {"has_quorum": True, "change_in_flight": False}
@@ -39,26 +39,14 @@ def asked_at_admin(server: FakeServer) -> list[str]:
 # Bug 1: a hint naming our own API ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("how", ["list leader", "307 on the add", "421 on the list"])
+@pytest.mark.parametrize("how", HINT_WAYS)
 def test_a_hint_naming_this_nodes_own_api_never_proves_a_join(fba: Fba, node: Node, how: str) -> None:
     """The leader's list names this node's own API as leader (stale), or its answer redirects
     there: our own service lists us, but only the leader's list proves a join."""
     own_list_of_one(node)
     leader = node.leader()
     own = node.chainfire.url
-    if how == "list leader":
-        view = node.clusters["chainfire"].view()
-        leader.script(
-            "GET", "/admin/members", Answer(200, {**view, "leader": {"id": NODE_ID, "api_url": own}}), repeat_last=True
-        )
-    elif how == "307 on the add":
-        leader.script(
-            "POST", "/admin/member/add", Answer(307, {}, {"Location": f"{own}/admin/member/add"}), repeat_last=True
-        )
-    else:
-        leader.script(
-            "GET", "/admin/members", Answer(421, {"error": "not the leader"}, {"X-Leader-URL": own}), repeat_last=True
-        )
+    hint_leader_at(leader, node.clusters["chainfire"].view(), how, own, leader_id=NODE_ID)
     fba.write_config(node.config(join={"deadline_s": 2}))
 
     result = fba.run(*JOIN)
