@@ -12,7 +12,7 @@ from automation.spec.exitcodes import ExitCode
 from .conftest import Fba, Node
 from .expect import markers_in
 from .fakes_join import HINT_WAYS, hint_leader_at
-from .test_health_report import _healthy_node, _summary
+from .reports import healthy_node, summary_of
 
 JOIN = ("join", "--service", "chainfire")
 LONG = "a" * 64
@@ -34,14 +34,14 @@ def test_a_peer_naming_a_host_idna_cannot_encode_is_no_hint(fba: Fba, node: Node
 
 
 def test_a_member_api_url_idna_cannot_encode_is_a_failed_probe(fba: Fba, node: Node) -> None:
-    _healthy_node(node)
+    healthy_node(node)
     node.clusters["chainfire"].add_member("node09", "127.0.0.1:2389", f"http://{LONG}:2379")
     fba.write_config(node.config(initial_peers=["127.0.0.2:2380"]))
 
     result = fba.run("health-report")
 
     assert result.rc == ExitCode.UNHEALTHY, result.describe()
-    assert "stale-member:chainfire:node09" in _summary(result)["failed"]
+    assert "stale-member:chainfire:node09" in summary_of(result)["failed"]
 
 
 @pytest.mark.parametrize(

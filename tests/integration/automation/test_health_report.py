@@ -4,46 +4,26 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 from automation.spec.exitcodes import ExitCode
 
-from .conftest import NODE_ID, RAFT_ADDR, Fba, FbaResult, Node, Servers
+from .conftest import NODE_ID, RAFT_ADDR, Fba, Node, Servers
 from .expect import assert_no_secret
-from .fakes import Answer, Cluster, FakeServer, free_port
+from .fakes import Answer, Cluster, free_port
+from .reports import healthy_node, summary_of
 
 NOTIFY_TOKEN = "notify-secret-7c1e9f0a2b"
 
 
-def _peers(node: Node) -> dict[str, FakeServer]:
-    return {service: node.peer(service) for service in ("chainfire", "flaredb", "iam")}
-
-
-def _healthy_node(node: Node) -> dict[str, FakeServer]:
-    node.serve_members()
-    node.list_self()
-    node.leader("chainfire")
-    node.leader("flaredb")
-    return _peers(node)
-
-
-def _summary(result: FbaResult) -> dict[str, Any]:
-    lines = [line for line in result.lines if "summary" in line.get("context", {})]
-    assert len(lines) == 1, result.describe()
-    summary = lines[0]["context"]["summary"]
-    assert isinstance(summary, dict)
-    return summary
-
-
 def test_all_healthy_exits_0_with_one_summary_line(fba: Fba, node: Node) -> None:
-    peers = _healthy_node(node)
+    peers = healthy_node(node)
     fba.write_config(node.config(initial_peers=["127.0.0.2:2380"]))
 
     result = fba.run("health-report")
 
     assert result.rc == ExitCode.HEALTHY, result.describe()
     assert len(result.lines) == 1
-    summary = _summary(result)
+    summary = summary_of(result)
     assert summary["healthy"] is True and summary["failed"] == [] and summary["stale_members"] == []
     assert summary["node_id"] == NODE_ID
     names = {c["name"] for c in summary["checks"]}
@@ -65,49 +45,49 @@ def test_a_one_node_cluster_seeded_from_its_name_is_healthy(fba: Fba, node: Node
     result = fba.run("health-report")
 
     assert result.rc == ExitCode.HEALTHY, result.describe()
-    assert _summary(result)["failed"] == []
+    assert summary_of(result)["failed"] == []
 
 
 def test_node_missing_from_member_list_is_degraded(fba: Fba, node: Node) -> None:
-    _healthy_node(node)
+    healthy_node(node)
     node.clusters["flaredb"].members.pop(NODE_ID)
     fba.write_config(node.config(initial_peers=["127.0.0.2:2380"]))
 
     result = fba.run("health-report")
 
     assert result.rc == ExitCode.UNHEALTHY, result.describe()
-    summary = _summary(result)
+    summary = summary_of(result)
     assert summary["failed"] == ["flaredb:member"]
     assert result.last["level"] == "WARN"
 
 
 def test_peer_down_is_degraded_and_named(fba: Fba, node: Node) -> None:
-    peers = _healthy_node(node)
+    peers = healthy_node(node)
     peers["iam"].close()
     fba.write_config(node.config(initial_peers=["127.0.0.2:2380"]))
 
     result = fba.run("health-report")
 
     assert result.rc == ExitCode.UNHEALTHY, result.describe()
-    assert _summary(result)["failed"] == ["iam:peer:127.0.0.2"]
+    assert summary_of(result)["failed"] == ["iam:peer:127.0.0.2"]
 
 
 def test_listed_member_that_never_came_up_is_stale(fba: Fba, node: Node) -> None:
-    _healthy_node(node)
+    healthy_node(node)
     node.clusters["chainfire"].add_member("node09", "127.0.0.1:2389", f"http://127.0.0.1:{free_port()}")
     fba.write_config(node.config(initial_peers=["127.0.0.2:2380"]))
 
     result = fba.run("health-report")
 
     assert result.rc == ExitCode.UNHEALTHY, result.describe()
-    summary = _summary(result)
+    summary = summary_of(result)
     assert summary["stale_members"] == ["stale-member:chainfire:node09"]
     detail = next(c["detail"] for c in summary["checks"] if c["name"] == "stale-member:chainfire:node09")
     assert "fba leave --service chainfire --member node09" in detail
 
 
 def test_webhook_gets_the_summary_with_bearer_token_never_printed(fba: Fba, node: Node, servers: Servers) -> None:
-    _healthy_node(node)
+    healthy_node(node)
     hook = servers.start("provisioning-server")
     hook.script("POST", "/notify", Answer(500, {"error": "try again"}), Answer(204), repeat_last=True)
     fba.write_config(
@@ -133,7 +113,7 @@ def test_webhook_gets_the_summary_with_bearer_token_never_printed(fba: Fba, node
 
 
 def test_webhook_down_does_not_change_the_verdict(fba: Fba, node: Node) -> None:
-    _healthy_node(node)
+    healthy_node(node)
     fba.write_config(
         node.config(
             initial_peers=["127.0.0.2:2380"],
@@ -151,7 +131,7 @@ def test_webhook_down_does_not_change_the_verdict(fba: Fba, node: Node) -> None:
 
 
 def test_prometheus_textfile_written(fba: Fba, node: Node, tmp_path: Path) -> None:
-    _healthy_node(node)
+    healthy_node(node)
     node.clusters["chainfire"].add_member("node09", "127.0.0.1:2389", f"http://127.0.0.1:{free_port()}")
     metrics = tmp_path / "textfile" / "fba.prom"
     metrics.parent.mkdir()
@@ -182,7 +162,7 @@ def test_a_local_cluster_of_its_own_is_not_membership(fba: Fba, node: Node) -> N
     result = fba.run("health-report")
 
     assert result.rc == ExitCode.UNHEALTHY, result.describe()
-    summary = _summary(result)
+    summary = summary_of(result)
     assert {"chainfire:member", "flaredb:member"} <= set(summary["failed"])
     details = {c["name"]: c["detail"] for c in summary["checks"]}
     assert "leader's list" in details["chainfire:member"] and NODE_ID in details["chainfire:member"]
@@ -202,7 +182,7 @@ def test_no_peer_list_is_no_proof(fba: Fba, node: Node) -> None:
     result = fba.run("health-report")
 
     assert result.rc == ExitCode.UNHEALTHY, result.describe()
-    summary = _summary(result)
+    summary = summary_of(result)
     assert {"chainfire:member", "flaredb:member"} <= set(summary["failed"])
     detail = next(c["detail"] for c in summary["checks"] if c["name"] == "chainfire:member")
     assert "proves nothing" in detail
@@ -221,7 +201,7 @@ def _unescaped(value: str) -> str:
 def test_a_peers_member_id_cannot_inject_samples_into_the_textfile(fba: Fba, node: Node, tmp_path: Path) -> None:
     """break 9 (F18): an id `x"} 0\\nfba_cluster_healthy 1\\n# ` added a second
     `fba_cluster_healthy 1` sample for a degraded node. Label values are escaped."""
-    _healthy_node(node)
+    healthy_node(node)
     crafted = 'x"} 0\nfba_cluster_healthy 1\n# '
     for member_id in (crafted, "back\\slash", 'q"uote'):
         node.clusters["chainfire"].add_member(member_id, "127.0.0.1:2389", f"http://127.0.0.1:{free_port()}")

@@ -68,9 +68,7 @@ def test_tls_307_to_http_is_never_followed_in_clear_text(fba: Fba, tls_node: Nod
 
 
 @pytest.mark.parametrize("how", ["421 X-Leader-URL", "member list leader"])
-def test_http_hint_under_tls_is_asked_over_verified_https(
-    fba: Fba, tls_node: Node, servers: Servers, how: str
-) -> None:
+def test_http_hint_under_tls_is_asked_over_verified_https(fba: Fba, tls_node: Node, servers: Servers, how: str) -> None:
     """A hint that names the real leader with the wrong scheme: the leader is asked over https
     (verified against the CA), re-checked with its own list, and the join completes there."""
     leader = tls_node.leader(host=PEER_HOST)

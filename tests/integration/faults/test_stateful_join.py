@@ -40,6 +40,7 @@ def _fba_installed() -> None:
     if not Path(FBA).exists():
         pytest.fail(f"fba is not installed at {FBA}: run scripts/setup.sh (it installs fba into .venv)", pytrace=False)
 
+
 EXAMPLES = int(os.environ.get("FBA_FAULTS_EXAMPLES", "5"))
 STEPS = int(os.environ.get("FBA_FAULTS_STEPS", "6"))
 RANDOM = os.environ.get("FBA_FAULTS_RANDOM", "") not in ("", "0")

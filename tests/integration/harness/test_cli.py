@@ -212,7 +212,6 @@ def _netns_list() -> list[str]:
     return [line.split()[0] for line in done.stdout.splitlines() if line.strip()]
 
 
-
 def _first_line(stream: IO[str] | None, what: str, timeout: float = 10.0) -> str:
     """The first line a child writes, within `timeout` (a bare readline could wait for ever)."""
     assert stream is not None, f"{what}: stdout is not a pipe"

@@ -30,7 +30,6 @@ def ours() -> list[str]:
     return [n for n in list_netns() if n.startswith(PREFIX + "-")]
 
 
-
 def first_line(stream: IO[AnyStr] | None, what: str, timeout: float = 15.0) -> AnyStr:
     """The first line a child writes, within `timeout`: its readiness signal. A bare
     `readline()` would wait for ever on a child that hangs before printing."""

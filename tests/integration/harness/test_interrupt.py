@@ -23,7 +23,7 @@ from harness.network.netns import alive
 CLUSTER_TEST = Path(sys.executable).parent / "cluster-test"
 INTERRUPTED = 130
 
-FAKE_SCENARIOS = '''
+FAKE_SCENARIOS = """
 import os
 import time
 from pathlib import Path
@@ -43,9 +43,9 @@ def test_b_blocks():
 
 def test_c_never_runs():
     pass
-'''
+"""
 
-BLOCKING_SCRIPT = '''
+BLOCKING_SCRIPT = """
 import os
 import time
 from pathlib import Path
@@ -55,7 +55,7 @@ with subtest("first"):
 with subtest("blocks"):
     Path(os.environ["FAKE_READY"]).write_text(str(os.getpid()))
     time.sleep(300)  # the blocked subtest: the signal ends it
-'''
+"""
 
 
 def interrupt_when_ready(argv: list[str], env: dict[str, str], ready: Path, signum: int) -> tuple[int, str, str]:
@@ -122,7 +122,7 @@ def test_an_interrupted_scenario_run_reports_what_ran_was_cut_short_and_never_st
         f"  {'not run':14} test_fake.py::test_c_never_runs",
         f"  {'passed':14} test_fake.py::test_a_passes",
     ]
-    assert out.splitlines()[-len(summary):] == summary  # printed as written
+    assert out.splitlines()[-len(summary) :] == summary  # printed as written
 
 
 def test_a_sigkilled_cluster_test_still_tears_its_run_down(tmp_path: Path) -> None:
@@ -172,7 +172,7 @@ def test_an_interrupted_script_run_reports_and_leaves_nothing(tmp_path: Path, si
             f"  {'interrupted':14} blocks",
             f"  {'passed':14} first",
         ]
-        assert out.splitlines()[-len(summary):] == summary
+        assert out.splitlines()[-len(summary) :] == summary
     finally:
         if namespace is None and (run / "cluster.json").exists():
             namespace = json.loads((run / "cluster.json").read_text()).get("namespace")

@@ -55,7 +55,6 @@ class ModuleEval:
         assert done.returncode == 0, f"nix-instantiate -E failed (rc {done.returncode}):\n{done.stderr}"
         return json.loads(done.stdout)
 
-
     def flake_outputs(self, flake: Path, select: str) -> Any:
         """`select` applied to `out`, our flake's outputs with the evaluator's nixpkgs stub as
         the wrapper hands it over (`self` is the outputs themselves; `--flake` cannot print an

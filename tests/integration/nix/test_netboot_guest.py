@@ -24,9 +24,9 @@ from harness.image.contract import CLUSTER_NETWORK_FILE, FW_CFG_NAME, FW_CFG_SYS
 from harness.machine.config import NodeConfig
 from harness.machine.qemu import QemuSpec
 from tests.integration.nix.conftest import ROOT, ModuleEval
+from tests.integration.nix.nixos_eval import evaluate
 from tests.integration.nix.stub_flake import write_stub_flake
-from tests.integration.nix.test_nixos_configurations import evaluate
-from tests.unit.harness.image.test_inject import _reader
+from tests.unit.harness.image.inject_reader import load_inject_reader
 
 NETBOOT = "netboot-control-plane"
 GRAPH = json.loads((ROOT / "nix" / "units.json").read_text())
@@ -74,7 +74,7 @@ def test_unit_runs_the_guest_injector_with_the_nixos_paths(netboot: dict[str, An
         "--network-file": CLUSTER_NETWORK_FILE,  # networkd's runtime directory
         "--authorized-keys": keys,
     }
-    parsed = _reader().parse_args(argv[1:])  # flags the program takes (argparse exits otherwise)
+    parsed = load_inject_reader().parse_args(argv[1:])  # flags the program takes (argparse exits otherwise)
     assert parsed.authorized_keys == keys and parsed.source == FW_CFG_SYSFS
     assert netboot["services.openssh.authorizedKeysFiles"][0] == keys
     # The injector writes cluster-config.json where the services read it: no provisioning unit.

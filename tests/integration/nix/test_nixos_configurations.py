@@ -9,42 +9,21 @@ misspelt option cannot pass as "not modelled".
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.integration.nix.conftest import ROOT, ModuleEval
-from tests.integration.nix.stub_flake import SYSTEM_STUBS, package_names, stub_module_args, write_stub_flake
+from tests.integration.nix.nixos_eval import evaluate, run_config
+from tests.integration.nix.stub_flake import write_stub_flake
 
 NODES = ("node01", "node02", "node03")
 CONFIGS = (*NODES, "netboot-control-plane")
-UNDECLARED = "is not declared by the stub"
 
 
 @pytest.fixture(scope="module")
 def flake(module_eval: ModuleEval, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_stub_flake(tmp_path_factory.mktemp("stub-flake"))
-
-
-def config_args(name: str) -> list[str]:
-    # --pkg: the configurations' pkgs is the evaluator's own set, which fakes only common names.
-    packages = [a for n in package_names() for a in ("--pkg", n)]
-    netboot = ["netboot-filesystems"] if name == "netboot-control-plane" else []
-    return [*stub_module_args(*SYSTEM_STUBS, *netboot), *packages]
-
-
-def run_config(module_eval: ModuleEval, flake: Path, name: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return module_eval.run("--flake", str(flake), "--nixos-config", name, *config_args(name), *args)
-
-
-def evaluate(module_eval: ModuleEval, flake: Path, name: str, *args: str) -> Any:
-    done = run_config(module_eval, flake, name, "--strict", "--compact", *args)
-    assert done.returncode == 0, f"nixosConfigurations.{name} failed (rc {done.returncode}):\n{done.stderr}"
-    undeclared = "\n".join(line for line in done.stderr.splitlines() if UNDECLARED in line)
-    assert not undeclared, f"options neither the evaluator nor tests/integration/nix/stubs declare:\n{undeclared}"
-    return json.loads(done.stdout)
 
 
 @pytest.mark.parametrize("name", CONFIGS)

@@ -72,7 +72,6 @@ def eventually(what: str, probe: Callable[[], object], timeout: float = 15.0) ->
             time.sleep(0.2)
 
 
-
 def http_server(prefix: tuple[str, ...], address: str, port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(  # argv list, no shell
         [*prefix, sys.executable, "-m", "http.server", "--bind", address, str(port)],

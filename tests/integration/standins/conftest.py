@@ -20,8 +20,7 @@ def make_cluster(tmp_path: Path) -> Iterator[ClusterFactory]:
     made: list[LocalCluster] = []
 
     def factory(service: Service, size_hint: int = 6, **kwargs: Any) -> LocalCluster:
-        cluster = LocalCluster(service, tmp_path / f"{service}-{len(made)}", size_hint,
-                               **kwargs)
+        cluster = LocalCluster(service, tmp_path / f"{service}-{len(made)}", size_hint, **kwargs)
         made.append(cluster)
         return cluster
 

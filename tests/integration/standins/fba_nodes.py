@@ -47,10 +47,22 @@ class FbaCluster:
         h = self.hosts[n]
         d = self.workdir / self.node_id(n)
         d.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", "standins.chainfire", "--node-id", self.node_id(n),
-                "--api-addr", f"{h}:{self.port},{h}:{self.local[n]},127.0.0.1:{self.local[n]}",
-                "--raft-addr", f"{h}:{self.raft_port}", "--data-dir", str(d / "data"),
-                "--raft-profile", "fast", *extra]
+        argv = [
+            sys.executable,
+            "-m",
+            "standins.chainfire",
+            "--node-id",
+            self.node_id(n),
+            "--api-addr",
+            f"{h}:{self.port},{h}:{self.local[n]},127.0.0.1:{self.local[n]}",
+            "--raft-addr",
+            f"{h}:{self.raft_port}",
+            "--data-dir",
+            str(d / "data"),
+            "--raft-profile",
+            "fast",
+            *extra,
+        ]
         if bootstrap:
             argv += ["--initial-cluster", ",".join(self.peers())]
         proc = StandinProcess(self.node_id(n), argv, d / "chainfire.log").start()
@@ -59,14 +71,18 @@ class FbaCluster:
 
     def config(self, n: int, bootstrap: bool, **join: Any) -> Path:
         cfg = {
-            "node_id": self.node_id(n), "node_role": "control-plane" if n <= 3 else "worker",
-            "bootstrap": bootstrap, "cluster_name": "c1", "leader_url": self.url(1),
-            "raft_addr": f"{self.hosts[n]}:{self.raft_port}", "initial_peers": self.peers(),
-            "services": {"chainfire": {"api_port": self.local[n], "raft_port": self.raft_port,
-                                       "leader_url": self.url(1)}},
+            "node_id": self.node_id(n),
+            "node_role": "control-plane" if n <= 3 else "worker",
+            "bootstrap": bootstrap,
+            "cluster_name": "c1",
+            "leader_url": self.url(1),
+            "raft_addr": f"{self.hosts[n]}:{self.raft_port}",
+            "initial_peers": self.peers(),
+            "services": {
+                "chainfire": {"api_port": self.local[n], "raft_port": self.raft_port, "leader_url": self.url(1)}
+            },
             "health": {"timeout_s": 30, "max_interval_s": 0.5},
-            "join": {"max_attempts": 30, "retry_delay_s": 0.2, "max_retry_delay_s": 1.0,
-                     "deadline_s": 60, **join},
+            "join": {"max_attempts": 30, "retry_delay_s": 0.2, "max_retry_delay_s": 1.0, "deadline_s": 60, **join},
             "discovery": {"peer_urls": [self.url(i) for i in (1, 2, 3)]},
         }
         path = self.workdir / self.node_id(n) / "cluster-config.json"
@@ -78,14 +94,26 @@ class FbaCluster:
     def state_dir(self, n: int) -> Path:
         return self.workdir / self.node_id(n) / "state"
 
-    def fba_join(self, n: int, *extra: str, bootstrap: bool = False,
-                 **join: Any) -> subprocess.Popen[str]:
+    def fba_join(self, n: int, *extra: str, bootstrap: bool = False, **join: Any) -> subprocess.Popen[str]:
         cfg = self.config(n, bootstrap, **join)
         log = (self.workdir / self.node_id(n) / "fba.log").open("a")
-        return subprocess.Popen([FBA, "--config", str(cfg), "--state-dir",
-                                 str(self.state_dir(n)), "join", "--service", "chainfire",
-                                 *extra], stdout=log, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True)
+        return subprocess.Popen(
+            [
+                FBA,
+                "--config",
+                str(cfg),
+                "--state-dir",
+                str(self.state_dir(n)),
+                "join",
+                "--service",
+                "chainfire",
+                *extra,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
 
     def members(self, n: int) -> list[str]:
         body = httpclient.request("GET", self.url(n) + "/admin/members", timeout=3).body

@@ -12,8 +12,7 @@ from .conftest import ClusterFactory
 
 
 @pytest.mark.parametrize("service", [Service.CHAINFIRE, Service.FLAREDB])
-def test_three_nodes_elect_one_leader_and_list_all_members(
-        make_cluster: ClusterFactory, service: Service) -> None:
+def test_three_nodes_elect_one_leader_and_list_all_members(make_cluster: ClusterFactory, service: Service) -> None:
     cluster = make_cluster(service)
     cluster.bootstrap(3)
     leader = cluster.wait_leader([1, 2, 3])
@@ -33,10 +32,10 @@ def test_three_nodes_elect_one_leader_and_list_all_members(
     assert sorted(roles) == ["follower", "follower", "leader"]
 
 
-def test_health_is_503_starting_during_the_configured_delay(
-        make_cluster: ClusterFactory) -> None:
+def test_health_is_503_starting_during_the_configured_delay(make_cluster: ClusterFactory) -> None:
     cluster = make_cluster(Service.CHAINFIRE, size_hint=2)
     cluster.start_node(1, "--health-delay", "30", initial=cluster.initial_cluster(1))
+
     def answered() -> httpclient.HttpResult | None:
         try:
             return httpclient.request("GET", cluster.addr(1).api_url + "/health", timeout=1)
@@ -55,6 +54,7 @@ def test_join_mode_node_reports_joining(make_cluster: ClusterFactory) -> None:
     health = wait_until("joiner health", lambda: cluster.health(1), 10)
     assert health["role"] == "joining"
     assert health["members"] == [] and health["leader"] is None
-    result = httpclient.request("POST", cluster.addr(1).api_url + "/admin/member/add",
-                                {"id": "x", "raft_addr": "127.0.1.9:1"})
+    result = httpclient.request(
+        "POST", cluster.addr(1).api_url + "/admin/member/add", {"id": "x", "raft_addr": "127.0.1.9:1"}
+    )
     assert result.status == 503 and result.body["error"] == "no quorum"

@@ -21,9 +21,12 @@ def test_killed_leader_is_replaced_and_new_leader_adds(make_cluster: ClusterFact
     wait_until("node04 health", lambda: cluster.health(4), 10)
 
     def added() -> httpclient.HttpResult | None:
-        result = httpclient.request("POST", cluster.addr(new).api_url + "/admin/member/add",
-                                    {"id": "node04", "raft_addr": cluster.addr(4).raft_addr},
-                                    timeout=15)
+        result = httpclient.request(
+            "POST",
+            cluster.addr(new).api_url + "/admin/member/add",
+            {"id": "node04", "raft_addr": cluster.addr(4).raft_addr},
+            timeout=15,
+        )
         return result if result.status != 503 else None
 
     result = wait_until("add on the new leader", added, 20, interval=0.5)

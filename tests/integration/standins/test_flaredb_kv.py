@@ -23,12 +23,14 @@ def test_kv_put_get_list_delete_and_atomic_create(make_cluster: ClusterFactory) 
     httpclient.request("PUT", f_url + "/kv/app/b", {"value": 2}, timeout=10)
     httpclient.request("PUT", f_url + "/kv/other", {"value": 3}, timeout=10)
     for n in (1, 2, 3):
-        got = wait_until("app/b everywhere", lambda n=n: httpclient.request(
-            "GET", cluster.addr(n).api_url + "/kv/app/b").body.get("value"), 10)
+        got = wait_until(
+            "app/b everywhere",
+            lambda n=n: httpclient.request("GET", cluster.addr(n).api_url + "/kv/app/b").body.get("value"),
+            10,
+        )
         assert got == 2
     listed = httpclient.request("GET", f_url + "/kv?prefix=app/").body
-    assert listed == {"items": [{"key": "app/a", "value": {"x": 1}},
-                                {"key": "app/b", "value": 2}]}
+    assert listed == {"items": [{"key": "app/a", "value": {"x": 1}}, {"key": "app/b", "value": 2}]}
     missing = httpclient.request("GET", f_url + "/kv/nope")
     assert missing.status == 404
     assert httpclient.request("DELETE", f_url + "/kv/other", timeout=10).status == 200
@@ -40,8 +42,7 @@ def test_kv_put_get_list_delete_and_atomic_create(make_cluster: ClusterFactory) 
     lock = threading.Lock()
 
     def race(n: int) -> None:
-        r = httpclient.request("PUT", cluster.addr(n).api_url + "/kv/once?create_only=true",
-                               {"value": n}, timeout=10)
+        r = httpclient.request("PUT", cluster.addr(n).api_url + "/kv/once?create_only=true", {"value": n}, timeout=10)
         with lock:
             statuses.append(r.status)
 

@@ -17,8 +17,7 @@ from .conftest import ClusterFactory
 
 
 def _add(base: str, ident: str, raft_addr: str) -> httpclient.HttpResult:
-    return httpclient.request("POST", base + "/admin/member/add",
-                              {"id": ident, "raft_addr": raft_addr}, timeout=15)
+    return httpclient.request("POST", base + "/admin/member/add", {"id": ident, "raft_addr": raft_addr}, timeout=15)
 
 
 def _up(make_cluster: ClusterFactory, *extra: str) -> tuple[LocalCluster, int, list[int]]:
@@ -37,8 +36,7 @@ def test_add_duplicate_follower_hint_remove(make_cluster: ClusterFactory) -> Non
 
     added = _add(lead_url, four.id, four.raft_addr)
     assert added.status == 201, added.body
-    assert added.body["added"] == {"id": four.id, "raft_addr": four.raft_addr,
-                                   "api_url": four.api_url}
+    assert added.body["added"] == {"id": four.id, "raft_addr": four.raft_addr, "api_url": four.api_url}
     assert [m["id"] for m in added.body["members"]] == [f"node0{i}" for i in (1, 2, 3, 4)]
 
     again = _add(lead_url, four.id, four.raft_addr)
@@ -71,8 +69,7 @@ def test_add_duplicate_follower_hint_remove(make_cluster: ClusterFactory) -> Non
     assert gone.body["removed"]["id"] == four.id
     assert four.id not in [m["id"] for m in gone.body["members"]]
     assert httpclient.request("DELETE", lead_url + f"/admin/member/{four.id}").status == 404
-    follower_delete = httpclient.request(
-        "DELETE", cluster.addr(followers[0]).api_url + "/admin/member/node02")
+    follower_delete = httpclient.request("DELETE", cluster.addr(followers[0]).api_url + "/admin/member/node02")
     assert follower_delete.status == 421
 
 
@@ -88,8 +85,7 @@ def test_one_change_at_a_time_503_with_retry_after(make_cluster: ClusterFactory)
     cluster, leader, _ = _up(make_cluster, "--admin-delay", "1.5")
     lead_url = cluster.addr(leader).api_url
     results: list[httpclient.HttpResult] = []
-    slow = threading.Thread(target=lambda: results.append(
-        _add(lead_url, "node04", cluster.addr(4).raft_addr)))
+    slow = threading.Thread(target=lambda: results.append(_add(lead_url, "node04", cluster.addr(4).raft_addr)))
 
     def lock_held() -> bool | None:
         health = cluster.health(leader)
@@ -111,8 +107,7 @@ def test_one_change_at_a_time_503_with_retry_after(make_cluster: ClusterFactory)
 
 
 def test_injected_admin_failures_then_success(make_cluster: ClusterFactory) -> None:
-    cluster, leader, _ = _up(make_cluster, "--admin-fail-status", "500",
-                             "--admin-fail-count", "2")
+    cluster, leader, _ = _up(make_cluster, "--admin-fail-status", "500", "--admin-fail-count", "2")
     lead_url = cluster.addr(leader).api_url
     statuses = [_add(lead_url, "node04", cluster.addr(4).raft_addr).status for _ in range(3)]
     # each node counts its own failures; only the leader's are seen here
@@ -129,8 +124,9 @@ def test_membership_and_data_survive_a_restart(make_cluster: ClusterFactory) -> 
     assert _add(lead_url, "node04", cluster.addr(4).raft_addr).status == 201
     put = httpclient.request("PUT", lead_url + "/kv/k1", {"value": [1, "two"]}, timeout=10)
     assert put.status == 200
-    wait_until("node04 has k1", lambda: httpclient.request(
-        "GET", cluster.addr(4).api_url + "/kv/k1").body.get("value"), 10)
+    wait_until(
+        "node04 has k1", lambda: httpclient.request("GET", cluster.addr(4).api_url + "/kv/k1").body.get("value"), 10
+    )
 
     for proc in cluster.procs.values():
         proc.stop()
@@ -148,8 +144,11 @@ def test_membership_and_data_survive_a_restart(make_cluster: ClusterFactory) -> 
     for n in (1, 2, 3, 4):
         health = wait_until(f"node0{n} back", lambda n=n: cluster.health(n), 10)
         assert [m["id"] for m in health["members"]] == [f"node0{i}" for i in (1, 2, 3, 4)]
-        value = wait_until(f"k1 on node0{n}", lambda n=n: httpclient.request(
-            "GET", cluster.addr(n).api_url + "/kv/k1").body.get("value"), 10)
+        value = wait_until(
+            f"k1 on node0{n}",
+            lambda n=n: httpclient.request("GET", cluster.addr(n).api_url + "/kv/k1").body.get("value"),
+            10,
+        )
         assert value == [1, "two"]
     assert cluster.health(4)["role"] in ("leader", "follower")  # type: ignore[index]
 
@@ -160,16 +159,18 @@ def _rewind_commit_index_before_add(data_dir: Path) -> None:
     commit leaves it. The entries themselves stay in the journal."""
     journal = FileJournal(str(data_dir / "raft.journal"))
     try:
-        add_idx = next(entry[1] for entry in (journal[i] for i in range(len(journal)))
-                       if entry[0][:1] == bytes([_COMMAND_TYPE.MEMBERSHIP]))
+        add_idx = next(
+            entry[1]
+            for entry in (journal[i] for i in range(len(journal)))
+            if entry[0][:1] == bytes([_COMMAND_TYPE.MEMBERSHIP])
+        )
         journal.setRaftCommitIndex(add_idx - 1)
         journal.onOneSecondTimer()  # stores the meta file now
     finally:
         journal._destroy()
 
 
-def test_restarted_node_does_not_serve_a_stale_member_list_as_settled(
-        make_cluster: ClusterFactory) -> None:
+def test_restarted_node_does_not_serve_a_stale_member_list_as_settled(make_cluster: ClusterFactory) -> None:
     cluster, leader, _ = _up(make_cluster)
     four = cluster.addr(4)
     cluster.start_node(4)
@@ -209,7 +210,6 @@ def test_restarted_node_does_not_serve_a_stale_member_list_as_settled(
         ids = None if h is None else [m["id"] for m in h["members"]]
         return ids if ids is not None and len(ids) == 4 else None
 
-    assert wait_until("node01 recovered", four_members, 20) == [
-        f"node0{i}" for i in (1, 2, 3, 4)]
+    assert wait_until("node01 recovered", four_members, 20) == [f"node0{i}" for i in (1, 2, 3, 4)]
     settled = httpclient.request("GET", url + "/admin/members", timeout=2.0)
     assert settled.body["change_in_flight"] is False

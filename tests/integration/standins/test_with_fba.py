@@ -52,8 +52,7 @@ def _add_calls(c: FbaCluster) -> int:
     return sum(p.log_text().count('"path": "/admin/member/add"') for p in c.procs.values())
 
 
-def test_bootstrap_then_join_again_and_reboot(fba_cluster: list[FbaCluster],
-                                              tmp_path: Path) -> None:
+def test_bootstrap_then_join_again_and_reboot(fba_cluster: list[FbaCluster], tmp_path: Path) -> None:
     c = _cluster(tmp_path, 4)
     fba_cluster.append(c)
     for n in (1, 2, 3):
@@ -62,8 +61,7 @@ def test_bootstrap_then_join_again_and_reboot(fba_cluster: list[FbaCluster],
     assert _rc(c.fba_join(4)) == 0
     assert (c.state_dir(4) / ".chainfire-joined").exists()
     assert c.members(1) == ["node01", "node02", "node03", "node04"]
-    wait_until("node04 follows", lambda: httpclient.request(
-        "GET", c.url(4) + "/health").body.get("leader"), 15)
+    wait_until("node04 follows", lambda: httpclient.request("GET", c.url(4) + "/health").body.get("leader"), 15)
 
     (c.state_dir(4) / ".chainfire-joined").unlink()  # force a real second request
     assert _rc(c.fba_join(4)) == 2
@@ -96,13 +94,17 @@ def test_leader_killed_mid_join(fba_cluster: list[FbaCluster], tmp_path: Path) -
     for n in (1, 2, 3):
         c.start_chainfire(n, "--admin-delay", "1.0", bootstrap=True)
     assert [_rc(p) for p in [c.fba_join(n, bootstrap=True) for n in (1, 2, 3)]] == [0, 0, 0]
-    leader_id = wait_until("leader", lambda: httpclient.request(
-        "GET", c.url(1) + "/health").body.get("leader"), 15)["id"]
+    leader_id = wait_until("leader", lambda: httpclient.request("GET", c.url(1) + "/health").body.get("leader"), 15)[
+        "id"
+    ]
     c.start_chainfire(4, bootstrap=False)
     join = c.fba_join(4)
-    wait_until("add in flight", lambda: httpclient.request(
-        "GET", c.url(int(leader_id[-2:])) + "/health").body.get("change_in_flight") or None,
-        20, interval=0.02)
+    wait_until(
+        "add in flight",
+        lambda: httpclient.request("GET", c.url(int(leader_id[-2:])) + "/health").body.get("change_in_flight") or None,
+        20,
+        interval=0.02,
+    )
     c.procs[leader_id].kill()
     # The kill lands inside the leader's 1 s --admin-delay, before the add is submitted: the
     # POST's connection resets and nothing was added. The two survivors elect a new leader,

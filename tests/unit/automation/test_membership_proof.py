@@ -107,8 +107,6 @@ def test_a_list_is_checked_to_belong_to_the_service(service: Service, body: dict
     assert (found is None) if wrong is None else (found is not None and wrong in found), found
 
 
-
-
 @pytest.mark.parametrize(
     ("listed", "verdict"),
     [

@@ -144,9 +144,9 @@ def test_a_lock_file_that_cannot_be_created_locks_the_directory_and_the_marker_c
     assert caught.value.cause.value == "state not written"
     warned = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [w["level"] for w in warned] == ["WARN"]
-    assert f"Cannot create the lock {state / lock_name(Service.CHAINFIRE)} ({os.strerror(code)})" in warned[0][
-        "message"
-    ]
+    assert (
+        f"Cannot create the lock {state / lock_name(Service.CHAINFIRE)} ({os.strerror(code)})" in warned[0]["message"]
+    )
     assert list(state.iterdir()) == []
 
 

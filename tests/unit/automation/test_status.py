@@ -205,10 +205,12 @@ def test_journal_bytes_that_are_not_utf8_are_replaced_not_an_internal_error(tmp_
     out = run_command([str(script)])
     assert out is not None and "no quorum \ufffd\ufffd" in out
     systemd = Systemd(
-        runner=lambda argv: run_command([str(script)])
-        if argv[0] == "journalctl"
-        else "".join(
-            f"Id={n}\nActiveState=failed\nResult=exit-code\n\n" for n in argv[3:] if n.endswith(".service")
+        runner=lambda argv: (
+            run_command([str(script)])
+            if argv[0] == "journalctl"
+            else "".join(
+                f"Id={n}\nActiveState=failed\nResult=exit-code\n\n" for n in argv[3:] if n.endswith(".service")
+            )
         )
     )
     steps = collect(MarkerStore(tmp_path / "state"), systemd)

@@ -26,8 +26,9 @@ class FakeNode:
     def succeed(self, *commands: str, timeout: float | None = None) -> str:
         return "700\n"
 
-    def execute(self, command: str, check_return: bool = True, check_output: bool = True, timeout: float | None = 900
-                ) -> tuple[int, str]:
+    def execute(
+        self, command: str, check_return: bool = True, check_output: bool = True, timeout: float | None = 900
+    ) -> tuple[int, str]:
         assert shlex.quote(str(DEFAULT_STATE_DIR)) in command
         return 0, "600\n" + self.text
 

@@ -72,7 +72,7 @@ def test_no_parity_section_outside_the_driver_verbs() -> None:
     assert stray == []
 
 
-DOC_WITH_SECTION = '''Do a thing.
+DOC_WITH_SECTION = """Do a thing.
 
     Raises:
         Boom: sometimes.
@@ -86,7 +86,7 @@ DOC_WITH_SECTION = '''Do a thing.
             test_b
 
     Trailing prose is not part of the section.
-    '''
+    """
 
 
 def test_a_section_is_read_with_its_continuations() -> None:

@@ -16,14 +16,17 @@ def test_member_add_request_accepts_contract_shape() -> None:
     assert body.api_url is None
 
 
-@pytest.mark.parametrize("bad", [
-    {"id": "node04"},
-    {"id": "node04", "raft_addr": "10.0.1.13"},
-    {"id": "node04", "raft_addr": "10.0.1.13:99999"},
-    {"id": "a/b", "raft_addr": "h:1"},
-    {"id": "", "raft_addr": "h:1"},
-    {"id": "n", "raft_addr": "h:1", "extra": 1},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"id": "node04"},
+        {"id": "node04", "raft_addr": "10.0.1.13"},
+        {"id": "node04", "raft_addr": "10.0.1.13:99999"},
+        {"id": "a/b", "raft_addr": "h:1"},
+        {"id": "", "raft_addr": "h:1"},
+        {"id": "n", "raft_addr": "h:1", "extra": 1},
+    ],
+)
 def test_member_add_request_rejects_malformed(bad: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         c.MemberAddRequest.model_validate(bad)
@@ -41,12 +44,27 @@ def test_password_is_not_in_repr() -> None:
 
 
 def test_health_body_dump_matches_contract() -> None:
-    body = c.Health(service=c.Service.CHAINFIRE, node_id="n1", role=c.Role.JOINING,
-                    leader=None, term=0, members=[], has_quorum=False,
-                    change_in_flight=False)
-    assert c.dump(body) == {"status": "ok", "service": "chainfire", "node_id": "n1",
-                            "role": "joining", "leader": None, "term": 0, "members": [],
-                            "has_quorum": False, "change_in_flight": False}
+    body = c.Health(
+        service=c.Service.CHAINFIRE,
+        node_id="n1",
+        role=c.Role.JOINING,
+        leader=None,
+        term=0,
+        members=[],
+        has_quorum=False,
+        change_in_flight=False,
+    )
+    assert c.dump(body) == {
+        "status": "ok",
+        "service": "chainfire",
+        "node_id": "n1",
+        "role": "joining",
+        "leader": None,
+        "term": 0,
+        "members": [],
+        "has_quorum": False,
+        "change_in_flight": False,
+    }
 
 
 A = MemberRecord("node01", "10.0.0.1:2380", "http://10.0.0.1:2379")
@@ -59,10 +77,14 @@ def test_conflict_by_id_wins_over_address() -> None:
     assert conflict([A, B], "node09", "10.0.0.9:2380") is None
 
 
-@given(st.lists(st.tuples(st.sampled_from("abcd"), st.integers(1, 4)), max_size=6),
-       st.sampled_from("abcde"), st.integers(1, 5))
+@given(
+    st.lists(st.tuples(st.sampled_from("abcd"), st.integers(1, 4)), max_size=6),
+    st.sampled_from("abcde"),
+    st.integers(1, 5),
+)
 def test_conflict_is_none_exactly_when_id_and_address_are_new(
-        pairs: list[tuple[str, int]], ident: str, port: int) -> None:
+    pairs: list[tuple[str, int]], ident: str, port: int
+) -> None:
     members = [MemberRecord(i, f"h:{p}", "") for i, p in pairs]
     found = conflict(members, ident, f"h:{port}")
     clash = any(m.id == ident or m.raft_addr == f"h:{port}" for m in members)

@@ -42,8 +42,14 @@ def _app(expires: datetime | None = None) -> tuple[IamApp, MemoryStore, io.Strin
     out = io.StringIO()
     store = MemoryStore()
     clock = {"now": NOW}
-    app = IamApp("n1", store, JsonLog("iam", "n1", stream=out), BOOT,  # type: ignore[arg-type]
-                 expires, now=lambda: clock["now"])
+    app = IamApp(
+        "n1",
+        store,
+        JsonLog("iam", "n1", stream=out),
+        BOOT,  # type: ignore[arg-type]
+        expires,
+        now=lambda: clock["now"],
+    )
     return app, store, out
 
 
@@ -57,15 +63,15 @@ def _req(method: str, path: str, body: Any = None, token: str | None = BOOT) -> 
 
 def test_one_admin_and_hashed_passwords() -> None:
     app, store, out = _app()
-    first = app.handle(_req("POST", "/users", {"name": "admin", "role": "admin",
-                                               "password": "pw-secret-1"}))
-    assert first.status == 201 and first.body == {"name": "admin", "role": "admin",
-                                                  "created_at": "2025-12-10T10:30:00+00:00"}
-    same = app.handle(_req("POST", "/users", {"name": "admin", "role": "admin",
-                                              "password": "x"}))
+    first = app.handle(_req("POST", "/users", {"name": "admin", "role": "admin", "password": "pw-secret-1"}))
+    assert first.status == 201 and first.body == {
+        "name": "admin",
+        "role": "admin",
+        "created_at": "2025-12-10T10:30:00+00:00",
+    }
+    same = app.handle(_req("POST", "/users", {"name": "admin", "role": "admin", "password": "x"}))
     assert (same.status, same.body) == (409, {"error": "user exists"})
-    other = app.handle(_req("POST", "/users", {"name": "root", "role": "admin",
-                                               "password": "x"}))
+    other = app.handle(_req("POST", "/users", {"name": "root", "role": "admin", "password": "x"}))
     assert (other.status, other.body) == (409, {"error": "admin exists"})
     assert store.data[ADMIN_CLAIM] == "admin"
     stored = store.data[USERS + "admin"]
@@ -77,10 +83,8 @@ def test_one_admin_and_hashed_passwords() -> None:
 
 def test_admin_claim_is_returned_when_the_name_is_taken() -> None:
     app, store, _ = _app()
-    assert app.handle(_req("POST", "/users", {"name": "bob", "role": "user",
-                                              "password": "x"})).status == 201
-    taken = app.handle(_req("POST", "/users", {"name": "bob", "role": "admin",
-                                               "password": "x"}))
+    assert app.handle(_req("POST", "/users", {"name": "bob", "role": "user", "password": "x"})).status == 201
+    taken = app.handle(_req("POST", "/users", {"name": "bob", "role": "admin", "password": "x"}))
     assert taken.status == 409 and ADMIN_CLAIM not in store.data
 
 
@@ -110,8 +114,7 @@ def test_expired_tokens() -> None:
 
 def test_malformed_user_body_never_echoes_password() -> None:
     app, _, _ = _app()
-    bad = app.handle(_req("POST", "/users", {"name": "x y", "role": "admin",
-                                             "password": "leak-me-not"}))
+    bad = app.handle(_req("POST", "/users", {"name": "x y", "role": "admin", "password": "leak-me-not"}))
     assert bad.status == 400 and "leak-me-not" not in json.dumps(bad.body)
 
 

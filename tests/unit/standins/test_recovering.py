@@ -16,9 +16,11 @@ from standins.lifecycle import ClusterNode
 from standins.membership import MemberRecord
 from standins.server import Request
 
-STALE = [MemberRecord("node01", "127.0.1.1:2380", "http://127.0.1.1:2379"),
-         MemberRecord("node02", "127.0.1.2:2380", "http://127.0.1.2:2379"),
-         MemberRecord("node03", "127.0.1.3:2380", "http://127.0.1.3:2379")]
+STALE = [
+    MemberRecord("node01", "127.0.1.1:2380", "http://127.0.1.1:2379"),
+    MemberRecord("node02", "127.0.1.2:2380", "http://127.0.1.2:2379"),
+    MemberRecord("node03", "127.0.1.3:2380", "http://127.0.1.3:2379"),
+]
 
 
 class RecoveringLeader:
@@ -58,9 +60,9 @@ class FakeNode:
     """The parts of ClusterNode the API reads; a start notice is recorded, not sent."""
 
     def __init__(self, tmp_path: Path, raft: RecoveringLeader) -> None:
-        self.cfg = parse_config(Service.CHAINFIRE, ["--node-id", "node01", "--raft-addr",
-                                                    "127.0.1.1:2380", "--data-dir",
-                                                    str(tmp_path)], {})
+        self.cfg = parse_config(
+            Service.CHAINFIRE, ["--node-id", "node01", "--raft-addr", "127.0.1.1:2380", "--data-dir", str(tmp_path)], {}
+        )
         self.change_lock = threading.Lock()
         self.raft = raft
         self.notified: list[str] = []
@@ -76,13 +78,17 @@ def _app(tmp_path: Path, raft: RecoveringLeader) -> ClusterApp:
     return ClusterApp(cast(ClusterNode, FakeNode(tmp_path, raft)))
 
 
-@pytest.mark.parametrize(("method", "path", "body"), [
-    ("DELETE", "/admin/member/node04", None),  # stale: 404 "not a member"
-    ("POST", "/admin/member/add", {"id": "node04", "raft_addr": "127.0.1.4:2380"}),
-    ("POST", "/admin/member/add", {"id": "node02", "raft_addr": "127.0.1.2:2380"}),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("DELETE", "/admin/member/node04", None),  # stale: 404 "not a member"
+        ("POST", "/admin/member/add", {"id": "node04", "raft_addr": "127.0.1.4:2380"}),
+        ("POST", "/admin/member/add", {"id": "node02", "raft_addr": "127.0.1.2:2380"}),
+    ],
+)
 def test_admin_changes_wait_until_the_journal_is_re_applied(
-        tmp_path: Path, method: str, path: str, body: object) -> None:
+    tmp_path: Path, method: str, path: str, body: object
+) -> None:
     raft = RecoveringLeader(recovered=False)
     raw = b"" if body is None else json.dumps(body).encode()
     answer = _app(tmp_path, raft).handle(Request(method, path, body=raw))

@@ -20,9 +20,14 @@ def test_layer_lists_only_new_directories_parents_first() -> None:
     layer.add_symlink("etc/systemd/system/multi-user.target.wants/x.service", "/etc/systemd/system/x.service")
     names = [e.path for e in iter_newc(layer.to_bytes())]
     assert names == [
-        "opt", "opt/fba", "opt/fba/site", "opt/fba/site/automation", "opt/fba/site/automation/cli.py",
+        "opt",
+        "opt/fba",
+        "opt/fba/site",
+        "opt/fba/site/automation",
+        "opt/fba/site/automation/cli.py",
         "usr/local/bin/fba",
-        "etc/systemd/system/multi-user.target.wants", "etc/systemd/system/multi-user.target.wants/x.service",
+        "etc/systemd/system/multi-user.target.wants",
+        "etc/systemd/system/multi-user.target.wants/x.service",
     ]
     assert not any(e.is_dir and e.path in BASE for e in layer.entries)
 

@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import stat
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from harness.errors import InfrastructureError
 from harness.image import FW_CFG_NAME, INJECT_PATTERN, NodeInjection, write_injection
-from harness.image.codelayer import GUEST_DIR
-
-READER = GUEST_DIR / "fba-inject.py"
-
-
-def _reader() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fba_inject_guest", READER)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("fba_inject_guest", module)
-    spec.loader.exec_module(module)
-    return module
+from tests.unit.harness.image.inject_reader import load_inject_reader
 
 
 def _injection(**changes: object) -> NodeInjection:
@@ -49,7 +35,7 @@ def _injection(**changes: object) -> NodeInjection:
 
 
 def _run_reader(blob: Path, root: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
-    code = _reader().main(["--source", str(blob), "--root", str(root), "--wait", "0", *extra])
+    code = load_inject_reader().main(["--source", str(blob), "--root", str(root), "--wait", "0", *extra])
     return code, capsys.readouterr().out
 
 
@@ -130,8 +116,12 @@ def test_malformed_fields_are_all_reported(tmp_path: Path) -> None:
     with pytest.raises(InfrastructureError) as info:
         write_injection(bad, tmp_path / "b")
     message = str(info.value)
-    for expected in ("hostname 'Node_1' is not a lowercase DNS label", "cluster_mac '52-54'",
-                     "files key '../etc/shadow'", "env key '1X'"):
+    for expected in (
+        "hostname 'Node_1' is not a lowercase DNS label",
+        "cluster_mac '52-54'",
+        "files key '../etc/shadow'",
+        "env key '1X'",
+    ):
         assert expected in message
 
 

@@ -11,7 +11,8 @@ def test_script_boots_kernel_with_cmdline_and_named_initrd() -> None:
 
 
 def test_http_urls_keep_the_initrd_file_name() -> None:
-    script = boot_script(("console=ttyS0",), kernel="http://10.77.0.1:8080/vmlinuz",
-                         initrd="http://10.77.0.1:8080/node.img")
+    script = boot_script(
+        ("console=ttyS0",), kernel="http://10.77.0.1:8080/vmlinuz", initrd="http://10.77.0.1:8080/node.img"
+    )
     assert "kernel http://10.77.0.1:8080/vmlinuz console=ttyS0 initrd=node.img\n" in script
     assert "initrd http://10.77.0.1:8080/node.img\n" in script

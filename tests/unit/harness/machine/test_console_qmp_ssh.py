@@ -174,6 +174,7 @@ def test_background_child_survives_the_channel_closing_only_with_the_relay(tmp_p
     proc.wait(timeout=10)
     proc.stderr.close()  # the channel is gone
     try:
+
         def progressed(_left: float) -> bool:
             count = marker.read_text().strip() if marker.exists() else ""
             return (not _alive(pid)) if not relayed else (count.isdigit() and int(count) >= 40)

@@ -356,8 +356,6 @@ def test_wait_for_port_and_file_commands() -> None:
         node2.wait_for_closed_port(22, timeout=3)
 
 
-
-
 def active_state_guest(states: list[str]):  # type: ignore[no-untyped-def]
     """Answers `systemctl show` with the next ActiveState of `states` (the last one repeats)."""
     seq = iter(states)

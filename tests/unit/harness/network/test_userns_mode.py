@@ -55,8 +55,11 @@ def test_unprivileged_auto_refuses_in_one_line_naming_the_opt_in(tmp_path: Path)
     [
         ("kernel.unprivileged_userns_clone", "0", "sysctl -w kernel.unprivileged_userns_clone=1"),
         ("user.max_user_namespaces", "0", "sysctl -w user.max_user_namespaces=15000"),
-        ("kernel.apparmor_restrict_unprivileged_userns", "1",
-         "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"),  # fmt: skip
+        (
+            "kernel.apparmor_restrict_unprivileged_userns",
+            "1",
+            "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0",
+        ),  # fmt: skip
     ],
 )
 def test_disabled_user_namespaces_name_the_sysctl(tmp_path: Path, key: str, bad: str, fix: str) -> None:

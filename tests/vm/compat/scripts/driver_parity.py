@@ -25,9 +25,7 @@ with subtest("copy_from_machine: a directory tree lands under out_dir/target_dir
     t.assertEqual((driver.out_dir / "a.txt").read_text(), "a\n")
 
 with subtest("a server started with >&2 & keeps running and writing"):
-    machine.succeed(
-        "(for i in $(seq 600); do echo tick $i >&2; echo $i > /tmp/ticks; sleep 0.5; done) >&2 &"
-    )
+    machine.succeed("(for i in $(seq 600); do echo tick $i >&2; echo $i > /tmp/ticks; sleep 0.5; done) >&2 &")
     first = int(machine.wait_until_succeeds("cat /tmp/ticks", timeout=30))
     later = first + 4
     machine.wait_until_succeeds(f"test $(cat /tmp/ticks) -ge {later}", timeout=60)

@@ -223,9 +223,7 @@ with subtest("client 2 fails to acquire lock held by client 1"):
     client2.fail(f"{FLOCK} -n -s {server.name}:/data/lock true")
 
 with subtest("client 2 obtains lock after resetting client 1"):
-    client2.succeed(
-        f"{FLOCK} -x {server.name}:/data/lock -c 'echo acquired; touch locked; sleep 100000' >&2 &"
-    )
+    client2.succeed(f"{FLOCK} -x {server.name}:/data/lock -c 'echo acquired; touch locked; sleep 100000' >&2 &")
     client1.crash()
     client1.start()
     client2.wait_for_file("locked")

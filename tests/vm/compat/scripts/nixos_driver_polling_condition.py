@@ -20,7 +20,6 @@ def must_raise(exception_text, exception_class=Exception):
 start_all()
 
 with subtest("polling_condition"):
-
     with subtest("Failures"):
 
         @polling_condition

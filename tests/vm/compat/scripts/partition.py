@@ -7,7 +7,7 @@
 CURL = "curl -sS --fail-with-body --max-time 5 --cacert /etc/nixos/secrets/ca.crt"
 # `consul operator raft list-peers | grep true | wc -l` for our JSON: ids, fail unless 3.
 THREE_MEMBERS = (
-    "python3 -c 'import json, sys; ids = [m[\"id\"] for m in json.load(sys.stdin)[\"members\"]];"
+    'python3 -c \'import json, sys; ids = [m["id"] for m in json.load(sys.stdin)["members"]];'
     " print(ids); sys.exit(len(ids) != 3)'"
 )
 servers = [node01, node02, node03]

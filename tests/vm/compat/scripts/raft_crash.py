@@ -7,7 +7,7 @@
 CURL = "curl -sS --fail-with-body --max-time 10 --cacert /etc/nixos/secrets/ca.crt"
 # `etcdctl member list | grep` for our JSON: print the member ids, fail unless there are 3.
 THREE_MEMBERS = (
-    "python3 -c 'import json, sys; ids = [m[\"id\"] for m in json.load(sys.stdin)[\"members\"]];"
+    'python3 -c \'import json, sys; ids = [m["id"] for m in json.load(sys.stdin)["members"]];'
     " print(ids); sys.exit(len(ids) != 3)'"
 )
 

@@ -17,7 +17,5 @@ machine.wait_until_succeeds(
     "curl -sf --cacert /etc/nixos/secrets/ca.crt https://node01:2479/kv/foo"
     " -X PUT -H 'Content-Type: application/json' -d '{\"value\": \"hello\"}'"
 )
-machine.wait_until_succeeds(
-    "curl -sf --cacert /etc/nixos/secrets/ca.crt https://node01:2479/kv/foo | grep hello"
-)
-machine.succeed("curl -sf --cacert /etc/nixos/secrets/ca.crt https://node01:2379/health | grep '\"status\": \"ok\"'")
+machine.wait_until_succeeds("curl -sf --cacert /etc/nixos/secrets/ca.crt https://node01:2479/kv/foo | grep hello")
+machine.succeed('curl -sf --cacert /etc/nixos/secrets/ca.crt https://node01:2379/health | grep \'"status": "ok"\'')

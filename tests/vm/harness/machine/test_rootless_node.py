@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.rootless.conftest import Unprivileged, unprivileged  # noqa: F401  (fixture)
-from tests.integration.rootless.test_userns import inside
+from tests.integration.rootless.namespaces import inside
 
 pytestmark = [pytest.mark.vm, pytest.mark.usefixtures("no_leaks")]
 

@@ -1,8 +1,10 @@
-"""No scenario test module imports another test module or conftest.py.
+"""No test module imports another test module; no scenario module imports conftest.py either.
 
-Helpers the scenarios share live in regular modules (`harness.report.*` for timelines and
-reports, `harness.cluster.*` for cluster helpers, `harness.scenarios.lab` and
-`harness.scenarios.probes` for the scenarios' own); conftest.py holds only fixtures and hooks.
+Helpers tests share live in regular modules: under tests/, beside the tests (e.g.
+tests/integration/automation/reports.py, tests/unit/harness/machine/fakes.py); for the
+scenarios, `harness.report.*` (timelines, reports), `harness.cluster.*` (cluster helpers),
+`harness.scenarios.lab` and `harness.scenarios.probes` (the scenarios' own), and their
+conftest.py holds only fixtures and hooks.
 Importing a test module runs its module-level code a second time under another name, and
 importing conftest.py bypasses pytest's own loading of it. Checked statically with `ast`,
 so nothing is imported or collected here.
@@ -17,11 +19,12 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[4]
+ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "harness" / "scenarios"
 PACKAGE = "harness.scenarios"
 HOMES = (
-    "a regular module: harness/report/ (timelines, reports), harness/cluster/ (cluster helpers), "
+    "a regular module: under tests/, a helper module beside the tests (fakes.py, reports.py); for the "
+    "scenarios, harness/report/ (timelines, reports), harness/cluster/ (cluster helpers), "
     "harness/scenarios/lab.py or probes.py (the scenarios' own)"
 )
 
@@ -30,18 +33,32 @@ def scenario_files(folder: Path = SCENARIOS) -> list[Path]:
     return sorted(folder.glob("test_*.py")) + [folder / "conftest.py"]
 
 
+def collected_files(root: Path = ROOT) -> list[Path]:
+    """The scenarios, and every test module and conftest.py under tests/."""
+    tests = [p for p in sorted((root / "tests").rglob("*.py")) if p.name == "conftest.py" or p.name.startswith("test_")]
+    return scenario_files(root / "harness" / "scenarios") + tests
+
+
+def module_of(path: Path, root: Path = ROOT) -> str:
+    return ".".join(path.relative_to(root).with_suffix("").parts)
+
+
 def is_test_module(module: str) -> bool:
-    """`harness.scenarios.conftest` or `harness.scenarios.test_*` (the files pytest collects)."""
+    """`conftest` or `test_*` of `harness.scenarios`, `test_*` of a package under `tests` (the
+    files pytest collects). Under tests/ a conftest.py may still export the fixtures' types
+    (`Fba`, `Node`), which its test modules annotate with; the scenarios' conftest may not."""
     package, _, leaf = module.rpartition(".")
-    return package == PACKAGE and (leaf == "conftest" or leaf.startswith("test_"))
+    if package == PACKAGE:
+        return leaf == "conftest" or leaf.startswith("test_")
+    return (package == "tests" or package.startswith("tests.")) and leaf.startswith("test_")
 
 
 def regular_definitions(root: Path = ROOT) -> dict[str, list[str]]:
-    """Top-level name -> the regular `harness` modules that define it (not test modules or
+    """Top-level name -> the regular `harness` and `tests` modules that define it (not test modules or
     conftest), to say where an import should come from instead."""
     found: dict[str, list[str]] = {}
-    for path in sorted((root / "harness").rglob("*.py")):
-        module = ".".join(path.relative_to(root).with_suffix("").parts)
+    for path in sorted((root / "harness").rglob("*.py")) + sorted((root / "tests").rglob("*.py")):
+        module = module_of(path, root)
         if is_test_module(module):
             continue
         for node in ast.parse(path.read_text(), str(path)).body:
@@ -76,22 +93,23 @@ class BadImport:
         return f"{what}; move {self.name} into {HOMES}, and import it from there"
 
 
-def resolve(node: ast.ImportFrom) -> str:
-    """The absolute module of a `from ... import` in a module of `harness.scenarios`."""
+def resolve(node: ast.ImportFrom, package: str = PACKAGE) -> str:
+    """The absolute module of a `from ... import` in a module of `package`."""
     if node.level == 0:
         return node.module or ""
-    base = PACKAGE.split(".")[: len(PACKAGE.split(".")) - (node.level - 1)]
+    parts = package.split(".")
+    base = parts[: len(parts) - (node.level - 1)]
     return ".".join(base + ([node.module] if node.module else []))
 
 
-def bad_imports(path: Path) -> Iterator[BadImport]:
+def bad_imports(path: Path, package: str = PACKAGE) -> Iterator[BadImport]:
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if is_test_module(alias.name):
                     yield BadImport(path, node.lineno, alias.name, None)
         elif isinstance(node, ast.ImportFrom):
-            module = resolve(node)
+            module = resolve(node, package)
             for alias in node.names:
                 if is_test_module(module):
                     yield BadImport(path, node.lineno, module, alias.name)
@@ -105,10 +123,20 @@ def test_the_scenario_files_are_found() -> None:
     assert all(p.is_file() for p in scenario_files())
 
 
-def test_no_scenario_module_imports_a_test_module_or_conftest() -> None:
+def test_the_test_files_under_tests_are_found() -> None:
+    names = {module_of(p) for p in collected_files()}
+    assert {"tests.integration.automation.conftest", "tests.unit.test_module_imports"} <= names
+    assert "tests.integration.automation.fakes" not in names  # helpers are not test modules
+
+
+def test_no_test_module_imports_a_test_module_or_conftest() -> None:
     homes = regular_definitions()
-    found = [bad.message(homes) for path in scenario_files() for bad in bad_imports(path)]
-    assert not found, "scenario modules import from test modules or conftest:\n" + "\n".join(found)
+    found = [
+        bad.message(homes)
+        for path in collected_files()
+        for bad in bad_imports(path, module_of(path).rpartition(".")[0])
+    ]
+    assert not found, "test modules import from test modules or conftest:\n" + "\n".join(found)
 
 
 @pytest.mark.parametrize(
@@ -129,6 +157,20 @@ def test_the_check_sees_every_form_of_import(tmp_path: Path, source: str, module
     path = tmp_path / "test_x.py"
     path.write_text(source)
     assert [(b.module, b.name) for b in bad_imports(path)] == [(module, name)]
+
+
+@pytest.mark.parametrize(
+    ("source", "module"),
+    [
+        ("from .test_health_report import _healthy_node\n", "tests.integration.automation.test_health_report"),
+        ("from tests.unit.harness.image.test_inject import _reader\n", "tests.unit.harness.image.test_inject"),
+        ("from ..automation.test_join import x\n", "tests.integration.automation.test_join"),
+    ],
+)
+def test_the_check_sees_imports_between_modules_under_tests(tmp_path: Path, source: str, module: str) -> None:
+    path = tmp_path / "test_x.py"
+    path.write_text(source)
+    assert [b.module for b in bad_imports(path, "tests.integration.automation")] == [module]
 
 
 @pytest.mark.parametrize(
