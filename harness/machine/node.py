@@ -30,12 +30,13 @@ from typing import Any
 
 from harness.errors import InfrastructureError, NodeStateError, WaitTimeout
 from harness.log import NodeLog
-from harness.machine import reaper
+from harness.machine import reaper, snapshot
 from harness.machine.config import LinkControl, NodeConfig, SocketFactory
 from harness.machine.console import Console
 from harness.machine.process import die_with_parent, stop_process
 from harness.machine.qemu import build_argv
 from harness.machine.qmp import QmpSession
+from harness.machine.snapshot import SavedState
 from harness.machine.ssh import CommandResult, SshSession, relay_stderr, tcp_connect
 from harness.machine.units import UnitVerbs
 from harness.machine.unsupported import UNSUPPORTED_VERBS, UnsupportedVerbs
@@ -490,6 +491,39 @@ class Node(UnitVerbs, UnsupportedVerbs):
             Tests: test_connect_starts_a_stopped_node_and_returns_once_a_command_ran
         """
         self.succeed("true")
+
+    # -- saved state (issue 16: snapshots) ----------------------------------------------
+    def save_state(self, directory: Path, *, timeout: Duration = 120) -> SavedState:
+        """Pause the guest and save its RAM, devices and disk into `directory`
+        (`harness.machine.snapshot`); the guest stays paused: `resume()` goes on with it,
+        `crash()` ends it. A node restored from it is started with
+        `extra_qemu_args=snapshot.incoming_args(saved)` and a disk from `snapshot.overlay_disk`.
+
+        Raises:
+            NodeStateError: QEMU is not running.
+            WaitExpired: the save did not end within `timeout` seconds.
+            InfrastructureError: QEMU or the disk copy failed (nothing half-written is left
+                where `SavedState.at` would take it).
+        """
+        qmp = self._qmp_session("save_state")
+        with self.nested(f"saving the guest state to {directory}"):
+            saved = snapshot.save_state(qmp, directory, disk=self.config.disk, timeout=self._budget(timeout),
+                                        clock=self._clock, sleep=self._sleep)  # fmt: skip
+            self.log(f"saved: {saved.state_bytes / 2**20:.1f} MiB state in {saved.seconds:.1f} s")
+            return saved
+
+    def resume(self, *, timeout: Duration = 60) -> None:
+        """Run the guest again: after `save_state`, or once a restored QEMU has loaded its
+        saved state (it starts paused, so that several nodes resume together).
+
+        Raises:
+            NodeStateError: QEMU is not running.
+            WaitExpired: a restored QEMU did not load its state within `timeout` seconds.
+            InfrastructureError: loading the state failed (qemu.log says why).
+        """
+        qmp = self._qmp_session("resume")
+        with self.nested("resuming the guest"):
+            snapshot.resume(qmp, timeout=self._budget(timeout), clock=self._clock, sleep=self._sleep)
 
     # -- QMP and network ----------------------------------------------------------------
     def _qmp_session(self, verb: str = "qmp") -> QmpSession:

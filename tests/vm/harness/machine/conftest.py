@@ -18,6 +18,7 @@ INIT = """#!/bin/busybox sh
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
+for m in /lib/modules/*.ko; do [ -f "$m" ] && insmod "$m"; done
 echo "BUSYBOX-READY $(cat /proc/uptime)"
 exec setsid sh -c 'exec sh </dev/ttyS0 >/dev/ttyS0 2>&1'
 """
@@ -52,6 +53,30 @@ def busybox_initrd(tmp_path_factory: pytest.TempPathFactory) -> Path:
     entries += [("bin/busybox", stat.S_IFREG | 0o755, BUSYBOX.read_bytes()),
                 ("init", stat.S_IFREG | 0o755, INIT.encode())]  # fmt: skip
     path = tmp_path_factory.mktemp("busybox") / "initrd.cpio"
+    path.write_bytes(_newc(entries))
+    return path
+
+
+# virtio-blk for a guest with a disk (Debian builds them as modules), in load order; the
+# kernel fixture picks /boot's newest kernel, whose modules these are.
+DISK_MODULES = ("virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci", "virtio_blk")
+
+
+@pytest.fixture(scope="session")
+def busybox_disk_initrd(kernel: Path, busybox_initrd: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The busybox initrd plus the modules that let it see a virtio disk as /dev/vda."""
+    release = kernel.name.removeprefix("vmlinuz-")
+    found = {p.stem: p for p in (Path("/lib/modules") / release / "kernel" / "drivers").rglob("*.ko")}
+    missing = [m for m in DISK_MODULES if m not in found]
+    if missing:
+        pytest.skip(f"no {', '.join(missing)} module for kernel {release} (apt-get install linux-image-amd64)")
+    d = stat.S_IFDIR | 0o755
+    entries = [(name, d, b"") for name in ("bin", "proc", "sys", "dev", "lib", "lib/modules")]
+    entries += [("bin/busybox", stat.S_IFREG | 0o755, BUSYBOX.read_bytes()),
+                ("init", stat.S_IFREG | 0o755, INIT.encode())]  # fmt: skip
+    entries += [(f"lib/modules/{n}-{m}.ko", stat.S_IFREG | 0o644, found[m].read_bytes())
+                for n, m in enumerate(DISK_MODULES)]  # fmt: skip
+    path = tmp_path_factory.mktemp("busybox-disk") / "initrd.cpio"
     path.write_bytes(_newc(entries))
     return path
 

@@ -4,6 +4,7 @@ block/unblock at the bridge, clean shutdown, no leaks.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -20,6 +21,7 @@ from harness.machine.accel import choose_accel
 from harness.machine.config import NodeConfig, direct_boot
 from harness.machine.node import Node
 from harness.machine.qemu import TapNic
+from harness.machine.snapshot import incoming_args, overlay_disk
 from harness.machine.ssh import SshKey
 from harness.network import Fabric
 
@@ -62,7 +64,8 @@ def booted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Booted]:
     os.spawnvp(os.P_WAIT, "qemu-img", ["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "1G"])
     accel = choose_accel(Path(image.kernel))
     print(f"\n{accel.headline}")
-    with Fabric(["node07"], prefix=PREFIX) as fabric:
+    # node08: only its tap, for the restored copy of node07 (test_a_saved_node_restores_in_seconds)
+    with Fabric(["node07", "node08"], prefix=PREFIX) as fabric:
         cfg = NodeConfig(
             name="node07", state_dir=tmp / "node07", boot=direct_boot(image), accel=accel.accel,
             ssh_port=2201, ssh_key=key, tap=TapNic(fabric.port("node07"), MAC), disk=disk,
@@ -155,6 +158,33 @@ with subtest("commands"):
 def test_driver_runs_a_nixos_shaped_script_unchanged(booted: Booted) -> None:
     driver = run_script(SIMPLE_NIX_SCRIPT, [booted.node], global_timeout=120)
     assert [(s.name, s.failure) for s in driver.subtests] == [("commands", None)]
+
+
+def test_a_saved_node_restores_in_seconds_and_answers_over_ssh(booted: Booted, tmp_path: Path) -> None:
+    # Issue 16's bottom floor on the real image: save node07, let it go on, and start a copy
+    # from the save on node08's tap (the copy keeps node07's MAC and address; only SSH is used).
+    node = booted.node
+    node.succeed("echo before-save > /var/lib/fba-snapshot-test")
+    saved = node.save_state(tmp_path / "snap")
+    node.resume()
+    assert node.succeed("cat /var/lib/fba-snapshot-test").strip() == "before-save"
+    cfg = node.config
+    begin = time.monotonic()
+    copy = Node(dataclasses.replace(
+        cfg, state_dir=tmp_path / "copy", ssh_port=2202, tap=TapNic(booted.fabric.port("node08"), MAC),
+        disk=overlay_disk(saved, tmp_path / "copy" / "varlib.qcow2"), extra_qemu_args=incoming_args(saved),
+    ), link=booted.fabric, sock_factory=booted.fabric.connect)  # fmt: skip
+    try:
+        copy.start()
+        copy.resume()
+        assert copy.succeed("cat /var/lib/fba-snapshot-test").strip() == "before-save"
+        took = time.monotonic() - begin
+        assert "READY" not in copy.get_console_log(), "a restore must not boot"
+        copy.wait_for_unit("multi-user.target", timeout=30)
+        print(f"\nreal node: boot to READY {booted.ready_after:.1f} s; restore to a command over SSH "
+              f"{took:.1f} s; state {saved.state_bytes / 2**20:.0f} MiB saved in {saved.seconds:.1f} s")  # fmt: skip
+    finally:
+        copy.crash()
 
 
 def test_clean_shutdown_is_quick_and_leaves_nothing(booted: Booted) -> None:
