@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.cluster import pace
+from harness.cluster.snapshot import ClusterSnapshot, fingerprint, load_cluster, save_cluster
 from harness.cluster.topology import NodeSpec, Secrets, Topology
 from harness.errors import HarnessError, InfrastructureError
 from harness.log import RunLog
@@ -37,6 +38,7 @@ from harness.machine.qemu import (
     TapNic,
     write_sercon_port,
 )
+from harness.machine.snapshot import incoming_args, overlay_disk
 from harness.machine.ssh import SshKey
 from harness.network import Fabric
 from harness.slowness import Slowness
@@ -74,6 +76,9 @@ class ClusterOptions:
     may_keep: bool = False
     validate_configs: bool = True
     deadline: float | None = None  # absolute time.monotonic() by which every wait must end
+    # A cluster snapshot (harness.cluster.snapshot) to restore instead of booting: the nodes
+    # come back formed, as they were saved, in this run's own namespace.
+    restore_from: Path | None = None
 
 
 SLOW_HOST_ENV: Mapping[str, str] = {"STANDIN_RAFT_PROFILE": "slow"}
@@ -108,6 +113,7 @@ class Cluster:
         self.image: BootImage | None = None
         self.started_at: float | None = None
         self._slowness: Slowness | None = None  # measured (or told); None: not yet
+        self.restored: ClusterSnapshot | None = None  # set by up() when restoring a snapshot
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -145,6 +151,13 @@ class Cluster:
             self.log.warn_loudly(self.accel.headline)
         else:
             self.log.log(self.accel.headline)
+        if self.options.restore_from is not None:
+            with self.log.nested(f"checking the snapshot {self.options.restore_from}"):
+                self.restored = load_cluster(self.options.restore_from, expect=self.fingerprint())
+                self.ssh_key, self.secrets = self.restored.ssh_key, self.restored.secrets
+                factor = self.restored.slowness_factor
+                self._slowness = Slowness(factor, "measured on the boot the snapshot was made from")
+                self.log.log(self.restored.summary())
         names = [n.name for n in self.topology.nodes]
         with self.log.nested(f"creating network namespace with {len(names)} taps"):
             self.fabric = Fabric(names, prefix="fba")
@@ -176,7 +189,16 @@ class Cluster:
             node_dir / "inject.json",
         )
         disk = node_dir / "varlib.qcow2"
-        if not disk.exists():
+        incoming: tuple[str, ...] = ()
+        if self.restored is not None:
+            saved = self.restored.nodes.get(spec.name)
+            if saved is None:
+                raise InfrastructureError(f"the snapshot {self.restored.directory} has no {spec.name}")
+            # The guest already read its injection: QEMU only needs the same fw_cfg file again.
+            blob = self.restored.blobs.get(spec.name, blob)
+            disk = overlay_disk(saved, disk)
+            incoming = incoming_args(saved)
+        elif not disk.exists():
             _run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), DISK_SIZE], "create the /var/lib disk")
         boot = direct_boot(self.image)
         if self.options.pxe:
@@ -203,6 +225,7 @@ class Cluster:
             ready_pattern=READY_PATTERN,
             fatal_pattern=FATAL_CONSOLE_PATTERN,
             boot_timeout=self.prior_slowness().budget(self.options.boot_base_s),
+            extra_qemu_args=incoming,
         )
         return Node(
             config,
@@ -214,10 +237,47 @@ class Cluster:
         )
 
     def start_all(self) -> None:
+        """Start every node: a boot, or with `restore_from` a restore (all nodes load paused,
+        then resume together, then their clocks are stepped to the host's)."""
         self.started_at = time.monotonic()
         for node in self.nodes.values():
             node.start()
+        if self.restored is not None:
+            self.resume_all()
+            self.step_clocks()
         self.write_attach()
+
+    def resume_all(self) -> None:
+        """Run every node again (after `snapshot`, or once restored nodes have loaded)."""
+        for node in self.nodes.values():
+            node.resume(timeout=self.budget(60.0))
+
+    def step_clocks(self) -> None:
+        """Set each guest's wall clock to the host's: QEMU stopped guest time while the
+        snapshot lay on disk. Also proves each restored node answers over SSH.
+
+        Raises:
+            WaitExpired / CommandFailed: a node did not answer, or refused the new time.
+        """
+        for node in self.nodes.values():
+            node.succeed(f"date -u -s @{time.time():.3f} >/dev/null", timeout=self.budget(60.0))
+
+    def snapshot(self, directory: Path) -> ClusterSnapshot:
+        """Save the running cluster into `directory` (see harness.cluster.snapshot) and let it
+        go on running."""
+        with self.log.nested(f"saving a snapshot of {', '.join(self.nodes)} to {directory}"):
+            saved = save_cluster(self, directory, timeout=self.budget(300.0))
+            self.log.log(saved.summary())
+        self.resume_all()
+        self.step_clocks()
+        return saved
+
+    def fingerprint(self) -> dict[str, str]:
+        """What a snapshot of this cluster is made for (harness.cluster.snapshot.fingerprint)."""
+        if self.image is None or self.accel is None:
+            raise InfrastructureError("cluster: the fingerprint needs the image and the accelerator")
+        return fingerprint(self.image, self.topology, accel=self.accel.accel.value,
+                           memory_mb=guest_memory_mb(self.options))  # fmt: skip
 
     def write_attach(self) -> Path:
         """ssh/QMP/console commands per node, written as soon as the nodes run, so a person can
@@ -295,6 +355,8 @@ class Cluster:
         """
         ready: dict[str, float] = {}
         begin = self.started_at or time.monotonic()
+        if self.restored is not None:  # READY was printed before the save; start_all saw them answer
+            return {name: 0.0 for name in names or list(self.nodes)}
         for name in names or list(self.nodes):
             node = self.nodes[name]
             budget = self.boot_budget()

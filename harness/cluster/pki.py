@@ -71,6 +71,29 @@ class CertificateAuthority:
     def cert_pem(self) -> bytes:
         return self.cert.public_bytes(serialization.Encoding.PEM)
 
+    @property
+    def key_pem(self) -> bytes:
+        """The CA's private key (PKCS#8 PEM): only for a cluster snapshot, which must issue
+        certificates its restored nodes trust (harness.cluster.snapshot)."""
+        return _key_pem(self._key)
+
+    @classmethod
+    def from_pem(cls, cert_pem: bytes, key_pem: bytes) -> CertificateAuthority:
+        """The CA a snapshot saved (`cert_pem`, `key_pem`), issuing from now on.
+
+        Raises:
+            ValueError: the PEM is not an EC certificate and key.
+        """
+        key = serialization.load_pem_private_key(key_pem, password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError("the saved CA key is not an EC key")
+        ca = cls.__new__(cls)
+        ca.now = datetime.now(UTC)
+        ca._key = key
+        ca.cert = x509.load_pem_x509_certificate(cert_pem)
+        ca.subject = ca.cert.subject
+        return ca
+
     def issue(self, name: str, *, ips: tuple[str, ...] = (), dns: tuple[str, ...] = ()) -> KeyPair:
         key = _key()
         sans: list[x509.GeneralName] = [x509.DNSName(d) for d in (name, *dns)]

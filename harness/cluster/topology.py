@@ -112,9 +112,10 @@ class NodeFiles:
 class Secrets:
     """Per-run secrets: the CA, node certificates and the shared IAM bootstrap token."""
 
-    def __init__(self) -> None:
-        self.ca = CertificateAuthority()
-        self.bootstrap_token = secrets.token_urlsafe(32)
+    def __init__(self, ca: CertificateAuthority | None = None, bootstrap_token: str | None = None) -> None:
+        """New secrets, or (`ca`, `bootstrap_token`) those a cluster snapshot saved."""
+        self.ca = ca or CertificateAuthority()
+        self.bootstrap_token = bootstrap_token or secrets.token_urlsafe(32)
 
     def node_files(self, topology: Topology, node: NodeSpec, *, validate: bool = True) -> NodeFiles:
         config = topology.cluster_config(node)
