@@ -6,6 +6,8 @@
     cluster-test --replay schedule.json  a fault schedule (from a failing property test) on VMs
     cluster-test --script test.py       a NixOS test-driver script, unchanged
     cluster-test --interactive          a Python prompt with the nodes and driver globals
+    cluster-test --script t.py --save-snapshot snaps/formed   then save the cluster (if t.py passed)
+    cluster-test --script t.py --from snaps/formed            restore that cluster instead of booting
     cluster-test ssh node02 [-- CMD]    reach a node of a kept cluster
     cluster-test boot node02 [--check]  boot one node by hand, its console on this terminal
     cluster-test down                   tear a kept cluster down
@@ -13,7 +15,8 @@
 The first line of every run says which accelerator is used, KVM or TCG (and why).
 Exit codes: 0 passed, 1 a check failed, 2 a wait timed out, 3 infrastructure error (QEMU,
 namespaces, image build), 4 usage error or nothing selected (also: a --script that uses a
-driver verb this harness lacks, e.g. screenshot, or imports test_driver), 130 interrupted
+driver verb this harness lacks, e.g. screenshot, or imports test_driver, or a --from snapshot
+made for another image or topology), 130 interrupted
 (SIGINT or SIGTERM: everything started is torn down, and junit.xml and summary.txt still say
 what ran, what was running - interrupted - and, for scenarios, what never started - not run).
 """
@@ -109,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--script", type=Path, help="run a NixOS test-driver script against the nodes")
     p.add_argument("--nodes", type=int, default=3, help="bootstrap nodes for --script/--interactive")
     p.add_argument("--interactive", action="store_true", help="boot, then a Python prompt with the nodes")
+    p.add_argument("--from", dest="restore_from", type=Path, metavar="SNAPSHOT",
+                   help="--script/--interactive: restore this cluster snapshot instead of booting "
+                        "(start_all() then returns at once; made with --save-snapshot)")
+    p.add_argument("--save-snapshot", type=Path, metavar="DIR",
+                   help="--script/--interactive: once it passed, save the cluster as a snapshot in DIR "
+                        "(for --from; replaces an older snapshot there)")
     p.add_argument("--progress", choices=_progress_modes(), default="auto",
                    help="per-node boot progress: live table on a terminal, one line per change "
                         "otherwise (auto), or live/lines/off")  # fmt: skip
@@ -232,6 +241,10 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
                 f"got {args.tcg_factor}")  # fmt: skip
     if args.command == "run" and args.node:
         return f"unexpected argument {args.node!r} (only `ssh` takes a node name)"
+    if (args.restore_from or args.save_snapshot) and not (args.script or args.interactive):
+        return "--from and --save-snapshot go with --script or --interactive"
+    if args.restore_from is not None and not (args.restore_from / "cluster-snapshot.json").is_file():
+        return f"--from: no cluster snapshot in {args.restore_from} (make one with --save-snapshot)"
     if args.script is not None:
         from harness.driver import script_problem
 
@@ -493,7 +506,7 @@ def driver_run(args: argparse.Namespace, report: Path, headline: str) -> int:
     options = ClusterOptions(
         run_dir=report, topology=Topology(bootstrap_nodes=args.nodes), image=image,
         require_kvm=args.require_kvm, pxe=args.pxe, keep=args.keep, may_keep=args.keep_on_failure, deadline=deadline,
-        memory_mb=args.memory_mb, tb_size_mb=args.tb_size_mb,
+        memory_mb=args.memory_mb, tb_size_mb=args.tb_size_mb, restore_from=args.restore_from,
     )  # fmt: skip
     cluster = Cluster(options)
     began = time.monotonic()
@@ -511,14 +524,19 @@ def _drive(args: argparse.Namespace, report: Path, headline: str, cluster: Clust
         cluster.up()
         driver = Driver(list(cluster), run_log=cluster.log, global_timeout=args.timeout, keep_going=True,
                         out_dir=report / "out")  # fmt: skip
+        if cluster.restored is not None:  # up before the script: its start_all() returns at once
+            cluster.start_all()
         if args.interactive:
             import code
 
-            cluster.start_all()
+            if cluster.restored is None:
+                cluster.start_all()
             code.interact(banner=f"{headline}\nnodes: {', '.join(cluster.nodes)}; try node01.succeed('fba status')",
                           local=driver.test_symbols(), exitmsg="tearing down")  # fmt: skip
         else:
             driver.run_script(args.script)
+        if args.save_snapshot is not None and not any(r.failure for r in driver.subtests):
+            cluster.snapshot(args.save_snapshot)
     except BaseException as err:
         failed = err
     finally:

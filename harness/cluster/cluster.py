@@ -38,7 +38,7 @@ from harness.machine.qemu import (
     TapNic,
     write_sercon_port,
 )
-from harness.machine.snapshot import incoming_args, overlay_disk
+from harness.machine.snapshot import SavedState, overlay_disk
 from harness.machine.ssh import SshKey
 from harness.network import Fabric
 from harness.slowness import Slowness
@@ -189,7 +189,7 @@ class Cluster:
             node_dir / "inject.json",
         )
         disk = node_dir / "varlib.qcow2"
-        incoming: tuple[str, ...] = ()
+        saved: SavedState | None = None
         if self.restored is not None:
             saved = self.restored.nodes.get(spec.name)
             if saved is None:
@@ -197,7 +197,6 @@ class Cluster:
             # The guest already read its injection: QEMU only needs the same fw_cfg file again.
             blob = self.restored.blobs.get(spec.name, blob)
             disk = overlay_disk(saved, disk)
-            incoming = incoming_args(saved)
         elif not disk.exists():
             _run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), DISK_SIZE], "create the /var/lib disk")
         boot = direct_boot(self.image)
@@ -225,7 +224,7 @@ class Cluster:
             ready_pattern=READY_PATTERN,
             fatal_pattern=FATAL_CONSOLE_PATTERN,
             boot_timeout=self.prior_slowness().budget(self.options.boot_base_s),
-            extra_qemu_args=incoming,
+            restore=saved,
         )
         return Node(
             config,

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.cluster.pki import CertificateAuthority
 from harness.cluster.topology import Secrets, Topology
-from harness.errors import InfrastructureError
+from harness.errors import InfrastructureError, UsageError
 from harness.machine import qemu as qemu_argv
 from harness.machine.config import BootImage
 from harness.machine.snapshot import SavedState
@@ -53,8 +53,9 @@ CA_CERT_FILE, CA_KEY_FILE = "ca.crt", "ca.key"
 BLOB_FILE = "inject.json"
 
 
-class SnapshotMismatch(InfrastructureError):
-    """A snapshot made for another image, topology, accelerator, RAM size or harness version."""
+class SnapshotMismatch(UsageError):
+    """A snapshot made for another image, topology, accelerator, RAM size or harness version:
+    the snapshot named (`--from`) does not fit this run, a usage error (exit 4)."""
 
 
 def _file_digest(path: Path) -> str:

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from harness.machine.accel import Accel
 from harness.machine.qemu import DEFAULT_MEMORY_MB, DEFAULT_TB_SIZE_MB, DirectBoot, PxeBoot, QemuSpec, TapNic, UserNic
+from harness.machine.snapshot import SavedState, incoming_args
 from harness.machine.ssh import SshKey
 
 __all__ = ["BootImage", "LinkControl", "NodeConfig", "SocketFactory", "direct_boot"]
@@ -84,10 +85,19 @@ class NodeConfig:
     qemu: str = "qemu-system-x86_64"
     extra_qemu_args: tuple[str, ...] = field(default=())
     outlive_parent: bool = False
+    # A saved guest (harness.machine.snapshot) the FIRST start loads instead of booting; `disk`
+    # is then an overlay on its disk. A later start (a reboot, a start after crash()) boots.
+    restore: SavedState | None = None
 
-    def qemu_spec(self, *, allow_reboot: bool = False, sock_dir: Path | None = None) -> QemuSpec:
+    def qemu_spec(
+        self, *, allow_reboot: bool = False, sock_dir: Path | None = None, restoring: bool = False
+    ) -> QemuSpec:
         """The `QemuSpec` for this node: logs under `state_dir`, sockets under `sock_dir`
-        (default `state_dir`; unix socket paths must stay under 108 bytes)."""
+        (default `state_dir`; unix socket paths must stay under 108 bytes); `restoring`: load
+        `restore` (paused until `Node.resume`) instead of booting."""
+        extra = self.extra_qemu_args
+        if restoring and self.restore is not None:
+            extra = (*incoming_args(self.restore), *extra)
         sockets = sock_dir or self.state_dir
         return QemuSpec(
             name=self.name,
@@ -107,5 +117,5 @@ class NodeConfig:
             fw_cfg_name=self.fw_cfg_name,
             allow_reboot=allow_reboot,
             qemu=self.qemu,
-            extra=self.extra_qemu_args,
+            extra=extra,
         )

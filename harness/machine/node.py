@@ -100,6 +100,7 @@ class Node(UnitVerbs, UnsupportedVerbs):
         self._allow_reboot = False
         self._token = 0
         self._state = NodeState.NOT_STARTED  # only `_to` assigns it
+        self._restore_pending = config.restore is not None  # only the first start restores
         self.console = Console(config.state_dir / "console.log")
         self.started_at: float | None = None
         """Clock value when QEMU was last started (boot timings, the slowness factor)."""
@@ -190,7 +191,8 @@ class Node(UnitVerbs, UnsupportedVerbs):
         self.out_dir.mkdir(parents=True, exist_ok=True)
         # Unix socket paths are limited to 108 bytes; test dirs are often longer.
         self._sock_dir = Path(tempfile.mkdtemp(prefix=f"fba-{cfg.name[:12]}-", dir="/tmp"))
-        spec = cfg.qemu_spec(allow_reboot=allow_reboot, sock_dir=self._sock_dir)
+        restoring, self._restore_pending = self._restore_pending, False
+        spec = cfg.qemu_spec(allow_reboot=allow_reboot, sock_dir=self._sock_dir, restoring=restoring)
         self.console = Console(spec.serial_log, spec.serial_socket)
         self.console.mark()
         self.started_at = self._clock()
@@ -496,8 +498,8 @@ class Node(UnitVerbs, UnsupportedVerbs):
     def save_state(self, directory: Path, *, timeout: Duration = 120) -> SavedState:
         """Pause the guest and save its RAM, devices and disk into `directory`
         (`harness.machine.snapshot`); the guest stays paused: `resume()` goes on with it,
-        `crash()` ends it. A node restored from it is started with
-        `extra_qemu_args=snapshot.incoming_args(saved)` and a disk from `snapshot.overlay_disk`.
+        `crash()` ends it. A copy is a new node whose config has `restore=saved` and a disk
+        from `snapshot.overlay_disk`: its first `start()` loads the save, paused until `resume()`.
 
         Raises:
             NodeStateError: QEMU is not running.

@@ -62,3 +62,19 @@ def test_a_keyword_that_is_no_expression_is_one_line_exit_4(tmp_path: Path) -> N
     assert done.returncode == 4, done.stderr
     assert done.stderr.startswith("cluster-test: -k 'markers and (': not a pytest expression")
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_snapshot_flags_that_cannot_work_are_one_line_exit_4_before_any_probe(tmp_path: Path) -> None:
+    script = tmp_path / "t.py"
+    script.write_text("start_all()\n")
+    cases = [
+        (("--from", str(tmp_path)), "--from and --save-snapshot go with --script or --interactive"),
+        (("--save-snapshot", str(tmp_path / "s")), "--from and --save-snapshot go with --script or --interactive"),
+        (("--script", str(script), "--from", str(tmp_path / "none")),
+         f"--from: no cluster snapshot in {tmp_path / 'none'} (make one with --save-snapshot)"),
+    ]  # fmt: skip
+    for args, says in cases:
+        done = run(*args, "--report", str(tmp_path / "report"))
+        assert done.returncode == 4, done.stderr
+        assert done.stderr == f"cluster-test: {says}\n"
+        assert "ACCEL" not in done.stdout

@@ -18,6 +18,7 @@ from harness.machine.config import NodeConfig
 from harness.machine.node import Node, NodeState
 from harness.machine.qemu import DirectBoot
 from harness.machine.qmp import QmpSession
+from harness.machine.snapshot import SavedState
 from tests.unit.harness.machine.fakes import FakeQemu
 
 
@@ -51,8 +52,10 @@ class Launcher:
         self.dies_at_once = dies_at_once
         self.qemus: list[FakeQemu] = []
         self.qmps: list[FakeQmp] = []
+        self.argvs: list[list[str]] = []
 
     def popen(self, argv: list[str], **_kw: Any) -> FakeQemu:
+        self.argvs.append(argv)
         self.qemus.append(FakeQemu())
         return self.qemus[-1]
 
@@ -167,3 +170,20 @@ def test_a_step_the_lifecycle_lacks_is_refused(node: Node) -> None:
         node._to(NodeState.RUNNING)
     assert str(info.value) == "node01: cannot go from not started to running (a harness bug)"
     assert node.state is NodeState.NOT_STARTED
+
+
+def test_only_the_first_start_of_a_restored_node_loads_its_save(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A later start (after crash(), a reboot) is a power cycle: it boots from the node's disk.
+    reaper.teardown_all()
+    saved = SavedState(tmp_path / "snap" / "state.zst", None, 1, 0.0)
+    cfg = NodeConfig(name="node01", state_dir=tmp_path / "n1", boot=DirectBoot(Path("/k"), Path("/i")), restore=saved)
+    node = Node(cfg)
+    fake = launcher(node, monkeypatch)
+    node.start()
+    assert "-incoming" in fake.argvs[0] and "-S" in fake.argvs[0]
+    node.crash()
+    node.start()
+    assert "-incoming" not in fake.argvs[1] and "-S" not in fake.argvs[1]
+    node.crash()

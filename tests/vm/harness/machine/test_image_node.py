@@ -21,7 +21,7 @@ from harness.machine.accel import choose_accel
 from harness.machine.config import NodeConfig, direct_boot
 from harness.machine.node import Node
 from harness.machine.qemu import TapNic
-from harness.machine.snapshot import incoming_args, overlay_disk
+from harness.machine.snapshot import overlay_disk
 from harness.machine.ssh import SshKey
 from harness.network import Fabric
 
@@ -172,7 +172,7 @@ def test_a_saved_node_restores_in_seconds_and_answers_over_ssh(booted: Booted, t
     begin = time.monotonic()
     copy = Node(dataclasses.replace(
         cfg, state_dir=tmp_path / "copy", ssh_port=2202, tap=TapNic(booted.fabric.port("node08"), MAC),
-        disk=overlay_disk(saved, tmp_path / "copy" / "varlib.qcow2"), extra_qemu_args=incoming_args(saved),
+        disk=overlay_disk(saved, tmp_path / "copy" / "varlib.qcow2"), restore=saved,
     ), link=booted.fabric, sock_factory=booted.fabric.connect)  # fmt: skip
     try:
         copy.start()

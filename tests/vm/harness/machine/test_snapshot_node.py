@@ -15,7 +15,7 @@ from harness.errors import InfrastructureError
 from harness.machine.config import NodeConfig
 from harness.machine.node import Node
 from harness.machine.qemu import DirectBoot, TapNic
-from harness.machine.snapshot import MANIFEST, SavedState, incoming_args, overlay_disk
+from harness.machine.snapshot import MANIFEST, SavedState, overlay_disk
 from harness.network import Fabric
 
 pytestmark = [pytest.mark.vm, pytest.mark.usefixtures("no_leaks")]
@@ -24,9 +24,9 @@ MAC = "52:54:00:77:00:11"
 
 
 def node_config(fabric: Fabric, state_dir: Path, kernel: Path, initrd: Path, disk: Path,
-                extra: tuple[str, ...] = ()) -> NodeConfig:  # fmt: skip
+                restore: SavedState | None = None) -> NodeConfig:  # fmt: skip
     return NodeConfig(
-        name="node01", state_dir=state_dir, memory_mb=256, disk=disk, extra_qemu_args=extra,
+        name="node01", state_dir=state_dir, memory_mb=256, disk=disk, restore=restore,
         boot=DirectBoot(kernel, initrd, "rdinit=/init quiet"),
         tap=TapNic(fabric.port("node01"), MAC), launch_prefix=fabric.exec_prefix,
     )  # fmt: skip
@@ -42,7 +42,7 @@ def ask(node: Node, command: str, token: str) -> str:
 def restore(fabric: Fabric, saved: SavedState, state_dir: Path, kernel: Path, initrd: Path) -> tuple[Node, float]:
     begin = time.monotonic()
     disk = overlay_disk(saved, state_dir / "disk.qcow2")
-    node = Node(node_config(fabric, state_dir, kernel, initrd, disk, incoming_args(saved)),
+    node = Node(node_config(fabric, state_dir, kernel, initrd, disk, saved),
                 link=fabric, sock_factory=fabric.connect)  # fmt: skip
     node.start()
     node.resume(timeout=60)
@@ -81,6 +81,11 @@ def test_a_saved_guest_comes_back_with_its_ram_and_disk_and_restores_do_not_shar
         assert "ram-one" in text and "disk-one" in text, text
         assert "BUSYBOX-READY" not in text, "a restore must not boot"
         ask(first, "echo disk-two | dd of=/dev/vda conv=fsync 2>/dev/null", "wrote")
+        first.crash()
+        # A later start of a restored node is a boot (a power cycle), on its own overlay.
+        first.start()
+        first.wait_for_console_text(r"BUSYBOX-READY", timeout=120)
+        assert "disk-two" in ask(first, "dd if=/dev/vda bs=8 count=1 2>/dev/null; echo", "rebooted")
         first.crash()
 
         second, _ = restore(fabric, saved, tmp_path / "r2", kernel, busybox_disk_initrd)
