@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from harness.cluster.pki import CertificateAuthority
 from harness.cluster.topology import Secrets, Topology
 from harness.errors import InfrastructureError, UsageError
+from harness.image.tools import sha256_file
 from harness.machine import qemu as qemu_argv
 from harness.machine.config import BootImage
 from harness.machine.snapshot import SavedState
@@ -58,14 +59,6 @@ class SnapshotMismatch(UsageError):
     the snapshot named (`--from`) does not fit this run, a usage error (exit 4)."""
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _harness_version() -> str:
     try:
         return metadata.version("first-boot-automation")
@@ -76,7 +69,7 @@ def _harness_version() -> str:
 def _devices() -> str:
     """The device set QEMU is started with: a restore must present exactly the devices that
     were saved, so a change to how argv is rendered (harness.machine.qemu) voids snapshots."""
-    return _file_digest(Path(qemu_argv.__file__))[:16]
+    return sha256_file(Path(qemu_argv.__file__))[:16]
 
 
 def _qemu_version(qemu: str) -> str:
@@ -95,8 +88,8 @@ def fingerprint(
     cmdline = image.cmdline if isinstance(image.cmdline, str) else " ".join(image.cmdline)
     nodes = {n.name: {"mac": n.mac, "cidr": n.cidr, "config": topology.cluster_config(n)} for n in topology.nodes}
     parts = {
-        "kernel": _file_digest(Path(image.kernel)),
-        "initrd": _file_digest(Path(image.initrd)),
+        "kernel": sha256_file(Path(image.kernel)),
+        "initrd": sha256_file(Path(image.initrd)),
         "cmdline": cmdline,
         "topology": hashlib.sha256(json.dumps(nodes, sort_keys=True).encode()).hexdigest(),
         "accel": accel,
