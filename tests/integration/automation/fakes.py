@@ -323,6 +323,7 @@ class Iam:
 
     bootstrap_token: str = field(default_factory=lambda: "boot-" + secrets.token_urlsafe(24))
     expired: bool = False
+    ignores_role_filter: bool = False  # answers every user to GET /users?role=admin (break 10, G13)
     lock: threading.Lock = field(default_factory=threading.Lock)
     users: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> {name, role, created_at, password}
     issued: list[str] = field(default_factory=list)
@@ -344,7 +345,7 @@ class Iam:
         if self.expired:
             return error(401, "token expired")
         if path == "/users" and method == "GET":
-            role = (query.get("role") or [""])[0]
+            role = "" if self.ignores_role_filter else (query.get("role") or [""])[0]
             with self.lock:
                 users = [
                     {k: v for k, v in u.items() if k != "password"}
