@@ -41,6 +41,7 @@ MAX_CREDENTIALS_BYTES = 1024 * 1024  # as the config: a small JSON object
 STATUS_PENDING = "pending"  # staged, create not confirmed
 STATUS_CREATED = "created"  # this node created the admin; the password is valid
 STATUS_ELSEWHERE = "created-elsewhere"  # another node created it; we hold no password
+RENEW_WITHIN_MAX_S = 3600.0  # a stored node token closer than this to its expiry is renewed
 
 
 def run_iam_setup(ctx: Context) -> ExitCode:
@@ -64,10 +65,16 @@ def _run_iam_setup_locked(ctx: Context, log: Logger, budget_s: float | None) -> 
     state = ctx.markers.read(name)
     me = identity_for(ctx.config, Service.CHAINFIRE)
     ownership = state.ownership(me) if state.present else None
-    if ownership is Ownership.OURS:
+    renewal = _token_renewal(ctx) if ownership in (Ownership.OURS, Ownership.UNKNOWN) else None
+    if renewal:
+        # The marker records a time-limited fact (a node token) as if it were permanent: a dead
+        # token was never renewed, every later run said "nothing to do" (break 10, G11). The
+        # set-up is idempotent (the admin is checked against the IAM and kept): run it again.
+        log.warn(f"IAM marker {name} present, but {renewal}; running IAM setup again to renew it", marker=name)
+    elif ownership is Ownership.OURS:
         log.info("IAM already initialized (marker present); nothing to do", marker=name)
         return ExitCode.ALREADY_DONE
-    if ownership is Ownership.UNKNOWN:
+    elif ownership is Ownership.UNKNOWN:
         # Hand-written or from an fba before identities: nothing to check it against (IAM has
         # no member list), and the set-up it records holds secrets we must not re-issue blindly.
         log.warn(f"IAM marker {name} {state.written_for(me)}; trusting it", marker=name)
@@ -102,6 +109,44 @@ def _run_iam_setup_locked(ctx: Context, log: Logger, budget_s: float | None) -> 
         "IAM initialized", marker=name, credentials=cfg.iam.credentials_path, admin_status=setup.creds["admin_status"]
     )
     return ExitCode.OK
+
+
+def _expiry(value: object) -> datetime | None:
+    """An `expires_at` as an aware time; None when absent or not an ISO-8601 time (nothing to
+    judge: a token without an expiry is kept as it was)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _renew_within_s(ctx: Context) -> float:
+    """How close to its expiry a stored token is renewed: a tenth of its lifetime, at most an
+    hour (a token renewed at the next boot must not die before the boot after)."""
+    return min(ctx.config.iam.token_ttl_s / 10, RENEW_WITHIN_MAX_S)
+
+
+def _token_renewal(ctx: Context) -> str | None:
+    """Why the stored node token needs renewing (expired or about to), or None. A credentials
+    file that cannot be read is left to the set-up's own reading (`_Setup._load`): None."""
+    try:
+        data = jsonload.loads(
+            regularfile.read(Path(ctx.config.iam.credentials_path), MAX_CREDENTIALS_BYTES), source="credentials"
+        )
+    except (OSError, jsonload.JsonError):
+        return None
+    expires = _expiry(data.get("node_token_expires_at")) if isinstance(data, dict) else None
+    if expires is None:
+        return None
+    left = (expires - datetime.now(UTC)).total_seconds()
+    if left <= 0:
+        return f"the node token expired at {expires.isoformat()}"
+    if left < _renew_within_s(ctx):
+        return f"the node token expires at {expires.isoformat()} (in {left:.0f}s)"
+    return None
 
 
 def _check_credentials_writable(ctx: Context) -> None:
@@ -345,6 +390,15 @@ class _Setup:
         if not isinstance(token, str) or not token:
             raise StepFailed(f"IAM token response has no token: {reply.excerpt(80)}", cause=Cause.BAD_RESPONSE)
         self.log.redactor.add(token)
+        expires = _expiry(data.get("expires_at"))
+        if expires is not None and expires <= datetime.now(UTC):
+            # Dead on arrival (the IAM's clock or ours is off, or the IAM clamps the TTL): exit 0
+            # would say "node token stored" for a token nothing can use (break 10, G11).
+            raise StepFailed(
+                f"IAM issued a node token that is already expired (expires_at {data.get('expires_at')!r}, "
+                f"now {datetime.now(UTC).isoformat(timespec='seconds')}): check the clocks of this node and the IAM",
+                cause=Cause.BAD_RESPONSE,
+            )
         self.ctx.failpoints.hit("iam.after-token")
         self.creds.update(node_token=token, node_token_subject=subject, node_token_expires_at=data.get("expires_at"))
         self._save()

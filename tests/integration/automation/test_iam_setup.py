@@ -4,6 +4,7 @@ printed."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import signal
 from pathlib import Path
@@ -335,3 +336,42 @@ def test_a_plain_user_holding_the_admin_name_is_an_error_not_another_nodes_admin
     assert "taken by a user that is not an admin" in result.last["message"]
     assert markers_in(fba.state_dir) == []
     _assert_quiet(node, result)
+
+
+def test_a_node_token_expired_on_arrival_is_a_bad_response(fba: Fba, node: Node) -> None:
+    """Break 10, G11: exit 0 said "node token stored" for a token nothing could use."""
+    node.iam_state.token_expires_at = "2020-01-01T00:00:00Z"
+    node.write_token()
+    fba.write_config(node.config())
+
+    result = fba.run("iam-setup")
+
+    assert result.rc == ExitCode.FAILED, result.describe()
+    assert cause(result.last) == "bad response"
+    assert "already expired" in result.last["message"]
+    assert markers_in(fba.state_dir) == []
+    _assert_quiet(node, result)
+
+
+@pytest.mark.parametrize("left_s", [-60, 120])
+def test_a_stored_node_token_expired_or_about_to_is_renewed(fba: Fba, node: Node, left_s: int) -> None:
+    """Break 10, G11: the marker short-circuited every later run ("nothing to do")."""
+    node.write_token()
+    fba.write_config(node.config())
+    first = fba.run("iam-setup")
+    assert first.rc == ExitCode.OK, first.describe()
+    creds = _creds(node)
+    old_token = creds["node_token"]
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=left_s)
+    creds["node_token_expires_at"] = soon.isoformat(timespec="seconds")
+    node.credentials_path.write_text(json.dumps(creds))
+
+    again = fba.run("iam-setup")
+
+    assert again.rc == ExitCode.OK, again.describe()
+    renewed = _creds(node)
+    assert renewed["node_token"] != old_token and renewed["node_token"] in node.iam_state.issued
+    assert dt.datetime.fromisoformat(renewed["node_token_expires_at"]) > soon
+    assert renewed["admin_status"] == "created" and renewed["admin_password"] == creds["admin_password"]
+    assert node.iam_state.admins() == ["admin"]
+    _assert_quiet(node, first, again)
