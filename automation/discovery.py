@@ -406,9 +406,7 @@ class LeaderFinder:
         """The hinted leader failed us; fall back to the candidate list."""
         self.hint = None
 
-    def set_aside(
-        self, url: str, reason: str, *, base_s: float, cap_s: float, reply: Response | None = None
-    ) -> float:
+    def set_aside(self, url: str, reason: str, *, base_s: float, cap_s: float, reply: Response | None = None) -> float:
         """Do not ask `url` for a while that doubles per strike, and never sooner than the
         Retry-After of its `reply`, if given; returns how long.
 
@@ -420,7 +418,13 @@ class LeaderFinder:
         strikes.count += 1
         if reason in LEADERLESS:
             cap_s = min(cap_s, max(base_s, LEADERLESS_CAP_S))
-        after = parse_retry_after(reply.headers.get("retry-after"), now_wall=self.clock.wall()) if reply else None
+        after = (
+            parse_retry_after(
+                reply.headers.get("retry-after"), now_wall=self.clock.wall(), date=reply.headers.get("date")
+            )
+            if reply
+            else None
+        )
         pause = max(float(min(cap_s, base_s * 2.0 ** (strikes.count - 1))), after or 0.0)
         strikes.until = self.clock.monotonic() + pause
         strikes.reason = reason

@@ -35,13 +35,19 @@ def _seconds(command: str, flag: str, value: float, *, zero: bool = False) -> fl
 
 
 def config_validate(inv: Invocation) -> ExitCode:
-    from automation import configfile, secretfiles
+    from automation import configfile, pathroles, secretfiles
 
     try:
         config = configfile.load(inv.config_path, inv.env)
     except ConfigError as err:
         for problem, origin in zip(err.problems, err.origins, strict=True):
             inv.out(f"{origin or inv.config_path}: {problem}")
+        return ExitCode.CONFIG_INVALID
+    # Two settings on one file (one of them written by fba): judged with the config's own path
+    # and the state dir this run would use, as every command does when it loads the config.
+    clash = pathroles.clash(config, inv.config_path, inv.state_dir)
+    if clash:
+        inv.out(f"{inv.config_path}: {clash}")
         return ExitCode.CONFIG_INVALID
     # validate checks content (it also runs on workstations and in CI); the mode is judged
     # here only as a warning, and enforced where the file is used on the node.

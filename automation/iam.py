@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from automation import jsonload, regularfile, secretfiles
+from automation import jsonload, pathroles, regularfile, secretfiles
 from automation.context import Context
 from automation.errors import ConfigError, FbaError, MarkerError, StepFailed
 from automation.health import wait_healthy
@@ -41,6 +41,7 @@ MAX_CREDENTIALS_BYTES = 1024 * 1024  # as the config: a small JSON object
 STATUS_PENDING = "pending"  # staged, create not confirmed
 STATUS_CREATED = "created"  # this node created the admin; the password is valid
 STATUS_ELSEWHERE = "created-elsewhere"  # another node created it; we hold no password
+RENEW_WITHIN_MAX_S = 3600.0  # a stored node token closer than this to its expiry is renewed
 
 
 def run_iam_setup(ctx: Context) -> ExitCode:
@@ -64,10 +65,16 @@ def _run_iam_setup_locked(ctx: Context, log: Logger, budget_s: float | None) -> 
     state = ctx.markers.read(name)
     me = identity_for(ctx.config, Service.CHAINFIRE)
     ownership = state.ownership(me) if state.present else None
-    if ownership is Ownership.OURS:
+    renewal = _token_renewal(ctx) if ownership in (Ownership.OURS, Ownership.UNKNOWN) else None
+    if renewal:
+        # The marker records a time-limited fact (a node token) as if it were permanent: a dead
+        # token was never renewed, every later run said "nothing to do" (break 10, G11). The
+        # set-up is idempotent (the admin is checked against the IAM and kept): run it again.
+        log.warn(f"IAM marker {name} present, but {renewal}; running IAM setup again to renew it", marker=name)
+    elif ownership is Ownership.OURS:
         log.info("IAM already initialized (marker present); nothing to do", marker=name)
         return ExitCode.ALREADY_DONE
-    if ownership is Ownership.UNKNOWN:
+    elif ownership is Ownership.UNKNOWN:
         # Hand-written or from an fba before identities: nothing to check it against (IAM has
         # no member list), and the set-up it records holds secrets we must not re-issue blindly.
         log.warn(f"IAM marker {name} {state.written_for(me)}; trusting it", marker=name)
@@ -82,7 +89,7 @@ def _run_iam_setup_locked(ctx: Context, log: Logger, budget_s: float | None) -> 
     if warning:
         log.warn(warning)
     cfg = ctx.config
-    _check_credentials_writable(Path(cfg.iam.credentials_path))
+    _check_credentials_writable(ctx)
     token = _bootstrap_token(secretfiles.bootstrap_token_file(cfg), log)
     log.redactor.add(token)
     base = cfg.local_api_url(Service.IAM)
@@ -104,15 +111,56 @@ def _run_iam_setup_locked(ctx: Context, log: Logger, budget_s: float | None) -> 
     return ExitCode.OK
 
 
-def _check_credentials_writable(path: Path) -> None:
+def _expiry(value: object) -> datetime | None:
+    """An `expires_at` as an aware time; None when absent or not an ISO-8601 time (nothing to
+    judge: a token without an expiry is kept as it was)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _renew_within_s(ctx: Context) -> float:
+    """How close to its expiry a stored token is renewed: a tenth of its lifetime, at most an
+    hour (a token renewed at the next boot must not die before the boot after)."""
+    return min(ctx.config.iam.token_ttl_s / 10, RENEW_WITHIN_MAX_S)
+
+
+def _token_renewal(ctx: Context) -> str | None:
+    """Why the stored node token needs renewing (expired or about to), or None. A credentials
+    file that cannot be read is left to the set-up's own reading (`_Setup._load`): None."""
+    try:
+        data = jsonload.loads(
+            regularfile.read(Path(ctx.config.iam.credentials_path), MAX_CREDENTIALS_BYTES), source="credentials"
+        )
+    except (OSError, jsonload.JsonError):
+        return None
+    expires = _expiry(data.get("node_token_expires_at")) if isinstance(data, dict) else None
+    if expires is None:
+        return None
+    left = (expires - datetime.now(UTC)).total_seconds()
+    if left <= 0:
+        return f"the node token expired at {expires.isoformat()}"
+    if left < _renew_within_s(ctx):
+        return f"the node token expires at {expires.isoformat()} (in {left:.0f}s)"
+    return None
+
+
+def _check_credentials_writable(ctx: Context) -> None:
     """Prove the credentials file can be written where it goes (through a symlink, to its
     target: `link_target`) before IAM is asked for anything: the admin password is staged
     there before the admin is created, and a run that cannot stage it must not create one.
 
     Raises:
         MarkerError: a dangling or looping link, or a directory that cannot be created or
-            written (cause `state not written`); nothing was sent.
+            written, or a file that is another role's too (`automation.pathroles`: a marker
+            written later would replace the password); cause `state not written`, nothing sent.
     """
+    path = Path(ctx.config.iam.credentials_path)
+    pathroles.refuse_write(ctx.config, "iam.credentials_path", ctx.config_path, ctx.markers.directory)
     try:
         target = link_target(path)
     except OSError as err:
@@ -149,21 +197,25 @@ def _bootstrap_token(file: secretfiles.SecretFile, log: Logger) -> str:
 
 
 def _admin_names(reply: Response) -> list[str]:
-    """The admin names a `GET /users?role=admin` answer lists. An answer that is not such a list
-    (HTML from a proxy, a JSON array, `users` null, a number or a string, users without a
-    string `name`) is a bad response: read as "no admin yet", it made this node create a
-    second admin next to one it could not see (kind E: a list we cannot read is not a list
-    that lacks us)."""
+    """The admin names a `GET /users?role=admin` answer lists: the users whose own `role` is
+    `admin`. The filter in the URL is only a request: an IAM (or a proxy) that ignores it
+    answers every user, and a plain user counted as an admin left the cluster with none (break
+    10, G13). An answer that is not such a list (HTML from a proxy, a JSON array, `users` null,
+    a number or a string, users without a string `name` or `role`) is a bad response: read as
+    "no admin yet", it made this node create a second admin next to one it could not see
+    (kind E: a list we cannot read is not a list that lacks us)."""
     body = reply.json()
     users = body.get("users") if isinstance(body, dict) else None
-    names = [u.get("name") for u in users if isinstance(u, dict)] if isinstance(users, list) else []
-    if not isinstance(users, list) or len(names) != len(users) or not all(isinstance(n, str) for n in names):
+    valid = isinstance(users, list) and all(
+        isinstance(u, dict) and isinstance(u.get("name"), str) and isinstance(u.get("role"), str) for u in users
+    )
+    if not valid or not isinstance(users, list):
         raise StepFailed(
-            f'IAM admin list unreadable (expected {{"users": [{{"name": ...}}, ...]}}): '
+            f'IAM admin list unreadable (expected {{"users": [{{"name": ..., "role": ...}}, ...]}}): '
             f"HTTP {reply.status} from GET {reply.url}: {reply.excerpt(80)}",
             cause=Cause.BAD_RESPONSE,
         )
-    return [n for n in names if isinstance(n, str)]
+    return [str(u["name"]) for u in users if u["role"] == "admin"]
 
 
 class _Setup:
@@ -231,6 +283,11 @@ class _Setup:
         except OSError as err:  # as write_atomic's own failures: one line, exit 1, never a traceback
             raise MarkerError(f"cannot create {self.path.parent} for the IAM credentials: {err.strerror}") from None
         self._refuse_if_changed()
+        # Where the write happens: a link made since the start must not lead it onto another
+        # role's file (a marker, the config, the textfile; `automation.pathroles`).
+        pathroles.refuse_write(
+            self.ctx.config, "iam.credentials_path", self.ctx.config_path, self.ctx.markers.directory
+        )
         data = (json.dumps(self.creds, indent=2) + "\n").encode("utf-8")
         write_atomic(self.path, data, mode=0o600, follow_link=True)  # a link into /persist stays one
         self.on_disk_password = self.creds.get("admin_password")
@@ -259,32 +316,69 @@ class _Setup:
             raise MarkerError(f"IAM credentials file {self.path} was changed by another writer during this run; {keep}")
 
     def ensure_admin(self) -> None:
-        if self.creds.get("admin_status") in (STATUS_CREATED, STATUS_ELSEWHERE):
+        """Make sure the IAM has the admin, asking the IAM every time. The credentials file's
+        `admin_status` is this node's memory, not the cluster's state: a file that survived a
+        rebuild (or came with a cloned disk) said `created` and the check was skipped, exit 0
+        with no admin in the IAM (break 10, G12)."""
+        names = self._admins()
+        user = self.creds["admin_user"]
+        status = self.creds.get("admin_status")
+        if user in names and status in (STATUS_CREATED, STATUS_ELSEWHERE):
             return
-        reply = self._call("GET", "/users?role=admin", None, accept=(200,), what="list admin users")
-        names = _admin_names(reply)
-        if names and self.creds["admin_user"] not in names:
-            self.log.info("Cluster already has an admin user; not creating another", admins=names)
-            self.creds.update(admin_password=None, admin_status=STATUS_ELSEWHERE)
-            self._save()
+        if names and user not in names:
+            if status == STATUS_CREATED:
+                # Our admin is gone and another one exists: the file is not this IAM's (another
+                # cluster's, an earlier install's). Its password is kept: it is not ours to drop.
+                raise StepFailed(
+                    f"IAM credentials file {self.path} says admin {user!r} was created by this node, but the "
+                    f"IAM at {self.base} has admins {names} and not {user!r}; the file is from another cluster "
+                    "or an earlier install: move it away and run iam-setup again",
+                    cause=Cause.UNEXPECTED_ANSWER,
+                )
+            if status != STATUS_ELSEWHERE:
+                self.log.info("Cluster already has an admin user; not creating another", admins=names)
+                self.creds.update(admin_password=None, admin_status=STATUS_ELSEWHERE)
+                self._save()
             return
+        if not names and status in (STATUS_CREATED, STATUS_ELSEWHERE):
+            self.log.warn(
+                f"IAM credentials file says admin_status {status!r}, but the IAM lists no admin; creating it",
+                user=user,
+                file_iam_url=self.creds.get("iam_url"),
+            )
+            self.creds["admin_status"] = STATUS_PENDING  # `created` again only once the IAM says so
         if not self.creds.get("admin_password"):
             password = secrets.token_urlsafe(24)
             self.log.redactor.add(password)
             self.creds["admin_password"] = password
             self._save()
         self.ctx.failpoints.hit("iam.before-create")
-        body = {"name": self.creds["admin_user"], "role": "admin", "password": self.creds["admin_password"]}
+        body = {"name": user, "role": "admin", "password": self.creds["admin_password"]}
         reply = self._call("POST", "/users", body, accept=(200, 201, 409), what="create admin user")
         self.ctx.failpoints.hit("iam.after-admin-create")
         if reply.status == 409:
-            self.log.info(
-                "Admin user already exists (HTTP 409): created by another node", user=self.creds["admin_user"]
-            )
-            self.creds.update(admin_password=None, admin_status=STATUS_ELSEWHERE)
-        else:
-            self.log.info("Admin user created", user=self.creds["admin_user"], http_code=reply.status)
-            self.creds["admin_status"] = STATUS_CREATED
+            # "user exists" is only the name: believed to be another node's admin once the IAM
+            # lists it as an admin (a plain user named `admin` answers 409 too: break 10, G13).
+            if user not in self._admins():
+                raise StepFailed(
+                    f"IAM answered HTTP 409 to creating admin {user!r}, but lists no admin of that name: the name "
+                    f"is taken by a user that is not an admin ({reply.excerpt(80)}); rename that user or set "
+                    "iam.admin_user",
+                    cause=Cause.UNEXPECTED_ANSWER,
+                )
+            self._created_elsewhere(f"Admin user {user!r} already exists (HTTP 409): created by another node")
+            return
+        self.log.info("Admin user created", user=user, http_code=reply.status)
+        self.creds["admin_status"] = STATUS_CREATED
+        self._save()
+
+    def _admins(self) -> list[str]:
+        reply = self._call("GET", "/users?role=admin", None, accept=(200,), what="list admin users")
+        return _admin_names(reply)
+
+    def _created_elsewhere(self, message: str) -> None:
+        self.log.info(message, user=self.creds["admin_user"])
+        self.creds.update(admin_password=None, admin_status=STATUS_ELSEWHERE)
         self._save()
 
     def issue_node_token(self) -> None:
@@ -296,6 +390,15 @@ class _Setup:
         if not isinstance(token, str) or not token:
             raise StepFailed(f"IAM token response has no token: {reply.excerpt(80)}", cause=Cause.BAD_RESPONSE)
         self.log.redactor.add(token)
+        expires = _expiry(data.get("expires_at"))
+        if expires is not None and expires <= datetime.now(UTC):
+            # Dead on arrival (the IAM's clock or ours is off, or the IAM clamps the TTL): exit 0
+            # would say "node token stored" for a token nothing can use (break 10, G11).
+            raise StepFailed(
+                f"IAM issued a node token that is already expired (expires_at {data.get('expires_at')!r}, "
+                f"now {datetime.now(UTC).isoformat(timespec='seconds')}): check the clocks of this node and the IAM",
+                cause=Cause.BAD_RESPONSE,
+            )
         self.ctx.failpoints.hit("iam.after-token")
         self.creds.update(node_token=token, node_token_subject=subject, node_token_expires_at=data.get("expires_at"))
         self._save()

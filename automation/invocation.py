@@ -66,9 +66,12 @@ class Invocation:
     def load_config(self) -> ClusterConfig:
         """The validated config; binds the node id to the logger and redacts the notify token.
         A config file others may read is refused (exit 3) before anything uses it."""
-        from automation import configfile, secretfiles
+        from automation import configfile, pathroles, secretfiles
 
         config = configfile.load(self.config_path, self.env)
+        # Before anything is written: a writer configured onto another role's file (the
+        # textfile over the credentials, the credentials at a marker's name) would destroy it.
+        pathroles.refuse_clash(config, self.config_path, self.state_dir)
         self.log = self.log.bind(node_id=config.node_id)
         if config.notify_token:
             self.log.redactor.add(config.notify_token)

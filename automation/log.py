@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
 REDACTED = "[REDACTED]"
+MIN_PARTIAL = 8  # the shortest start of a secret redacted on its own (a cut copy)
 
 
 class Level(StrEnum):
@@ -45,14 +46,21 @@ class Redactor:
         value = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
         if value and len(value) >= 4:
             self._secrets.add(value)
+            # A secret quoted from a peer's answer arrives transformed: JSON-escaped (a `"` or
+            # `\` in it doubled) or percent-encoded. Each form is redacted like the secret
+            # itself (break 10, G7: a JSON-escaped token reached the journal whole).
+            from json import dumps
+            from urllib.parse import quote
+
+            self._secrets.add(dumps(value)[1:-1])
+            self._secrets.add(quote(value, safe=""))
 
     def clean(self, value: Any) -> Any:
         if isinstance(value, SecretStr):
             return "**********"
         if isinstance(value, str):
-            for secret in self._secrets:
-                if secret in value:
-                    value = value.replace(secret, REDACTED)
+            for secret in sorted(self._secrets, key=len, reverse=True):
+                value = _redact(value, secret)
             return value
         if isinstance(value, Mapping):
             return {str(k): self.clean(v) for k, v in value.items()}
@@ -61,6 +69,26 @@ class Redactor:
         if value is None or isinstance(value, (bool, int, float)):
             return value
         return self.clean(str(value))
+
+
+def _redact(value: str, secret: str) -> str:
+    """`value` with every copy of `secret` replaced, and every run of at least `MIN_PARTIAL`
+    characters that starts like it: an answer quoted up to a length (`Response.excerpt`) cuts
+    an echoed secret, and the cut copy never matched the whole one (break 10, G7: 37 of a
+    token's 64 characters reached the journal). Shorter secrets are matched whole only."""
+    if secret in value:
+        value = value.replace(secret, REDACTED)
+    if len(secret) <= MIN_PARTIAL:
+        return value
+    head = secret[:MIN_PARTIAL]
+    start = value.find(head)
+    while start != -1:
+        end = start + MIN_PARTIAL
+        while end < len(value) and end - start < len(secret) and value[end] == secret[end - start]:
+            end += 1
+        value = value[:start] + REDACTED + value[end:]
+        start = value.find(head, start + len(REDACTED))
+    return value
 
 
 def _now() -> datetime:

@@ -96,19 +96,32 @@ def notify_policy(attempts: int) -> RetryPolicy:
     )
 
 
-def parse_retry_after(header: str | None, *, now_wall: float) -> float | None:
+def parse_retry_after(header: str | None, *, now_wall: float, date: str | None = None) -> float | None:
     """Seconds a `Retry-After` header asks for (RFC 9110: delta-seconds or an HTTP date), or None
-    when absent or unreadable. A date in the past means "now" (0)."""
+    when absent or unreadable. A date in the past means "now" (0).
+
+    `date`: the answer's own `Date` header. An HTTP-date Retry-After is the peer's clock, and
+    RFC 9110 (10.2.3) counts it from the answer's Date: against our clock, a peer 1 h ahead
+    (a first boot before NTP) turned "in 2 s" into 3602 s and ended the step at once (break
+    10, G10). Our clock only when the answer has no readable Date."""
     if header is None or not header.strip():
         return None
     text = header.strip()
     seconds = ascii_number(text, limit=MAX_RETRY_AFTER_S)  # not isdigit(): '²' is a digit to it
     if seconds is not None:
         return float(seconds)
+    when = _http_date(text)
+    if when is None:
+        return None
+    sent = _http_date(date) if date else None
+    return max(0.0, when - (sent if sent is not None else now_wall))
+
+
+def _http_date(text: str) -> float | None:
+    """An HTTP date as a timestamp; None when unreadable or without a zone (RFC 9110 dates are
+    GMT; a zone-less one is not read as ours)."""
     try:
-        when = email.utils.parsedate_to_datetime(text)
+        when = email.utils.parsedate_to_datetime(text.strip())
     except (TypeError, ValueError, IndexError, OverflowError):  # a year past datetime's range
         return None
-    if when.tzinfo is None:  # RFC 9110 dates are GMT; a zone-less one is read the same way
-        return None
-    return max(0.0, when.timestamp() - now_wall)
+    return when.timestamp() if when.tzinfo is not None else None

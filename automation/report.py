@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from automation import pathroles
 from automation.context import Context
 from automation.discovery import LeaderFinder, base_url, foreign_list, same_peer
 from automation.errors import StepFailed
@@ -69,7 +70,7 @@ def run_health_report(ctx: Context) -> ExitCode:
     }
     (log.info if healthy else log.warn)("Cluster healthy" if healthy else "Cluster degraded", summary=summary)
     if ctx.config.prometheus_textfile:
-        _write_metrics(Path(ctx.config.prometheus_textfile), checks, healthy, log)
+        _write_metrics(ctx, Path(ctx.config.prometheus_textfile), checks, healthy, log)
     if ctx.config.notify_url:
         _notify(ctx, summary, log, budget)  # what is left: the reserve, less a last probe's overrun
     return ExitCode.HEALTHY if healthy else ExitCode.UNHEALTHY
@@ -266,9 +267,12 @@ def metrics_text(checks: list[Check], healthy: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_metrics(path: Path, checks: list[Check], healthy: bool, log: Logger) -> None:
+def _write_metrics(ctx: Context, path: Path, checks: list[Check], healthy: bool, log: Logger) -> None:
     text = metrics_text(checks, healthy)
     try:
+        # Checked again where the write happens: a link made since the start could now lead
+        # the textfile onto the credentials, the config or a marker (`automation.pathroles`).
+        pathroles.refuse_write(ctx.config, "prometheus_textfile", ctx.config_path, ctx.markers.directory)
         # The textfile path is the operator's: a symlink there stays one (markers.link_target).
         write_atomic(path, text.encode("utf-8"), mode=0o644, follow_link=True)
     except Exception as err:

@@ -288,7 +288,9 @@ def classify(reply: Response, *, clock: Clock, expect: Collection[int] = (), met
     detail = f"{where}: {reply.excerpt(200)}" if reply.body else where
     meaning = meaning_of(reply.status)
     if meaning is Meaning.LATER:
-        after = parse_retry_after(reply.headers.get("retry-after"), now_wall=clock.wall())
+        after = parse_retry_after(
+            reply.headers.get("retry-after"), now_wall=clock.wall(), date=reply.headers.get("date")
+        )
         return Outcome(
             Verdict.TRANSIENT, Cause.TRY_LATER, detail, value=reply, retry_after=after, http_code=reply.status
         )

@@ -152,9 +152,19 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "ensure the IAM admin and this node's token",
         _h("iam_setup"),
         table(
-            ExitMeaning(0, "initialized", "admin ensured, node token stored, marker written", True),
+            ExitMeaning(
+                0,
+                "initialized",
+                "admin ensured (read back from the IAM), node token stored (not expired), marker written",
+                True,
+            ),
             ExitMeaning(1, "failed", "IAM unreachable or refused; the last log line names the cause"),
-            ExitMeaning(2, "already-initialized", "the marker was already present; nothing done", True),
+            ExitMeaning(
+                2,
+                "already-initialized",
+                "the marker was already present and the stored node token is not near its expiry; nothing done",
+                True,
+            ),
         ),
     ),
     CommandSpec(

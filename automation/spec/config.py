@@ -9,6 +9,7 @@ silently fall back to a default).
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -347,7 +348,7 @@ class ClusterConfig(_Strict):
                     "notify_url: expected an https:// URL because tls.enabled is true and notify_token is set "
                     f"(the token would be sent in clear text), got {_quote(self.notify_url)}"
                 )
-        contradiction = self._contradiction() or self._leader_on_another_port()
+        contradiction = self._contradiction() or self._leader_on_another_port() or self._one_file_two_roles()
         if contradiction:
             raise ValueError(contradiction)
         if not self.bootstrap:
@@ -406,6 +407,28 @@ class ClusterConfig(_Strict):
                 "leader_url is the leader's chainfire API: make the ports agree, or set "
                 "services.chainfire.leader_url when the leader's API really listens elsewhere"
             )
+        return None
+
+    def _one_file_two_roles(self) -> str | None:
+        """A file fba writes (the IAM credentials, the textfile) named again by another path
+        setting: the writer would destroy the other's content (break 10, G1: health-report wrote
+        its metrics over the only copy of the admin password). The spelling only; links, the
+        config's own path and the state dir are judged at run time (`automation.pathroles`)."""
+        paths = [("iam.credentials_path", self.iam.credentials_path, True)]
+        if self.prometheus_textfile:
+            paths.append(("prometheus_textfile", self.prometheus_textfile, True))
+        paths.append(("iam.bootstrap_token_path", self.iam.bootstrap_token_path, False))
+        for key in ("ca_cert_path", "node_cert_path", "node_key_path"):
+            value = getattr(self.tls, key)
+            if value:
+                paths.append((f"tls.{key}", value, False))
+        for i, (writer, path, writes) in enumerate(paths):
+            for other, other_path, _ in paths[i + 1 :] if writes else ():
+                if posixpath.normpath(path) == posixpath.normpath(other_path):
+                    return (
+                        f"{writer} and {other} are the same file ({_quote(path)}): fba writes {writer} there "
+                        f"and would destroy {other}; give each its own file"
+                    )
         return None
 
     def _leader_on_another_port(self) -> str | None:

@@ -323,6 +323,8 @@ class Iam:
 
     bootstrap_token: str = field(default_factory=lambda: "boot-" + secrets.token_urlsafe(24))
     expired: bool = False
+    token_expires_at: str | None = None  # every token's expires_at, instead of now + ttl_s
+    ignores_role_filter: bool = False  # answers every user to GET /users?role=admin (break 10, G13)
     lock: threading.Lock = field(default_factory=threading.Lock)
     users: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> {name, role, created_at, password}
     issued: list[str] = field(default_factory=list)
@@ -344,7 +346,7 @@ class Iam:
         if self.expired:
             return error(401, "token expired")
         if path == "/users" and method == "GET":
-            role = (query.get("role") or [""])[0]
+            role = "" if self.ignores_role_filter else (query.get("role") or [""])[0]
             with self.lock:
                 users = [
                     {k: v for k, v in u.items() if k != "password"}
@@ -377,7 +379,12 @@ class Iam:
                 self.issued.append(token)
             expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=int(body.get("ttl_s") or 86400))
             return Answer(
-                201, {"token": token, "subject": body["subject"], "expires_at": expires.isoformat(timespec="seconds")}
+                201,
+                {
+                    "token": token,
+                    "subject": body["subject"],
+                    "expires_at": self.token_expires_at or expires.isoformat(timespec="seconds"),
+                },
             )
         return error(404, f"no such endpoint: {method} {path}")
 

@@ -4,10 +4,13 @@ printed."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import signal
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from automation.spec.exitcodes import ExitCode
 
@@ -239,3 +242,136 @@ def test_a_dangling_credentials_link_is_one_line_before_iam_is_changed(fba: Fba,
     assert "which does not exist" in result.levels("ERROR")[-1]["message"]
     assert node.iam_state.admins() == []  # nothing was created that the node cannot record
     assert node.credentials_path.is_symlink()
+
+
+def test_credentials_at_a_marker_name_is_refused_before_any_request(fba: Fba, node: Node) -> None:
+    """Break 10, G9: the marker was written over the only copy of the admin password."""
+    node.write_token()
+    config = node.config()
+    config["iam"]["credentials_path"] = str(fba.state_dir / ".iam-initialized")
+    fba.write_config(config)
+
+    result = fba.run("iam-setup")
+
+    assert result.rc == ExitCode.INVALID, result.describe()
+    assert "iam.credentials_path and .iam-initialized in the state dir are the same file" in result.last["message"]
+    assert node.iam.requests == []
+    assert markers_in(fba.state_dir) == []
+
+
+@pytest.mark.parametrize("status", ["created", "created-elsewhere"])
+def test_a_surviving_credentials_file_does_not_stand_for_the_admin(fba: Fba, node: Node, status: str) -> None:
+    """Break 10, G12: a file from an earlier install said `created`; the IAM had no admin."""
+    password = "old-cluster-pw" if status == "created" else None
+    node.credentials_path.parent.mkdir(parents=True, exist_ok=True)
+    node.credentials_path.write_text(
+        json.dumps(
+            {
+                "admin_user": "admin",
+                "admin_password": password,
+                "admin_status": status,
+                "iam_url": "http://10.0.0.9:8080",
+            }
+        )
+    )
+    node.credentials_path.chmod(0o600)
+    node.write_token()
+    fba.write_config(node.config())
+
+    result = fba.run("iam-setup")
+
+    assert result.rc == ExitCode.OK, result.describe()
+    assert node.iam_state.admins() == ["admin"]
+    creds = _creds(node)
+    assert creds["admin_status"] == "created"
+    assert creds["admin_password"] == node.iam_state.users["admin"]["password"]
+    if password:
+        assert creds["admin_password"] == password  # the stored password became true
+    _assert_quiet(node, result)
+
+
+def test_a_created_file_whose_admin_the_iam_lacks_beside_another_admin_fails(fba: Fba, node: Node) -> None:
+    node.iam_state.add_user("root", password="roots-password")
+    node.credentials_path.parent.mkdir(parents=True, exist_ok=True)
+    node.credentials_path.write_text(
+        json.dumps({"admin_user": "admin", "admin_password": "old-cluster-pw", "admin_status": "created"})
+    )
+    node.credentials_path.chmod(0o600)
+    node.write_token()
+    fba.write_config(node.config())
+
+    result = fba.run("iam-setup")
+
+    assert result.rc == ExitCode.FAILED, result.describe()
+    assert "from another cluster" in result.last["message"]
+    assert _creds(node)["admin_password"] == "old-cluster-pw"  # never dropped
+    assert markers_in(fba.state_dir) == []
+
+
+def test_users_that_are_not_admins_are_not_counted_as_admins(fba: Fba, node: Node) -> None:
+    """Break 10, G13: an IAM that ignores `?role=admin` answers every user."""
+    node.iam_state.ignores_role_filter = True
+    node.iam_state.add_user("svc-backup", role="user", password="backup-pw")
+    node.write_token()
+    fba.write_config(node.config())
+
+    result = fba.run("iam-setup")
+
+    assert result.rc == ExitCode.OK, result.describe()
+    assert sorted(node.iam_state.admins()) == ["admin"]
+    assert _creds(node)["admin_status"] == "created"
+    _assert_quiet(node, result)
+
+
+def test_a_plain_user_holding_the_admin_name_is_an_error_not_another_nodes_admin(fba: Fba, node: Node) -> None:
+    """Break 10, G13: 409 "user exists" for a plain user named `admin` was read as "created by
+    another node": exit 0 with no admin."""
+    node.iam_state.add_user("admin", role="user", password="plain-pw")
+    node.write_token()
+    fba.write_config(node.config())
+
+    result = fba.run("iam-setup")
+
+    assert result.rc == ExitCode.FAILED, result.describe()
+    assert "taken by a user that is not an admin" in result.last["message"]
+    assert markers_in(fba.state_dir) == []
+    _assert_quiet(node, result)
+
+
+def test_a_node_token_expired_on_arrival_is_a_bad_response(fba: Fba, node: Node) -> None:
+    """Break 10, G11: exit 0 said "node token stored" for a token nothing could use."""
+    node.iam_state.token_expires_at = "2020-01-01T00:00:00Z"
+    node.write_token()
+    fba.write_config(node.config())
+
+    result = fba.run("iam-setup")
+
+    assert result.rc == ExitCode.FAILED, result.describe()
+    assert cause(result.last) == "bad response"
+    assert "already expired" in result.last["message"]
+    assert markers_in(fba.state_dir) == []
+    _assert_quiet(node, result)
+
+
+@pytest.mark.parametrize("left_s", [-60, 120])
+def test_a_stored_node_token_expired_or_about_to_is_renewed(fba: Fba, node: Node, left_s: int) -> None:
+    """Break 10, G11: the marker short-circuited every later run ("nothing to do")."""
+    node.write_token()
+    fba.write_config(node.config())
+    first = fba.run("iam-setup")
+    assert first.rc == ExitCode.OK, first.describe()
+    creds = _creds(node)
+    old_token = creds["node_token"]
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=left_s)
+    creds["node_token_expires_at"] = soon.isoformat(timespec="seconds")
+    node.credentials_path.write_text(json.dumps(creds))
+
+    again = fba.run("iam-setup")
+
+    assert again.rc == ExitCode.OK, again.describe()
+    renewed = _creds(node)
+    assert renewed["node_token"] != old_token and renewed["node_token"] in node.iam_state.issued
+    assert dt.datetime.fromisoformat(renewed["node_token_expires_at"]) > soon
+    assert renewed["admin_status"] == "created" and renewed["admin_password"] == creds["admin_password"]
+    assert node.iam_state.admins() == ["admin"]
+    _assert_quiet(node, first, again)

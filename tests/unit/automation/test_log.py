@@ -54,3 +54,32 @@ def test_a_closed_or_broken_stream_loses_the_line_not_the_step() -> None:
     for stream in (_Gone(BrokenPipeError(32, "Broken pipe")), _Gone(ValueError("I/O operation on closed file"))):
         Logger(stream=stream).error("still running")
     Logger(stream=None).info("stdout closed at start-up: sys.stdout is None")  # type: ignore[arg-type]
+
+
+def test_a_secret_cut_by_an_excerpt_or_escaped_never_printed() -> None:
+    """Break 10, G7: only whole copies were redacted; a peer's echo cut at the excerpt's 200
+    bytes, or JSON-escaped, or percent-encoded, reached the journal."""
+    token = "4f" * 32
+    quoted = 'Tok3n"With\\Quote-abcdefgh'
+    out = io.StringIO()
+    log = Logger(stream=out)
+    log.redactor.add(token)
+    log.redactor.add(quoted)
+    body = json.dumps({"error": "invalid token", "received": f"Bearer {token}"})
+    cut = body[: body.index(token) + 37] + "..."
+    log.error(f"HTTP 401: {cut}")
+    log.error(f"HTTP 401: {json.dumps({'received': quoted})}")
+    log.error(f"HTTP 401: {json.dumps({'received': quoted})[:26]}")
+    log.error("url", url="http://x/?t=Tok3n%22With%5CQuote-abcdefgh")
+    text = out.getvalue()
+    assert token[:8] not in text and "Tok3n" not in text, text
+    assert text.count("[REDACTED]") == 4, text
+
+
+def test_short_secrets_and_unrelated_text_are_kept() -> None:
+    out = io.StringIO()
+    log = Logger(stream=out)
+    log.redactor.add("abcdefghijkl")
+    log.redactor.add("pw12")
+    log.info("abcdefg abcdefgX pw1 abcdefghZZ")
+    assert "abcdefg abcdefgX pw1 [REDACTED]ZZ" in out.getvalue()

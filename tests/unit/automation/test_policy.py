@@ -88,3 +88,13 @@ def test_retry_after_date_in_the_past_means_now() -> None:
 def test_retry_after_unreadable_is_none() -> None:
     for header in (None, "", "soon", "-5", "1.5", "Mon, 99 Foo 2027 99:99:99 GMT"):
         assert parse_retry_after(header, now_wall=WALL_EPOCH) is None, header
+
+
+def test_retry_after_http_date_counts_from_the_answers_date() -> None:
+    """Break 10, G10 (RFC 9110, 10.2.3): the peer's Date, not our clock, is "now"."""
+    ahead = WALL_EPOCH + 3600
+    header = formatdate(ahead + 2, usegmt=True)
+    assert parse_retry_after(header, now_wall=WALL_EPOCH, date=formatdate(ahead, usegmt=True)) == 2.0
+    assert parse_retry_after(header, now_wall=WALL_EPOCH, date="not a date") == 3602.0
+    assert parse_retry_after(header, now_wall=WALL_EPOCH, date=formatdate(ahead + 10, usegmt=True)) == 0.0
+    assert parse_retry_after("5", now_wall=WALL_EPOCH, date=formatdate(ahead, usegmt=True)) == 5.0

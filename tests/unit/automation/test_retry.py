@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from email.utils import formatdate
 from typing import Any
 
 import pytest
@@ -199,6 +200,17 @@ def test_classify_reads_retry_after_as_date_and_quotes_a_rejection() -> None:
     never = classify(_reply(401, body=b'{"error": "token expired"}'), clock=fake.clock(), method="POST")
     assert never.verdict is Verdict.PERMANENT
     assert never.detail == 'HTTP 401 from POST http://peer/x: {"error": "token expired"}'
+
+
+def test_an_http_date_retry_after_counts_from_the_answers_date_not_our_clock() -> None:
+    """Break 10, G10: a peer 1 h ahead said "in 2 s" as a date; read against our clock it was
+    3602 s, beyond every deadline, and the step ended at once."""
+    fake = FakeClock()
+    ahead = WALL_EPOCH + 3600
+    headers = {"date": formatdate(ahead, usegmt=True), "retry-after": formatdate(ahead + 2, usegmt=True)}
+    assert classify(_reply(503, headers), clock=fake.clock()).retry_after == 2.0
+    no_date = {"retry-after": formatdate(ahead + 2, usegmt=True)}
+    assert classify(_reply(503, no_date), clock=fake.clock()).retry_after == 3602.0  # our clock without one
 
 
 def test_expected_statuses_are_done_others_follow_the_table() -> None:
