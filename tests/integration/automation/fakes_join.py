@@ -69,3 +69,14 @@ def hint_leader_at(leader: FakeServer, view: dict[str, Any], how: str, url: str,
     else:
         leader.script("GET", "/admin/members", Answer(421, {"error": "not the leader"}, {"X-Leader-URL": url}),
                       repeat_last=True)  # fmt: skip
+
+
+def stale_leader(servers: Any, *, term: int = 3, members: tuple[dict[str, str], ...] = ()) -> FakeServer:
+    """A leader cut off from the others (break 10, G2/G3): it still names itself leader of
+    `term`, claims quorum, lists `members` (what was true in its term) and answers a DELETE of
+    anyone else 404 "not a member", as a real cut-off old leader does."""
+    cluster = Cluster(leader_id="old0", leader_raft_addr="127.0.0.8:2380", term=term)
+    server: FakeServer = servers.start("stale", cluster=cluster)
+    for member in members:
+        cluster.add_member(member["id"], member["raft_addr"], member.get("api_url", ""))
+    return server
