@@ -316,10 +316,9 @@ class Joiner:
             held = self._hold_add(url, judgement.detail)
             if held is not None:
                 return held
-        self._refuse_if_own_service_elsewhere(url, view)
-        return self._add(url, t)
+        return self._refuse_if_own_service_elsewhere(url, view) or self._add(url, t)
 
-    def _refuse_if_own_service_elsewhere(self, url: str, cluster: MemberView) -> None:
+    def _refuse_if_own_service_elsewhere(self, url: str, cluster: MemberView) -> Retry | None:
         """Before an add: this node's own service must not already be in another cluster.
 
         A service started with a bootstrap configuration by mistake forms a one-node cluster of
@@ -332,6 +331,10 @@ class Joiner:
         API is never asked for `/admin/*`. An answer we cannot read vetoes nothing (the health
         wait saw it up).
 
+        The veto ends the join, so it is judged against the newest term too (`_outvoted`): a
+        stale leader's list lacks a leader elected after it was cut off; then the hop (None: the
+        add may go ahead).
+
         Raises:
             MembershipConflict: exit 3, cause "own service in another cluster"."""
         own = self.ctx.config.local_api_url(self.service)
@@ -339,12 +342,15 @@ class Joiner:
         try:
             reply = self.ctx.http.request("GET", health, timeout=self.deadline.cap(self.policy.request_timeout_s))
         except TransportError:
-            return
+            return None
         body = reply.json_object() if reply.ok else {}
         leader = body.get("leader")
         leader_id = leader.get("id") if isinstance(leader, dict) else leader
         if not isinstance(leader_id, str) or not leader_id or cluster.find(leader_id) is not None:
-            return
+            return None
+        outvoted = self._outvoted(url, cluster)
+        if outvoted is not None:
+            return outvoted
         listed = body.get("members")
         ids = [m.get("id") for m in listed if isinstance(m, dict)] if isinstance(listed, list) else []
         members = ", ".join(i for i in ids if isinstance(i, str)) or "none"

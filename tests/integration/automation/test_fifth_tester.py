@@ -9,7 +9,7 @@ from automation.spec.markers import MarkerIdentity
 
 from .conftest import NODE_ID, RAFT_ADDR, Fba, Node, Servers
 from .expect import JOINED, markers_in
-from .fakes_join import stale_leader, write_marker, write_old_marker
+from .fakes_join import own_health, stale_leader, write_marker, write_old_marker
 from .reports import healthy_node, summary_of
 
 JOIN = ("join", "--service", "chainfire")
@@ -116,3 +116,21 @@ def test_a_leave_is_not_ended_by_a_stale_leader_that_cannot_be_outvoted(fba: Fba
 
     assert result.rc not in (ExitCode.OK, ExitCode.ALREADY_DONE), result.describe()
     assert markers_in(fba.state_dir) != [], result.describe()
+
+
+def test_a_stale_leaders_list_does_not_veto_the_add(fba: Fba, node: Node, servers: Servers) -> None:
+    """G2's kind in the join's veto (break 9, F2): this node's own chainfire follows the leader
+    of term 9, which the stale leader's list (term 3) does not list; that list ended the join
+    "own service in another cluster", exit 3. Now the later term's list is the one judged."""
+    leader = node.leader()
+    node.clusters["chainfire"].term = 9
+    leader_id = node.clusters["chainfire"].leader_id
+    node.chainfire.script("GET", "/health", own_health(node, leader_id, "follower"), repeat_last=True)
+    stale = stale_leader(servers)
+    fba.write_config(_behind_stale(node, stale.url, leader.url))
+
+    result = fba.run(*JOIN)
+
+    assert result.rc == ExitCode.OK, result.describe()
+    assert len(leader.requests_to("POST", "/admin/member/add")) == 1
+    assert stale.requests_to("POST", "/admin/member/add") == []
