@@ -10,6 +10,8 @@ the leader's member list:
 - not listed, or listed under another address, by a settled list: not trusted; the join runs
   and joins this node as itself (a clone becomes a new member, a conflict is named);
 - no leader answered within the check's budget (or none could say): trusted, with a WARN.
+A leader's list whose Raft `term` is older than another candidate names is no answer either
+way (`discovery.newer_leader`, break 10, G2): the later term's leader is asked instead.
 """
 
 from __future__ import annotations

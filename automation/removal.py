@@ -2,6 +2,8 @@
 a member" answer (404, 410, or an error saying so) is a proof. Only the leader's member list
 is: it must not list the member, with quorum and no change in flight (or `committed: true`),
 before `leave` reports success and drops this node's markers.
+A leader whose `term` is older than one another candidate names is no such leader: its list,
+and its "not a member", prove nothing (`discovery.newer_leader`, break 10, G3).
 
 The list is read as the join reads it (`automation.join`): from the node that answered the
 DELETE first, then from whichever leader a list or a redirect names (a list that names another
