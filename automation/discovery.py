@@ -29,9 +29,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from automation.errors import ConfigError
-from automation.http import Response
+from automation.http import HttpClient, Response, TransportError
 from automation.log import Logger
-from automation.membership import MemberView
+from automation.membership import MemberView, parse_view
 from automation.policy import SYSTEM_CLOCK, Clock, Deadline, parse_retry_after
 from automation.spec.causes import Cause
 from automation.spec.config import ClusterConfig, with_port
@@ -170,6 +170,50 @@ def foreign_list(config: ClusterConfig, service: Service, view: MemberView) -> s
     return None
 
 
+def newer_leader(
+    http: HttpClient, finder: LeaderFinder, url: str, view: MemberView, budget: Deadline, request_timeout_s: float
+) -> tuple[str, str, int] | None:
+    """The one rule before a leader's list ends a step or changes state (break 9, F20; break 10,
+    G2/G3): a leader of a LATER term named by another candidate, as (its URL, the witness that
+    named it, the term), or None when no candidate asked knows a later term than `view`'s.
+
+    A leader cut off from the others (paused, partitioned) still names itself, may claim
+    quorum, and lists what was true in its term: a member removed since, or not one added
+    since. Its list proves nothing either way: neither "a member" (join, marker check, report)
+    nor "not a member"/"gone" (leave). So every other candidate is asked once for its list,
+    within `budget` (the callers give it two request timeouts, inside their own deadline;
+    candidates that do not answer cannot hold a conclusion for longer); the highest term among
+    the settled lists that name a leader wins. A candidate set aside (no answer, a Retry-After
+    not yet over) is not asked: its pause holds for witness reads too. A list without a `term`
+    is not compared (then the leader's list stands, as before)."""
+    if view.term is None:
+        return None
+    best: tuple[str, str, int] | None = None
+    for other in finder.candidates():
+        if same_peer(other, url) or finder.held(other) or budget.expired():
+            continue
+        try:
+            reply = http.request("GET", f"{other}/admin/members", timeout=budget.cap(request_timeout_s))
+        except TransportError:
+            continue
+        seen = parse_view(reply) if reply.ok else None
+        if seen is None or seen.term is None or not seen.leader_url or seen.unsettled():
+            continue
+        if foreign_list(finder.config, finder.service, seen):
+            continue
+        leader = finder.normalise(seen.leader_url)
+        if leader is None or same_peer(leader, url) or seen.term <= max(view.term, best[2] if best else 0):
+            continue
+        best = (leader, other, seen.term)
+    if best is not None:
+        finder.log.warn(
+            f"{url}'s member list is of term {view.term}, but {best[1]} names leader {best[0]} in term {best[2]}: "
+            "a stale leader's list proves nothing; asking that leader",
+            leader_url=best[0],
+        )
+    return best
+
+
 @dataclass
 class _Strikes:
     count: int = 0
@@ -305,6 +349,8 @@ class LeaderFinder:
 
     def _set_aside(self, url: str) -> bool:
         return self._strikes(url).until > self.clock.monotonic()
+
+    held = _set_aside  # public: `newer_leader` asks no witness that is set aside
 
     def next(self) -> str:
         """The hinted leader if any, else the candidates in turn, skipping those set aside; when

@@ -34,7 +34,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from automation.context import Context
-from automation.discovery import MIN_GAP_S, LeaderFinder, foreign_list, leader_hint, leaderless
+from automation.discovery import MIN_GAP_S, LeaderFinder, foreign_list, leader_hint, leaderless, newer_leader
 from automation.errors import FbaError, JoinFailed, MembershipConflict, StepFailed
 from automation.health import wait_healthy
 from automation.http import Response, TransportError
@@ -48,7 +48,6 @@ from automation.membership import (
     judge,
     names_us,
     parse_member,
-    parse_view,
     read_view,
 )
 from automation.policy import Deadline, join_policy
@@ -299,10 +298,7 @@ class Joiner:
         if judgement.verdict is Proof.CONFLICT:
             self._conflict(judgement.detail)
         if judgement.verdict is Proof.PROVEN:
-            newer = None if self.added_by_us else self._newer_leader(url, view)
-            if newer is not None and self.finder.learn(newer):
-                return Outcome(Verdict.HOP, Cause.NOT_LEADER, f"{url}'s list is of an older term than {newer}'s")
-            return self._joined()
+            return self._outvoted(url, view) or self._joined()
         if judgement.verdict is Proof.PENDING:
             self.log.info("Waiting: listed, but membership not proven yet", detail=judgement.detail, leader_url=url)
             self.finder.prefer(url)
@@ -320,10 +316,9 @@ class Joiner:
             held = self._hold_add(url, judgement.detail)
             if held is not None:
                 return held
-        self._refuse_if_own_service_elsewhere(url, view)
-        return self._add(url, t)
+        return self._refuse_if_own_service_elsewhere(url, view) or self._add(url, t)
 
-    def _refuse_if_own_service_elsewhere(self, url: str, cluster: MemberView) -> None:
+    def _refuse_if_own_service_elsewhere(self, url: str, cluster: MemberView) -> Retry | None:
         """Before an add: this node's own service must not already be in another cluster.
 
         A service started with a bootstrap configuration by mistake forms a one-node cluster of
@@ -336,6 +331,10 @@ class Joiner:
         API is never asked for `/admin/*`. An answer we cannot read vetoes nothing (the health
         wait saw it up).
 
+        The veto ends the join, so it is judged against the newest term too (`_outvoted`): a
+        stale leader's list lacks a leader elected after it was cut off; then the hop (None: the
+        add may go ahead).
+
         Raises:
             MembershipConflict: exit 3, cause "own service in another cluster"."""
         own = self.ctx.config.local_api_url(self.service)
@@ -343,12 +342,15 @@ class Joiner:
         try:
             reply = self.ctx.http.request("GET", health, timeout=self.deadline.cap(self.policy.request_timeout_s))
         except TransportError:
-            return
+            return None
         body = reply.json_object() if reply.ok else {}
         leader = body.get("leader")
         leader_id = leader.get("id") if isinstance(leader, dict) else leader
         if not isinstance(leader_id, str) or not leader_id or cluster.find(leader_id) is not None:
-            return
+            return None
+        outvoted = self._outvoted(url, cluster)
+        if outvoted is not None:
+            return outvoted
         listed = body.get("members")
         ids = [m.get("id") for m in listed if isinstance(m, dict)] if isinstance(listed, list) else []
         members = ", ".join(i for i in ids if isinstance(i, str)) or "none"
@@ -371,6 +373,9 @@ class Joiner:
         if judgement.verdict is Proof.CONFLICT:
             self._conflict(judgement.detail)
         if judgement.verdict is Proof.PROVEN:
+            outvoted = self._outvoted(url, view)
+            if outvoted is not None:
+                return outvoted
             self.log.info("This node is the leader now, as the list of a peer says", leader_url=url)
             return self._joined()
         detail = (
@@ -409,39 +414,21 @@ class Joiner:
         self.adds += 1
         self.add_again_at = self.ctx.clock.monotonic() + self.policy.backoff(self.adds)
 
-    def _newer_leader(self, url: str, view: MemberView) -> str | None:
-        """Before "already a member" is believed: a leader of a later term named by another peer.
-
-        A leader cut off from the others (paused, partitioned) still names itself, may claim
-        quorum, and lists what was true in its term: a member removed since (break 9, F20: exit 2
-        and a marker on one stale list, nobody else asked). A join that made no add asks the
-        other candidates, one settled list being enough: the URL of the leader that list names
-        when its term is later than `view`'s; None when none is (or no term can be compared:
-        then the leader's list stands, as before). Bounded by two request timeouts (candidates
-        that do not answer must not hold a node that is a member) within the join's deadline."""
-        if view.term is None:
-            return None
+    def _outvoted(self, url: str, view: MemberView) -> Retry | None:
+        """Before `url`'s list proves the join: a hop to the leader of a later term when another
+        candidate names one (`discovery.newer_leader`, the rule every conclusion from a leader's
+        list shares: break 9, F20; break 10, G2/G3), else None (the list stands)."""
         budget = Deadline.start(min(self.deadline.remaining(), 2 * self.policy.request_timeout_s), self.ctx.clock)
-        for other in self.finder.candidates():
-            if self.finder.same_peer(other, url) or budget.expired():
-                continue
-            try:
-                reply = self.ctx.http.request("GET", f"{other}/admin/members", timeout=budget.cap(budget.remaining()))
-            except TransportError:
-                continue
-            seen = parse_view(reply) if reply.ok else None
-            if seen is None or seen.term is None or not seen.leader_url or seen.unsettled():
-                continue
-            leader = self.finder.normalise(seen.leader_url)
-            if seen.term > view.term and leader is not None and not self.finder.same_peer(leader, url):
-                self.log.warn(
-                    f"{url} lists this node in term {view.term}, but {other} names leader {leader} in term "
-                    f"{seen.term}: asking that leader",
-                    leader_url=leader,
-                )
-                return leader
-            return None  # a later witness agrees (or knows no newer term): the list stands
-        return None
+        newer = newer_leader(self.ctx.http, self.finder, url, view, budget, self.policy.request_timeout_s)
+        if newer is None:
+            return None
+        if self.finder.learn(newer[0]):
+            return Outcome(Verdict.HOP, Cause.NOT_LEADER, f"{url}'s list is of an older term than {newer[0]}'s")
+        # The later term's leader cannot be asked now (set aside): wait for it, never believe
+        # the older list meanwhile.
+        self._set_aside(url, Cause.NOT_LEADER)
+        return Outcome(Verdict.BUSY, Cause.NOT_LEADER, f"{url}'s list is of term {view.term}, {newer[1]} names "
+                       f"{newer[0]} in term {newer[2]}", delay=0)  # fmt: skip
 
     def _joined(self) -> ExitCode:
         self.ctx.failpoints.hit("join.after-verify")

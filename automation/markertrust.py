@@ -10,6 +10,8 @@ the leader's member list:
 - not listed, or listed under another address, by a settled list: not trusted; the join runs
   and joins this node as itself (a clone becomes a new member, a conflict is named);
 - no leader answered within the check's budget (or none could say): trusted, with a WARN.
+A leader's list whose Raft `term` is older than another candidate names is no answer either
+way (`discovery.newer_leader`, break 10, G2): the later term's leader is asked instead.
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from automation.context import Context
-from automation.discovery import LeaderFinder, foreign_list, leader_hint
+from automation.discovery import LeaderFinder, foreign_list, leader_hint, newer_leader
 from automation.errors import MarkerError
 from automation.http import TransportError
 from automation.log import Logger
 from automation.markers import MarkerState, Ownership
-from automation.membership import Judgement, Proof, judge, parse_view
+from automation.membership import Judgement, MemberView, Proof, judge, parse_view
 from automation.policy import Deadline
 from automation.spec.config import ClusterConfig, JoinConfig
 from automation.spec.markers import MarkerIdentity, Service
@@ -151,7 +153,7 @@ def ask_leader(
             # A peer names this node as the leader: its list, if it lists us settled, is the
             # proof (as for the join, `Joiner._led_by_us`); our own API is never asked.
             named = judge(view, me.node_id, me.raft_addr)
-            if named.verdict is Proof.PROVEN:
+            if named.verdict is Proof.PROVEN and not _outvoted(ctx, finder, url, view, deadline, join_cfg):
                 return LeaderAnswer(url, named, leader_is_us=True)
             finder.forget()
             continue
@@ -169,5 +171,25 @@ def ask_leader(
         if judgement.verdict is Proof.ABSENT and view.unsettled():
             finder.forget()
             continue  # a cluster that cannot commit cannot say we are not a member
+        if _outvoted(ctx, finder, url, view, deadline, join_cfg):
+            continue  # the later term's leader is asked next (within the check's budget)
         return LeaderAnswer(url, judgement)
     return None
+
+
+def _outvoted(
+    ctx: Context, finder: LeaderFinder, url: str, view: MemberView, deadline: Deadline, join_cfg: JoinConfig
+) -> bool:
+    """Whether another candidate names a leader of a later term than `url`'s list
+    (`discovery.newer_leader`, the rule shared by every conclusion from a leader's list: a
+    stale leader re-stamped a hand-written marker as ours from its old list, break 10, G2, and
+    every later boot trusted it without a request). Then that leader is asked next, if it may
+    be; `url`'s list is never the answer, whatever that leader says or whether it answers (no
+    answer at all: the marker is trusted as it is, not re-written, and checked again next start)."""
+    newer = newer_leader(ctx.http, finder, url, view, deadline.sub(2 * join_cfg.request_timeout_s),
+                         join_cfg.request_timeout_s)  # fmt: skip
+    if newer is None:
+        return False
+    if not finder.learn(newer[0]):
+        finder.forget()
+    return True

@@ -2,6 +2,8 @@
 a member" answer (404, 410, or an error saying so) is a proof. Only the leader's member list
 is: it must not list the member, with quorum and no change in flight (or `committed: true`),
 before `leave` reports success and drops this node's markers.
+A leader whose `term` is older than one another candidate names is no such leader: its list,
+and its "not a member", prove nothing (`discovery.newer_leader`, break 10, G3).
 
 The list is read as the join reads it (`automation.join`): from the node that answered the
 DELETE first, then from whichever leader a list or a redirect names (a list that names another
@@ -16,7 +18,7 @@ and the detail of the last read; `automation.leave` says what became of the mark
 from __future__ import annotations
 
 from automation.context import Context
-from automation.discovery import MIN_GAP_S, LeaderFinder, base_url, foreign_list, leader_hint
+from automation.discovery import MIN_GAP_S, LeaderFinder, base_url, foreign_list, leader_hint, newer_leader
 from automation.errors import StepFailed
 from automation.http import TransportError
 from automation.log import Logger
@@ -136,6 +138,19 @@ def confirm_removed(
             finder.clear(where)
         return view
 
+    def outvoted(where: str, view: MemberView) -> Outcome[str] | None:
+        """Before `where`'s list ends the leave (gone, or "still listed" after a "not a member"):
+        the leader of a later term, when another candidate names one (`discovery.newer_leader`,
+        the rule every conclusion from a leader's list shares). A cut-off old leader answers
+        404 "not a member" for a member it never saw, and its list lacks it (break 10, G3:
+        exit 2, the marker deleted, while the leader of term 9 still listed this node)."""
+        budget = deadline.sub(2 * cfg.request_timeout_s)
+        newer = newer_leader(ctx.http, finder, where, view, budget, cfg.request_timeout_s)
+        if newer is None:
+            return None
+        detail = f"{where}'s list is of term {view.term}, {newer[1]} names leader {newer[0]} in term {newer[2]}"
+        return hop(where, newer[0]) or set_aside(where, Cause.NOT_LEADER, f"{detail}, which cannot be asked now")
+
     def step(t: Try) -> Outcome[str]:
         where = finder.take(deadline, may_end=False)  # set aside, or the per-peer rate limit
         if where is None:
@@ -147,6 +162,11 @@ def confirm_removed(
             return view
         finder.end_chain()
         judgement = judge_removed(view, member, raft_addr)
+        settled = view.leader_url is not None and not view.unsettled()
+        if judgement.verdict is Proof.PROVEN or (claim is not None and not resent and settled):
+            later = outvoted(where, view)
+            if later is not None:
+                return later
         if judgement.verdict is Proof.PROVEN:
             return done(where)
         finder.prefer(where)  # the leader's list: read it again

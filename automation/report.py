@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from automation import pathroles
 from automation.context import Context
-from automation.discovery import LeaderFinder, base_url, foreign_list, same_peer
+from automation.discovery import LeaderFinder, base_url, foreign_list, newer_leader, same_peer
 from automation.errors import StepFailed
 from automation.http import Response, TransportError
 from automation.log import Logger
@@ -145,15 +145,18 @@ class _Probe:
         candidates (never this node's own API), following a list's `leader` once. A peer's
         list that names this node as the leader counts too (only a member wins an election in
         the peer's cluster). One request each, within the report's budget: (None, why) when
-        no candidate gave the leader's list."""
+        no candidate gave the leader's list. Then the rule every conclusion from a leader's
+        list shares (`_newest`): a stale leader's list is not the cluster's."""
         missed: list[str] = []
         for candidate in finder.candidates():
             view, said = self.member_list(service, candidate)
             if view is not None and view.leader_url and finder.is_own(view.leader_url):
-                return view, f"{said}, which names this node the leader"
+                return self._newest(service, finder, candidate, view, f"{said}, which names this node the leader")
             leader = finder.normalise(view.leader_url) if view is not None and view.leader_url else None
+            source = candidate
             if view is not None and leader is not None and not same_peer(leader, candidate):
                 view, said = self.member_list(service, leader)
+                source = leader
                 named = finder.normalise(view.leader_url) if view is not None and view.leader_url else None
                 if view is not None and not same_peer(named, leader):
                     said = f"{said} names leader {view.leader_url}, not itself"
@@ -161,9 +164,30 @@ class _Probe:
             elif view is not None and leader is None:
                 view, said = None, f"{said} names no leader"
             if view is not None:
-                return view, said
+                return self._newest(service, finder, source, view, said)
             missed.append(said)
         return None, "; ".join(missed) or "no peer configured"
+
+    def _newest(
+        self, service: Service, finder: LeaderFinder, url: str, view: MemberView, said: str
+    ) -> tuple[MemberView | None, str]:
+        """`view` (read from `url`), unless another candidate names a leader of a later term
+        (`discovery.newer_leader`, as the join, the marker check and the leave judge): then that
+        leader's own list, or none. A leader cut off from the others still names itself, claims
+        quorum and lists what was true in its term (break 10, G2: "Cluster healthy" from the
+        list of term 3, while the leader of term 9 did not list this node). Within two request
+        timeouts of the report's budget."""
+        newer = newer_leader(self.ctx.http, finder, url, view, self.deadline.sub(2 * REQUEST_TIMEOUT_S),
+                             REQUEST_TIMEOUT_S)  # fmt: skip
+        if newer is None:
+            return view, said
+        leader, witness, term = newer
+        later, later_said = self.member_list(service, leader)
+        named = finder.normalise(later.leader_url) if later is not None and later.leader_url else None
+        if later is not None and same_peer(named, leader) and (later.term is None or later.term >= term):
+            return later, later_said
+        stale = f"{said} is of term {view.term}, but {witness} names leader {leader} in term {term}"
+        return None, f"{stale}, whose own list was not read ({later_said})"
 
     def membership(self, service: Service) -> list[Check]:
         """This node's membership as the leader's list says (the join's rule: our own service

@@ -10,6 +10,7 @@ from typing import Any
 
 from automation.spec.markers import MarkerIdentity, render_marker
 
+from .conftest import NODE_ID, RAFT_ADDR, Node, Servers
 from .fakes import Answer, Cluster, FakeServer
 
 
@@ -69,3 +70,22 @@ def hint_leader_at(leader: FakeServer, view: dict[str, Any], how: str, url: str,
     else:
         leader.script("GET", "/admin/members", Answer(421, {"error": "not the leader"}, {"X-Leader-URL": url}),
                       repeat_last=True)  # fmt: skip
+
+
+def stale_leader(servers: Servers, *, term: int = 3, members: tuple[dict[str, str], ...] = ()) -> FakeServer:
+    """A leader cut off from the others (break 10, G2/G3): it still names itself leader of
+    `term`, claims quorum, lists `members` (what was true in its term) and answers a DELETE of
+    anyone else 404 "not a member", as a real cut-off old leader does."""
+    cluster = Cluster(leader_id="old0", leader_raft_addr="127.0.0.8:2380", term=term)
+    server: FakeServer = servers.start("stale", cluster=cluster)
+    for member in members:
+        cluster.add_member(member["id"], member["raft_addr"], member.get("api_url", ""))
+    return server
+
+
+def own_health(node: Node, leader_id: str, role: str) -> Answer:
+    """This node's chainfire `/health` (the contract's Health) naming `leader_id`."""
+    me = {"id": NODE_ID, "raft_addr": RAFT_ADDR, "api_url": node.chainfire.url}
+    return Answer(200, {"status": "ok", "service": "chainfire", "node_id": NODE_ID, "role": role,
+                        "leader": {"id": leader_id, "api_url": node.chainfire.url}, "term": 1, "members": [me],
+                        "has_quorum": True, "change_in_flight": False})  # fmt: skip

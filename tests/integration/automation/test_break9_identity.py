@@ -15,6 +15,7 @@ from automation.spec.markers import MarkerIdentity, render_marker
 from .conftest import NODE_ID, RAFT_ADDR, Fba, Node, Servers, cause
 from .expect import INITIALIZED, JOINED, markers_in
 from .fakes import Answer
+from .fakes_join import own_health
 
 JOIN = ("join", "--service", "chainfire")
 LEAVE = ("leave", "--service", "chainfire")
@@ -63,20 +64,12 @@ def test_a_leave_confirmed_by_a_leader_naming_itself_in_another_spelling(fba: Fb
     assert markers_in(fba.state_dir) == []
 
 
-def _own_health(node: Node, leader_id: str, role: str) -> Answer:
-    """This node's chainfire `/health` (the contract's Health) naming `leader_id`."""
-    me = {"id": NODE_ID, "raft_addr": RAFT_ADDR, "api_url": node.chainfire.url}
-    return Answer(200, {"status": "ok", "service": "chainfire", "node_id": NODE_ID, "role": role,
-                        "leader": {"id": leader_id, "api_url": node.chainfire.url}, "term": 1, "members": [me],
-                        "has_quorum": True, "change_in_flight": False})  # fmt: skip
-
-
 def test_a_node_whose_own_service_formed_its_own_cluster_is_not_added(fba: Fba, node: Node) -> None:
     """Finding 2: this node's chainfire was started as a bootstrap node (a one-node cluster of
     its own, its own leader). The join added it to the real cluster (a member that never takes
     part) and wrote the marker, exit 0. Now: no add, exit 3, the cause named."""
     leader = node.leader()
-    node.chainfire.script("GET", "/health", _own_health(node, NODE_ID, "leader"), repeat_last=True)
+    node.chainfire.script("GET", "/health", own_health(node, NODE_ID, "leader"), repeat_last=True)
     fba.write_config(node.config(join={"deadline_s": 8}))
 
     result = fba.run(*JOIN)
@@ -94,7 +87,7 @@ def test_a_node_whose_own_service_follows_the_cluster_is_added(fba: Fba, node: N
     (a join re-run after its add, say) or names no leader (joining) is no reason to refuse."""
     leader = node.leader()
     leader_id = node.clusters["chainfire"].leader_id
-    node.chainfire.script("GET", "/health", _own_health(node, leader_id, "follower"), repeat_last=True)
+    node.chainfire.script("GET", "/health", own_health(node, leader_id, "follower"), repeat_last=True)
     fba.write_config(node.config(join={"deadline_s": 8}))
 
     result = fba.run(*JOIN)

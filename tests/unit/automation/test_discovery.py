@@ -223,3 +223,76 @@ def test_a_name_that_resolves_to_this_nodes_address_is_its_own_api(monkeypatch: 
     assert finder.is_own("http://vm:2479") is False  # flaredb's port: not chainfire's own API
     finder.candidates()
     assert lookups.count("vm") == 1  # resolved once per run, as spelt any way
+
+
+class ListPeers:
+    """Answers GET /admin/members per host (a dict, or None: no answer, using up the timeout)."""
+
+    def __init__(self, fake: FakeClock, lists: dict[str, dict[str, Any] | None]) -> None:
+        self.fake, self.lists = fake, lists
+        self.asked: list[str] = []
+
+    def request(self, method: str, url: str, *, timeout: float, **_: Any) -> Response:
+        from automation.http import TransportError
+        from automation.spec.causes import Cause
+
+        host = url.split("//")[1].split(":")[0]
+        self.asked.append(host)
+        body = self.lists.get(host)
+        if body is None:
+            self.fake.now += timeout
+            raise TransportError(f"{method} {url}: timed out", cause=Cause.HEADERS_TIMEOUT)
+        return Response(200, {}, json.dumps(body).encode(), url)
+
+
+def _list(leader: str, term: int) -> dict[str, Any]:
+    member = {"id": leader, "raft_addr": f"{leader}:2380", "api_url": f"http://{leader}:2379"}
+    return {"members": [member], "leader": {"id": leader, "api_url": f"http://{leader}:2379"}, "term": term,
+            "has_quorum": True, "change_in_flight": False}  # fmt: skip
+
+
+def _view(term: int | None) -> Any:
+    from automation.membership import parse_view
+
+    body = {**_list("node01", 3), "term": term}
+    return parse_view(Response(200, {}, json.dumps(body).encode(), "http://node01:2379/admin/members"))
+
+
+def test_newer_leader_is_the_highest_later_term_among_the_witnesses() -> None:
+    """Break 10, G2/G3: the one rule every conclusion from a leader's list shares."""
+    from automation.discovery import newer_leader
+    from automation.policy import Clock, Deadline
+
+    finder, fake, _ = finder_with_clock(config())
+    clock = Clock(fake.monotonic, fake.sleep)
+    peers = ListPeers(fake, {"node02": _list("node02", 5), "node03": _list("node03", 9)})
+    found = newer_leader(peers, finder, "http://node01:2379", _view(3), Deadline.start(6.0, clock), 3.0)  # type: ignore[arg-type]
+    assert found == ("http://node03:2379", "http://node03:2379", 9)
+    assert sorted(peers.asked) == ["node02", "node03"]  # never the stale leader itself
+
+
+def test_newer_leader_asks_no_witness_set_aside_and_none_without_a_term() -> None:
+    from automation.discovery import newer_leader
+    from automation.policy import Clock, Deadline
+
+    finder, fake, _ = finder_with_clock(config())
+    clock = Clock(fake.monotonic, fake.sleep)
+    peers = ListPeers(fake, {"node02": _list("node02", 9), "node03": _list("node03", 9)})
+    assert newer_leader(peers, finder, "http://node01:2379", _view(None), Deadline.start(6.0, clock), 3.0) is None  # type: ignore[arg-type]
+    assert peers.asked == []  # a list without a term is not compared
+    finder.set_aside("http://node02:2379", "timed out", base_s=5.0, cap_s=5.0)
+    finder.set_aside("http://node03:2379", "timed out", base_s=5.0, cap_s=5.0)
+    assert newer_leader(peers, finder, "http://node01:2379", _view(3), Deadline.start(6.0, clock), 3.0) is None  # type: ignore[arg-type]
+    assert peers.asked == []
+
+
+def test_newer_leader_is_bounded_by_its_budget() -> None:
+    from automation.discovery import newer_leader
+    from automation.policy import Clock, Deadline
+
+    finder, fake, _ = finder_with_clock(config())
+    clock = Clock(fake.monotonic, fake.sleep)
+    peers = ListPeers(fake, {"node02": None, "node03": None})  # both hang
+    start = fake.now
+    assert newer_leader(peers, finder, "http://node01:2379", _view(3), Deadline.start(4.0, clock), 3.0) is None  # type: ignore[arg-type]
+    assert fake.now - start <= 4.0 + 0.1
