@@ -98,11 +98,57 @@ def _run_join_locked(
     budget = min(cfg.health.timeout_s, deadline.remaining())
     wait_healthy(health_url, http=ctx.http, cfg=cfg.health, deadline=Deadline.start(budget, ctx.clock), log=log)
     if cfg.bootstrap:
+        _refuse_if_cluster_exists(ctx, service, join_cfg, deadline, log)
         name = marker_name(service, Step.INITIALIZED)
         ctx.markers.write(name, identity_for(cfg, service))
         log.info("Bootstrap node: the Raft cluster forms from initial_peers; no join request sent", marker=name)
         return ExitCode.OK
     return Joiner(ctx, service, join_cfg, log, deadline=deadline).run()
+
+
+def _refuse_if_cluster_exists(
+    ctx: Context, service: Service, join_cfg: JoinConfig, deadline: Deadline, log: Logger
+) -> None:
+    """Before a bootstrap node forms its cluster: nobody it is configured to know about (its
+    `leader_url`, the other `initial_peers`, `discovery`) already runs one that does not list it.
+
+    `bootstrap: true` on a node whose cluster is up (a template copied from the first node, a
+    re-installed member) formed a second cluster beside it, every step exit 0, no request to
+    anyone (break 10, G8: etcd's `--initial-cluster-state new` against a live cluster; kubeadm's
+    preflight refuses `init` where a control plane answers). Each candidate is asked once for its
+    member list, within about two request timeouts of the join's deadline. Only a settled fact
+    vetoes: a list of this service with members, none of them this node. A peer that does not
+    answer, answers an error, no list or an empty one is a cluster not formed yet (the first
+    node of a new cluster has nobody to ask): it vetoes nothing, so a first bootstrap never waits
+    for its peers. A list that names this node is the cluster this node forms (or already did).
+
+    Raises:
+        MembershipConflict: exit 3, cause "cluster already exists"; no marker is written."""
+    finder = LeaderFinder(ctx.config, service, log, ctx.clock)
+    budget = Deadline.start(min(deadline.remaining(), 2 * join_cfg.request_timeout_s), ctx.clock)
+    me = identity_for(ctx.config, service)
+    for url in finder.candidates():
+        if budget.expired():
+            break
+        try:
+            reply = ctx.http.request("GET", f"{url}/admin/members", timeout=budget.cap(join_cfg.request_timeout_s))
+        except TransportError as err:
+            log.debug("Bootstrap check: no answer", leader_url=url, cause=err.cause.value)
+            continue
+        view = parse_view(reply) if reply.ok else None
+        if view is None or not view.members or foreign_list(ctx.config, service, view):
+            continue
+        if judge(view, me.node_id, me.raft_addr).verdict in (Proof.PROVEN, Proof.PENDING):
+            continue  # this node's cluster (a conflict, our id or address under other values, is not)
+        leader = f", leader {view.leader_url}" if view.leader_url else ""
+        ids = ", ".join(m.id for m in view.members)
+        message = (
+            f"A {service.value} cluster already answers at {url} (members: {ids:.200}{leader:.120}) and does not "
+            f"list this node ({me.node_id}); refusing to bootstrap a second cluster. Set bootstrap: false to join "
+            "it, or point leader_url and initial_peers at the new cluster's nodes"
+        )
+        log.error(message, cause=Cause.CLUSTER_EXISTS.value, leader_url=url)
+        raise MembershipConflict(message)
 
 
 def _require_joined(ctx: Context, prerequisite: Service, log: Logger) -> None:

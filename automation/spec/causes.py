@@ -47,6 +47,7 @@ class Cause(StrEnum):
     CHANGE_IN_FLIGHT = "membership change in flight"
     MEMBERSHIP_CONFLICT = "membership conflict"
     OWN_SERVICE_IN_ANOTHER_CLUSTER = "own service in another cluster"
+    CLUSTER_EXISTS = "cluster already exists"
     VERIFYING = "verifying membership"
     UNREADABLE_MEMBER_LIST = "unreadable member list"
     HEALTH_TIMEOUT = "health check timeout"
@@ -179,6 +180,13 @@ CAUSES: tuple[CauseMeaning, ...] = (
         "this node's own service already follows a leader the cluster's leader does not list (it formed a "
         "cluster of its own, e.g. started as a bootstrap node): no member is added; wipe its data and start it "
         "in join mode",
+    ),
+    CauseMeaning(
+        Cause.CLUSTER_EXISTS,
+        "no",
+        "a `bootstrap: true` node: its `leader_url` or another configured peer answers a member list of this "
+        "service that does not list this node (a cluster is already up there); no cluster is formed, no marker "
+        "written (exit 3). Peers that do not answer, or answer no list or an empty one, veto nothing",
     ),
     CauseMeaning(
         Cause.MEMBERSHIP_CONFLICT,
