@@ -56,7 +56,7 @@ from automation.retry import Outcome, Try, Verdict, classify, classify_error, do
 from automation.spec.causes import MAYBE_DELIVERED, Cause
 from automation.spec.config import JoinConfig
 from automation.spec.exitcodes import ExitCode
-from automation.spec.markers import Service, Step, marker_name
+from automation.spec.markers import Service, Step, foreign_name, marker_name
 from automation.steplock import step_lock
 
 Retry = Outcome[ExitCode]  # one attempt that did not finish the join, and why (automation.retry)
@@ -84,11 +84,10 @@ def _run_join_locked(
     # wait used to have its own and the join a fresh one after it (break 9, F8: `--deadline 6`
     # ran 11.5 s and said "in 6.0s").
     deadline = Deadline.start(join_cfg.deadline_s, ctx.clock)
-    marker = _marker_present(ctx, service)
-    if marker is not None and check_marker(ctx, service, marker, join_cfg, log) is Trust.TRUSTED:
+    if trusted_marker(ctx, service, join_cfg, log) is not None:
         return ExitCode.ALREADY_DONE
     if prerequisite is not None:
-        _require_joined(ctx, prerequisite, log)
+        _require_joined(ctx, prerequisite, join_cfg, deadline, log)
     cfg = ctx.config
     # The marker this join ends by writing is checked now, before any request changes the cluster.
     warning = ctx.markers.ensure_directory(marker_name(service, Step.INITIALIZED if cfg.bootstrap else Step.JOINED))
@@ -151,34 +150,59 @@ def _refuse_if_cluster_exists(
         raise MembershipConflict(message)
 
 
-def _require_joined(ctx: Context, prerequisite: Service, log: Logger) -> None:
-    """`--require-joined`: the prerequisite's own join verified its marker (and re-wrote it with
-    this node's identity when the leader confirmed it); a marker still naming another node was
-    trusted only because no leader answered, so it is accepted here with a WARN."""
+def _require_joined(ctx: Context, prerequisite: Service, join_cfg: JoinConfig, deadline: Deadline, log: Logger) -> None:
+    """`--require-joined`: the prerequisite's marker, trusted by the join's own rule
+    (`trusted_marker`): one naming this node at once; one naming another node or nobody only once
+    the prerequisite's leader confirms it, or when no leader answers (a reboot must not depend on
+    the leader; accepted with a WARN). A marker the leader refutes is set aside and does not
+    count: flaredb's join added a cloned node whose chainfire join had just been refused, exit 0
+    (break 10, G5). The check runs under the prerequisite's step lock (its join may be running)."""
     names = [marker_name(prerequisite, step) for step in (Step.INITIALIZED, Step.JOINED)]
+    me = identity_for(ctx.config, prerequisite)
     state = _marker_present(ctx, prerequisite)
-    if state is not None:
-        ownership = state.ownership(identity_for(ctx.config, prerequisite))
-        if ownership is not Ownership.OURS:
+    if state is not None and state.ownership(me) is not Ownership.OURS:
+        plog = log.bind(service=prerequisite.value, operation="cluster-join")
+        with step_lock(ctx.markers, prerequisite, deadline, plog):
+            state = trusted_marker(ctx, prerequisite, join_cfg, plog)
+        if state is not None and state.ownership(me) is not Ownership.OURS:
             log.warn(
-                f"{prerequisite.value}'s marker {state.name} "
-                f"{state.written_for(identity_for(ctx.config, prerequisite))}; accepted as {prerequisite.value}'s "
-                "join kept it",
+                f"{prerequisite.value}'s marker {state.name} {state.written_for(me)}; accepted as no "
+                f"{prerequisite.value} leader refutes it",
                 marker=state.name,
-                ownership=ownership.value,
+                ownership=state.ownership(me).value,
             )
+    if state is not None:
         return
     cause = Cause.PREREQUISITE_MISSING
+    aside = [foreign_name(name) for name in names if ctx.markers.exists(foreign_name(name))]
+    refuted = f" ({', '.join(aside)}: another node's marker, refuted by the leader)" if aside else ""
     log.error(
-        f"Waiting for {prerequisite.value}: no {' or '.join(names)} marker yet; systemd retries",
+        f"Waiting for {prerequisite.value}: no {' or '.join(names)} marker yet{refuted}; systemd retries",
         cause=cause.value,
         prerequisite=prerequisite.value,
     )
     failure = StepFailed(
-        f"{prerequisite.value} not joined yet: no {' or '.join(names)} in {ctx.markers.directory}", cause=cause
+        f"{prerequisite.value} not joined yet: no {' or '.join(names)} in {ctx.markers.directory}{refuted}",
+        cause=cause,
     )
     failure.logged = True
     raise failure
+
+
+def trusted_marker(ctx: Context, service: Service, join_cfg: JoinConfig, log: Logger) -> MarkerState | None:
+    """The step's marker that may be trusted, by the one rule (`markertrust.check_marker`), or
+    None. Each present marker is judged in turn (this node's mode's first): one the leader
+    refutes is set aside, and the other is judged too (a clone may carry both), so no refuted
+    marker is left in place for a reader that looks at presence alone."""
+    seen: set[str] = set()
+    for _ in range(2):  # the step's two markers; one set aside is not read again
+        state = _marker_present(ctx, service)
+        if state is None or state.name in seen:
+            return None
+        seen.add(state.name)
+        if check_marker(ctx, service, state, join_cfg, log) is Trust.TRUSTED:
+            return state
+    return None
 
 
 def _marker_present(ctx: Context, service: Service) -> MarkerState | None:

@@ -201,7 +201,14 @@ CAUSES: tuple[CauseMeaning, ...] = (
     ),
     CauseMeaning(Cause.UNREADABLE_MEMBER_LIST, "yes, uses an attempt", "a 200 that is not a member list"),
     CauseMeaning(Cause.HEALTH_TIMEOUT, "no", "the service never answered healthy within its budget"),
-    CauseMeaning(Cause.PREREQUISITE_MISSING, "by systemd", "`--require-joined`: the other service's marker is missing"),
+    CauseMeaning(
+        Cause.PREREQUISITE_MISSING,
+        "by systemd",
+        (
+            "`--require-joined`: the other service's marker is missing, or names another node (or nobody) and "
+            "that service's leader refutes it (it is then set aside as `<marker>.foreign`)"
+        ),
+    ),
     CauseMeaning(Cause.NOT_ATTEMPTED, "no", "the deadline ended before the first request"),
     CauseMeaning(
         Cause.STATE_NOT_WRITTEN,
