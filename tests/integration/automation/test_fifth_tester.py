@@ -22,7 +22,7 @@ from automation.spec.markers import MarkerIdentity, foreign_name
 
 from .conftest import FBA, NODE_ID, RAFT_ADDR, Fba, Node, cause
 from .expect import FLAREDB_JOINED, INITIALIZED, JOINED, markers_in
-from .fakes import Answer, free_port
+from .fakes import Answer, Cluster, FakeServer, Recorded, free_port
 from .fakes_join import write_marker
 from .reports import summary_of
 
@@ -32,8 +32,8 @@ FLAREDB_INITIALIZED = ".flaredb-initialized"
 NODE01 = MarkerIdentity("node01", "testcluster", "127.0.0.11:2380")
 
 
-def _adds(server: object) -> list[object]:
-    return [r for r in server.requests if r.method == "POST"]  # type: ignore[attr-defined]
+def _adds(server: FakeServer) -> list[Recorded]:
+    return [r for r in server.requests if r.method == "POST"]
 
 
 # G8 ------------------------------------------------------------------------------------------
@@ -97,8 +97,6 @@ def test_health_report_does_not_call_a_one_node_list_the_leaders_when_the_cluste
     node.clusters["flaredb"].add_member(NODE_ID, "127.0.0.1:2480", node.flaredb.url)
     own = node.clusters["chainfire"]
     # This node's own services list only this node; the configured leader's cluster does not.
-    from .fakes import Cluster
-
     node.clusters["chainfire"] = Cluster()
     node.leader("chainfire")
     node.chainfire.cluster = own
