@@ -55,7 +55,7 @@ from automation.retry import Outcome, Try, Verdict, classify, classify_error, do
 from automation.spec.causes import MAYBE_DELIVERED, Cause
 from automation.spec.config import JoinConfig
 from automation.spec.exitcodes import ExitCode
-from automation.spec.markers import Service, Step, marker_name
+from automation.spec.markers import Service, Step, foreign_name, marker_name
 from automation.steplock import step_lock
 
 Retry = Outcome[ExitCode]  # one attempt that did not finish the join, and why (automation.retry)
@@ -83,11 +83,10 @@ def _run_join_locked(
     # wait used to have its own and the join a fresh one after it (break 9, F8: `--deadline 6`
     # ran 11.5 s and said "in 6.0s").
     deadline = Deadline.start(join_cfg.deadline_s, ctx.clock)
-    marker = _marker_present(ctx, service)
-    if marker is not None and check_marker(ctx, service, marker, join_cfg, log) is Trust.TRUSTED:
+    if trusted_marker(ctx, service, join_cfg, log) is not None:
         return ExitCode.ALREADY_DONE
     if prerequisite is not None:
-        _require_joined(ctx, prerequisite, log)
+        _require_joined(ctx, prerequisite, join_cfg, deadline, log)
     cfg = ctx.config
     # The marker this join ends by writing is checked now, before any request changes the cluster.
     warning = ctx.markers.ensure_directory(marker_name(service, Step.INITIALIZED if cfg.bootstrap else Step.JOINED))
@@ -97,6 +96,7 @@ def _run_join_locked(
     budget = min(cfg.health.timeout_s, deadline.remaining())
     wait_healthy(health_url, http=ctx.http, cfg=cfg.health, deadline=Deadline.start(budget, ctx.clock), log=log)
     if cfg.bootstrap:
+        _refuse_if_cluster_exists(ctx, service, join_cfg, deadline, log)
         name = marker_name(service, Step.INITIALIZED)
         ctx.markers.write(name, identity_for(cfg, service))
         log.info("Bootstrap node: the Raft cluster forms from initial_peers; no join request sent", marker=name)
@@ -104,34 +104,104 @@ def _run_join_locked(
     return Joiner(ctx, service, join_cfg, log, deadline=deadline).run()
 
 
-def _require_joined(ctx: Context, prerequisite: Service, log: Logger) -> None:
-    """`--require-joined`: the prerequisite's own join verified its marker (and re-wrote it with
-    this node's identity when the leader confirmed it); a marker still naming another node was
-    trusted only because no leader answered, so it is accepted here with a WARN."""
+def _refuse_if_cluster_exists(
+    ctx: Context, service: Service, join_cfg: JoinConfig, deadline: Deadline, log: Logger
+) -> None:
+    """Before a bootstrap node forms its cluster: nobody it is configured to know about (its
+    `leader_url`, the other `initial_peers`, `discovery`) already runs one that does not list it.
+
+    `bootstrap: true` on a node whose cluster is up (a template copied from the first node, a
+    re-installed member) formed a second cluster beside it, every step exit 0, no request to
+    anyone (break 10, G8: etcd's `--initial-cluster-state new` against a live cluster; kubeadm's
+    preflight refuses `init` where a control plane answers). Each candidate is asked once for its
+    member list, within about two request timeouts of the join's deadline. Only a settled fact
+    vetoes: a list of this service with members, none of them this node. A peer that does not
+    answer, answers an error, no list or an empty one is a cluster not formed yet (the first
+    node of a new cluster has nobody to ask): it vetoes nothing, so a first bootstrap never waits
+    for its peers. A list that names this node is the cluster this node forms (or already did).
+
+    Raises:
+        MembershipConflict: exit 3, cause "cluster already exists"; no marker is written."""
+    finder = LeaderFinder(ctx.config, service, log, ctx.clock)
+    budget = Deadline.start(min(deadline.remaining(), 2 * join_cfg.request_timeout_s), ctx.clock)
+    me = identity_for(ctx.config, service)
+    for url in finder.candidates():
+        if budget.expired():
+            break
+        try:
+            reply = ctx.http.request("GET", f"{url}/admin/members", timeout=budget.cap(join_cfg.request_timeout_s))
+        except TransportError as err:
+            log.debug("Bootstrap check: no answer", leader_url=url, cause=err.cause.value)
+            continue
+        view = parse_view(reply) if reply.ok else None
+        if view is None or not view.members or foreign_list(ctx.config, service, view):
+            continue
+        if judge(view, me.node_id, me.raft_addr).verdict in (Proof.PROVEN, Proof.PENDING):
+            continue  # this node's cluster (a conflict, our id or address under other values, is not)
+        leader = f", leader {view.leader_url}" if view.leader_url else ""
+        ids = ", ".join(m.id for m in view.members)
+        message = (
+            f"A {service.value} cluster already answers at {url} (members: {ids:.200}{leader:.120}) and does not "
+            f"list this node ({me.node_id}); refusing to bootstrap a second cluster. Set bootstrap: false to join "
+            "it, or point leader_url and initial_peers at the new cluster's nodes"
+        )
+        log.error(message, cause=Cause.CLUSTER_EXISTS.value, leader_url=url)
+        raise MembershipConflict(message)
+
+
+def _require_joined(ctx: Context, prerequisite: Service, join_cfg: JoinConfig, deadline: Deadline, log: Logger) -> None:
+    """`--require-joined`: the prerequisite's marker, trusted by the join's own rule
+    (`trusted_marker`): one naming this node at once; one naming another node or nobody only once
+    the prerequisite's leader confirms it, or when no leader answers (a reboot must not depend on
+    the leader; accepted with a WARN). A marker the leader refutes is set aside and does not
+    count: flaredb's join added a cloned node whose chainfire join had just been refused, exit 0
+    (break 10, G5). The check runs under the prerequisite's step lock (its join may be running)."""
     names = [marker_name(prerequisite, step) for step in (Step.INITIALIZED, Step.JOINED)]
+    me = identity_for(ctx.config, prerequisite)
     state = _marker_present(ctx, prerequisite)
-    if state is not None:
-        ownership = state.ownership(identity_for(ctx.config, prerequisite))
-        if ownership is not Ownership.OURS:
+    if state is not None and state.ownership(me) is not Ownership.OURS:
+        plog = log.bind(service=prerequisite.value, operation="cluster-join")
+        with step_lock(ctx.markers, prerequisite, deadline, plog):
+            state = trusted_marker(ctx, prerequisite, join_cfg, plog)
+        if state is not None and state.ownership(me) is not Ownership.OURS:
             log.warn(
-                f"{prerequisite.value}'s marker {state.name} "
-                f"{state.written_for(identity_for(ctx.config, prerequisite))}; accepted as {prerequisite.value}'s "
-                "join kept it",
+                f"{prerequisite.value}'s marker {state.name} {state.written_for(me)}; accepted as no "
+                f"{prerequisite.value} leader refutes it",
                 marker=state.name,
-                ownership=ownership.value,
+                ownership=state.ownership(me).value,
             )
+    if state is not None:
         return
     cause = Cause.PREREQUISITE_MISSING
+    aside = [foreign_name(name) for name in names if ctx.markers.exists(foreign_name(name))]
+    refuted = f" ({', '.join(aside)}: another node's marker, refuted by the leader)" if aside else ""
     log.error(
-        f"Waiting for {prerequisite.value}: no {' or '.join(names)} marker yet; systemd retries",
+        f"Waiting for {prerequisite.value}: no {' or '.join(names)} marker yet{refuted}; systemd retries",
         cause=cause.value,
         prerequisite=prerequisite.value,
     )
     failure = StepFailed(
-        f"{prerequisite.value} not joined yet: no {' or '.join(names)} in {ctx.markers.directory}", cause=cause
+        f"{prerequisite.value} not joined yet: no {' or '.join(names)} in {ctx.markers.directory}{refuted}",
+        cause=cause,
     )
     failure.logged = True
     raise failure
+
+
+def trusted_marker(ctx: Context, service: Service, join_cfg: JoinConfig, log: Logger) -> MarkerState | None:
+    """The step's marker that may be trusted, by the one rule (`markertrust.check_marker`), or
+    None. Each present marker is judged in turn (this node's mode's first): one the leader
+    refutes is set aside, and the other is judged too (a clone may carry both), so no refuted
+    marker is left in place for a reader that looks at presence alone."""
+    seen: set[str] = set()
+    for _ in range(2):  # the step's two markers; one set aside is not read again
+        state = _marker_present(ctx, service)
+        if state is None or state.name in seen:
+            return None
+        seen.add(state.name)
+        if check_marker(ctx, service, state, join_cfg, log) is Trust.TRUSTED:
+            return state
+    return None
 
 
 def _marker_present(ctx: Context, service: Service) -> MarkerState | None:

@@ -7,8 +7,11 @@ names another node (a cloned disk, a renamed node) or nobody (the design's manua
 the leader's member list:
 - listed there, settled: trusted, and re-written with this node's identity (same timestamp);
 - listed but not settled: trusted for now (WARN), not re-written;
-- not listed, or listed under another address, by a settled list: not trusted; the join runs
-  and joins this node as itself (a clone becomes a new member, a conflict is named);
+- not listed, or listed under another address, by a settled list: not trusted, and set aside
+  (`<marker>.foreign`, kept for the operator) so that nothing that looks for the marker's
+  presence (`--require-joined`, `status`) counts it as done any more (break 10, G5: the join
+  refuted it, failed, and flaredb's join took it as chainfire's); the join runs and joins this
+  node as itself (a clone becomes a new member, a conflict is named);
 - no leader answered within the check's budget (or none could say): trusted, with a WARN.
 A leader's list whose Raft `term` is older than another candidate names is no answer either
 way (`discovery.newer_leader`, break 10, G2): the later term's leader is asked instead.
@@ -28,7 +31,7 @@ from automation.markers import MarkerState, Ownership
 from automation.membership import Judgement, MemberView, Proof, judge, parse_view
 from automation.policy import Deadline
 from automation.spec.config import ClusterConfig, JoinConfig
-from automation.spec.markers import MarkerIdentity, Service
+from automation.spec.markers import MarkerIdentity, Service, foreign_name
 
 MAX_HOPS = 3  # leader hints followed by the one-off check
 
@@ -104,9 +107,16 @@ def check_marker(ctx: Context, service: Service, state: MarkerState, join_cfg: J
             leader_url=answer.url,
         )
         return Trust.TRUSTED
+    aside = foreign_name(state.name)
+    try:
+        ctx.markers.rename(state.name, aside)
+        kept = f"set aside as {aside}"
+    except MarkerError as err:
+        # The verdict stands (every reader checks with this function); only the file stays.
+        kept = f"could not be set aside ({err.message})"
     log.warn(
         f"Marker {state.name} {whom}, and the leader does not confirm it ({answer.judgement.detail}); "
-        f"not trusted: joining as {me.describe()}",
+        f"not trusted, {kept}: joining as {me.describe()}",
         marker=state.name,
         leader_url=answer.url,
         ownership=ownership.value,

@@ -198,11 +198,14 @@ class _Probe:
         local, local_said = self.member_list(service, cfg.local_api_url(service))
         finder = LeaderFinder(cfg, service, self.ctx.log.bind(service=service.value, operation="health-report"),
                               self.ctx.clock)  # fmt: skip
-        if cfg.bootstrap and not _peer_urls(self.ctx, service):
-            # A one-node cluster by its configuration: no peer, so our own list is the cluster's.
-            view, said = local, local_said
-        else:
-            view, said = self.leader_list(service, finder)
+        whose = "the leader's list"
+        view, said = self.leader_list(service, finder)
+        if view is None and cfg.bootstrap and not _peer_urls(self.ctx, service):
+            # A one-node cluster by its configuration, and nobody else configured (leader_url,
+            # discovery) answers for a cluster: our own list is the cluster's, named as ours. The
+            # configured cluster, when it answers, is asked first: a node bootstrapped beside it
+            # by mistake was "healthy" from its own list, called "the leader's" (break 10, G8).
+            view, said, whose = local, local_said, "this node's own list: a one-node cluster, no other peer answers"
         if view is None:
             why = f"no leader's member list ({said}); this node's own list proves nothing"
             return [Check(f"{service.value}:member", False, why)]
@@ -212,7 +215,7 @@ class _Probe:
         judgement = judge(replace(view, change_in_flight=None, committed=None), cfg.node_id,
                           cfg.service_raft_addr(service))  # fmt: skip
         ok = judgement.verdict is Proof.PROVEN
-        checks = [Check(f"{service.value}:member", ok, f"{judgement.detail} (the leader's list, {said})")]
+        checks = [Check(f"{service.value}:member", ok, f"{judgement.detail} ({whose}, {said})")]
         if view is not local:
             # Said, not failed: the leader's list is what decides membership, and a follower
             # lags a change by a heartbeat (a just-restarted one by its recovery), so failing

@@ -23,7 +23,7 @@ from typing import NamedTuple
 from automation.deadline import Deadline
 from automation.markers import MarkerState, MarkerStatus, MarkerStore
 from automation.spec.exitcodes import ExitCode
-from automation.spec.markers import leaving_name
+from automation.spec.markers import foreign_name, leaving_name
 from automation.spec.units import AUTOMATION_UNITS, UnitSpec
 from automation.systemd import COMMAND_TIMEOUT_S, Systemd, last_cause, run_command
 
@@ -79,6 +79,14 @@ def step_status(
             "trusted (the next `fba join` reads the leader's member list)"
             for name in unit.markers
             if markers.exists(leaving_name(name))
+        )
+        # Another node's marker (a cloned disk) that the leader's list refuted: set aside by the
+        # join's marker check (`automation.markertrust`), never done (break 10, G5).
+        problems += tuple(
+            f"marker {markers.path(foreign_name(name))}: another node's marker (or one naming nobody) that the "
+            "leader's member list refuted; set aside, not trusted (the next `fba join` joins this node as itself)"
+            for name in unit.markers
+            if markers.exists(foreign_name(name))
         )
     active, result = props.get("ActiveState", ""), props.get("Result", "")
     if marker is not None:

@@ -47,6 +47,7 @@ class Cause(StrEnum):
     CHANGE_IN_FLIGHT = "membership change in flight"
     MEMBERSHIP_CONFLICT = "membership conflict"
     OWN_SERVICE_IN_ANOTHER_CLUSTER = "own service in another cluster"
+    CLUSTER_EXISTS = "cluster already exists"
     VERIFYING = "verifying membership"
     UNREADABLE_MEMBER_LIST = "unreadable member list"
     HEALTH_TIMEOUT = "health check timeout"
@@ -181,6 +182,13 @@ CAUSES: tuple[CauseMeaning, ...] = (
         "in join mode",
     ),
     CauseMeaning(
+        Cause.CLUSTER_EXISTS,
+        "no",
+        "a `bootstrap: true` node: its `leader_url` or another configured peer answers a member list of this "
+        "service that does not list this node (a cluster is already up there); no cluster is formed, no marker "
+        "written (exit 3). Peers that do not answer, or answer no list or an empty one, veto nothing",
+    ),
+    CauseMeaning(
         Cause.MEMBERSHIP_CONFLICT,
         "no",
         "our id or Raft address is listed with other values, or our id is listed more than once",
@@ -193,7 +201,14 @@ CAUSES: tuple[CauseMeaning, ...] = (
     ),
     CauseMeaning(Cause.UNREADABLE_MEMBER_LIST, "yes, uses an attempt", "a 200 that is not a member list"),
     CauseMeaning(Cause.HEALTH_TIMEOUT, "no", "the service never answered healthy within its budget"),
-    CauseMeaning(Cause.PREREQUISITE_MISSING, "by systemd", "`--require-joined`: the other service's marker is missing"),
+    CauseMeaning(
+        Cause.PREREQUISITE_MISSING,
+        "by systemd",
+        (
+            "`--require-joined`: the other service's marker is missing, or names another node (or nobody) and "
+            "that service's leader refutes it (it is then set aside as `<marker>.foreign`)"
+        ),
+    ),
     CauseMeaning(Cause.NOT_ATTEMPTED, "no", "the deadline ended before the first request"),
     CauseMeaning(
         Cause.STATE_NOT_WRITTEN,

@@ -128,6 +128,13 @@ COMMANDS: tuple[CommandSpec, ...] = (
             ExitMeaning(0, "joined", "joined (or bootstrapped) and the marker was written", True),
             ExitMeaning(1, "failed", "failed after the bounded attempts; the last log line names the cause"),
             ExitMeaning(2, "already-member", "already a member (HTTP 409, listed, or marker present)", True),
+            invalid=ExitMeaning(
+                3,
+                "invalid",
+                "invalid arguments or configuration, a membership conflict, this node's own service in another "
+                "cluster, or a bootstrap node beside a cluster that does not list it (`cluster already exists`); "
+                "no member was added, no marker written",
+            ),
         ),
         args=(
             Arg(("--service",), choices=_JOIN_SERVICES, required=True),
@@ -141,7 +148,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
             Arg(("--deadline",), f"overall budget for the join, seconds, at most {MAX_SECONDS}", type="float"),
             Arg(
                 ("--require-joined",),
-                "exit 1 (to be retried) until this service's join marker exists (another service than --service)",
+                "exit 1 (to be retried) until this service's join marker exists and is trusted as that service's join "
+                "trusts it (another service than --service)",
                 choices=_JOIN_SERVICES,
                 differs_from="--service",
             ),

@@ -72,6 +72,14 @@ def leaving_name(name: str) -> str:
     return f"{name}.leaving"
 
 
+def foreign_name(name: str) -> str:
+    """Where a marker that names another node (or nobody) is set aside once the leader's settled
+    list refutes it (`automation.markertrust`): kept for the operator, never trusted. In place it
+    satisfied every reader that looks for presence (`--require-joined`, `status`) after the join
+    itself had refuted it (break 10, G5)."""
+    return f"{name}.foreign"
+
+
 def lock_name(service: Service) -> str:
     """The lock file of the steps that write `service`'s markers or secrets
     (`automation.steplock`); never a marker, never removed."""

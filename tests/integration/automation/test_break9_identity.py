@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from automation.spec.exitcodes import ExitCode
-from automation.spec.markers import MarkerIdentity, render_marker
+from automation.spec.markers import MarkerIdentity, foreign_name, render_marker
 
 from .conftest import NODE_ID, RAFT_ADDR, Fba, Node, Servers, cause
 from .expect import INITIALIZED, JOINED, markers_in
@@ -153,7 +153,9 @@ def test_a_cloned_bootstrap_marker_is_neither_re_stamped_nor_shown(fba: Fba, nod
 
     assert first.rc == ExitCode.OK, first.describe()
     assert second.rc == ExitCode.ALREADY_DONE, second.describe()
-    assert (fba.state_dir / INITIALIZED).read_text() == clone  # the clone's marker, as it was
+    # The clone's marker, as it was, set aside: the leader refuted it (break 10, G5).
+    assert (fba.state_dir / foreign_name(INITIALIZED)).read_text() == clone
+    assert not (fba.state_dir / INITIALIZED).exists()
     status = fba.run("status", "--format", "json")
     step = next(s for s in json.loads(status.stdout)["steps"] if s["unit"] == "chainfire-cluster-join.service")
     assert step["marker"] == JOINED, step

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from automation.spec.exitcodes import ExitCode
-from automation.spec.markers import MarkerIdentity, leaving_name
+from automation.spec.markers import MarkerIdentity, foreign_name, leaving_name
 
 from .conftest import NODE_ID, PEER_HOST, RAFT_ADDR, Fba, Node, Servers, cause
 from .expect import IAM_INITIALIZED, JOINED, assert_marker, markers_in
@@ -327,8 +327,9 @@ def test_cloned_disk_joins_as_the_new_node(fba: Fba, node: Node, whose: str) -> 
 
     assert result.rc == ExitCode.OK, result.describe()
     assert len(posts(leader)) == 1
-    assert result.with_message("not trusted: joining as node04", "WARN")
+    assert result.with_message(f"not trusted, set aside as {foreign_name(JOINED)}: joining as node04", "WARN")
     assert_marker(fba.marker(JOINED), ME)
+    assert fba.marker(foreign_name(JOINED)).exists(), "the refuted marker is kept, aside (break 10, G5)"
 
 
 def test_foreign_marker_confirmed_by_the_leader_is_rewritten_for_this_node(fba: Fba, node: Node) -> None:
