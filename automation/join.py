@@ -48,6 +48,7 @@ from automation.membership import (
     judge,
     names_us,
     parse_member,
+    parse_view,
     read_view,
 )
 from automation.policy import Deadline, join_policy
