@@ -150,8 +150,9 @@ def ask_leader(
         if view.leader_url and finder.is_own(view.leader_url):
             # A peer names this node as the leader: its list, if it lists us settled, is the
             # proof (as for the join, `Joiner._led_by_us`); our own API is never asked.
+            # A list of us alone is our own service answering there (`MemberView.peers_of`).
             named = judge(view, me.node_id, me.raft_addr)
-            if named.verdict is Proof.PROVEN:
+            if named.verdict is Proof.PROVEN and view.peers_of(me.node_id):
                 return LeaderAnswer(url, named, leader_is_us=True)
             finder.forget()
             continue
