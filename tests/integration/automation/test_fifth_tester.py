@@ -9,9 +9,10 @@ from typing import Any
 
 from automation.spec.exitcodes import ExitCode
 
-from .conftest import NODE_ID, RAFT_ADDR, Fba, Node, Servers
+from .conftest import NODE_ID, RAFT_ADDR, Fba, Node, Servers, cause
 from .expect import JOINED, markers_in
 from .fakes import Answer
+from .fakes_join import write_marker
 from .reports import healthy_node, summary_of
 
 JOIN = ("join", "--service", "chainfire")
@@ -61,6 +62,38 @@ def test_a_peer_url_that_leads_back_to_this_node_is_no_proof(fba: Fba, node: Nod
     assert JOINED not in markers_in(fba.state_dir)
     assert not result.with_message("This node is the leader now, as the list of a peer says", "INFO")
     assert result.with_message("no other member", "WARN"), result.describe()
+
+
+def test_a_manual_marker_is_not_re_stamped_by_this_nodes_own_list(fba: Fba, node: Node, servers: Servers) -> None:
+    """G4, the marker check's twin: a manual marker (no identity) was "verified" by the list our
+    own service answered through the balancer and re-written as ours, never checked again."""
+    balancer = servers.start("balancer")
+    balancer.script("GET", "/admin/members", Answer(200, _own_list(node)), repeat_last=True)
+    fba.write_config(_config(node, balancer.url))
+    marker = fba.state_dir / JOINED
+    fba.state_dir.mkdir(parents=True, exist_ok=True)
+    text = write_marker(marker, None)
+
+    result = fba.run(*JOIN)
+
+    assert result.rc == ExitCode.ALREADY_DONE, result.describe()  # trusted as when no leader answers
+    assert marker.read_text() == text  # not re-written with this node's identity
+    assert result.with_message("leads to this node's own chainfire API", "WARN"), result.describe()
+
+
+def test_leave_through_a_url_that_leads_back_to_this_node_sends_nothing(fba: Fba, node: Node, servers: Servers) -> None:
+    """G4, leave: the balancer's list (only us, naming us the leader) made leave say "this node
+    is the leader"; a DELETE there would go to our own one-node cluster."""
+    balancer = servers.start("balancer")
+    balancer.script("GET", "/admin/members", Answer(200, _own_list(node)), repeat_last=True)
+    fba.write_config(_config(node, balancer.url))
+
+    result = fba.run("leave", "--service", "chainfire")
+
+    assert result.rc == ExitCode.INVALID, result.describe()
+    [line] = result.levels("ERROR")
+    assert cause(line) == "own service in another cluster", line
+    assert balancer.requests_to("DELETE", f"/admin/member/{NODE_ID}") == []
 
 
 def test_a_member_without_api_url_is_probed_at_the_contracts_default(fba: Fba, node: Node) -> None:
