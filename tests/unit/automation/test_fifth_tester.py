@@ -97,6 +97,23 @@ def test_loopback_leaders_stay_valid_where_they_are_other_nodes_or_the_bootstrap
         config(bootstrap=True, initial_peers=[f"{ME}={ADDR}"], leader_url="http://0.0.0.0:2379")
 
 
+def test_a_name_that_resolves_to_loopback_or_unspecified_is_this_node(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Debian maps the machine's own name to 127.0.1.1: a peer URL or hint by that name lands
+    here; so does a name that resolves to 0.0.0.0. A name of another address stays a peer."""
+    import socket
+
+    table = {"myself": "127.0.1.1", "wild": "0.0.0.0", "node07": "10.0.0.7"}
+
+    def getaddrinfo(host: str, *_: Any, **__: Any) -> list[Any]:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (table[host], 0))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    f = finder()
+    assert f.is_own("http://myself:2379")
+    assert f.is_own("http://wild:2379")
+    assert not f.is_own("http://node07:2379")
+
+
 def test_a_list_of_only_this_node_is_no_peers_list() -> None:
     """A load balancer that picked our own service: its list names us the leader, nobody else."""
     us = Member(ME, ADDR, "http://10.0.0.4:2379")
