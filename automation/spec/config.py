@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, mo
 
 from automation.spec.commands import MAX_SECONDS
 from automation.spec.markers import NODE_ID_PATTERN, Service, is_node_id
-from automation.spec.urls import header_value_problem, host_key, port_problem, redacted, url_problem
+from automation.spec.urls import header_value_problem, host_key, is_unspecified, port_problem, redacted, url_problem
 
 _HOST_RE = re.compile(
     r"^(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
@@ -451,6 +451,14 @@ class ClusterConfig(_Strict):
         node's `leader_url` may name itself, for `leave`). Such a leader led the join to our own
         service, whose one-node list "proved" it (break 10, G4). Nodes side by side on loopback
         addresses (own address 127.x) keep loopback peers: there they are other nodes."""
+        for field, peers in (("initial_peers", self.initial_peers), ("flaredb_peers", self.flaredb_peers)):
+            for i, peer in enumerate(peers):
+                host = peer.partition("=")[2].rpartition(":")[0] if "=" in peer else peer.rpartition(":")[0]
+                if is_unspecified(host):
+                    return (
+                        f"{field}[{i}]: {_quote(peer)} names the unspecified address {host}, a listen address that "
+                        "no peer can reach; give the node's own address"
+                    )
         for name, url in self._peer_url_fields():
             host = urlsplit(url).hostname or ""
             try:

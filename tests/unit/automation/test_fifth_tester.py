@@ -81,6 +81,8 @@ def test_loopback_is_another_node_when_this_node_is_on_loopback(url: str) -> Non
         ({"discovery": {"peer_urls": ["http://0.0.0.0:2379"]}}, "discovery.peer_urls[0]", "unspecified"),
         ({"discovery": {"peer_urls": ["http://[::1]:2379"]}}, "discovery.peer_urls[0]", "loopback"),
         ({"services": {"flaredb": {"leader_url": "http://127.0.0.1:2479"}}}, "services.flaredb.leader_url", "loopback"),
+        ({"initial_peers": ["node02=0.0.0.0:2380"]}, "initial_peers[0]", "unspecified"),
+        ({"flaredb_peers": ["10.0.0.1:2480", "0:2480"]}, "flaredb_peers[1]", "unspecified"),
     ],
 )
 def test_a_leader_or_peer_on_this_host_is_invalid(extra: dict[str, Any], field: str, said: str) -> None:
