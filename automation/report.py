@@ -240,7 +240,7 @@ def _member_api(cfg: ClusterConfig, service: Service, member: Member) -> tuple[s
     A member's api_url is a peer's word: asked no lower than the configuration's scheme
     (under TLS, never a clear-text GET because the list said http://)."""
     given = base_url(member.api_url) if member.api_url else None
-    if given is not None and url_problem(given) is None and not _ours(cfg, service, given):
+    if given is not None and not _ours(cfg, service, given):  # an unusable one fails its probe, named
         return raised_scheme(given, cfg.scheme), ""
     host = member.raft_addr.rpartition(":")[0].strip("[]")
     default = f"{cfg.scheme}://{f'[{host}]' if ':' in host else host}:{cfg.endpoint(service).api_port}"
@@ -255,7 +255,11 @@ def _member_api(cfg: ClusterConfig, service: Service, member: Member) -> tuple[s
 def _ours(cfg: ClusterConfig, service: Service, url: str) -> bool:
     """`url` lands on this node's own API: the one rule (`is_own_api`), or an unspecified host
     on any port (a listen address; nodes side by side on one host have addresses of their own)."""
-    return cfg.is_own_api(service, url) or is_unspecified(urlsplit(url).hostname or "")
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:  # a peer's word that is no URL: not ours, its probe says what it is
+        return False
+    return cfg.is_own_api(service, url) or is_unspecified(host)
 
 
 def _disagreement(local: MemberView, leader: MemberView, finder: LeaderFinder) -> str | None:
