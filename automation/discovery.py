@@ -298,7 +298,9 @@ class LeaderFinder:
             return False  # another port is another service; an address was judged by `is_own_api`
         if host not in self._addresses:
             self._addresses[host] = _resolve(host)
-        return host_key(self.config.host) in self._addresses[host]
+        # Any address of this host, not only the advertised one: Debian maps the machine's own
+        # name to 127.0.1.1, and a name that resolves to 0.0.0.0 lands here too (break 10, G4).
+        return any(self.config.is_this_host(address) for address in self._addresses[host])
 
     def _checked(self, url: str, *, source: str) -> str | None:
         return self._check(url, source=source)[0]

@@ -440,6 +440,16 @@ class Joiner:
         restart). Our own API is still never asked (its list proves nothing: it may be a cluster
         of its own); the peer's list proves it when it lists us, settled: only a member can win
         an election in the peer's cluster. Anything less is waited for; the peer is asked again."""
+        if not view.peers_of(self.node_id):
+            # No peer's list: our own service answered at `url` (a load balancer that picked
+            # us, a wildcard listener), and its list proves nothing (break 10, G4).
+            detail = (
+                f"{url} answered a list naming this node the leader and no other member: that is this "
+                f"node's own {self.service.value} API answering there, whose list proves nothing"
+            )
+            self.finder.warn_once(f"own-list {url}", f"Ignoring leader candidate: {detail}", leader_url=url)
+            self._set_aside(url, Cause.NOT_LEADER)
+            return Outcome(Verdict.ATTEMPT, Cause.NOT_LEADER, detail)
         judgement = judge(view, self.node_id, self.raft_addr)
         if judgement.verdict is Proof.CONFLICT:
             self._conflict(judgement.detail)

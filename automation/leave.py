@@ -199,6 +199,16 @@ def _judge_before_leaving(ctx: Context, service: Service, deadline: Deadline, lo
     if answer is None:
         log.info("No leader's member list read before the DELETE; its answer and the read after it decide")
         return
+    if answer.own_api:
+        # Our own service answered at a peer's URL (a load balancer that picked us): a DELETE
+        # there would go to our own one-node cluster, not the cluster's leader (break 10, G4).
+        message = (
+            f"{answer.url} answered this node's own member list (only this node, as its leader): that URL leads "
+            f"to this node's own {service.value}, a cluster of its own; nothing was removed. Name the cluster's "
+            f"leader in leader_url (not an address that can reach this node)"
+        )
+        log.error(message, cause=Cause.OWN_SERVICE_IN_ANOTHER_CLUSTER.value, leader_url=answer.url)
+        raise MembershipConflict(message)
     if answer.leader_is_us:
         raise _leader_is_us(service, ctx.config.node_id, f"{answer.url}'s member list names it", log, itself=True)
     if answer.judgement.verdict is Proof.CONFLICT:

@@ -51,6 +51,9 @@ class LeaderAnswer:
     url: str
     judgement: Judgement
     leader_is_us: bool = False  # `url`'s list names this node's own API as the leader
+    # `url` answered this node's own list: only us, naming us the leader (`MemberView.peers_of`):
+    # it leads to our own service (a load balancer, a wildcard listener). No proof of anything.
+    own_api: bool = False
 
 
 def check_marker(ctx: Context, service: Service, state: MarkerState, join_cfg: JoinConfig, log: Logger) -> Trust:
@@ -68,6 +71,13 @@ def check_marker(ctx: Context, service: Service, state: MarkerState, join_cfg: J
     whom = state.written_for(me)
     log.info(f"Marker {state.name} {whom}; verifying it once against the leader's member list", marker=state.name)
     answer = ask_leader(ctx, service, join_cfg, log, me)
+    if answer is not None and answer.own_api:
+        log.warn(
+            f"{answer.url} answered this node's own member list (only this node, as its leader): it leads to "
+            f"this node's own {service.value} API, whose list proves nothing",
+            leader_url=answer.url,
+        )
+        answer = None  # nobody else was asked: as when no leader answers
     if answer is None:
         log.warn(
             f"Marker {state.name} {whom}, and no leader could confirm it; trusting it "
@@ -133,6 +143,7 @@ def ask_leader(
     deadline = Deadline.start(min(join_cfg.deadline_s, 2 * join_cfg.request_timeout_s), ctx.clock)
     finder = LeaderFinder(ctx.config, service, log, ctx.clock)
     asked: set[str] = set()
+    own: LeaderAnswer | None = None
     if not finder.candidates():
         return None  # nobody but ourselves to ask (a bootstrap node's own leader_url): no leader answers
     budget = len(finder.candidates()) + MAX_HOPS
@@ -163,6 +174,10 @@ def ask_leader(
             # A peer names this node as the leader: its list, if it lists us settled, is the
             # proof (as for the join, `Joiner._led_by_us`); our own API is never asked.
             named = judge(view, me.node_id, me.raft_addr)
+            if not view.peers_of(me.node_id):  # our own service answering at `url` (break 10, G4)
+                own = own or LeaderAnswer(url, named, own_api=True)  # said only if no leader answers
+                finder.forget()
+                continue
             if named.verdict is Proof.PROVEN and not _outvoted(ctx, finder, url, view, deadline, join_cfg):
                 return LeaderAnswer(url, named, leader_is_us=True)
             finder.forget()
@@ -184,7 +199,7 @@ def ask_leader(
         if _outvoted(ctx, finder, url, view, deadline, join_cfg):
             continue  # the later term's leader is asked next (within the check's budget)
         return LeaderAnswer(url, judgement)
-    return None
+    return own
 
 
 def _outvoted(

@@ -52,6 +52,13 @@ class MemberView:
     def find(self, member_id: str) -> Member | None:
         return next((m for m in self.members if m.id == member_id), None)
 
+    def peers_of(self, node_id: str) -> bool:
+        """Whether this list holds a member other than `node_id`. A list that names `node_id`
+        the leader and holds nobody else is no peer's (the peer would list itself): it is
+        `node_id`'s own service answering at an address that led back to it (a load balancer,
+        a wildcard listener), a one-node cluster of its own (break 10, G4)."""
+        return any(m.id != node_id for m in self.members)
+
     @property
     def no_leader(self) -> bool:
         """The answer says there is no leader (`leader: null`, and no claim of quorum), not merely

@@ -29,14 +29,14 @@ from automation.errors import StepFailed
 from automation.http import Response, TransportError
 from automation.log import Logger
 from automation.markers import write_atomic
-from automation.membership import MemberView, Proof, judge, parse_view
+from automation.membership import Member, MemberView, Proof, judge, parse_view
 from automation.policy import Deadline, notify_policy
 from automation.retry import GiveUp, Outcome, Try, fetch, run
-from automation.spec.config import with_port
+from automation.spec.config import ClusterConfig, with_port
 from automation.spec.exitcodes import ExitCode
 from automation.spec.markers import JOIN_SERVICES, Service, is_node_id
 from automation.spec.units import FIXED_BUDGETS
-from automation.spec.urls import raised_scheme, redacted
+from automation.spec.urls import host_problem, is_unspecified, raised_scheme, redacted, url_problem
 
 REQUEST_TIMEOUT_S = 3.0
 REPORT_BUDGET_S = FIXED_BUDGETS["report.budget_s"]
@@ -151,7 +151,11 @@ class _Probe:
         for candidate in finder.candidates():
             view, said = self.member_list(service, candidate)
             if view is not None and view.leader_url and finder.is_own(view.leader_url):
-                return self._newest(service, finder, candidate, view, f"{said}, which names this node the leader")
+                if view.peers_of(self.ctx.config.node_id):
+                    return self._newest(service, finder, candidate, view, f"{said}, which names this node the leader")
+                # Our own service answering there (`MemberView.peers_of`): no peer's list.
+                missed.append(f"{said} lists only this node, as its leader: this node's own API answering there")
+                continue
             leader = finder.normalise(view.leader_url) if view is not None and view.leader_url else None
             source = candidate
             if view is not None and leader is not None and not same_peer(leader, candidate):
@@ -226,12 +230,13 @@ class _Probe:
         if local is not None and local.has_quorum is False:
             checks.append(Check(f"{service.value}:quorum", False, "the local member reports no quorum"))
         for member in view.members:
-            if member.id == cfg.node_id or not member.api_url:
+            if member.id == cfg.node_id:
                 continue
-            # A member's api_url is a peer's word: asked no lower than the configuration's scheme
-            # (under TLS, never a clear-text GET because the list said http://).
-            api = raised_scheme(base_url(member.api_url), cfg.scheme)
-            probe = self.health(member.id, api + cfg.endpoint(service).health_path)
+            api, unprobed = _member_api(cfg, service, member)
+            if api is None:
+                probe = Check(member.id, False, unprobed)
+            else:
+                probe = self.health(member.id, api + cfg.endpoint(service).health_path)
             if not probe.ok:
                 # The id is a peer's word too: advice to run a command carries only a node id
                 # (what `fba leave --member` takes), never text that would be another command.
@@ -249,6 +254,40 @@ class _Probe:
                     )
                 )
         return checks
+
+
+def _member_api(cfg: ClusterConfig, service: Service, member: Member) -> tuple[str | None, str]:
+    """Where another member's health is probed: its `api_url`, or, when it has none (the docs'
+    own `curl` add sends none) or names this host (`0.0.0.0`, loopback: a misadvertised
+    listen address, answered by our own service), the contract's default: `raft_addr`'s host
+    with the API scheme and port (standins/openapi.yaml, Member.api_url; the answering
+    leader's are this cluster's configured ones). None and why when neither names another
+    host: such a member cannot be checked, which is a failed check, never a skipped one
+    (break 10, G14: a dead voter without `api_url` was never probed, "Cluster healthy").
+
+    A member's api_url is a peer's word: asked no lower than the configuration's scheme
+    (under TLS, never a clear-text GET because the list said http://)."""
+    given = base_url(member.api_url) if member.api_url else None
+    if given is not None and not _ours(cfg, service, given):  # an unusable one fails its probe, named
+        return raised_scheme(given, cfg.scheme), ""
+    host = member.raft_addr.rpartition(":")[0].strip("[]")
+    default = f"{cfg.scheme}://{f'[{host}]' if ':' in host else host}:{cfg.endpoint(service).api_port}"
+    if not host or host_problem(host) is not None or url_problem(default) or _ours(cfg, service, default):
+        said = f"api_url {redacted(member.api_url)!a:.120}" if member.api_url else "no api_url"
+        return None, (
+            f"cannot be probed: {said} and raft_addr {member.raft_addr!a:.80} name no other host to ask"
+        )
+    return default, ""
+
+
+def _ours(cfg: ClusterConfig, service: Service, url: str) -> bool:
+    """`url` lands on this node's own API: the one rule (`is_own_api`), or an unspecified host
+    on any port (a listen address; nodes side by side on one host have addresses of their own)."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:  # a peer's word that is no URL: not ours, its probe says what it is
+        return False
+    return cfg.is_own_api(service, url) or is_unspecified(host)
 
 
 def _disagreement(local: MemberView, leader: MemberView, finder: LeaderFinder) -> str | None:

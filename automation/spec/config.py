@@ -19,7 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, mo
 
 from automation.spec.commands import MAX_SECONDS
 from automation.spec.markers import NODE_ID_PATTERN, Service, is_node_id
-from automation.spec.urls import header_value_problem, host_key, port_problem, redacted, url_problem
+from automation.spec.urls import header_value_problem, host_key, is_unspecified, port_problem, redacted, url_problem
 
 _HOST_RE = re.compile(
     r"^(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
@@ -348,7 +348,13 @@ class ClusterConfig(_Strict):
                     "notify_url: expected an https:// URL because tls.enabled is true and notify_token is set "
                     f"(the token would be sent in clear text), got {_quote(self.notify_url)}"
                 )
-        contradiction = self._contradiction() or self._leader_on_another_port() or self._one_file_two_roles()
+        contradiction = (
+            self._port_shared()
+            or self._leader_on_this_host()
+            or self._contradiction()
+            or self._leader_on_another_port()
+            or self._one_file_two_roles()
+        )
         if contradiction:
             raise ValueError(contradiction)
         if not self.bootstrap:
@@ -376,18 +382,102 @@ class ClusterConfig(_Strict):
         return out
 
     def is_own_api(self, service: Service, url: str) -> bool:
-        """Whether `url` is this node's own API for `service`: its advertised host, its node id
-        or `localhost` (compared as the connection resolves them, `spec.urls.host_key`) on the
-        service's API port, either scheme. The one rule for leader hints and candidates
-        (`LeaderFinder`), health-report's peers and this validation. Other loopback addresses
-        are not ours: nodes may run side by side on 127.0.0.x."""
+        """Whether `url` is this node's own API for `service`: a host that is this host
+        (`is_this_host`) on the service's API port, either scheme. The one rule for leader hints
+        and candidates (`LeaderFinder`), health-report's peers and members, and this
+        validation."""
         try:
             parts = urlsplit(url)
             port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
         except ValueError:
             return False
-        own = {host_key(self.host), host_key(self.node_id), "localhost"}
-        return port == self.endpoint(service).api_port and host_key(parts.hostname or "") in own
+        return port == self.endpoint(service).api_port and self.is_this_host(parts.hostname or "")
+
+    def is_this_host(self, host: str) -> bool:
+        """Whether a connection to `host` lands on this node: its advertised host, its node id,
+        `localhost`, an unspecified address (`0.0.0.0`, `0`, `::`: Linux connects them to the
+        local host) and, when this node's own address is not a loopback one, any loopback
+        address (`127.0.0.1`, `::1`: what `localhost` resolves to). Hosts compared as the
+        connection resolves them (`spec.urls.host_key`). A node whose own address IS loopback
+        runs side by side with others on 127.0.0.x (tests, a laptop): there another loopback
+        address is another node (break 10, G4: a leader advertised as `0.0.0.0:2379` was
+        followed to our own service, whose one-node list proved a join that never happened)."""
+        key = host_key(host)
+        if key in {host_key(self.host), host_key(self.node_id), "localhost"}:
+            return True
+        try:
+            address = ipaddress.ip_address(key.partition("%")[0])
+        except ValueError:
+            return False
+        return address.is_unspecified or (address.is_loopback and not self.host_is_loopback)
+
+    @property
+    def host_is_loopback(self) -> bool:
+        """This node's own address is a loopback one (nodes side by side on one host)."""
+        return ipaddress.IPv4Address(self.host).is_loopback
+
+    def _listeners(self) -> list[tuple[str, int]]:
+        """(field, port) of every listener on this node: each service's API and Raft port."""
+        return [
+            ("services.chainfire.api_port", self.services.chainfire.api_port),
+            ("raft_addr (chainfire's Raft port)", int(self.raft_addr.rpartition(":")[2])),
+            ("services.flaredb.api_port", self.services.flaredb.api_port),
+            ("services.flaredb.raft_port", self.services.flaredb.raft_port),
+            ("services.iam.api_port", self.services.iam.api_port),
+        ]
+
+    def _port_shared(self) -> str | None:
+        """Two listeners of this node on one port: one of them cannot bind it, and the other
+        service is asked or registered there (break 10, G6: `services.flaredb.raft_port: 2380`
+        validated, and flaredb registered chainfire's Raft address in the flaredb cluster: a
+        member that never votes). Each field is fine alone; together they contradict."""
+        seen: dict[int, str] = {}
+        for name, port in self._listeners():
+            if port in seen:
+                return (
+                    f"{name}: port {port} is also {seen[port]}; each service's API and Raft listener "
+                    "on this node needs a port of its own"
+                )
+            seen[port] = name
+        return None
+
+    def _peer_url_fields(self) -> list[tuple[str, str]]:
+        """(field, URL) of every URL naming another node: the leaders and `discovery.peer_urls`."""
+        return self._urls() + [(f"discovery.peer_urls[{i}]", url) for i, url in enumerate(self.discovery.peer_urls)]
+
+    def _leader_on_this_host(self) -> str | None:
+        """A leader or peer URL whose host can only be this host (`is_this_host`): an
+        unspecified address (`0.0.0.0`, `0`, `[::]`) is a listen address, never a node's, in
+        any mode; a loopback one (`127.0.0.1`, `[::1]`) on a node whose own address is not
+        loopback reaches this node itself, which a joining node's leader never is (a bootstrap
+        node's `leader_url` may name itself, for `leave`). Such a leader led the join to our own
+        service, whose one-node list "proved" it (break 10, G4). Nodes side by side on loopback
+        addresses (own address 127.x) keep loopback peers: there they are other nodes."""
+        for field, peers in (("initial_peers", self.initial_peers), ("flaredb_peers", self.flaredb_peers)):
+            for i, peer in enumerate(peers):
+                host = peer.partition("=")[2].rpartition(":")[0] if "=" in peer else peer.rpartition(":")[0]
+                if is_unspecified(host):
+                    return (
+                        f"{field}[{i}]: {_quote(peer)} names the unspecified address {host}, a listen address that "
+                        "no peer can reach; give the node's own address"
+                    )
+        for name, url in self._peer_url_fields():
+            host = urlsplit(url).hostname or ""
+            try:
+                address = ipaddress.ip_address(host_key(host).partition("%")[0])
+            except ValueError:
+                continue
+            if address.is_unspecified:
+                return (
+                    f"{name}: {_quote(url)} names the unspecified address {host}, a listen address that "
+                    "reaches this node itself; give the node's own address"
+                )
+            if address.is_loopback and not self.host_is_loopback and not self.bootstrap:
+                return (
+                    f"{name}: {_quote(url)} is a loopback address, which reaches this node itself (its address "
+                    f"is {self.host}); a joining node's leader and peers are other nodes"
+                )
+        return None
 
     def _contradiction(self) -> str | None:
         """Two values the user wrote that cannot both hold. We refuse rather than pick one: the

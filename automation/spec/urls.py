@@ -116,6 +116,15 @@ def host_key(host: str) -> str:
     return text
 
 
+def is_unspecified(host: str) -> bool:
+    """Whether `host` is an unspecified address (`0.0.0.0`, `0`, `::`): a listen address, never
+    a node's; a connection to it lands on the local host (Linux)."""
+    try:
+        return ipaddress.ip_address(host_key(host).partition("%")[0]).is_unspecified
+    except ValueError:
+        return False
+
+
 def raised_scheme(url: str, floor: str) -> str:
     """`url` as it may be asked under a configuration whose scheme is `floor`: with TLS
     (`https`) an `http://` URL, whoever named it, becomes `https://` on the same host and port,

@@ -101,7 +101,7 @@ def test_marker_present_means_no_network(
     tmp_path: Path, join_config: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     # leader_url points at a closed port: any network call would fail the run.
-    join_config.update(leader_url="http://127.0.0.1:9", tls={"enabled": False})
+    join_config.update(leader_url="http://127.0.0.1:9", raft_addr="127.0.0.13:2380", tls={"enabled": False})
     path = write(tmp_path, join_config)
     state = tmp_path / "s"
     state.mkdir(mode=0o700)
@@ -116,7 +116,7 @@ def test_timestamp_only_marker_is_trusted_with_a_warning_when_no_leader_answers(
 ) -> None:
     # The design's manual `date -Iseconds > marker`: it names no node, so the leader is asked
     # once; nobody answers (closed port), and a reboot must not depend on the leader.
-    join_config.update(leader_url="http://127.0.0.1:9", tls={"enabled": False})
+    join_config.update(leader_url="http://127.0.0.1:9", raft_addr="127.0.0.13:2380", tls={"enabled": False})
     path = write(tmp_path, join_config)
     state = tmp_path / "s"
     state.mkdir(mode=0o700)
@@ -151,7 +151,9 @@ def test_any_bytes_as_config_validate_exit_0_or_2_one_line_each(
 def test_flaredb_join_waits_for_chainfires_marker(
     tmp_path: Path, join_config: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    join_config.update(leader_url="http://127.0.0.1:9", tls={"enabled": False})  # any call would fail
+    # any call would fail (this node on loopback too: a loopback leader of a node that is not is
+    # this node itself, a config error since break 10, G4)
+    join_config.update(leader_url="http://127.0.0.1:9", raft_addr="127.0.0.13:2380", tls={"enabled": False})
     path = write(tmp_path, join_config)
     state = tmp_path / "s"
     argv = ["join", "--service", "flaredb", "--require-joined", "chainfire", "--config", str(path)]
