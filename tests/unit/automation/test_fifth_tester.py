@@ -5,39 +5,15 @@ listeners of this node on one port are a configuration error (G6)."""
 
 from __future__ import annotations
 
-import io
-import json
 from typing import Any
 
 import pytest
 
-from automation.configfile import parse
-from automation.discovery import LeaderFinder
 from automation.errors import ConfigError
-from automation.log import Logger
 from automation.membership import Member, MemberView
 from automation.report import _member_api
 from automation.spec.markers import Service
-
-ME, ADDR = "node04", "10.0.0.4:2380"
-
-
-def config(**extra: Any) -> Any:
-    data: dict[str, Any] = {
-        "node_id": ME,
-        "node_role": "worker",
-        "bootstrap": False,
-        "cluster_name": "c1.example",
-        "leader_url": "http://10.0.0.1:2379",
-        "raft_addr": ADDR,
-    }
-    data.update(extra)
-    return parse(json.dumps(data).encode())
-
-
-def finder(**extra: Any) -> LeaderFinder:
-    return LeaderFinder(config(**extra), Service.CHAINFIRE, Logger(stream=io.StringIO()))
-
+from tests.unit.automation.worker_node import ADDR, ME, config, finder
 
 # G4 -----------------------------------------------------------------------------------------
 

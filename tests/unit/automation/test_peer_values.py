@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from automation.configfile import parse
 from automation.discovery import LeaderFinder, foreign_list
 from automation.http import Response
 from automation.log import Logger
@@ -24,22 +23,14 @@ from automation.policy import MAX_RETRY_AFTER_S, parse_retry_after
 from automation.spec.markers import Service
 from automation.spec.numbers import ascii_number, port_number
 from automation.spec.urls import raised_scheme
+from tests.unit.automation.worker_node import ADDR, ME
+from tests.unit.automation.worker_node import config as worker_config
 
-ME, ADDR = "node04", "10.0.0.4:2380"
 OWN = "http://10.0.0.4:2379"  # this node's chainfire API: raft_addr's host, chainfire's api_port
 
 
 def config(**extra: Any) -> Any:
-    data = {
-        "node_id": ME,
-        "node_role": "worker",
-        "bootstrap": False,
-        "cluster_name": "c1",
-        "leader_url": "http://10.0.0.1:2379",
-        "raft_addr": ADDR,
-    }
-    data.update(extra)
-    return parse(json.dumps(data).encode())
+    return worker_config(**{"cluster_name": "c1", **extra})
 
 
 def finder(**extra: Any) -> LeaderFinder:

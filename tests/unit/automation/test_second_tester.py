@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from automation.cli import build_parser
-from automation.configfile import parse
 from automation.discovery import LeaderFinder
 from automation.errors import ConfigError, UsageError
 from automation.http import Response
@@ -21,26 +20,7 @@ from automation.jsonload import path_text
 from automation.log import Logger
 from automation.membership import MemberView, Proof, judge, judge_removed, parse_view
 from automation.spec.markers import NODE_ID_PATTERN, Service, is_node_id
-
-ME, ADDR = "node04", "10.0.0.4:2380"
-
-
-def config(**extra: Any) -> Any:
-    data: dict[str, Any] = {
-        "node_id": ME,
-        "node_role": "worker",
-        "bootstrap": False,
-        "cluster_name": "c1.example",
-        "leader_url": "http://10.0.0.1:2379",
-        "raft_addr": ADDR,
-    }
-    data.update(extra)
-    return parse(json.dumps(data).encode())
-
-
-def finder(**extra: Any) -> LeaderFinder:
-    return LeaderFinder(config(**extra), Service.CHAINFIRE, Logger(stream=io.StringIO()))
-
+from tests.unit.automation.worker_node import ADDR, ME, config, finder
 
 # Finding 1 ----------------------------------------------------------------------------------
 
