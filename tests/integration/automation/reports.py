@@ -1,11 +1,11 @@
-"""Helpers for the health-report tests: a node whose peers all answer healthy, and the one
-summary line `fba health-report` prints."""
+"""Helpers for the health-report tests: a node whose peers all answer healthy, a one-node
+bootstrap cluster of this node alone, and the one summary line `fba health-report` prints."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .conftest import FbaResult, Node
+from .conftest import NODE_ID, Fba, FbaResult, Node
 from .fakes import FakeServer
 
 
@@ -27,3 +27,12 @@ def summary_of(result: FbaResult) -> dict[str, Any]:
     summary = lines[0]["context"]["summary"]
     assert isinstance(summary, dict)
     return summary
+
+
+def one_node_cluster(fba: Fba, node: Node) -> None:
+    """This node alone, a bootstrap node seeded from its name (`initial_peers: ["node04:2380"]`,
+    the design's form): each service lists only this member, as written."""
+    node.serve_members()
+    node.clusters["chainfire"].add_member(NODE_ID, f"{NODE_ID}:2380", node.chainfire.url)
+    node.clusters["flaredb"].add_member(NODE_ID, f"{NODE_ID}:2480", node.flaredb.url)
+    fba.write_config(node.config(bootstrap=True, initial_peers=[f"{NODE_ID}:2380"]))

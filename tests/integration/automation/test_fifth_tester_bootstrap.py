@@ -24,7 +24,7 @@ from .conftest import FBA, NODE_ID, RAFT_ADDR, Fba, Node, cause
 from .expect import FLAREDB_JOINED, INITIALIZED, JOINED, markers_in
 from .fakes import Answer, Cluster, FakeServer, Recorded, free_port
 from .fakes_join import write_marker
-from .reports import summary_of
+from .reports import one_node_cluster, summary_of
 
 JOIN = ("join", "--service", "chainfire")
 FLAREDB_JOIN = ("join", "--service", "flaredb")
@@ -112,10 +112,7 @@ def test_health_report_does_not_call_a_one_node_list_the_leaders_when_the_cluste
 
 
 def test_a_one_node_cluster_nobody_else_answers_for_is_named_as_its_own_list(fba: Fba, node: Node) -> None:
-    node.serve_members()
-    node.clusters["chainfire"].add_member(NODE_ID, f"{NODE_ID}:2380", node.chainfire.url)
-    node.clusters["flaredb"].add_member(NODE_ID, f"{NODE_ID}:2480", node.flaredb.url)
-    fba.write_config(node.config(bootstrap=True, initial_peers=[f"{NODE_ID}:2380"]))
+    one_node_cluster(fba, node)
 
     result = fba.run("health-report")
 

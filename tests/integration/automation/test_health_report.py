@@ -10,7 +10,7 @@ from automation.spec.exitcodes import ExitCode
 from .conftest import NODE_ID, RAFT_ADDR, Fba, Node, Servers
 from .expect import assert_no_secret
 from .fakes import Answer, Cluster, free_port
-from .reports import healthy_node, summary_of
+from .reports import healthy_node, one_node_cluster, summary_of
 
 NOTIFY_TOKEN = "notify-secret-7c1e9f0a2b"
 
@@ -37,10 +37,7 @@ def test_a_one_node_cluster_seeded_from_its_name_is_healthy(fba: Fba, node: Node
     """`initial_peers: ["node04:2380"]` (the design's form): the service lists this member as
     written, `node04:2380`, not as the configured IPv4 address; that is this node, not a
     conflict (the VM tier's one-node PXE cluster failed here)."""
-    node.serve_members()
-    node.clusters["chainfire"].add_member(NODE_ID, f"{NODE_ID}:2380", node.chainfire.url)
-    node.clusters["flaredb"].add_member(NODE_ID, f"{NODE_ID}:2480", node.flaredb.url)
-    fba.write_config(node.config(bootstrap=True, initial_peers=[f"{NODE_ID}:2380"]))
+    one_node_cluster(fba, node)
 
     result = fba.run("health-report")
 
