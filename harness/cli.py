@@ -524,13 +524,11 @@ def _drive(args: argparse.Namespace, report: Path, headline: str, cluster: Clust
         cluster.up()
         driver = Driver(list(cluster), run_log=cluster.log, global_timeout=args.timeout, keep_going=True,
                         out_dir=report / "out")  # fmt: skip
-        if cluster.restored is not None:  # up before the script: its start_all() returns at once
+        if args.interactive or cluster.restored is not None:  # restored: the script's start_all() returns at once
             cluster.start_all()
         if args.interactive:
             import code
 
-            if cluster.restored is None:
-                cluster.start_all()
             code.interact(banner=f"{headline}\nnodes: {', '.join(cluster.nodes)}; try node01.succeed('fba status')",
                           local=driver.test_symbols(), exitmsg="tearing down")  # fmt: skip
         else:

@@ -173,29 +173,30 @@ class Cluster:
             raise InfrastructureError("cluster: nodes are made after the fabric and the image")
         node_dir = self.options.run_dir / "nodes" / spec.name
         node_dir.mkdir(parents=True, exist_ok=True)
-        files = self.secrets.node_files(self.topology, spec, validate=self.options.validate_configs)
-        blob = write_injection(
-            NodeInjection(
-                hostname=spec.name,
-                cluster_mac=spec.mac,
-                cluster_cidr=spec.cidr,
-                hosts=self.topology.hosts,
-                cluster_config=files.config_json,
-                files=files.files,
-                authorized_keys=self.ssh_key.public_line + "\n",
-                env=node_env(self.options, spec.name, self.accel.accel),
-                failpoints=self.options.node_failpoints.get(spec.name),
-            ),
-            node_dir / "inject.json",
-        )
+        # A restore reuses the injection its guests already read: QEMU needs the same fw_cfg file.
+        blob = self.restored.blobs.get(spec.name) if self.restored is not None else None
+        if blob is None:
+            files = self.secrets.node_files(self.topology, spec, validate=self.options.validate_configs)
+            blob = write_injection(
+                NodeInjection(
+                    hostname=spec.name,
+                    cluster_mac=spec.mac,
+                    cluster_cidr=spec.cidr,
+                    hosts=self.topology.hosts,
+                    cluster_config=files.config_json,
+                    files=files.files,
+                    authorized_keys=self.ssh_key.public_line + "\n",
+                    env=node_env(self.options, spec.name, self.accel.accel),
+                    failpoints=self.options.node_failpoints.get(spec.name),
+                ),
+                node_dir / "inject.json",
+            )
         disk = node_dir / "varlib.qcow2"
         saved: SavedState | None = None
         if self.restored is not None:
             saved = self.restored.nodes.get(spec.name)
             if saved is None:
                 raise InfrastructureError(f"the snapshot {self.restored.directory} has no {spec.name}")
-            # The guest already read its injection: QEMU only needs the same fw_cfg file again.
-            blob = self.restored.blobs.get(spec.name, blob)
             disk = overlay_disk(saved, disk)
         elif not disk.exists():
             _run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), DISK_SIZE], "create the /var/lib disk")

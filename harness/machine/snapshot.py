@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -52,6 +51,7 @@ MANIFEST = "saved.json"  # written last: a directory without it is an unfinished
 # the save as fast as the disk writes it (a higher level costs seconds for a few MiB).
 COMPRESS = "zstd -q -1 -T0"
 DECOMPRESS = "zstd -q -dc"
+QEMU_IMG_TIMEOUT = 300.0  # seconds: a 1 GiB disk copies in a few; a stuck qemu-img must not hang the run
 # `query-migrate` states that end a migration; anything else is still under way.
 ENDED = frozenset({"completed", "failed", "cancelled"})
 
@@ -173,16 +173,32 @@ def _copy_disk(disk: Path, directory: Path) -> Path:
     not depend on the run directory it came from. The migration has flushed it."""
     target, partial = directory / DISK_FILE, directory / f"{DISK_FILE}.partial"
     partial.unlink(missing_ok=True)
-    qemu_img = shutil.which("qemu-img") or "qemu-img"
     # -U: QEMU still holds the image (paused, inactive); a shared read is safe after the flush.
-    done = subprocess.run([qemu_img, "convert", "-U", "-O", "qcow2", str(disk), str(partial)],
-                          capture_output=True, text=True, check=False)  # fmt: skip
-    if done.returncode != 0:
+    try:
+        _qemu_img(["convert", "-U", "-O", "qcow2", str(disk), str(partial)], f"copying the disk {disk} for a snapshot")
+    except InfrastructureError:
         partial.unlink(missing_ok=True)
-        raise InfrastructureError(f"copying the disk {disk} for a snapshot failed: {done.stderr.strip()}")
+        raise
     os.replace(partial, target)
     target.chmod(0o444)  # the base of every restore: never written again
     return target
+
+
+def _qemu_img(args: list[str], what: str) -> None:
+    """`qemu-img ARGS` within `QEMU_IMG_TIMEOUT`. (harness.image.tools.run does the same for the
+    image build, but importing it pulls the whole image package into every `harness.machine`
+    import, cluster-test's start-up included.)
+
+    Raises:
+        InfrastructureError: qemu-img is missing, timed out or failed (its stderr quoted).
+    """
+    try:
+        done = subprocess.run(["qemu-img", *args], capture_output=True, text=True, timeout=QEMU_IMG_TIMEOUT,
+                              check=False)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise InfrastructureError(f"{what} failed: qemu-img: {err}") from err
+    if done.returncode != 0:
+        raise InfrastructureError(f"{what} failed: {done.stderr.strip()}")
 
 
 def overlay_disk(saved: SavedState, overlay: Path) -> Path:
@@ -196,13 +212,8 @@ def overlay_disk(saved: SavedState, overlay: Path) -> Path:
         raise InfrastructureError(f"the snapshot at {saved.state.parent} has no disk to restore")
     overlay.parent.mkdir(parents=True, exist_ok=True)
     overlay.unlink(missing_ok=True)
-    qemu_img = shutil.which("qemu-img") or "qemu-img"
-    done = subprocess.run(
-        [qemu_img, "create", "-q", "-f", "qcow2", "-b", str(saved.disk.resolve()), "-F", "qcow2", str(overlay)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise InfrastructureError(f"creating a restore overlay on {saved.disk} failed: {done.stderr.strip()}")
+    _qemu_img(["create", "-q", "-f", "qcow2", "-b", str(saved.disk.resolve()), "-F", "qcow2", str(overlay)],
+              f"creating a restore overlay on {saved.disk}")  # fmt: skip
     return overlay
 
 
