@@ -2,10 +2,12 @@
 in service names) run unchanged through `cluster-test --script` as a subprocess: exit codes,
 JUnit with real durations and failure text, bounded waits, `--keep`/`ssh`/`down`.
 
-Boots are the cost (a 3-node boot is ~1.5 min under TCG, and CI's whole run must stay under an
+Boots are the cost (a 3-node boot is ~2 min under TCG, and CI's whole run must stay under an
 hour), so each test is one `cluster-test` run, the kept-cluster checks ride on the one-node
-services run, and our one-node scripts that need no run of their own (no exit code, kept
-cluster or deadline to show) ride on the one-node grouped boot below.
+services run, our one-node scripts that need no run of their own (no exit code, kept cluster or
+deadline to show) ride on the one-node grouped run below, and the runs that need a booted node
+or a formed cluster restore one of the two snapshots made once per session
+(tests/vm/conftest.py) with `--from` instead of booting.
 
 The NixOS driver's own tests (nixpkgs `nixos/tests/nixos-test-driver/`, plus misc.nix, the NFS
 lock test and keepalived's failover; scripts/nixos_driver_*.py, misc.py, nfs_lock.py,
@@ -24,122 +26,46 @@ folded into the one-node run since, took 221 s as runs of their own.
 from __future__ import annotations
 
 import ast
-import json
-import subprocess
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from xml.etree import ElementTree as ET
 
 import pytest
 
-from harness.cli import STOP_GRACE
-from harness.machine.process import die_with_parent
+from tests.vm.runs import (
+    SAVE_RUN_TIMEOUT,
+    SCRIPTS,
+    Run,
+    Saved,
+    assert_restored,
+    assert_subtests,
+    assert_torn_down,
+    cluster_test,
+    gone,
+    namespace_of,
+    namespaces,
+    netns_pids,
+    run_script,
+)
 
 pytestmark = pytest.mark.vm
 
-SCRIPTS = Path(__file__).parent / "scripts"
-CLUSTER_TEST = Path(sys.executable).parent / "cluster-test"
-RUN_TIMEOUT = 480.0
-"""Per-run deadline given to cluster-test: a hang guard (a passing 3-node run takes ~3-4 min)."""
+
+@pytest.mark.timeout(SAVE_RUN_TIMEOUT + 240)
+def test_a_booted_node_is_saved_for_the_other_scripts(booted_node: Saved) -> None:
+    """The one-node snapshot the `--nodes 1` runs below restore (tests/vm/conftest.py)."""
+    assert booted_node.run.rc == 0, booted_node.run.explain()
+    assert booted_node.args, f"no cluster-snapshot.json written\n{booted_node.run.explain()}"
+    assert_torn_down(booted_node.run)
 
 
-@dataclass(frozen=True)
-class Run:
-    rc: int
-    stdout: str
-    stderr: str
-    seconds: float
-    report: Path
-
-    def junit(self) -> list[ET.Element]:
-        return list(ET.parse(self.report / "junit.xml").getroot().iter("testcase"))
-
-    def explain(self) -> str:
-        head = f"exit {self.rc} after {self.seconds:.0f} s"
-        return f"{head}\n--- stdout\n{self.stdout[-3000:]}\n--- stderr\n{self.stderr[-3000:]}"
-
-
-def cluster_test(*args: str, timeout: float = RUN_TIMEOUT + 120) -> subprocess.CompletedProcess[str]:
-    """Run cluster-test; past `timeout` it gets SIGTERM (it then tears its nodes down) and SIGKILL
-    only after `STOP_GRACE`. `subprocess.run(timeout=)` SIGKILLed it at once, and a killed
-    pytest left it running: both left its QEMU processes behind. Tied to this process, it gets
-    SIGTERM if pytest itself is killed."""
-    proc = subprocess.Popen([str(CLUSTER_TEST), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            preexec_fn=die_with_parent())  # fmt: skip
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.terminate()  # communicate() goes on reading, so its teardown never blocks on a full pipe
-        try:
-            out, err = proc.communicate(timeout=STOP_GRACE)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate(timeout=10)
-        err += f"\n(test: stopped after its {timeout:.0f} s timeout)".encode()
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out.decode(errors="replace"),
-                                       err.decode(errors="replace"))  # fmt: skip
-
-
-def run_script(name: str, report: Path, *, nodes: int, extra: tuple[str, ...] = (),
-               run_timeout: float = RUN_TIMEOUT) -> Run:  # fmt: skip
-    begin = time.monotonic()
-    done = cluster_test("--script", str(SCRIPTS / name), "--nodes", str(nodes), "--report", str(report),
-                        "--timeout", str(run_timeout), *extra, timeout=run_timeout + 120)  # fmt: skip
-    run = Run(done.returncode, done.stdout, done.stderr, time.monotonic() - begin, report)
-    print(f"\n{name}: exit {run.rc} in {run.seconds:.1f} s")
-    return run
-
-
-def namespace_of(report: Path) -> str:
-    described = json.loads((report / "cluster.json").read_text())
-    namespace = described["namespace"]
-    assert isinstance(namespace, str)
-    return namespace
-
-
-def netns_pids(namespace: str) -> list[int]:
-    done = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True, text=True, timeout=10, check=False)
-    return [int(p) for p in done.stdout.split()]
-
-
-def namespaces() -> list[str]:
-    done = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10, check=True)
-    return [line.split()[0] for line in done.stdout.splitlines() if line.strip()]
-
-
-def gone(pid: int) -> bool:
-    """Exited and reaped, or at least a zombie (it no longer runs)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return True
-    return state in ("Z", "X")
-
-
-def assert_torn_down(run: Run) -> None:
-    namespace = namespace_of(run.report)
-    assert namespace not in namespaces(), f"namespace {namespace} left behind\n{run.explain()}"
-
-
-def assert_subtests(run: Run, expected: list[str]) -> list[ET.Element]:
-    """The subtests in order, then `main` (the whole script, as the NixOS driver records it)."""
-    everything = run.junit()
-    assert [c.get("name") for c in everything][-1:] == ["main"], run.explain()
-    cases = everything[:-1]
-    assert [c.get("name") for c in cases] == expected, run.explain()
-    for case in cases:
-        assert float(case.get("time", "0")) > 0.0, f"testcase {case.get('name')} has no real duration"
-    return cases
-
-
-def test_services_by_port_and_file_then_keep_ssh_and_down(tmp_path: Path) -> None:
+def test_services_by_port_and_file_then_keep_ssh_and_down(tmp_path: Path, booted_node: Saved) -> None:
     """redis.nix/zookeeper.nix shape on one node, kept up: `ssh node01 -- hostname` answers and
-    `down` leaves neither the namespace nor a QEMU process of this run."""
+    `down` leaves neither the namespace nor a QEMU process of this run; from the booted snapshot
+    (a restored cluster is kept and taken down as a booted one is)."""
     report = tmp_path / "run"
-    run = run_script("services_port_file.py", report, nodes=1, extra=("--keep",))
+    run = run_script("services_port_file.py", report, nodes=1, extra=("--keep", *booted_node.args))
     assert run.rc == 0, run.explain()
+    assert_restored(run, booted_node)
     namespace = namespace_of(report)
     try:
         out = run.stdout + run.stderr
@@ -165,52 +91,15 @@ def test_services_by_port_and_file_then_keep_ssh_and_down(tmp_path: Path) -> Non
     assert again.returncode != 0 and len(again.stderr.strip().splitlines()) == 1, again.stderr
 
 
-@dataclass(frozen=True)
-class Formed:
-    """The formed three-node snapshot's run, and the `--from` arguments the three-node scripts
-    get: empty when it could not be made, so each of them boots instead (slower, but one failed
-    boot then fails one test, `test_a_formed_cluster_is_saved_for_the_other_scripts`, not four)."""
-
-    run: Run
-    args: tuple[str, ...]
-
-
-@pytest.fixture(scope="module")
-def formed(tmp_path_factory: pytest.TempPathFactory) -> Formed:
-    """A snapshot of a formed three-node cluster, made once by `--save-snapshot`; the
-    three-node scripts below restore it with `--from` (~7 s instead of a ~130 s boot each)."""
-    tmp = tmp_path_factory.mktemp("formed")
-    snap = tmp / "snap"
-    run = run_script("formed.py", tmp / "run", nodes=3, run_timeout=FORMED_RUN_TIMEOUT,
-                     extra=("--save-snapshot", str(snap)))  # fmt: skip
-    made = run.rc == 0 and (snap / "cluster-snapshot.json").is_file()
-    return Formed(run, ("--from", str(snap)) if made else ())
-
-
-FORMED_RUN_TIMEOUT = 900.0
-"""A three-node boot to every first boot done, then the save: ~3 min on a quiet host; the
-margin is for a busy one (the snapshot saves more than that in the runs that restore it)."""
-
-
-@pytest.mark.timeout(FORMED_RUN_TIMEOUT + 240)
-def test_a_formed_cluster_is_saved_for_the_other_scripts(formed: Formed) -> None:
+@pytest.mark.timeout(SAVE_RUN_TIMEOUT + 240)
+def test_a_formed_cluster_is_saved_for_the_other_scripts(formed: Saved) -> None:
+    """The three-node snapshot the `--nodes 3` runs below and tests/vm/harness/cluster restore."""
     assert formed.run.rc == 0, formed.run.explain()
     assert formed.args, f"no cluster-snapshot.json written\n{formed.run.explain()}"
     assert_torn_down(formed.run)
 
 
-def assert_restored(run: Run, formed: Formed) -> None:
-    """The run restored its nodes (when there was a snapshot): no boot on any console (the
-    READY line is a boot's)."""
-    if not formed.args:
-        return  # the snapshot test failed and says why; this run booted
-    consoles = sorted((run.report / "nodes").glob("*/console.log"))
-    assert consoles, run.explain()
-    booted = [c.parent.name for c in consoles if "FBA-READY" in c.read_text(errors="replace")]
-    assert booted == [], f"{booted} booted instead of being restored\n{run.explain()}"
-
-
-def test_raft_membership_survives_a_crash(tmp_path: Path, formed: Formed) -> None:
+def test_raft_membership_survives_a_crash(tmp_path: Path, formed: Saved) -> None:
     """etcd/multi-node.nix shape: form, crash node02, restart it, membership again; from the
     formed snapshot (node02's restart after its crash is then a real boot from its disk)."""
     run = run_script("raft_crash.py", tmp_path / "run", nodes=3, extra=formed.args)
@@ -221,7 +110,7 @@ def test_raft_membership_survives_a_crash(tmp_path: Path, formed: Formed) -> Non
     assert_torn_down(run)
 
 
-def test_block_and_unblock_partition_and_heal(tmp_path: Path, formed: Formed) -> None:
+def test_block_and_unblock_partition_and_heal(tmp_path: Path, formed: Saved) -> None:
     """consul.nix shape: `block()` a server, `wait_until_fails` across the cut, majority keeps
     quorum and takes writes, `unblock()` heals; from the formed snapshot."""
     run = run_script("partition.py", tmp_path / "run", nodes=3, extra=formed.args)
@@ -231,11 +120,13 @@ def test_block_and_unblock_partition_and_heal(tmp_path: Path, formed: Formed) ->
     assert_torn_down(run)
 
 
-def test_a_failing_subtest_exits_1_reaches_junit_and_keep_on_failure_keeps(tmp_path: Path) -> None:
+def test_a_failing_subtest_exits_1_reaches_junit_and_keep_on_failure_keeps(tmp_path: Path, booted_node: Saved) -> None:
     """Every subtest in JUnit (the failing one with its failure text); `--keep-on-failure`
-    leaves the node up with its attach commands printed; `down` removes it."""
+    leaves the node up with its attach commands printed; `down` removes it. From the booted
+    snapshot."""
     report = tmp_path / "run"
-    run = run_script("fails_on_purpose.py", report, nodes=1, extra=("--keep-on-failure",))
+    run = run_script("fails_on_purpose.py", report, nodes=1, extra=("--keep-on-failure", *booted_node.args))
+    assert_restored(run, booted_node)
     namespace = namespace_of(report)
     try:
         assert run.rc == 1, run.explain()
@@ -264,11 +155,12 @@ def test_a_wait_that_times_out_exits_2_within_seconds(tmp_path: Path) -> None:
     assert_torn_down(run)
 
 
-def test_a_frozen_vm_cannot_outlive_the_run_deadline(tmp_path: Path) -> None:
+def test_a_frozen_vm_cannot_outlive_the_run_deadline(tmp_path: Path, booted_node: Saved) -> None:
     """QMP `stop` after boot, then `succeed("true", timeout=None)`: the run ends by its deadline
-    (it never hangs), as a timeout naming the node (exit 2), and teardown is quick."""
-    deadline = 150.0
-    run = run_script("frozen_vm.py", tmp_path / "run", nodes=1, run_timeout=deadline)
+    (it never hangs), as a timeout naming the node (exit 2), and teardown is quick. From the
+    booted snapshot the deadline need not hold a boot (restored and answering in ~10 s)."""
+    deadline = 75.0 if booted_node.args else 150.0
+    run = run_script("frozen_vm.py", tmp_path / "run", nodes=1, run_timeout=deadline, extra=booted_node.args)
     # The hard promise first: a frozen guest cannot hold the run past its deadline.
     assert run.rc != 0, run.explain()
     assert run.seconds < deadline + 30, f"run took {run.seconds:.0f} s against a {deadline:.0f} s deadline"
@@ -332,12 +224,13 @@ def assert_every_subtest_passed(run: Run, names: tuple[str, ...], also: tuple[st
 
 
 @pytest.mark.timeout(GROUPED_RUN_TIMEOUT + 240)
-def test_nixos_driver_scripts_on_one_node(tmp_path: Path) -> None:
+def test_nixos_driver_scripts_on_one_node(tmp_path: Path, booted_node: Saved) -> None:
     """The driver's own one-machine tests (low-level, files, systemd, polling conditions, power,
     console log and timeout, junit, busybox, succeed's stdout, attempt timeouts) and misc.nix,
-    adapted to a Debian node: one boot, every subtest passes, including those named at run time."""
+    adapted to a Debian node: from the booted snapshot (the power and console-log scripts then
+    boot it from its disk), every subtest passes, including those named at run time."""
     script = concatenated(ONE_NODE_DRIVER_SCRIPTS, tmp_path / "one_node.py")
-    run = run_script(str(script), tmp_path / "run", nodes=1, run_timeout=GROUPED_RUN_TIMEOUT)
+    run = run_script(str(script), tmp_path / "run", nodes=1, run_timeout=GROUPED_RUN_TIMEOUT, extra=booted_node.args)
     assert_every_subtest_passed(run, ONE_NODE_DRIVER_SCRIPTS, also=(
         "copy_from_host/copy_from_vm (file)", "copy_from_host_via_shell/copy_from_vm (file)", "shutdown", "crash",
     ))  # fmt: skip
@@ -350,7 +243,7 @@ def test_nixos_driver_scripts_on_one_node(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(GROUPED_RUN_TIMEOUT + 240)
-def test_networking_failover_and_nfs_locks_on_three_nodes(tmp_path: Path, formed: Formed) -> None:
+def test_networking_failover_and_nfs_locks_on_three_nodes(tmp_path: Path, formed: Saved) -> None:
     """networking.py (server/client, block, unblock), keepalived's failover (a VIP moves to the
     backup while the master is cut off and back after) and nfs/simple.nix's locks (over the
     flock stand-in): one three-node cluster restored from the formed snapshot, every subtest
