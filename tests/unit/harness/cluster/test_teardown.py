@@ -4,6 +4,7 @@ one of them raises; the failures are logged and returned, never raised."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import cast
 
@@ -90,3 +91,20 @@ def test_down_takes_every_part_down_once_even_when_parts_fail(tmp_path: Path) ->
     del calls[:]
     assert doomed.down() == ["could not stop node02: node02: crash: crash broke"]
     assert calls == ["crash node01", "crash node02", "crash node03"]
+
+
+def test_down_collects_every_node_at_once_then_stops_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The three collections meet at a barrier: one after the other, the first would wait out
+    its timeout and be logged as a failed collection."""
+    calls: list[str] = []
+    doomed = cluster(tmp_path, calls, {})
+    barrier = threading.Barrier(3, timeout=5)
+
+    def collect(self: Cluster, name: str, node: Node) -> None:
+        barrier.wait()
+        calls.append(f"collect {name}")
+
+    monkeypatch.setattr(Cluster, "_collect_if_up", collect)
+    assert doomed.down() == []
+    assert sorted(calls[:3]) == ["collect node01", "collect node02", "collect node03"]
+    assert calls[3:] == ["crash node01", "crash node02", "crash node03", "teardown fba-1-abcdef"]
