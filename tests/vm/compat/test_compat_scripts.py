@@ -65,9 +65,9 @@ def test_services_by_port_and_file_then_keep_ssh_and_down(tmp_path: Path, booted
     report = tmp_path / "run"
     run = run_script("services_port_file.py", report, nodes=1, extra=("--keep", *booted_node.args))
     assert run.rc == 0, run.explain()
-    assert_restored(run, booted_node)
     namespace = namespace_of(report)
     try:
+        assert_restored(run, booted_node)
         out = run.stdout + run.stderr
         assert "cluster kept up" in out and "attach commands" in out, run.explain()
         assert f"ip netns exec {namespace} ssh -i" in out, "the ssh attach command is printed"
@@ -126,9 +126,9 @@ def test_a_failing_subtest_exits_1_reaches_junit_and_keep_on_failure_keeps(tmp_p
     snapshot."""
     report = tmp_path / "run"
     run = run_script("fails_on_purpose.py", report, nodes=1, extra=("--keep-on-failure", *booted_node.args))
-    assert_restored(run, booted_node)
     namespace = namespace_of(report)
     try:
+        assert_restored(run, booted_node)
         assert run.rc == 1, run.explain()
         cases = assert_subtests(run, ["hostname is right", "a check that fails on purpose", "runs after the failure"])
         failures = {c.get("name"): c.find("failure") for c in cases}
