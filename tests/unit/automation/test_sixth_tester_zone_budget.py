@@ -161,3 +161,46 @@ def test_members_the_budget_left_unprobed_are_not_checked_never_stale(tmp_path: 
     assert 'fba_check_not_checked{check="member:flaredb:n39"} 1' in metrics
     assert 'fba_check_ok{check="stale-member:chainfire:n0"} 0' in metrics  # a real failure stays one
     assert "not made within the report's budget" in (tmp_path / "log").read_text()
+
+
+class Hung:
+    """Every request uses up its whole timeout on the fake clock, then fails; POSTs recorded."""
+
+    def __init__(self, now: list[float]) -> None:
+        self.now = now
+        self.posted: list[Any] = []
+
+    def request(self, method: str, url: str, *, timeout: float, body: Any = None, **_: Any) -> Response:
+        self.posted += [body] if method == "POST" else []
+        self.now[0] += timeout
+        raise TransportError(f"{method} {url}: timed out", cause=Cause.HEADERS_TIMEOUT)
+
+
+def test_a_leaders_list_the_budget_left_unasked_is_not_checked_and_said_apart(tmp_path: Path) -> None:
+    """20 hung peers use the budget before membership is looked at: the membership checks are
+    `not_checked`, the probes that were made and failed stay failed, and the textfile says it."""
+    textfile = tmp_path / "fba.prom"
+    peers = [f"node{i:02d}=10.0.1.{i}:2380" for i in range(10, 30)]
+    cfg = config(initial_peers=peers, notify_url="http://10.0.0.9:9000/hook", prometheus_textfile=str(textfile))
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    http = Hung(now)
+    ctx = Context(config=cfg, log=Logger(stream=(tmp_path / "log").open("w")), http=http,  # type: ignore[arg-type]
+                  markers=MarkerStore(tmp_path / "state"), failpoints=Failpoints(),
+                  clock=Clock(monotonic=lambda: now[0], sleep=sleep))  # fmt: skip
+
+    assert run_health_report(ctx) is ExitCode.UNHEALTHY
+
+    summary = http.posted[0]
+    states = {c["name"]: c["state"] for c in summary["checks"]}
+    assert states["chainfire:local"] == "failed" and "chainfire:local" in summary["failed"]
+    for name in ("chainfire:member", "flaredb:member"):
+        assert states[name] == "not_checked" and name in summary["not_checked"] and name not in summary["failed"]
+    assert summary["stale_members"] == []
+    metrics = textfile.read_text()
+    assert 'fba_check_ok{check="chainfire:local"} 0' in metrics
+    assert 'fba_check_not_checked{check="flaredb:member"} 1' in metrics
+    assert 'fba_check_ok{check="flaredb:member"}' not in metrics
