@@ -12,12 +12,14 @@ probe and the notification: with a `notify_url` the probes stop `NOTIFY_RESERVE_
 end, and the notify has what is left. The unit's TimeoutStartSec and start limit are computed
 from it (automation/spec/startlimits.py), whatever the number of peers. Each probe's whole request
 gets at most `REQUEST_TIMEOUT_S` and never more than the time left, so peers that trickle
-their answers cannot stretch a report; probes not made in time are reported as failed checks.
+their answers cannot stretch a report. A probe the budget left unmade, or cut short, is
+"not checked" (`Check.checked`): unknown, neither passed nor failed, so the report is not
+healthy, but what was not asked is never called failed, stale, or something to remove.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -50,6 +52,22 @@ class Check:
     name: str
     ok: bool
     detail: str
+    # False: the report's budget ran out before this check was made, or while it was being made
+    # (`ok` is then False: not verified). Reported in a state of its own, "not_checked": calling
+    # it a failure listed healthy members that were never probed as stale, with the advice to
+    # remove them, in the text, the webhook's `stale_members` and the textfile (break 11, H9).
+    checked: bool = True
+
+    @property
+    def state(self) -> str:
+        return "ok" if self.ok else "failed" if self.checked else NOT_CHECKED
+
+    def as_json(self) -> dict[str, Any]:
+        """The summary's entry: `state` says what `checked` would (one field for readers)."""
+        return {"name": self.name, "ok": self.ok, "detail": self.detail, "state": self.state}
+
+
+NOT_CHECKED = "not_checked"
 
 
 def run_health_report(ctx: Context) -> ExitCode:
@@ -59,16 +77,26 @@ def run_health_report(ctx: Context) -> ExitCode:
     reserve = NOTIFY_RESERVE_S if ctx.config.notify_url else 0.0
     checks = collect(ctx, budget.sub(REPORT_BUDGET_S - reserve))
     stale = [c.name for c in checks if c.name.startswith("stale-member:")]
-    healthy = all(c.ok for c in checks)
+    failed = [c.name for c in checks if c.state == "failed"]
+    unchecked = [c.name for c in checks if c.state == NOT_CHECKED]
+    healthy = all(c.ok for c in checks)  # a check not made is not verified: not healthy
     summary: dict[str, Any] = {
         "node_id": ctx.config.node_id,
         "cluster_name": ctx.config.cluster_name,
         "healthy": healthy,
-        "failed": [c.name for c in checks if not c.ok],
+        "failed": failed,
+        "not_checked": unchecked,
         "stale_members": stale,
-        "checks": [asdict(c) for c in checks],
+        "checks": [c.as_json() for c in checks],
     }
-    (log.info if healthy else log.warn)("Cluster healthy" if healthy else "Cluster degraded", summary=summary)
+    # Checks not made are said apart from failed ones (break 11, H9): unknown is not degraded.
+    unmade = f"{len(unchecked)} checks not made within the report's budget" if unchecked else ""
+    if healthy:
+        log.info("Cluster healthy", summary=summary)
+    elif failed:
+        log.warn("Cluster degraded" + (f" ({unmade})" if unmade else ""), summary=summary)
+    else:
+        log.warn(f"Cluster health unknown: {unmade}", summary=summary)
     if ctx.config.prometheus_textfile:
         _write_metrics(ctx, Path(ctx.config.prometheus_textfile), checks, healthy, log)
     if ctx.config.notify_url:
@@ -110,23 +138,39 @@ class _Probe:
     def __init__(self, ctx: Context, deadline: Deadline) -> None:
         self.ctx = ctx
         self.deadline = deadline
+        # Requests the budget left unmade or cut short so far: a conclusion drawn while this
+        # grew rests on a question not asked (`membership`).
+        self.unmade = 0
 
     def get(self, url: str) -> tuple[int, bytes | None, str]:
-        """(status, body, detail); status 0 when there was no answer."""
+        """(status, body, detail); status 0 when there was no answer. A request not made, or cut
+        short, because the budget ran out counts in `unmade` and says "not checked"."""
+        spent = f"the report's {self.deadline.budget_s:g}s budget for all checks was spent"
         if self.deadline.expired():
-            spent = f"the report's {self.deadline.budget_s:g}s budget for all checks was spent"
+            self.unmade += 1
             return 0, None, f"{redacted(url)}: not checked, {spent}"
+        timeout = self.deadline.cap(REQUEST_TIMEOUT_S)
         try:
-            reply = self.ctx.http.request("GET", url, timeout=self.deadline.cap(REQUEST_TIMEOUT_S))
+            reply = self.ctx.http.request("GET", url, timeout=timeout)
         except TransportError as err:
+            if timeout < REQUEST_TIMEOUT_S and self.deadline.expired():
+                # Given less than a probe's time and out of budget during it: a peer that
+                # answers in 1 s was not asked fairly in 0.2 s. Unknown, not "not answering".
+                self.unmade += 1
+                return (
+                    0,
+                    None,
+                    f"{redacted(url)}: not checked, cut short after {timeout:.1f}s ({err.cause.value}): {spent}",
+                )
             return 0, None, f"{redacted(url)}: {err.cause.value}"
         # Every detail names the URL without `user:password@`: a member's api_url is a peer's
         # word and may carry them (the summary is logged and sent to notify_url).
         return reply.status, reply.body, f"{redacted(url)}: HTTP {reply.status}"
 
     def health(self, name: str, url: str) -> Check:
+        before = self.unmade
         status, _, detail = self.get(url)
-        return Check(name, 200 <= status < 300, detail)
+        return Check(name, 200 <= status < 300, detail, checked=self.unmade == before)
 
     def member_list(self, service: Service, api: str) -> tuple[MemberView | None, str]:
         """`service`'s member list as `api` answers it (None and why not when it does not)."""
@@ -199,17 +243,25 @@ class _Probe:
         and whether our own service's list agrees with it (break 9: a split-brain node whose
         own chainfire and flaredb each listed it was reported healthy, no peer asked)."""
         cfg = self.ctx.config
+        before = self.unmade
         local, local_said = self.member_list(service, cfg.local_api_url(service))
+        local_checked = self.unmade == before
         finder = LeaderFinder(cfg, service, self.ctx.log.bind(service=service.value, operation="health-report"),
                               self.ctx.clock)  # fmt: skip
         whose = "the leader's list"
+        before = self.unmade
         view, said = self.leader_list(service, finder)
+        leader_checked = self.unmade == before
         if view is None and cfg.bootstrap and not _peer_urls(self.ctx, service):
             # A one-node cluster by its configuration, and nobody else configured (leader_url,
             # discovery) answers for a cluster: our own list is the cluster's, named as ours. The
             # configured cluster, when it answers, is asked first: a node bootstrapped beside it
             # by mistake was "healthy" from its own list, called "the leader's" (break 10, G8).
             view, said, whose = local, local_said, "this node's own list: a one-node cluster, no other peer answers"
+        if view is None and not leader_checked:
+            # A candidate the budget left unasked might have given the leader's list: unknown.
+            why = f"not checked: no leader's member list before the report's budget ran out ({said})"
+            return [Check(f"{service.value}:member", False, why, checked=False)]
         if view is None:
             why = f"no leader's member list ({said}); this node's own list proves nothing"
             return [Check(f"{service.value}:member", False, why)]
@@ -225,7 +277,7 @@ class _Probe:
             # lags a change by a heartbeat (a just-restarted one by its recovery), so failing
             # on this made a healthy node's report fail for a moment, and its unit for the boot.
             disagreement = local_said if local is None else _disagreement(local, view, finder)
-            if disagreement:
+            if disagreement and local_checked:  # an own list not read for the budget disagrees with nothing
                 finder.log.warn(disagreement)
         if local is not None and local.has_quorum is False:
             checks.append(Check(f"{service.value}:quorum", False, "the local member reports no quorum"))
@@ -237,7 +289,18 @@ class _Probe:
                 probe = Check(member.id, False, unprobed)
             else:
                 probe = self.health(member.id, api + cfg.endpoint(service).health_path)
-            if not probe.ok:
+            if not probe.checked:
+                # Never probed (or cut short) for the budget: not stale, and no advice to remove
+                # it; following that advice removed healthy voters (break 11, H9).
+                checks.append(
+                    Check(
+                        f"member:{service.value}:{member.id}",
+                        False,
+                        f"listed with {member.raft_addr}; whether it answers is unknown ({probe.detail})",
+                        checked=False,
+                    )
+                )
+            elif not probe.ok:
                 # The id is a peer's word too: advice to run a command carries only a node id
                 # (what `fba leave --member` takes), never text that would be another command.
                 advice = (
@@ -272,10 +335,12 @@ def _member_api(cfg: ClusterConfig, service: Service, member: Member) -> tuple[s
         return raised_scheme(given, cfg.scheme), ""
     host = member.raft_addr.rpartition(":")[0].strip("[]")
     default = f"{cfg.scheme}://{f'[{host}]' if ':' in host else host}:{cfg.endpoint(service).api_port}"
-    if not host or host_problem(host) is not None or url_problem(default) or _ours(cfg, service, default):
+    unusable = (host_problem(host) or url_problem(default)) if host else None
+    if not host or unusable is not None or _ours(cfg, service, default):
         said = f"api_url {redacted(member.api_url)!a:.120}" if member.api_url else "no api_url"
         return None, (
             f"cannot be probed: {said} and raft_addr {member.raft_addr!a:.80} name no other host to ask"
+            + (f" ({unusable})" if unusable else "")
         )
     return default, ""
 
@@ -318,18 +383,34 @@ def label_value(text: str) -> str:
 def metrics_text(checks: list[Check], healthy: bool) -> str:
     """The textfile: one sample per check name. Two checks of the same name (a peer's list may
     name a member twice) are one sample, failed if either failed: a duplicate sample makes the
-    collector drop the whole file, every fba metric of the node with it."""
-    by_name: dict[str, bool] = {}
+    collector drop the whole file, every fba metric of the node with it. A check not made
+    (budget) has no `fba_check_ok` sample, which would say 0, "failed": it is one
+    `fba_check_not_checked` sample (unknown), unless a check of the same name failed."""
+    rank = {"ok": 0, NOT_CHECKED: 1, "failed": 2}  # the worst of a name's copies stands
+    by_name: dict[str, str] = {}
     for check in checks:
-        by_name[check.name] = by_name.get(check.name, True) and check.ok
+        by_name[check.name] = max(by_name.get(check.name, "ok"), check.state, key=rank.__getitem__)
     lines = [
         "# HELP fba_cluster_healthy 1 when every first-boot health check passed.",
         "# TYPE fba_cluster_healthy gauge",
         f"fba_cluster_healthy {int(healthy)}",
-        "# HELP fba_check_ok 1 when the named check passed.",
+        "# HELP fba_check_ok 1 when the named check passed, 0 when it failed (a check not made has none).",
         "# TYPE fba_check_ok gauge",
     ]
-    lines += [f'fba_check_ok{{check="{label_value(name)}"}} {int(ok)}' for name, ok in by_name.items()]
+    lines += [
+        f'fba_check_ok{{check="{label_value(name)}"}} {int(state == "ok")}'
+        for name, state in by_name.items()
+        if state != NOT_CHECKED
+    ]
+    lines += [
+        "# HELP fba_check_not_checked 1 for a check the report's budget left unmade: unknown, not failed.",
+        "# TYPE fba_check_not_checked gauge",
+    ]
+    lines += [
+        f'fba_check_not_checked{{check="{label_value(name)}"}} 1'
+        for name, state in by_name.items()
+        if state == NOT_CHECKED
+    ]
     return "\n".join(lines) + "\n"
 
 

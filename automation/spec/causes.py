@@ -122,8 +122,9 @@ CAUSES: tuple[CauseMeaning, ...] = (
     CauseMeaning(
         Cause.UNUSABLE_URL,
         "yes, uses an attempt",
-        "a URL that cannot be asked (bad port or IPv6 address, not http(s), credentials in it, a host name "
-        "that cannot be looked up: a label over 63 characters or empty, `a..b`); a hint naming one is set aside",
+        "a URL that cannot be asked (bad port or IPv6 address, not http(s), credentials in it, a `%` in the "
+        "host: an IPv6 zone id such as `[fe80::1%25eth0]`, not supported, a host name that cannot be looked "
+        "up: a label over 63 characters or empty, `a..b`); a hint naming one is set aside",
     ),
     CauseMeaning(
         Cause.TRY_LATER,

@@ -181,7 +181,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
         _h("health_report"),
         table(
             ExitMeaning(0, "healthy", "every service healthy and this node a member, as each leader lists it"),
-            ExitMeaning(1, "degraded", "at least one check failed; the JSON summary says which"),
+            ExitMeaning(
+                1,
+                "degraded",
+                "at least one check failed, or was not made within the budget (`not_checked`: unknown, never "
+                "counted as failed or stale); the JSON summary says which",
+            ),
         ),
     ),
     CommandSpec(

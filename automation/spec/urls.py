@@ -62,9 +62,9 @@ def host_problem(host: str) -> str | None:
 
 def url_problem(url: str) -> str | None:
     """Why `url` cannot be asked (None: it can): not parseable, not http(s), no host, a host
-    name that cannot be looked up (`host_problem`), a port outside 1-65535, or credentials
-    (`user:password@`: fba never sends them, and they would be logged). The text never
-    repeats the URL's credentials."""
+    with a `%` (an IPv6 zone id) or a name that cannot be looked up (`host_problem`), a port
+    outside 1-65535, or credentials (`user:password@`: fba never sends them, and they would be
+    logged). The text never repeats the URL's credentials."""
     try:
         parts = urlsplit(url)
         port_text = _port_text(parts.netloc)
@@ -78,6 +78,17 @@ def url_problem(url: str) -> str | None:
         return f"not an http:// or https:// URL (scheme {parts.scheme or 'missing'!r})"
     if not parts.hostname:
         return "no host in the URL"
+    if "%" in parts.hostname:
+        # An IPv6 zone id (RFC 6874 `[fe80::1%25eth0]`) or a percent-encoded name: urlsplit
+        # keeps the `%25` as written and the resolver takes the whole text for a host name, so
+        # such a URL validated and every request then failed "name resolution failed" (break
+        # 11, H2), pointing at DNS. Refused here, where the config, peers' hints and the
+        # transport all judge URLs, so they agree; a zone (link-local) is not supported.
+        return (
+            f"a '%' in the host {ascii(parts.hostname[:70])} (an IPv6 zone id such as %25eth0, or a "
+            "percent-encoded name): fba does not support zone ids; give a global or unique-local "
+            "IPv6 address, an IPv4 address or a host name"
+        )
     unencodable = host_problem(parts.hostname)
     if unencodable is not None:
         return unencodable
