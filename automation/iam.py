@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from automation import jsonload, pathroles, regularfile, secretfiles
+from automation import instants, jsonload, pathroles, regularfile, secretfiles
 from automation.context import Context
 from automation.errors import ConfigError, FbaError, MarkerError, StepFailed
 from automation.health import wait_healthy
@@ -111,18 +111,6 @@ def _run_iam_setup_locked(ctx: Context, log: Logger, budget_s: float | None) -> 
     return ExitCode.OK
 
 
-def _expiry(value: object) -> datetime | None:
-    """An `expires_at` as an aware time; None when absent or not an ISO-8601 time (nothing to
-    judge: a token without an expiry is kept as it was)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
 def _renew_within_s(ctx: Context) -> float:
     """How close to its expiry a stored token is renewed: a tenth of its lifetime, at most an
     hour (a token renewed at the next boot must not die before the boot after)."""
@@ -138,9 +126,17 @@ def _token_renewal(ctx: Context) -> str | None:
         )
     except (OSError, jsonload.JsonError):
         return None
-    expires = _expiry(data.get("node_token_expires_at")) if isinstance(data, dict) else None
-    if expires is None:
+    if not isinstance(data, dict):
         return None
+    stored = data.get("node_token_expires_at")
+    try:
+        expires = instants.read(stored)
+    except instants.UnreadableInstant:
+        # Written by an fba that stored the IAM's text as it came (break 11, H5): whether the
+        # token is dead cannot be told, and a renewal costs one request.
+        return f"its stored expiry {stored!r} cannot be read"
+    if expires is None:
+        return None  # a token without an expiry is kept as it was
     left = (expires - datetime.now(UTC)).total_seconds()
     if left <= 0:
         return f"the node token expired at {expires.isoformat()}"
@@ -390,7 +386,7 @@ class _Setup:
         if not isinstance(token, str) or not token:
             raise StepFailed(f"IAM token response has no token: {reply.excerpt(80)}", cause=Cause.BAD_RESPONSE)
         self.log.redactor.add(token)
-        expires = _expiry(data.get("expires_at"))
+        expires = self._token_expiry(data.get("expires_at"), reply)
         if expires is not None and expires <= datetime.now(UTC):
             # Dead on arrival (the IAM's clock or ours is off, or the IAM clamps the TTL): exit 0
             # would say "node token stored" for a token nothing can use (break 10, G11).
@@ -400,9 +396,29 @@ class _Setup:
                 cause=Cause.BAD_RESPONSE,
             )
         self.ctx.failpoints.hit("iam.after-token")
-        self.creds.update(node_token=token, node_token_subject=subject, node_token_expires_at=data.get("expires_at"))
+        # Stored as ISO-8601, whatever shape the IAM wrote: one form for every later reader.
+        stored = expires.isoformat() if expires is not None else None
+        self.creds.update(node_token=token, node_token_subject=subject, node_token_expires_at=stored)
         self._save()
-        self.log.info("Node token issued", subject=subject, expires_at=data.get("expires_at"))
+        self.log.info("Node token issued", subject=subject, expires_at=stored)
+
+    @staticmethod
+    def _token_expiry(value: object, reply: Response) -> datetime | None:
+        """The token's `expires_at` (None: the IAM gave none). A value that is there but not a
+        time is no "no expiry": it was read so, and a dead token was stored (break 11, H5).
+
+        Raises:
+            StepFailed: cause `bad response`, naming the value; nothing stored.
+        """
+        try:
+            return instants.read(value)
+        except instants.UnreadableInstant as err:
+            shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+            raise StepFailed(
+                f"IAM token response has an expires_at that is not a time ({err}): {shown} in HTTP "
+                f"{reply.status} from POST {reply.url}; expected ISO-8601 (or Unix seconds, Go's or RFC 1123's form)",
+                cause=Cause.BAD_RESPONSE,
+            ) from None
 
     def _call(self, method: str, path: str, body: Any, *, accept: tuple[int, ...], what: str) -> Response:
         """One IAM request through the shared engine: "later" answers wait (Retry-After),
