@@ -7,8 +7,9 @@ password is sent again: 201/200 means it is ours (the contract answers a replaye
 A 409 means another node won the race, unless a create of ours may have taken effect before
 it (its answer lost to a timeout, a reset, a 5xx, or a crash after the file recorded it as
 sent): then the admin may be ours and its password is kept, `unconfirmed` (break 11, H4: the
-retry's 409 was read as "another node's" and the only copy of the admin password erased). Secrets are registered with the logger's redactor before
-any request, so they cannot reach a log line.
+retry's 409 was read as "another node's" and the only copy of the admin password erased).
+Secrets are registered with the logger's redactor before any request, so they cannot reach a
+log line.
 
 Write-ahead assumes one writer: the whole set-up runs under the IAM step lock
 (`automation.steplock`), and a credentials file that holds an admin password this run neither
