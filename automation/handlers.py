@@ -7,13 +7,18 @@ it runs: importing this module costs nothing beyond the invocation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from automation.errors import ConfigError, UsageError
+from automation.errors import ConfigError, FbaError, UsageError
 from automation.invocation import Invocation
 from automation.spec.commands import MAX_SECONDS
 from automation.spec.exitcodes import ExitCode
 from automation.spec.markers import Service
+
+if TYPE_CHECKING:
+    from automation.spec.config import ClusterConfig
 
 
 def _positive(command: str, flag: str, value: float) -> float:
@@ -159,7 +164,27 @@ def status(inv: Invocation) -> ExitCode:
         deadline=deadline,
         emit=inv.out,
         fmt=args.format,
+        role_of=_role_of(inv),
     )
+
+
+def _role_of(inv: Invocation) -> Callable[[Path], str | None]:
+    """Which setting's file a path is, for `fba status`: the config is read only when a marker
+    is not trusted (status works without one, and its start-up path imports no pydantic), and
+    once. A config that cannot be read leaves its own path to compare with."""
+    loaded: list[ClusterConfig | None] = []
+
+    def role_of(path: Path) -> str | None:
+        from automation import configfile, pathroles
+
+        if not loaded:
+            try:
+                loaded.append(configfile.load(inv.config_path, inv.env))
+            except FbaError:
+                loaded.append(None)
+        return pathroles.role_of(path, loaded[0], inv.config_path)
+
+    return role_of
 
 
 def analyze(inv: Invocation) -> ExitCode:

@@ -3,9 +3,13 @@
 Crash-safe by write-ahead: the admin password is generated and staged in the credentials
 file (0600, atomic) before the create request, so a crash between "IAM created the admin" and
 "we recorded it" never loses the only copy of the password. On the next run the staged
-password is sent again: 201/200 means it is ours, 409 means another node won the race and
-its password is not ours to know. Secrets are registered with the logger's redactor before
-any request, so they cannot reach a log line.
+password is sent again: 201/200 means it is ours (the contract answers a replayed create 200).
+A 409 means another node won the race, unless a create of ours may have taken effect before
+it (its answer lost to a timeout, a reset, a 5xx, or a crash after the file recorded it as
+sent): then the admin may be ours and its password is kept, `unconfirmed` (break 11, H4: the
+retry's 409 was read as "another node's" and the only copy of the admin password erased).
+Secrets are registered with the logger's redactor before any request, so they cannot reach a
+log line.
 
 Write-ahead assumes one writer: the whole set-up runs under the IAM step lock
 (`automation.steplock`), and a credentials file that holds an admin password this run neither
@@ -20,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from automation import jsonload, pathroles, regularfile, secretfiles
+from automation import instants, jsonload, pathroles, regularfile, secretfiles
 from automation.context import Context
 from automation.errors import ConfigError, FbaError, MarkerError, StepFailed
 from automation.health import wait_healthy
@@ -30,7 +34,7 @@ from automation.markers import Ownership, link_target, probe_writable, write_ato
 from automation.markertrust import identity_for
 from automation.policy import Deadline, join_policy
 from automation.retry import Outcome, Try, Verdict, fetch, run
-from automation.spec.causes import Cause
+from automation.spec.causes import MAYBE_DELIVERED, Cause
 from automation.spec.exitcodes import ExitCode
 from automation.spec.markers import Service, Step, marker_name
 from automation.spec.urls import header_value_problem
@@ -41,6 +45,10 @@ MAX_CREDENTIALS_BYTES = 1024 * 1024  # as the config: a small JSON object
 STATUS_PENDING = "pending"  # staged, create not confirmed
 STATUS_CREATED = "created"  # this node created the admin; the password is valid
 STATUS_ELSEWHERE = "created-elsewhere"  # another node created it; we hold no password
+STATUS_UNCONFIRMED = "unconfirmed"  # 409 after a create of ours that may have taken effect: kept
+# When the staged password was first sent (null: staged, never sent). A file without the key
+# comes from an fba that did not record it: its staged password may have been sent.
+SENT_AT = "admin_create_sent_at"
 RENEW_WITHIN_MAX_S = 3600.0  # a stored node token closer than this to its expiry is renewed
 
 
@@ -111,18 +119,6 @@ def _run_iam_setup_locked(ctx: Context, log: Logger, budget_s: float | None) -> 
     return ExitCode.OK
 
 
-def _expiry(value: object) -> datetime | None:
-    """An `expires_at` as an aware time; None when absent or not an ISO-8601 time (nothing to
-    judge: a token without an expiry is kept as it was)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
 def _renew_within_s(ctx: Context) -> float:
     """How close to its expiry a stored token is renewed: a tenth of its lifetime, at most an
     hour (a token renewed at the next boot must not die before the boot after)."""
@@ -138,9 +134,17 @@ def _token_renewal(ctx: Context) -> str | None:
         )
     except (OSError, jsonload.JsonError):
         return None
-    expires = _expiry(data.get("node_token_expires_at")) if isinstance(data, dict) else None
-    if expires is None:
+    if not isinstance(data, dict):
         return None
+    stored = data.get("node_token_expires_at")
+    try:
+        expires = instants.read(stored)
+    except instants.UnreadableInstant:
+        # Written by an fba that stored the IAM's text as it came (break 11, H5): whether the
+        # token is dead cannot be told, and a renewal costs one request.
+        return f"its stored expiry {stored!r} cannot be read"
+    if expires is None:
+        return None  # a token without an expiry is kept as it was
     left = (expires - datetime.now(UTC)).total_seconds()
     if left <= 0:
         return f"the node token expired at {expires.isoformat()}"
@@ -230,6 +234,13 @@ class _Setup:
         # The admin password the file held when this run last read or wrote it: a file that
         # holds another one was changed by someone else since, and is never written over.
         self.on_disk_password: object = self.creds.get("admin_password")
+        # Whether an earlier run may have sent the staged password to the IAM (a create whose
+        # answer it never recorded): a 409 then may be our own admin's.
+        self.sent_before = (
+            self.creds.get("admin_status") in (STATUS_PENDING, STATUS_UNCONFIRMED)
+            and isinstance(self.creds.get("admin_password"), str)
+            and (SENT_AT not in self.creds or self.creds[SENT_AT] is not None)
+        )
 
     def _load(self) -> dict[str, Any]:
         """The staged credentials. A file we cannot read or parse is an error, never replaced:
@@ -323,14 +334,15 @@ class _Setup:
         names = self._admins()
         user = self.creds["admin_user"]
         status = self.creds.get("admin_status")
-        if user in names and status in (STATUS_CREATED, STATUS_ELSEWHERE):
+        if user in names and status in (STATUS_CREATED, STATUS_ELSEWHERE, STATUS_UNCONFIRMED):
             return
         if names and user not in names:
-            if status == STATUS_CREATED:
+            if status in (STATUS_CREATED, STATUS_UNCONFIRMED):
                 # Our admin is gone and another one exists: the file is not this IAM's (another
                 # cluster's, an earlier install's). Its password is kept: it is not ours to drop.
+                how = "was" if status == STATUS_CREATED else "may have been"
                 raise StepFailed(
-                    f"IAM credentials file {self.path} says admin {user!r} was created by this node, but the "
+                    f"IAM credentials file {self.path} says admin {user!r} {how} created by this node, but the "
                     f"IAM at {self.base} has admins {names} and not {user!r}; the file is from another cluster "
                     "or an earlier install: move it away and run iam-setup again",
                     cause=Cause.UNEXPECTED_ANSWER,
@@ -340,7 +352,7 @@ class _Setup:
                 self.creds.update(admin_password=None, admin_status=STATUS_ELSEWHERE)
                 self._save()
             return
-        if not names and status in (STATUS_CREATED, STATUS_ELSEWHERE):
+        if not names and status in (STATUS_CREATED, STATUS_ELSEWHERE, STATUS_UNCONFIRMED):
             self.log.warn(
                 f"IAM credentials file says admin_status {status!r}, but the IAM lists no admin; creating it",
                 user=user,
@@ -350,11 +362,23 @@ class _Setup:
         if not self.creds.get("admin_password"):
             password = secrets.token_urlsafe(24)
             self.log.redactor.add(password)
-            self.creds["admin_password"] = password
+            self.creds.update(admin_password=password, **{SENT_AT: None})
             self._save()
         self.ctx.failpoints.hit("iam.before-create")
+        if self.creds.get(SENT_AT) is None:
+            # Recorded before the request leaves: a crash after it (the IAM's 201 never
+            # recorded) tells the next run that a 409 may be its own admin's.
+            self.creds[SENT_AT] = datetime.now(UTC).isoformat(timespec="seconds")
+            self._save()
         body = {"name": user, "role": "admin", "password": self.creds["admin_password"]}
-        reply = self._call("POST", "/users", body, accept=(200, 201, 409), what="create admin user")
+        lost: list[str] = []
+        reply = self._call("POST", "/users", body, accept=(200, 201, 409), what="create admin user", lost=lost)
+        if reply.status == 409 and not lost and not self.sent_before:
+            # A 409 to the only create ever sent with this password: the IAM took nothing of
+            # ours. Recorded before anything can stop this run, so that the next one does not
+            # take another node's admin for maybe ours (a racer that lost and crashed).
+            self.creds[SENT_AT] = None
+            self._save()
         self.ctx.failpoints.hit("iam.after-admin-create")
         if reply.status == 409:
             # "user exists" is only the name: believed to be another node's admin once the IAM
@@ -366,6 +390,11 @@ class _Setup:
                     "iam.admin_user",
                     cause=Cause.UNEXPECTED_ANSWER,
                 )
+            if self.sent_before:
+                lost.insert(0, "an earlier run sent this password and recorded no answer")
+            if lost:
+                self._unconfirmed(lost)
+                return
             self._created_elsewhere(f"Admin user {user!r} already exists (HTTP 409): created by another node")
             return
         self.log.info("Admin user created", user=user, http_code=reply.status)
@@ -375,6 +404,23 @@ class _Setup:
     def _admins(self) -> list[str]:
         reply = self._call("GET", "/users?role=admin", None, accept=(200,), what="list admin users")
         return _admin_names(reply)
+
+    def _unconfirmed(self, lost: list[str]) -> None:
+        """A 409 after a create of ours that may have taken effect: the admin may be ours, and
+        the password we sent may be its only copy. The IAM contract has no way to check a
+        password (a replayed create answers 200, and this IAM did not), so it is kept and
+        marked `unconfirmed`, never dropped: a kept password that turns out to be wrong costs
+        nothing, an erased one that was right locks the cluster's only admin out."""
+        user = self.creds["admin_user"]
+        self.log.warn(
+            f"IAM answered HTTP 409 to creating admin {user!r} after a create of ours that may have taken effect "
+            f"({'; '.join(lost)}): the admin may be this node's. Its password is kept in {self.path} with "
+            f"admin_status {STATUS_UNCONFIRMED!r}; log in as {user!r} with it to confirm (if that fails, another "
+            "node created the admin)",
+            user=user,
+        )
+        self.creds["admin_status"] = STATUS_UNCONFIRMED
+        self._save()
 
     def _created_elsewhere(self, message: str) -> None:
         self.log.info(message, user=self.creds["admin_user"])
@@ -390,7 +436,7 @@ class _Setup:
         if not isinstance(token, str) or not token:
             raise StepFailed(f"IAM token response has no token: {reply.excerpt(80)}", cause=Cause.BAD_RESPONSE)
         self.log.redactor.add(token)
-        expires = _expiry(data.get("expires_at"))
+        expires = self._token_expiry(data.get("expires_at"), reply)
         if expires is not None and expires <= datetime.now(UTC):
             # Dead on arrival (the IAM's clock or ours is off, or the IAM clamps the TTL): exit 0
             # would say "node token stored" for a token nothing can use (break 10, G11).
@@ -400,13 +446,38 @@ class _Setup:
                 cause=Cause.BAD_RESPONSE,
             )
         self.ctx.failpoints.hit("iam.after-token")
-        self.creds.update(node_token=token, node_token_subject=subject, node_token_expires_at=data.get("expires_at"))
+        # Stored as ISO-8601, whatever shape the IAM wrote: one form for every later reader.
+        stored = expires.isoformat() if expires is not None else None
+        self.creds.update(node_token=token, node_token_subject=subject, node_token_expires_at=stored)
         self._save()
-        self.log.info("Node token issued", subject=subject, expires_at=data.get("expires_at"))
+        self.log.info("Node token issued", subject=subject, expires_at=stored)
 
-    def _call(self, method: str, path: str, body: Any, *, accept: tuple[int, ...], what: str) -> Response:
+    @staticmethod
+    def _token_expiry(value: object, reply: Response) -> datetime | None:
+        """The token's `expires_at` (None: the IAM gave none). A value that is there but not a
+        time is no "no expiry": it was read so, and a dead token was stored (break 11, H5).
+
+        Raises:
+            StepFailed: cause `bad response`, naming the value; nothing stored.
+        """
+        try:
+            return instants.read(value)
+        except instants.UnreadableInstant as err:
+            shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+            raise StepFailed(
+                f"IAM token response has an expires_at that is not a time ({err}): {shown} in HTTP "
+                f"{reply.status} from POST {reply.url}; expected ISO-8601 (or Unix seconds, Go's or RFC 1123's form)",
+                cause=Cause.BAD_RESPONSE,
+            ) from None
+
+    def _call(
+        self, method: str, path: str, body: Any, *, accept: tuple[int, ...], what: str, lost: list[str] | None = None
+    ) -> Response:
         """One IAM request through the shared engine: "later" answers wait (Retry-After),
-        a 4xx that means "never" (401 expired token, 403) ends the setup quoting the answer."""
+        a 4xx that means "never" (401 expired token, 403) ends the setup quoting the answer.
+
+        `lost`: gets what each retried request said that may have taken effect all the same
+        (its answer lost to a timeout or a reset, or a 5xx: a proxy's 502 after the commit)."""
         url = self.base + path
 
         def step(t: Try) -> Outcome[Response]:
@@ -422,6 +493,11 @@ class _Setup:
             )
             if outcome.verdict is Verdict.ATTEMPT:
                 self.log.warn(f"IAM {what} failed; retrying", attempt=t.attempt, cause=outcome.cause.value)
+            code = outcome.http_code or 0
+            if lost is not None and outcome.verdict is not Verdict.DONE and (
+                outcome.cause in MAYBE_DELIVERED or code >= 500
+            ):
+                lost.append(f"request {t.number}: {outcome.cause.value}" + (f", HTTP {code}" if code else ""))
             return outcome
 
         return run(

@@ -44,7 +44,18 @@ def state_names() -> tuple[str, ...]:
     return tuple(names)
 
 
-def roles(cfg: ClusterConfig, config_path: Path | None = None, state_dir: Path | None = None) -> list[Role]:
+def roles(cfg: ClusterConfig | None, config_path: Path | None = None, state_dir: Path | None = None) -> list[Role]:
+    """Every role's file. Without a config (`fba status`, which works without one): only the
+    config file's own path and the state dir's names."""
+    out = [] if cfg is None else _configured(cfg)
+    if config_path is not None:
+        out.append(Role("the config file", config_path, False))
+    if state_dir is not None:
+        out += [Role(f"{name} in the state dir", state_dir / name, True) for name in state_names()]
+    return out
+
+
+def _configured(cfg: ClusterConfig) -> list[Role]:
     out = [Role("iam.credentials_path", Path(cfg.iam.credentials_path), True)]
     if cfg.prometheus_textfile:
         out.append(Role("prometheus_textfile", Path(cfg.prometheus_textfile), True))
@@ -53,10 +64,6 @@ def roles(cfg: ClusterConfig, config_path: Path | None = None, state_dir: Path |
         value = getattr(cfg.tls, key)
         if value:
             out.append(Role(f"tls.{key}", Path(value), False))
-    if config_path is not None:
-        out.append(Role("the config file", config_path, False))
-    if state_dir is not None:
-        out += [Role(f"{name} in the state dir", state_dir / name, True) for name in state_names()]
     return out
 
 
@@ -115,3 +122,11 @@ def refuse_write(cfg: ClusterConfig, setting: str, config_path: Path | None, sta
     problem = clash(cfg, config_path, state_dir, only=setting)
     if problem:
         raise MarkerError(f"not written: {problem}")
+
+
+def role_of(path: Path, cfg: ClusterConfig | None, config_path: Path | None) -> str | None:
+    """The setting whose file `path` is now (through links, or a hard link), or None: for a
+    reader that must not quote a file that is another role's (`fba status` and a marker path
+    that leads to the bootstrap token: break 11, H8)."""
+    key = _key(path)
+    return next((role.setting for role in roles(cfg, config_path) if _same(key, _key(role.path))), None)

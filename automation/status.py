@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import StrEnum
+from pathlib import Path
 from typing import NamedTuple
 
 from automation.deadline import Deadline
@@ -28,6 +29,9 @@ from automation.spec.units import AUTOMATION_UNITS, UnitSpec
 from automation.systemd import COMMAND_TIMEOUT_S, Systemd, last_cause, run_command
 
 POLL_S = 1.0
+
+# The setting whose file a path is now (`automation.pathroles.role_of`), or None.
+RoleOf = Callable[[Path], "str | None"]
 
 
 class StepState(StrEnum):
@@ -51,22 +55,40 @@ class StepStatus(NamedTuple):
     problems: tuple[str, ...] = ()
 
 
-def marker_problem(unit: UnitSpec, markers: MarkerStore, state: MarkerState) -> str | None:
-    """One line for a marker that is there but not trusted; None for absent or readable ones."""
+def marker_problem(
+    unit: UnitSpec, markers: MarkerStore, state: MarkerState, role_of: RoleOf | None = None
+) -> str | None:
+    """One line for a marker that is there but not trusted; None for absent or readable ones.
+
+    `role_of`: names the setting whose file the marker path is (a link or a hard link to the
+    bootstrap token, the config): such a marker is named as that, and nothing of it is told
+    but that (break 11, H8: its first line was quoted, the bootstrap token in `fba status`)."""
     if state.status is not MarkerStatus.CORRUPT:
         return None
     prefix = f"{unit.service.value}: " if unit.service else ""
+    role = role_of(markers.path(state.name)) if role_of is not None else None
+    if role is not None:
+        return (
+            f"{prefix}marker {markers.path(state.name)} is the same file as {role}; not trusted "
+            "(its content is not shown; remove the marker path, which is not fba's)"
+        )
     detail = state.detail if state.detail.startswith(("unreadable", "too large")) else f"corrupt: {state.detail}"
     return f"{prefix}marker {markers.path(state.name)} {detail}; not trusted"
 
 
 def step_status(
-    unit: UnitSpec, markers: MarkerStore, systemd: Systemd, props: dict[str, str], *, report: bool = True
+    unit: UnitSpec,
+    markers: MarkerStore,
+    systemd: Systemd,
+    props: dict[str, str],
+    *,
+    report: bool = True,
+    role_of: RoleOf | None = None,
 ) -> StepStatus:
     """The step's state. `report`: name its untrusted markers (off when the state directory
     itself cannot be read, which is reported once instead of once per marker)."""
     states = [markers.read(name) for name in unit.markers]
-    problems = tuple(p for p in (marker_problem(unit, markers, s) for s in states) if p) if report else ()
+    problems = tuple(p for p in (marker_problem(unit, markers, s, role_of) for s in states) if p) if report else ()
     # The newest of the step's markers: a joiner cloned from a bootstrap node's disk has that
     # node's old `initialized` beside its own `joined` (break 9, F10: status showed the clone's).
     present = [state for state in states if state.present]
@@ -121,7 +143,9 @@ def overall(steps: list[StepStatus]) -> ExitCode:
 Answers = dict[str, dict[str, str]]  # unit name -> the properties systemd last gave for it
 
 
-def collect(markers: MarkerStore, systemd: Systemd, known: Answers | None = None) -> list[StepStatus]:
+def collect(
+    markers: MarkerStore, systemd: Systemd, known: Answers | None = None, role_of: RoleOf | None = None
+) -> list[StepStatus]:
     """The steps now. `known`: what systemd answered before (updated in place); a unit it gives
     no properties for this time (`systemctl show` failed or ran out of time: it names every unit
     it is asked about, even one that does not exist) keeps its last answer. `status --wait`
@@ -130,7 +154,10 @@ def collect(markers: MarkerStore, systemd: Systemd, known: Answers | None = None
     fresh = systemd.units([unit.name for unit in AUTOMATION_UNITS])
     known.update({name: props for name, props in fresh.items() if props})
     report = markers.directory_problem() is None
-    return [step_status(unit, markers, systemd, known.get(unit.name, {}), report=report) for unit in AUTOMATION_UNITS]
+    return [
+        step_status(unit, markers, systemd, known.get(unit.name, {}), report=report, role_of=role_of)
+        for unit in AUTOMATION_UNITS
+    ]
 
 
 def bounded_systemd(deadline: Deadline) -> Systemd:
@@ -146,14 +173,15 @@ def run_status(
     deadline: Deadline,
     emit: Callable[[str], None],
     fmt: str,
+    role_of: RoleOf | None = None,
 ) -> ExitCode:
     known: Answers = {}
-    steps = collect(markers, systemd, known)
+    steps = collect(markers, systemd, known, role_of)
     for _ in range(1_000_000):  # bounded by the deadline
         if not wait or overall(steps) is not ExitCode.NOT_FINISHED or deadline.expired():
             break
         deadline.sleep(POLL_S)
-        steps = collect(markers, systemd, known)
+        steps = collect(markers, systemd, known, role_of)
     code = overall(steps)
     emit(render(steps, code, fmt, markers.directory_problem()))
     return code

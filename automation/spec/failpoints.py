@@ -21,7 +21,8 @@ FAILPOINTS: dict[str, str] = {
     "leave.after-delete": "the leader answered the DELETE; removal not yet confirmed, markers still set aside",
     "marker.before-rename": "marker content written and fsynced to a temp file, not yet renamed",
     "iam.before-create": "admin password staged in the credentials file; admin create not yet sent",
-    "iam.after-admin-create": "IAM answered 201 to the admin create; not yet recorded as ours",
+    "iam.after-admin-create": "IAM answered the admin create (a 201 not yet recorded as ours; a racer's 409, "
+    "recorded as not ours first)",
     "iam.after-token": "node token issued; credentials file not yet updated with it",
     "iam.before-marker": "credentials file complete; .iam-initialized not yet written",
 }

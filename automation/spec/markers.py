@@ -145,6 +145,18 @@ def render_marker(timestamp_line: str, identity: MarkerIdentity | None) -> str:
     return "\n".join([timestamp_line, marker_checksum([timestamp_line, *extra]), *extra]) + "\n"
 
 
+def _quoted_if_dated(line: str) -> str:
+    """The line quoted (": 'line'") when it looks like a date gone wrong (a hand-written
+    marker's typo, worth showing), else how long it is. Whatever else a marker path holds is not quoted: it may be
+    another file's content (a link or a hard link to the bootstrap token or the config), and
+    `fba status` printed its first line into tickets and logs (break 11, H8)."""
+    import re  # here, not at the top: only a marker that is not one needs it
+
+    if len(line) <= 40 and re.fullmatch(r"\d{4}-\d{2}-\d{2}(?:[T ][0-9:.,+\-Z ]*)?", line):
+        return f": {line!r}"
+    return f" ({len(line)} characters, not quoted: it may be another file's content)"
+
+
 def parse_marker(text: str) -> MarkerContent:
     """Parse a marker's text; raises MarkerFormatError naming what is wrong."""
     from datetime import datetime  # here, not at the top: every `fba` start imports this module
@@ -155,7 +167,7 @@ def parse_marker(text: str) -> MarkerContent:
     try:
         timestamp = datetime.fromisoformat(lines[0])
     except ValueError:
-        raise MarkerFormatError(f"first line is not an ISO-8601 timestamp: {lines[0][:40]!r}") from None
+        raise MarkerFormatError(f"first line is not an ISO-8601 timestamp{_quoted_if_dated(lines[0])}") from None
     if len(lines) == 1:
         return MarkerContent(lines[0], timestamp, checksummed=False, identity=None)
     extra = lines[2:]

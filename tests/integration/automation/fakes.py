@@ -323,8 +323,14 @@ class Iam:
 
     bootstrap_token: str = field(default_factory=lambda: "boot-" + secrets.token_urlsafe(24))
     expired: bool = False
-    token_expires_at: str | None = None  # every token's expires_at, instead of now + ttl_s
+    token_expires_at: object = None  # every token's expires_at (any JSON value), instead of now + ttl_s
     ignores_role_filter: bool = False  # answers every user to GET /users?role=admin (break 10, G13)
+    # An IAM without the contract's replay rule: the same create again is 409 "user exists"
+    # (break 11, H4: fba then has no way to tell its own admin from another node's).
+    replays: bool = True
+    # Answers given instead of 201 to the next creates, each after the user is stored: a 201
+    # that comes after the client's timeout (delay_s), a proxy's 502 after the commit.
+    lost_creates: list[Answer] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     users: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> {name, role, created_at, password}
     issued: list[str] = field(default_factory=list)
@@ -361,7 +367,8 @@ class Iam:
                 return error(400, "malformed body")
             with self.lock:
                 existing = self.users.get(body["name"])
-                if existing and existing["role"] == body["role"] and existing["password"] == body["password"]:
+                same = existing and existing["role"] == body["role"] and existing["password"] == body["password"]
+                if same and self.replays:
                     # A replayed create (same name, role, password): 200, as the contract has it.
                     return Answer(200, {k: v for k, v in existing.items() if k != "password"})
                 if existing:
@@ -370,6 +377,8 @@ class Iam:
                     return error(409, "admin exists")
                 user = {"name": body["name"], "role": body["role"], "created_at": _now(), "password": body["password"]}
                 self.users[body["name"]] = user
+                if self.lost_creates:
+                    return self.lost_creates.pop(0)
             return Answer(201, {k: v for k, v in user.items() if k != "password"})
         if path == "/tokens" and method == "POST":
             if not isinstance(body, dict) or not isinstance(body.get("subject"), str):
@@ -383,7 +392,11 @@ class Iam:
                 {
                     "token": token,
                     "subject": body["subject"],
-                    "expires_at": self.token_expires_at or expires.isoformat(timespec="seconds"),
+                    "expires_at": (
+                        expires.isoformat(timespec="seconds")
+                        if self.token_expires_at is None
+                        else self.token_expires_at
+                    ),
                 },
             )
         return error(404, f"no such endpoint: {method} {path}")
