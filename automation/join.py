@@ -211,7 +211,7 @@ def own_service_elsewhere(
         return f"{said}, which the cluster's leader {url} does not list"
     if view is not None:
         finder.saw_own(view, cluster)
-    led_by_us = leader_id == me or (view is not None and view.leader_url is not None and finder.is_own(view.leader_url))
+    led_by_us = leader_id == me  # by id: the Health names its node, and a leader by its id first
     cluster_leader = cluster.leader_id or ""
     others_led = (
         cluster.peers_of(me)
