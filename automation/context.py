@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from automation.discovery import TermFloor
 from automation.failpoints import Failpoints
 from automation.http import HttpClient
 from automation.log import Logger
@@ -24,3 +25,6 @@ class Context:
     clock: Clock = SYSTEM_CLOCK
     config_path: Path = Path("/etc/nixos/secrets/cluster-config.json")
     environment: Mapping[str, str] = field(default_factory=dict)
+    # The highest Raft term each service showed this run: no list of an older one is proof
+    # (`discovery.TermFloor`); shared by every leader finder of the run.
+    terms: TermFloor = field(default_factory=TermFloor)

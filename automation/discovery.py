@@ -170,12 +170,60 @@ def foreign_list(config: ClusterConfig, service: Service, view: MemberView) -> s
     return None
 
 
+@dataclass(frozen=True)
+class TermSeen:
+    """A settled list naming a leader, in a Raft term, as one read in this run saw it."""
+
+    term: int
+    leader_url: str  # as the list named it
+    source: str  # who said it: a candidate's URL, or this node's own service
+
+
+@dataclass
+class TermFloor:
+    """The highest Raft term this run has seen, per service: a floor no list may go below.
+
+    Raft terms never go back. A list of an older term than one fba itself read earlier in the
+    same run (from the same URL behind a VIP that failed over to a cut-off ex-leader, from a
+    candidate that has stopped answering since, or from this node's own service) is a stale
+    leader's: no proof either way (break 11, H1/H3/H6; etcd clients keep the highest revision
+    seen for the same reason). Only settled lists that name a leader raise it: a partitioned
+    node campaigning alone raises its term without ever leading, and must not hold every real
+    leader's list below it. Mutable on purpose: one per command run (`Context.terms`), shared
+    by every finder of that run (the marker check's, the join's, the leave's, the report's)."""
+
+    _seen: dict[str, TermSeen] = field(default_factory=dict)
+
+    def saw(self, service: Service, view: MemberView, source: str) -> None:
+        if view.term is None or not view.leader_url or view.unsettled():
+            return
+        best = self._seen.get(service.value)
+        if best is None or view.term > best.term:
+            self._seen[service.value] = TermSeen(view.term, view.leader_url, source)
+
+    def highest(self, service: Service) -> TermSeen | None:
+        return self._seen.get(service.value)
+
+
+@dataclass(frozen=True)
+class LaterTerm:
+    """Why a leader's list is no proof: a later term is known (`newer_leader`)."""
+
+    term: int
+    witness: str  # who named it (a candidate, this node's own service, or an earlier read)
+    leader: str | None  # the later term's leader as a candidate; None: none to ask but the same peer again
+
+    def detail(self, url: str, view: MemberView) -> str:
+        named = f"names leader {self.leader}" if self.leader else "named a leader"
+        return f"{url}'s list is of term {view.term}, but {self.witness} {named} in term {self.term}"
+
+
 def newer_leader(
     http: HttpClient, finder: LeaderFinder, url: str, view: MemberView, budget: Deadline, request_timeout_s: float
-) -> tuple[str, str, int] | None:
+) -> LaterTerm | None:
     """The one rule before a leader's list ends a step or changes state (break 9, F20; break 10,
-    G2/G3): a leader of a LATER term named by another candidate, as (its URL, the witness that
-    named it, the term), or None when no candidate asked knows a later term than `view`'s.
+    G2/G3; break 11, H1/H3/H6): a LATER term than `view`'s, known from another candidate asked
+    now or from any list read earlier in this run (`TermFloor`), or None when none is known.
 
     A leader cut off from the others (paused, partitioned) still names itself, may claim
     quorum, and lists what was true in its term: a member removed since, or not one added
@@ -183,12 +231,17 @@ def newer_leader(
     nor "not a member"/"gone" (leave). So every other candidate is asked once for its list,
     within `budget` (the callers give it two request timeouts, inside their own deadline;
     candidates that do not answer cannot hold a conclusion for longer); the highest term among
-    the settled lists that name a leader wins. A candidate set aside (no answer, a Retry-After
-    not yet over) is not asked: its pause holds for witness reads too. A list without a `term`
-    is not compared (then the leader's list stands, as before)."""
+    the settled lists that name a leader wins, and so does the run's floor when it is higher
+    (a peer that said term 5 before the add and is set aside now, or the same URL in another
+    term: Raft terms never go back). The later term's leader is asked next when it can be
+    (`LaterTerm.leader`); when it cannot (the same peer, this node), the caller reads again
+    within its deadline. A candidate set aside (no answer, a Retry-After not yet over) is not
+    asked: its pause holds for witness reads too. A list without a `term` is not compared
+    (then the leader's list stands, as before)."""
     if view.term is None:
         return None
-    best: tuple[str, str, int] | None = None
+    finder.saw(view, url)
+    best: LaterTerm | None = None
     for other in finder.candidates():
         if same_peer(other, url) or finder.held(other) or budget.expired():
             continue
@@ -201,15 +254,22 @@ def newer_leader(
             continue
         if foreign_list(finder.config, finder.service, seen):
             continue
+        finder.saw(seen, other)
         leader = finder.normalise(seen.leader_url)
-        if leader is None or same_peer(leader, url) or seen.term <= max(view.term, best[2] if best else 0):
-            continue
-        best = (leader, other, seen.term)
+        if leader is None or same_peer(leader, url) or seen.term <= max(view.term, best.term if best else 0):
+            continue  # the same peer in a later term: the floor below says so
+        best = LaterTerm(seen.term, other, leader)
+    floor = finder.terms.highest(finder.service)
+    if floor is not None and floor.term > max(view.term, best.term if best else 0):
+        leader = finder.normalise(floor.leader_url)
+        if leader is not None and (same_peer(leader, url) or finder.is_own(leader)):
+            leader = None
+        best = LaterTerm(floor.term, floor.source, leader)
     if best is not None:
         finder.log.warn(
-            f"{url}'s member list is of term {view.term}, but {best[1]} names leader {best[0]} in term {best[2]}: "
-            "a stale leader's list proves nothing; asking that leader",
-            leader_url=best[0],
+            f"{best.detail(url, view)}: a stale leader's list proves nothing; "
+            + (f"asking {best.leader}" if best.leader else "reading again"),
+            leader_url=best.leader or url,
         )
     return best
 
@@ -239,6 +299,22 @@ class LeaderFinder:
     looped: bool = False  # the last hint refused went back into the chain (`learn`)
     _addresses: dict[str, frozenset[str]] = field(default_factory=dict)  # host name -> what it resolves to
     _dropped: dict[str, str] = field(default_factory=dict)  # configured candidate -> why it is not one
+    terms: TermFloor = field(default_factory=TermFloor)  # the run's (`Context.terms`); a fresh one alone
+
+    def saw(self, view: MemberView, source: str) -> None:
+        """Every list of this service read in the run raises the floor (`TermFloor`)."""
+        self.terms.saw(self.service, view, source)
+
+    def saw_own(self, own: MemberView | None, cluster: MemberView) -> None:
+        """This node's own service as a witness of a later term for `cluster`'s list (never a
+        proof: break 11, H6). Only when the leader it names is another member of that list:
+        terms count within one cluster, and a service that leads a cluster of its own (or
+        follows a leader the list does not know) counts its terms apart."""
+        if own is None or not own.leader_url or self.is_own(own.leader_url):
+            return
+        named = own.leader_id is not None and own.leader_id != self.config.node_id and cluster.find(own.leader_id)
+        if named or any(m.api_url and same_peer(m.api_url, own.leader_url) for m in cluster.members):
+            self.saw(own, f"this node's own {self.service.value} service")
 
     def warn_once(self, key: str, message: str, **context: object) -> None:
         if key not in self._warned:

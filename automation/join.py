@@ -121,11 +121,16 @@ def _refuse_if_cluster_exists(
     node of a new cluster has nobody to ask): it vetoes nothing, so a first bootstrap never waits
     for its peers. A list that names this node is the cluster this node forms (or already did).
 
+    A list that names this node but whose cluster our own service is not part of (it leads a
+    cluster of its own: `own_service_elsewhere`) is the second cluster all the same.
+
     Raises:
-        MembershipConflict: exit 3, cause "cluster already exists"; no marker is written."""
-    finder = LeaderFinder(ctx.config, service, log, ctx.clock)
+        MembershipConflict: exit 3, cause "cluster already exists", or "own service in another
+            cluster" (break 11, H7); no marker is written."""
+    finder = LeaderFinder(ctx.config, service, log, ctx.clock, terms=ctx.terms)
     budget = Deadline.start(min(deadline.remaining(), 2 * join_cfg.request_timeout_s), ctx.clock)
     me = identity_for(ctx.config, service)
+    checked_own = False
     for url in finder.candidates():
         if budget.expired():
             break
@@ -138,7 +143,23 @@ def _refuse_if_cluster_exists(
         if view is None or not view.members or foreign_list(ctx.config, service, view):
             continue
         if judge(view, me.node_id, me.raft_addr).verdict in (Proof.PROVEN, Proof.PENDING):
-            continue  # this node's cluster (a conflict, our id or address under other values, is not)
+            # This node's cluster (a conflict, our id or address under other values, is not),
+            # unless our own service runs a cluster of its own beside it: a re-imaged member
+            # started with a fresh bootstrap while the cluster still lists its old incarnation
+            # (break 11, H7). Judged once, against a settled list that names its leader.
+            if view.leader_url is None or view.unsettled() or checked_own:
+                continue
+            checked_own = True
+            elsewhere = own_service_elsewhere(ctx, service, finder, url, view, budget.cap(join_cfg.request_timeout_s))
+            if elsewhere is None:
+                continue
+            message = (
+                f"{elsewhere}; refusing to bootstrap a second cluster. Remove this node's old member from the "
+                f"cluster (fba leave --service {service.value} --member {me.node_id}, run on another node), wipe "
+                "this node's data and start it with bootstrap: false to join"
+            )
+            log.error(message, cause=Cause.OWN_SERVICE_IN_ANOTHER_CLUSTER.value, leader_url=url)
+            raise MembershipConflict(message)
         leader = f", leader {view.leader_url}" if view.leader_url else ""
         ids = ", ".join(m.id for m in view.members)
         message = (
@@ -148,6 +169,62 @@ def _refuse_if_cluster_exists(
         )
         log.error(message, cause=Cause.CLUSTER_EXISTS.value, leader_url=url)
         raise MembershipConflict(message)
+
+
+def own_service_elsewhere(
+    ctx: Context, service: Service, finder: LeaderFinder, url: str, cluster: MemberView, timeout: float
+) -> str | None:
+    """Why this node's own service is in another cluster than `cluster` (the settled list read
+    from `url`), or None. Read from its `/health` (the contract's Health names role, leader,
+    term and members, as a list does): our own API is never asked for `/admin/*`. An answer we
+    cannot read vetoes nothing (the health wait saw it up). Its view is never proof, but a fair
+    veto, and a witness of a later term (`LeaderFinder.saw_own`).
+
+    Another cluster is either
+    - a leader the cluster's list does not hold (break 9, F2: a joiner started as a bootstrap
+      node follows itself, or a leader of another cluster); or
+    - this node leading a cluster of its own (no other member of `cluster` in its view) while
+      `cluster` is led by another node and holds other members: a re-imaged node started with
+      `--initial-cluster-state new` beside the cluster that still lists its old incarnation, so
+      its id IS in the list (break 11, H7: a bootstrap node wrote `initialized`, exit 0)."""
+    own = ctx.config.local_api_url(service)
+    health = own + ctx.config.endpoint(service).health_path
+    try:
+        reply = ctx.http.request("GET", health, timeout=timeout)
+    except TransportError:
+        return None
+    body = reply.json_object() if reply.ok else {}
+    leader = body.get("leader")
+    leader_id = leader.get("id") if isinstance(leader, dict) else leader
+    if not isinstance(leader_id, str) or not leader_id:
+        return None
+    view = parse_view(reply) if reply.ok else None
+    me = ctx.config.node_id
+    listed = body.get("members")
+    ids = [m.get("id") for m in listed if isinstance(m, dict)] if isinstance(listed, list) else []
+    members = ", ".join(i for i in ids if isinstance(i, str)) or "none"
+    said = (
+        f"This node's own {service.value} ({own}) is in another cluster: it names leader {leader_id!a:.80} "
+        f"(members: {members:.200})"
+    )
+    if cluster.find(leader_id) is None:
+        return f"{said}, which the cluster's leader {url} does not list"
+    if view is not None:
+        finder.saw_own(view, cluster)
+    led_by_us = leader_id == me  # by id: the Health names its node, and a leader by its id first
+    cluster_leader = cluster.leader_id or ""
+    others_led = (
+        cluster.peers_of(me)
+        and cluster_leader != me
+        and not (cluster.leader_url is not None and finder.is_own(cluster.leader_url))
+    )
+    alone = not any(m != me and cluster.find(m) is not None for m in ids if isinstance(m, str))
+    if led_by_us and others_led and alone:
+        return (
+            f"{said}: a cluster of its own, led by this node, beside the cluster at {url} (leader "
+            f"{cluster.leader_url or cluster_leader!a:.120}, term {cluster.term}), which holds other members"
+        )
+    return None
 
 
 def _require_joined(ctx: Context, prerequisite: Service, join_cfg: JoinConfig, deadline: Deadline, log: Logger) -> None:
@@ -238,7 +315,7 @@ class Joiner:
         self.log = log
         self.node_id = ctx.config.node_id
         self.raft_addr = ctx.config.service_raft_addr(service)
-        self.finder = LeaderFinder(ctx.config, service, log, ctx.clock)
+        self.finder = LeaderFinder(ctx.config, service, log, ctx.clock, terms=ctx.terms)
         self.deadline = deadline if deadline is not None else Deadline.start(cfg.deadline_s, ctx.clock)
         self.policy = join_policy(cfg)
         self.added_by_us = False  # a 201 seen, or an add sent whose answer was lost
@@ -329,6 +406,7 @@ class Joiner:
             self.log.warn(f"Leader candidate {url} answered {wrong}; not using it", leader_url=url)
             self._set_aside(url, Cause.FOREIGN_MEMBER_LIST)
             return Outcome(Verdict.ATTEMPT, Cause.FOREIGN_MEMBER_LIST, f"{url} answered {wrong}")
+        self.finder.saw(view, url)  # the run's term floor: a later read of an older term proves nothing
         if view.leader_url and self.finder.is_own(view.leader_url):
             return self._led_by_us(url, view)
         leader = self.finder.normalise(view.leader_url) if view.leader_url else None
@@ -390,17 +468,14 @@ class Joiner:
         return self._refuse_if_own_service_elsewhere(url, view) or self._add(url, t)
 
     def _refuse_if_own_service_elsewhere(self, url: str, cluster: MemberView) -> Retry | None:
-        """Before an add: this node's own service must not already be in another cluster.
+        """Before an add: this node's own service must not already be in another cluster
+        (`own_service_elsewhere`, the rule the bootstrap path applies too).
 
         A service started with a bootstrap configuration by mistake forms a one-node cluster of
         its own (etcd's `--initial-cluster-state new` on a joiner). Adding it to the real
         cluster gave a member that never takes part (the cluster then needs one more vote for
         quorum), while its own view (never proof, but a fair veto) named a leader the real
-        cluster does not have (break 9, F2: exit 0 and a marker). A joining service names no
-        leader yet; one that names a member of the real cluster is that cluster's. Read from its
-        `/health` (the contract's Health names role, leader and members), once per add: our own
-        API is never asked for `/admin/*`. An answer we cannot read vetoes nothing (the health
-        wait saw it up).
+        cluster does not have (break 9, F2: exit 0 and a marker). Read once per add.
 
         The veto ends the join, so it is judged against the newest term too (`_outvoted`): a
         stale leader's list lacks a leader elected after it was cut off; then the hop (None: the
@@ -408,28 +483,14 @@ class Joiner:
 
         Raises:
             MembershipConflict: exit 3, cause "own service in another cluster"."""
-        own = self.ctx.config.local_api_url(self.service)
-        health = own + self.ctx.config.endpoint(self.service).health_path
-        try:
-            reply = self.ctx.http.request("GET", health, timeout=self.deadline.cap(self.policy.request_timeout_s))
-        except TransportError:
-            return None
-        body = reply.json_object() if reply.ok else {}
-        leader = body.get("leader")
-        leader_id = leader.get("id") if isinstance(leader, dict) else leader
-        if not isinstance(leader_id, str) or not leader_id or cluster.find(leader_id) is not None:
+        message = own_service_elsewhere(self.ctx, self.service, self.finder, url, cluster,
+                                        self.deadline.cap(self.policy.request_timeout_s))  # fmt: skip
+        if message is None:
             return None
         outvoted = self._outvoted(url, cluster)
         if outvoted is not None:
             return outvoted
-        listed = body.get("members")
-        ids = [m.get("id") for m in listed if isinstance(m, dict)] if isinstance(listed, list) else []
-        members = ", ".join(i for i in ids if isinstance(i, str)) or "none"
-        message = (
-            f"This node's own {self.service.value} ({own}) is in another cluster: it names leader "
-            f"{leader_id!a:.80} (members: {members:.200}), which the cluster's leader {url} does not list; "
-            f"refusing to add it. Wipe its data and start it in join mode, then run the join again"
-        )
+        message += "; refusing to add it. Wipe its data and start it in join mode, then run the join again"
         self.log.error(message, cause=Cause.OWN_SERVICE_IN_ANOTHER_CLUSTER.value, leader_url=url)
         raise MembershipConflict(message)
 
@@ -503,13 +564,13 @@ class Joiner:
         newer = newer_leader(self.ctx.http, self.finder, url, view, budget, self.policy.request_timeout_s)
         if newer is None:
             return None
-        if self.finder.learn(newer[0]):
-            return Outcome(Verdict.HOP, Cause.NOT_LEADER, f"{url}'s list is of an older term than {newer[0]}'s")
-        # The later term's leader cannot be asked now (set aside): wait for it, never believe
-        # the older list meanwhile.
+        if newer.leader is not None and self.finder.learn(newer.leader):
+            return Outcome(Verdict.HOP, Cause.NOT_LEADER, f"{url}'s list is of an older term than {newer.leader}'s")
+        # The later term's leader cannot be asked now (set aside), or there is none to ask but
+        # `url` again (a VIP that showed term 5 and now shows an ex-leader's term 2): wait and
+        # read again within the deadline, never believe the older list meanwhile (break 11, H1).
         self._set_aside(url, Cause.NOT_LEADER)
-        return Outcome(Verdict.BUSY, Cause.NOT_LEADER, f"{url}'s list is of term {view.term}, {newer[1]} names "
-                       f"{newer[0]} in term {newer[2]}", delay=0)  # fmt: skip
+        return Outcome(Verdict.BUSY, Cause.NOT_LEADER, newer.detail(url, view), delay=0)
 
     def _joined(self) -> ExitCode:
         self.ctx.failpoints.hit("join.after-verify")

@@ -76,7 +76,7 @@ def _run_leave_locked(
             log.warn(warning)
     if judge_first:  # this node, as configured (no `--member`): judged as the join judges it
         _judge_before_leaving(ctx, service, deadline, log)
-    finder = LeaderFinder(ctx.config, service, log, ctx.clock)
+    finder = LeaderFinder(ctx.config, service, log, ctx.clock, terms=ctx.terms)
     moved = _set_markers_aside(ctx, service, log) if target == ctx.config.node_id else []
     ctx.failpoints.hit("leave.before-delete")
     # Percent-encoded although the pattern allows only URL-safe characters: a value put into a

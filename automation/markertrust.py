@@ -13,8 +13,9 @@ the leader's member list:
   refuted it, failed, and flaredb's join took it as chainfire's); the join runs and joins this
   node as itself (a clone becomes a new member, a conflict is named);
 - no leader answered within the check's budget (or none could say): trusted, with a WARN.
-A leader's list whose Raft `term` is older than another candidate names is no answer either
-way (`discovery.newer_leader`, break 10, G2): the later term's leader is asked instead.
+A leader's list whose Raft `term` is older than another candidate names, or than a list read
+earlier in the run showed, is no answer either way (`discovery.newer_leader`, break 10, G2;
+break 11, H1): the later term's leader is asked instead.
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ def ask_leader(
     the first settled answer from a leader (a list that names itself as the leader), or None.
     The marker check and `fba leave` of this node (before its DELETE) both judge with it."""
     deadline = Deadline.start(min(join_cfg.deadline_s, 2 * join_cfg.request_timeout_s), ctx.clock)
-    finder = LeaderFinder(ctx.config, service, log, ctx.clock)
+    finder = LeaderFinder(ctx.config, service, log, ctx.clock, terms=ctx.terms)
     asked: set[str] = set()
     own: LeaderAnswer | None = None
     if not finder.candidates():
@@ -170,6 +171,7 @@ def ask_leader(
         if foreign_list(ctx.config, service, view):
             finder.forget()
             continue
+        finder.saw(view, url)  # the run's term floor (`discovery.TermFloor`)
         if view.leader_url and finder.is_own(view.leader_url):
             # A peer names this node as the leader: its list, if it lists us settled, is the
             # proof (as for the join, `Joiner._led_by_us`); our own API is never asked.
@@ -215,6 +217,6 @@ def _outvoted(
                          join_cfg.request_timeout_s)  # fmt: skip
     if newer is None:
         return False
-    if not finder.learn(newer[0]):
+    if newer.leader is None or not finder.learn(newer.leader):
         finder.forget()
     return True

@@ -2,7 +2,8 @@
 a member" answer (404, 410, or an error saying so) is a proof. Only the leader's member list
 is: it must not list the member, with quorum and no change in flight (or `committed: true`),
 before `leave` reports success and drops this node's markers.
-A leader whose `term` is older than one another candidate names is no such leader: its list,
+A leader whose `term` is older than one another candidate names, or than any list read earlier
+in the run showed (the same URL before the DELETE: break 11, H3), is no such leader: its list,
 and its "not a member", prove nothing (`discovery.newer_leader`, break 10, G3).
 
 The list is read as the join reads it (`automation.join`): from the node that answered the
@@ -124,6 +125,7 @@ def confirm_removed(
         wrong = foreign_list(ctx.config, service, view)
         if wrong:
             return set_aside(where, Cause.FOREIGN_MEMBER_LIST, f"{where} answered {wrong}")
+        finder.saw(view, where)  # the run's term floor (`discovery.TermFloor`)
         leader = finder.normalise(base_url(view.leader_url)) if view.leader_url else None
         if view.leader_url and not finder.same_peer(leader, where):
             # A follower's list may lag the leader's, or run ahead of what it committed: no proof.
@@ -148,8 +150,10 @@ def confirm_removed(
         newer = newer_leader(ctx.http, finder, where, view, budget, cfg.request_timeout_s)
         if newer is None:
             return None
-        detail = f"{where}'s list is of term {view.term}, {newer[1]} names leader {newer[0]} in term {newer[2]}"
-        return hop(where, newer[0]) or set_aside(where, Cause.NOT_LEADER, f"{detail}, which cannot be asked now")
+        detail = newer.detail(where, view)
+        if newer.leader is None:  # none to ask but `where` again (a VIP in front of an ex-leader): read again
+            return set_aside(where, Cause.NOT_LEADER, f"{detail}; read again")
+        return hop(where, newer.leader) or set_aside(where, Cause.NOT_LEADER, f"{detail}, which cannot be asked now")
 
     def step(t: Try) -> Outcome[str]:
         where = finder.take(deadline, may_end=False)  # set aside, or the per-peer rate limit

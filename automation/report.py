@@ -184,7 +184,9 @@ class _Probe:
             return None, f"{url} answered {wrong}"
         return view, url
 
-    def leader_list(self, service: Service, finder: LeaderFinder) -> tuple[MemberView | None, str]:
+    def leader_list(
+        self, service: Service, finder: LeaderFinder, local: MemberView | None = None
+    ) -> tuple[MemberView | None, str]:
         """The leader's list, as the join reads it (automation.join): asked of the configured
         candidates (never this node's own API), following a list's `leader` once. A peer's
         list that names this node as the leader counts too (only a member wins an election in
@@ -194,9 +196,12 @@ class _Probe:
         missed: list[str] = []
         for candidate in finder.candidates():
             view, said = self.member_list(service, candidate)
+            if view is not None:
+                finder.saw(view, candidate)  # the run's term floor (`discovery.TermFloor`)
             if view is not None and view.leader_url and finder.is_own(view.leader_url):
                 if view.peers_of(self.ctx.config.node_id):
-                    return self._newest(service, finder, candidate, view, f"{said}, which names this node the leader")
+                    said = f"{said}, which names this node the leader"
+                    return self._newest(service, finder, candidate, view, said, local)
                 # Our own service answering there (`MemberView.peers_of`): no peer's list.
                 missed.append(f"{said} lists only this node, as its leader: this node's own API answering there")
                 continue
@@ -205,6 +210,8 @@ class _Probe:
             if view is not None and leader is not None and not same_peer(leader, candidate):
                 view, said = self.member_list(service, leader)
                 source = leader
+                if view is not None:
+                    finder.saw(view, leader)
                 named = finder.normalise(view.leader_url) if view is not None and view.leader_url else None
                 if view is not None and not same_peer(named, leader):
                     said = f"{said} names leader {view.leader_url}, not itself"
@@ -212,29 +219,34 @@ class _Probe:
             elif view is not None and leader is None:
                 view, said = None, f"{said} names no leader"
             if view is not None:
-                return self._newest(service, finder, source, view, said)
+                return self._newest(service, finder, source, view, said, local)
             missed.append(said)
         return None, "; ".join(missed) or "no peer configured"
 
     def _newest(
-        self, service: Service, finder: LeaderFinder, url: str, view: MemberView, said: str
+        self, service: Service, finder: LeaderFinder, url: str, view: MemberView, said: str, local: MemberView | None
     ) -> tuple[MemberView | None, str]:
-        """`view` (read from `url`), unless another candidate names a leader of a later term
+        """`view` (read from `url`), unless another candidate, this node's own list `local` (a
+        witness, never proof) or an earlier read names a leader of a later term
         (`discovery.newer_leader`, as the join, the marker check and the leave judge): then that
         leader's own list, or none. A leader cut off from the others still names itself, claims
         quorum and lists what was true in its term (break 10, G2: "Cluster healthy" from the
         list of term 3, while the leader of term 9 did not list this node). Within two request
         timeouts of the report's budget."""
+        finder.saw_own(local, view)  # our own list: a witness of a later term, never proof (break 11, H6)
         newer = newer_leader(self.ctx.http, finder, url, view, self.deadline.sub(2 * REQUEST_TIMEOUT_S),
                              REQUEST_TIMEOUT_S)  # fmt: skip
         if newer is None:
             return view, said
-        leader, witness, term = newer
+        # The later term's leader, or `url` once more when there is none other to ask (the same
+        # peer, or this node): its list stands only if it is of that term at least.
+        leader = newer.leader or url
         later, later_said = self.member_list(service, leader)
         named = finder.normalise(later.leader_url) if later is not None and later.leader_url else None
-        if later is not None and same_peer(named, leader) and (later.term is None or later.term >= term):
+        if later is not None and same_peer(named, leader) and (later.term is None or later.term >= newer.term):
             return later, later_said
-        stale = f"{said} is of term {view.term}, but {witness} names leader {leader} in term {term}"
+        stale = f"{said} is of term {view.term}, but {newer.witness} names leader "
+        stale += f"{newer.leader} in term {newer.term}" if newer.leader else f"in term {newer.term} (read again)"
         return None, f"{stale}, whose own list was not read ({later_said})"
 
     def membership(self, service: Service) -> list[Check]:
@@ -247,10 +259,10 @@ class _Probe:
         local, local_said = self.member_list(service, cfg.local_api_url(service))
         local_checked = self.unmade == before
         finder = LeaderFinder(cfg, service, self.ctx.log.bind(service=service.value, operation="health-report"),
-                              self.ctx.clock)  # fmt: skip
+                              self.ctx.clock, terms=self.ctx.terms)  # fmt: skip
         whose = "the leader's list"
         before = self.unmade
-        view, said = self.leader_list(service, finder)
+        view, said = self.leader_list(service, finder, local)
         leader_checked = self.unmade == before
         if view is None and cfg.bootstrap and not _peer_urls(self.ctx, service):
             # A one-node cluster by its configuration, and nobody else configured (leader_url,

@@ -179,9 +179,10 @@ CAUSES: tuple[CauseMeaning, ...] = (
     CauseMeaning(
         Cause.OWN_SERVICE_IN_ANOTHER_CLUSTER,
         "no",
-        "this node's own service already follows a leader the cluster's leader does not list (it formed a "
-        "cluster of its own, e.g. started as a bootstrap node): no member is added; wipe its data and start it "
-        "in join mode",
+        "this node's own service already follows a leader the cluster's leader does not list, or leads a "
+        "cluster of its own beside one that lists this node (it formed a cluster of its own, e.g. started as a "
+        "bootstrap node, or re-imaged): no member is added, no bootstrap marker written (exit 3); wipe its data "
+        "and start it in join mode",
     ),
     CauseMeaning(
         Cause.CLUSTER_EXISTS,

@@ -260,14 +260,14 @@ def _view(term: int | None) -> Any:
 
 def test_newer_leader_is_the_highest_later_term_among_the_witnesses() -> None:
     """Break 10, G2/G3: the one rule every conclusion from a leader's list shares."""
-    from automation.discovery import newer_leader
+    from automation.discovery import LaterTerm, newer_leader
     from automation.policy import Clock, Deadline
 
     finder, fake, _ = finder_with_clock(config())
     clock = Clock(fake.monotonic, fake.sleep)
     peers = ListPeers(fake, {"node02": _list("node02", 5), "node03": _list("node03", 9)})
     found = newer_leader(peers, finder, "http://node01:2379", _view(3), Deadline.start(6.0, clock), 3.0)  # type: ignore[arg-type]
-    assert found == ("http://node03:2379", "http://node03:2379", 9)
+    assert found == LaterTerm(9, "http://node03:2379", "http://node03:2379")
     assert sorted(peers.asked) == ["node02", "node03"]  # never the stale leader itself
 
 
@@ -296,3 +296,76 @@ def test_newer_leader_is_bounded_by_its_budget() -> None:
     start = fake.now
     assert newer_leader(peers, finder, "http://node01:2379", _view(3), Deadline.start(4.0, clock), 3.0) is None  # type: ignore[arg-type]
     assert fake.now - start <= 4.0 + 0.1
+
+
+def test_newer_leader_keeps_the_highest_term_seen_in_the_run_as_a_floor() -> None:
+    """Break 11, H1/H3: Raft terms never go back. A list of an older term than one read earlier
+    in the run is no proof, also when nobody can say so now: the same URL (a VIP that failed
+    over to a cut-off ex-leader) or a peer set aside since."""
+    from automation.discovery import LaterTerm, TermFloor, newer_leader
+    from automation.policy import Clock, Deadline
+
+    floor = TermFloor()
+    finder, fake, _ = finder_with_clock(config())
+    finder.terms = floor
+    clock = Clock(fake.monotonic, fake.sleep)
+    finder.saw(_view(5), "http://node01:2379")  # the same URL, before the add
+    peers = ListPeers(fake, {"node02": None, "node03": None})
+    finder.set_aside("http://node02:2379", "timed out", base_s=5.0, cap_s=5.0)
+    finder.set_aside("http://node03:2379", "timed out", base_s=5.0, cap_s=5.0)
+    found = newer_leader(peers, finder, "http://node01:2379", _view(3), Deadline.start(6.0, clock), 3.0)  # type: ignore[arg-type]
+    assert found == LaterTerm(5, "http://node01:2379", None)  # nobody else to ask: read again
+    assert peers.asked == []
+
+    # A peer that named a later leader earlier and is set aside now: that leader is asked.
+    finder.saw(parse_list(_list("node02", 9)), "http://node02:2379")
+    found = newer_leader(peers, finder, "http://node01:2379", _view(3), Deadline.start(6.0, clock), 3.0)  # type: ignore[arg-type]
+    assert found == LaterTerm(9, "http://node02:2379", "http://node02:2379")
+    # The run's floor is shared: a fresh finder of the same run knows it too.
+    other, _, _ = finder_with_clock(config())
+    other.terms = floor
+    assert other.terms.highest(Service.CHAINFIRE) is not None
+    assert floor.highest(Service.FLAREDB) is None  # per service
+
+
+def test_only_a_settled_list_naming_a_leader_raises_the_term_floor() -> None:
+    """A partitioned node campaigning alone raises its term without ever leading: its list
+    (no leader, no quorum) must not hold the real leader's list below it."""
+    from automation.discovery import TermFloor
+
+    floor = TermFloor()
+    campaigning = {**_list("node02", 40), "leader": None, "has_quorum": False}
+    floor.saw(Service.CHAINFIRE, parse_list(campaigning), "http://node02:2379")
+    floor.saw(Service.CHAINFIRE, parse_list({**_list("node02", 41), "change_in_flight": True}), "x")
+    floor.saw(Service.CHAINFIRE, parse_list({**_list("node02", 42), "term": None}), "x")
+    assert floor.highest(Service.CHAINFIRE) is None
+    floor.saw(Service.CHAINFIRE, parse_list(_list("node01", 5)), "http://node01:2379")
+    floor.saw(Service.CHAINFIRE, parse_list(_list("node01", 3)), "http://node01:2379")  # never goes back
+    seen = floor.highest(Service.CHAINFIRE)
+    assert seen is not None and seen.term == 5
+
+
+def test_our_own_list_is_a_witness_only_for_a_leader_of_the_same_cluster() -> None:
+    """Break 11, H6: this node's own list naming another member of the cluster's list as the
+    leader in a later term raises the floor; one naming this node, or a leader the list does
+    not hold (a cluster of its own, whose terms count apart), does not."""
+    from automation.discovery import TermFloor
+
+    finder, _, _ = finder_with_clock(config())
+    finder.terms = TermFloor()
+    nodes = [{"id": n, "raft_addr": f"{n}:2380", "api_url": f"http://{n}:2379"} for n in ("node01", "node02", "node04")]
+    cluster = parse_list({**_list("node01", 2), "members": nodes})
+    elsewhere = parse_list(_list("node07", 50))  # a leader the cluster does not list
+    finder.saw_own(elsewhere, cluster)
+    mine = parse_list({**_list("node04", 60), "members": nodes})  # this node leads (config: node04)
+    finder.saw_own(mine, cluster)
+    assert finder.terms.highest(Service.CHAINFIRE) is None
+    finder.saw_own(parse_list({**_list("node02", 9), "members": nodes}), cluster)
+    seen = finder.terms.highest(Service.CHAINFIRE)
+    assert seen is not None and seen.term == 9 and seen.source == "this node's own chainfire service"
+
+
+def parse_list(body: dict[str, Any]) -> Any:
+    from automation.membership import parse_view
+
+    return parse_view(Response(200, {}, json.dumps(body).encode(), "http://x:2379/admin/members"))
