@@ -175,7 +175,9 @@ ONE_NODE_DRIVER_SCRIPTS = (
     "nixos_driver_polling_condition.py", "nixos_driver_junit.py", "nixos_driver_succeed_stdout.py",
     "nixos_driver_attempt_timeout.py", "nixos_driver_console_timeout.py", "nixos_driver_unit_active_state.py",
     "misc.py", "driver_parity.py",
-    "nixos_driver_console_log.py", "nixos_driver_power.py",  # these two restart the node
+    # These restart the node; power first, so the node console_log starts from is a boot (a
+    # restored node's console holds no boot messages) and console_log's own restart is the last.
+    "nixos_driver_power.py", "nixos_driver_console_log.py",
     "simple.py",  # simple.nix: boot, then shut down; its shutdown ends the run
 )  # fmt: skip
 """Our own scripts ride on the same boot: driver_parity.py (verbs that need a real guest) and
