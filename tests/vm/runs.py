@@ -149,3 +149,10 @@ def assert_restored(run: Run, saved: Saved) -> None:
     assert consoles, run.explain()
     booted = [c.parent.name for c in consoles if "FBA-READY" in c.read_text(errors="replace")]
     assert booted == [], f"{booted} booted instead of being restored\n{run.explain()}"
+
+
+def assert_saved(saved: Saved) -> None:
+    """The save's run passed, wrote its manifest and left nothing running."""
+    assert saved.run.rc == 0, saved.run.explain()
+    assert saved.args, f"no cluster-snapshot.json written\n{saved.run.explain()}"
+    assert_torn_down(saved.run)

@@ -37,6 +37,7 @@ from tests.vm.runs import (
     Run,
     Saved,
     assert_restored,
+    assert_saved,
     assert_subtests,
     assert_torn_down,
     cluster_test,
@@ -53,9 +54,7 @@ pytestmark = pytest.mark.vm
 @pytest.mark.timeout(SAVE_RUN_TIMEOUT + 240)
 def test_a_booted_node_is_saved_for_the_other_scripts(booted_node: Saved) -> None:
     """The one-node snapshot the `--nodes 1` runs below restore (tests/vm/conftest.py)."""
-    assert booted_node.run.rc == 0, booted_node.run.explain()
-    assert booted_node.args, f"no cluster-snapshot.json written\n{booted_node.run.explain()}"
-    assert_torn_down(booted_node.run)
+    assert_saved(booted_node)
 
 
 def test_services_by_port_and_file_then_keep_ssh_and_down(tmp_path: Path, booted_node: Saved) -> None:
@@ -94,9 +93,7 @@ def test_services_by_port_and_file_then_keep_ssh_and_down(tmp_path: Path, booted
 @pytest.mark.timeout(SAVE_RUN_TIMEOUT + 240)
 def test_a_formed_cluster_is_saved_for_the_other_scripts(formed: Saved) -> None:
     """The three-node snapshot the `--nodes 3` runs below and tests/vm/harness/cluster restore."""
-    assert formed.run.rc == 0, formed.run.explain()
-    assert formed.args, f"no cluster-snapshot.json written\n{formed.run.explain()}"
-    assert_torn_down(formed.run)
+    assert_saved(formed)
 
 
 def test_raft_membership_survives_a_crash(tmp_path: Path, formed: Saved) -> None:
