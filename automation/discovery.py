@@ -219,7 +219,13 @@ class LaterTerm:
 
 
 def newer_leader(
-    http: HttpClient, finder: LeaderFinder, url: str, view: MemberView, budget: Deadline, request_timeout_s: float
+    http: HttpClient,
+    finder: LeaderFinder,
+    url: str,
+    view: MemberView,
+    budget: Deadline,
+    request_timeout_s: float,
+    unasked: list[str] | None = None,
 ) -> LaterTerm | None:
     """The one rule before a leader's list ends a step or changes state (break 9, F20; break 10,
     G2/G3; break 11, H1/H3/H6): a LATER term than `view`'s, known from another candidate asked
@@ -237,13 +243,21 @@ def newer_leader(
     (`LaterTerm.leader`); when it cannot (the same peer, this node), the caller reads again
     within its deadline. A candidate set aside (no answer, a Retry-After not yet over) is not
     asked: its pause holds for witness reads too. A list without a `term` is not compared
-    (then the leader's list stands, as before)."""
+    (then the leader's list stands, as before).
+
+    `unasked` gets the candidates `budget` left unasked: the join and the leave go on without
+    them (a candidate that cannot answer in time cannot hold a step), the health report says
+    its conclusion was not checked (it reports, it does not act)."""
     if view.term is None:
         return None
     finder.saw(view, url)
     best: LaterTerm | None = None
     for other in finder.candidates():
-        if same_peer(other, url) or finder.held(other) or budget.expired():
+        if same_peer(other, url) or finder.held(other):
+            continue
+        if budget.expired():
+            if unasked is not None:
+                unasked.append(other)
             continue
         try:
             reply = http.request("GET", f"{other}/admin/members", timeout=budget.cap(request_timeout_s))

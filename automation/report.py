@@ -234,8 +234,15 @@ class _Probe:
         list of term 3, while the leader of term 9 did not list this node). Within two request
         timeouts of the report's budget."""
         finder.saw_own(local, view)  # our own list: a witness of a later term, never proof (break 11, H6)
+        unasked: list[str] = []
         newer = newer_leader(self.ctx.http, finder, url, view, self.deadline.sub(2 * REQUEST_TIMEOUT_S),
-                             REQUEST_TIMEOUT_S)  # fmt: skip
+                             REQUEST_TIMEOUT_S, unasked)  # fmt: skip
+        if newer is None and unasked:
+            # Whether a later term leads was not asked of them: the list's conclusion rests on a
+            # question the budget left unmade, so it is not checked (as H9's unprobed members).
+            self.unmade += 1
+            shown = ", ".join(redacted(u) for u in unasked[:3]) + (" ..." if len(unasked) > 3 else "")
+            return view, f"{said}; not asked whether a later term leads: {shown}, the report's budget was spent"
         if newer is None:
             return view, said
         # The later term's leader, or `url` once more when there is none other to ask (the same
@@ -283,7 +290,13 @@ class _Probe:
         judgement = judge(replace(view, change_in_flight=None, committed=None), cfg.node_id,
                           cfg.service_raft_addr(service))  # fmt: skip
         ok = judgement.verdict is Proof.PROVEN
-        checks = [Check(f"{service.value}:member", ok, f"{judgement.detail} ({whose}, {said})")]
+        if leader_checked:
+            checks = [Check(f"{service.value}:member", ok, f"{judgement.detail} ({whose}, {said})")]
+        else:
+            # A list read, but a question its conclusion rests on was not asked for the budget
+            # (`_newest`): unknown either way, never "ok" (a stale leader's list proves nothing).
+            why = f"not checked: {judgement.detail} ({whose}, {said})"
+            checks = [Check(f"{service.value}:member", False, why, checked=False)]
         if view is not local:
             # Said, not failed: the leader's list is what decides membership, and a follower
             # lags a change by a heartbeat (a just-restarted one by its recovery), so failing

@@ -204,3 +204,58 @@ def test_a_leaders_list_the_budget_left_unasked_is_not_checked_and_said_apart(tm
     assert 'fba_check_ok{check="chainfire:local"} 0' in metrics
     assert 'fba_check_not_checked{check="flaredb:member"} 1' in metrics
     assert 'fba_check_ok{check="flaredb:member"}' not in metrics
+
+
+class LateLeader:
+    """node04's own services answer at once; the leader 10.0.0.1 answers its list (term 3,
+    listing node04) just as the report's budget ends (the fake clock jumps to its end), so the
+    one other candidate, node02, could not be asked whether a later term leads. node02 answers
+    everything at once (had there been time, it would have been asked)."""
+
+    def __init__(self, now: list[float], end: float) -> None:
+        self.now, self.end = now, end
+        self.asked: list[str] = []
+
+    def request(self, method: str, url: str, *, timeout: float, **_: Any) -> Response:
+        parts = urlsplit(url)
+        self.asked.append(f"{method} {url}")
+        port = parts.port or 80
+        if parts.path == "/admin/members":
+            if parts.hostname == LEADER and port == 2379:
+                self.now[0] = max(self.now[0], self.end)
+            view = {"members": [
+                {"id": "node01", "raft_addr": f"{LEADER}:{port + 1}", "api_url": f"http://{LEADER}:{port}"},
+                {"id": "node04", "raft_addr": f"10.0.0.4:{port + 1}", "api_url": f"http://10.0.0.4:{port}"},
+            ], "term": 3, "has_quorum": True, "change_in_flight": False,
+                "leader": {"id": "node01", "api_url": f"http://{LEADER}:{port}"}}  # fmt: skip
+            return Response(200, {}, json.dumps(view).encode(), url)
+        self.now[0] += 0.01
+        return Response(200, {}, b'{"status": "ok"}', url)
+
+
+def test_a_leaders_list_whose_later_term_witnesses_went_unasked_is_not_checked(tmp_path: Path) -> None:
+    """The leader's list stands only when no other candidate names a later term; a candidate
+    the budget left unasked could have (found by the fixL helper after break 11: the reverse of
+    H9, something unasked counted as passed)."""
+    from automation.report import REPORT_BUDGET_S
+
+    cfg = config(initial_peers=["node01=10.0.0.1:2380", "node02=10.0.0.2:2380"])
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    http = LateLeader(now, REPORT_BUDGET_S)
+    ctx = Context(config=cfg, log=Logger(stream=(tmp_path / "log").open("w")), http=http,  # type: ignore[arg-type]
+                  markers=MarkerStore(tmp_path / "state"), failpoints=Failpoints(),
+                  clock=Clock(monotonic=lambda: now[0], sleep=sleep))  # fmt: skip
+
+    assert run_health_report(ctx) is ExitCode.UNHEALTHY
+    assert not any("10.0.0.2:2379/admin/members" in a for a in http.asked), http.asked  # the witness: unasked
+    log = (tmp_path / "log").read_text()
+    member = [json.loads(line) for line in log.splitlines() if '"chainfire:member"' in line]
+    summary = next(r["context"]["summary"] for r in map(json.loads, log.splitlines()) if "summary" in r["context"])
+    checks = {c["name"]: c for c in summary["checks"]}
+    assert checks["chainfire:member"]["state"] == "not_checked", (checks["chainfire:member"], member)
+    assert "chainfire:member" in summary["not_checked"] and "chainfire:member" not in summary["failed"]
+    assert "later term" in checks["chainfire:member"]["detail"], checks["chainfire:member"]["detail"]
