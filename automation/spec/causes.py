@@ -61,7 +61,6 @@ class Cause(StrEnum):
     INTERNAL = "internal error"
 
 
-# The request may have reached the peer: a write whose answer was lost may have committed.
 # No whole answer came: the request itself failed (one phase's timeout, a refused, reset or
 # failed connection, name resolution). Checks that expect "the peer could not be reached"
 # compare against this set, not against cause texts copied into them.
@@ -79,7 +78,38 @@ TRANSPORT = frozenset(
         Cause.BODY_TIMEOUT,
     }
 )
-MAYBE_DELIVERED = frozenset({Cause.HEADERS_TIMEOUT, Cause.BODY_TIMEOUT, Cause.CONNECTION_RESET})
+# The request never reached the peer: nothing it asked for can have taken effect. Only these
+# failures prove it (no connection, no verified TLS session, nothing to ask).
+NOT_SENT = frozenset(
+    {
+        Cause.CONNECTION_REFUSED,
+        Cause.NAME_RESOLUTION,
+        Cause.RESOLVE_TIMEOUT,
+        Cause.CONNECT_TIMEOUT,
+        Cause.TLS_HANDSHAKE_TIMEOUT,
+        Cause.TLS_VERIFICATION,
+        Cause.TLS_SETUP,
+        Cause.UNUSABLE_URL,
+        Cause.NOT_ATTEMPTED,
+    }
+)
+# A request that failed without a whole, readable answer after it may have left: a write whose
+# answer was lost may have committed. Every transport failure not proven `NOT_SENT`: a timeout
+# or reset after sending, a failed send (part of it may have left), an unparseable answer or a
+# TLS alert mid-exchange (`connection error`, `TLS error`), an answer over 1 MiB (it came, so
+# the request was read). Only timeouts and resets counted (break 11, H4): an IAM's 201 over
+# 1 MiB was "not created", and the password it held was erased (break 12, K10).
+MAYBE_DELIVERED = frozenset(
+    {
+        Cause.CONNECTION_RESET,
+        Cause.CONNECTION_ERROR,
+        Cause.SEND_TIMEOUT,
+        Cause.HEADERS_TIMEOUT,
+        Cause.BODY_TIMEOUT,
+        Cause.TLS_ERROR,
+        Cause.ANSWER_TOO_LARGE,
+    }
+)
 
 
 @dataclass(frozen=True)

@@ -235,3 +235,21 @@ def _no_real_sleep(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     monkeypatch.setattr("time.sleep", refuse)
     yield
+
+
+def test_every_transport_failure_is_either_not_sent_or_maybe_delivered() -> None:
+    """Break 12, K10: a write whose request may have reached the peer must be counted as maybe
+    taken; only a failure that proves the request never left is not. Every cause the HTTP layer
+    raises sits in exactly one of the two sets (an answer over 1 MiB, a connection or TLS error
+    mid-exchange were in neither, and an IAM create they answered was taken for "not created")."""
+    from automation.spec.causes import MAYBE_DELIVERED, NOT_SENT
+
+    raised = {
+        Cause.UNUSABLE_URL, Cause.TLS_SETUP, Cause.TLS_VERIFICATION, Cause.TLS_ERROR, Cause.CONNECTION_REFUSED,
+        Cause.CONNECTION_RESET, Cause.NAME_RESOLUTION, Cause.CONNECTION_ERROR, Cause.ANSWER_TOO_LARGE,
+        Cause.RESOLVE_TIMEOUT, Cause.CONNECT_TIMEOUT, Cause.TLS_HANDSHAKE_TIMEOUT, Cause.SEND_TIMEOUT,
+        Cause.HEADERS_TIMEOUT, Cause.BODY_TIMEOUT,
+    }  # fmt: skip
+    assert not MAYBE_DELIVERED & NOT_SENT
+    assert raised <= MAYBE_DELIVERED | NOT_SENT
+    assert {Cause.ANSWER_TOO_LARGE, Cause.CONNECTION_ERROR, Cause.TLS_ERROR, Cause.SEND_TIMEOUT} <= MAYBE_DELIVERED
