@@ -98,8 +98,18 @@ def _run_iam_setup_locked(ctx: Context, log: Logger, budget_s: float | None) -> 
         log.warn(warning)
     cfg = ctx.config
     _check_credentials_writable(ctx)
-    token = _bootstrap_token(secretfiles.bootstrap_token_file(cfg), log)
-    log.redactor.add(token)
+    token: str | None
+    try:
+        token = _bootstrap_token(secretfiles.bootstrap_token_file(cfg), log)
+    except ConfigError as err:
+        if not renewal:
+            raise
+        # A one-time credential removed after day 0 is no failed boot: the node token renews
+        # itself (break 12, K12). `renew` fails, naming this, when nothing else works.
+        log.warn(f"{err.message}; renewing the node token with the stored one")
+        token = None
+    if token is not None:
+        log.redactor.add(token)
     base = cfg.local_api_url(Service.IAM)
     wait_healthy(
         base + cfg.endpoint(Service.IAM).health_path,
@@ -109,8 +119,11 @@ def _run_iam_setup_locked(ctx: Context, log: Logger, budget_s: float | None) -> 
         log=log,
     )
     setup = _Setup(ctx, log, base, token, budget_s)
-    setup.ensure_admin()
-    setup.issue_node_token()
+    if renewal:
+        setup.renew()
+    else:
+        setup.ensure_admin()
+        setup.issue_node_token(setup.bootstrap)
     ctx.failpoints.hit("iam.before-marker")
     ctx.markers.write(name, identity_for(cfg, Service.CHAINFIRE))
     log.info(
@@ -151,6 +164,19 @@ def _token_renewal(ctx: Context) -> str | None:
     if left < _renew_within_s(ctx):
         return f"the node token expires at {expires.isoformat()} (in {left:.0f}s)"
     return None
+
+
+def _expired_at(stored: object) -> str | None:
+    """The stored node token's expiry when it has passed (on this node's clock), else None: no
+    expiry, one still ahead, or one that cannot be read (the IAM decides: sending it costs one
+    request)."""
+    try:
+        expires = instants.read(stored)
+    except instants.UnreadableInstant:
+        return None
+    if expires is None or expires > datetime.now(UTC):
+        return None
+    return expires.isoformat()
 
 
 def _check_credentials_writable(ctx: Context) -> None:
@@ -243,12 +269,20 @@ def _may_have_taken_effect(outcome: Outcome[Response]) -> bool:
     return True
 
 
+class _Refused(StepFailed):
+    """The IAM refused the credential a request carried (401, 403): on a renewal another one may
+    still work, so nothing is logged yet; whoever gives up says why."""
+
+
+REFUSED_CREDENTIAL = (401, 403)
+
+
 class _Setup:
-    def __init__(self, ctx: Context, log: Logger, base: str, token: str, budget_s: float | None) -> None:
+    def __init__(self, ctx: Context, log: Logger, base: str, token: str | None, budget_s: float | None) -> None:
         self.ctx = ctx
         self.log = log
         self.base = base
-        self.headers = {"Authorization": f"Bearer {token}"}
+        self.bootstrap = token  # None: a renewal without a readable bootstrap token file
         self.path = Path(ctx.config.iam.credentials_path)
         self.deadline = Deadline.start(ctx.config.join.deadline_s if budget_s is None else budget_s, ctx.clock)
         self.creds = self._load()
@@ -347,12 +381,67 @@ class _Setup:
             self.log.redactor.add(password)
             raise MarkerError(f"IAM credentials file {self.path} was changed by another writer during this run; {keep}")
 
-    def ensure_admin(self) -> None:
+    def renew(self) -> None:
+        """Renew the node token with whatever the IAM still accepts (break 12, K12).
+
+        The bootstrap token is a one-time credential (kubeadm's expire after 24 h): a renewal
+        that re-ran the whole set-up with it failed every boot past day 1 on a node that was set
+        up. The contract accepts the node's own token for `POST /tokens` (standins/openapi.yaml,
+        `bearer`), as a kubelet rotates its certificate with its current one. So: the admin is
+        checked with the bootstrap token while the IAM takes it (skipped, with a WARN, once it
+        does not); the token is renewed with the stored node token while it is alive, else with
+        the bootstrap token; when the IAM takes neither, one ERROR says so and what to do.
+
+        Raises:
+            StepFailed: cause `rejected`, naming what each credential got; nothing stored changed.
+        """
+        path = self.ctx.config.iam.bootstrap_token_path
+        refusals: list[str] = []
+        bootstrap = self.bootstrap
+        if bootstrap is None:
+            refusals.append(f"the bootstrap token: not readable from {path}")
+        else:
+            try:
+                self.ensure_admin(refusable=True)
+            except _Refused as err:
+                refusals.append(f"the bootstrap token: {err.message}")
+                self.log.warn(
+                    f"IAM refused the bootstrap token ({err.message}); the admin check is skipped on this "
+                    "renewal (the node was set up before), the node token renewed with the stored one"
+                )
+                bootstrap = None
+        candidates: list[tuple[str, str]] = []
+        stored = self.creds.get("node_token")
+        if isinstance(stored, str) and stored:
+            dead = _expired_at(self.creds.get("node_token_expires_at"))
+            if dead is None:
+                candidates.append(("the stored node token", stored))
+            else:
+                refusals.append(f"the stored node token: expired at {dead}")
+        else:
+            refusals.append(f"the stored node token: none in {self.path}")
+        if bootstrap is not None:
+            candidates.append(("the bootstrap token", bootstrap))
+        for name, credential in candidates:
+            try:
+                self.issue_node_token(credential, refusable=True)
+                return
+            except _Refused as err:
+                refusals.append(f"{name}: {err.message}")
+                if credential is not bootstrap and bootstrap is not None:
+                    self.log.warn(f"IAM refused {name} ({err.message}); renewing with the bootstrap token")
+        raise StepFailed(
+            f"cannot renew the node token: the IAM at {self.base} accepts nothing this node holds "
+            f"({'; '.join(refusals)}); put a new bootstrap token in {path} and run iam-setup again",
+            cause=Cause.REJECTED,
+        )
+
+    def ensure_admin(self, *, refusable: bool = False) -> None:
         """Make sure the IAM has the admin, asking the IAM every time. The credentials file's
         `admin_status` is this node's memory, not the cluster's state: a file that survived a
         rebuild (or came with a cloned disk) said `created` and the check was skipped, exit 0
         with no admin in the IAM (break 10, G12)."""
-        names = self._admins()
+        names = self._admins(refusable=refusable)
         user = self.creds["admin_user"]
         status = self.creds.get("admin_status")
         if user in names and status in (STATUS_CREATED, STATUS_ELSEWHERE, STATUS_UNCONFIRMED):
@@ -393,7 +482,9 @@ class _Setup:
             self._save()
         body = {"name": user, "role": "admin", "password": self.creds["admin_password"]}
         lost: list[str] = []
-        reply = self._call("POST", "/users", body, accept=(200, 201, 409), what="create admin user", lost=lost)
+        reply = self._call(
+            "POST", "/users", body, accept=(200, 201, 409), what="create admin user", lost=lost, refusable=refusable
+        )
         if reply.status == 409 and not lost and not self.sent_before:
             # A 409 to the only create ever sent with this password: the IAM took nothing of
             # ours. Recorded before anything can stop this run, so that the next one does not
@@ -404,7 +495,7 @@ class _Setup:
         if reply.status == 409:
             # "user exists" is only the name: believed to be another node's admin once the IAM
             # lists it as an admin (a plain user named `admin` answers 409 too: break 10, G13).
-            if user not in self._admins():
+            if user not in self._admins(refusable=refusable):
                 raise StepFailed(
                     f"IAM answered HTTP 409 to creating admin {user!r}, but lists no admin of that name: the name "
                     f"is taken by a user that is not an admin ({reply.excerpt(80)}); rename that user or set "
@@ -422,8 +513,10 @@ class _Setup:
         self.creds["admin_status"] = STATUS_CREATED
         self._save()
 
-    def _admins(self) -> list[str]:
-        reply = self._call("GET", "/users?role=admin", None, accept=(200,), what="list admin users")
+    def _admins(self, *, refusable: bool = False) -> list[str]:
+        reply = self._call(
+            "GET", "/users?role=admin", None, accept=(200,), what="list admin users", refusable=refusable
+        )
         return _admin_names(reply)
 
     def _unconfirmed(self, lost: list[str]) -> None:
@@ -448,10 +541,20 @@ class _Setup:
         self.creds.update(admin_password=None, admin_status=STATUS_ELSEWHERE)
         self._save()
 
-    def issue_node_token(self) -> None:
+    def issue_node_token(self, credential: str | None, *, refusable: bool = False) -> None:
+        """Ask for a node token with `credential` (the bootstrap token, or on a renewal the
+        stored node token) and store it."""
         subject = f"node:{self.ctx.config.node_id}"
         body = {"subject": subject, "ttl_s": self.ctx.config.iam.token_ttl_s}
-        reply = self._call("POST", "/tokens", body, accept=(200, 201), what="issue node token")
+        reply = self._call(
+            "POST",
+            "/tokens",
+            body,
+            accept=(200, 201),
+            what="issue node token",
+            credential=credential,
+            refusable=refusable,
+        )
         data = reply.json_object()
         token = data.get("token")
         if not isinstance(token, str) or not token:
@@ -492,14 +595,29 @@ class _Setup:
             ) from None
 
     def _call(
-        self, method: str, path: str, body: Any, *, accept: tuple[int, ...], what: str, lost: list[str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        *,
+        accept: tuple[int, ...],
+        what: str,
+        lost: list[str] | None = None,
+        credential: str | None = None,
+        refusable: bool = False,
     ) -> Response:
         """One IAM request through the shared engine: "later" answers wait (Retry-After),
         a 4xx that means "never" (401 expired token, 403) ends the setup quoting the answer.
 
         `lost`: gets what each request that did not end the call said when it may have taken
-        effect all the same (`_may_have_taken_effect`: anything but a definite refusal)."""
+        effect all the same (`_may_have_taken_effect`: anything but a definite refusal).
+        `credential`: the bearer token sent (default: the bootstrap token). `refusable`: a 401 or
+        403 raises `_Refused`, unlogged, for the caller to try another credential."""
         url = self.base + path
+        token = credential if credential is not None else self.bootstrap
+        if token is None:  # pragma: no cover - `renew` sends nothing without a credential
+            raise AssertionError(f"IAM {what}: no credential to send")
+        headers = {"Authorization": f"Bearer {token}"}
 
         def step(t: Try) -> Outcome[Response]:
             outcome = fetch(
@@ -510,8 +628,12 @@ class _Setup:
                 clock=self.ctx.clock,
                 expect=accept,
                 body=body,
-                headers=self.headers,
+                headers=headers,
             )
+            if refusable and outcome.verdict is Verdict.PERMANENT and outcome.http_code in REFUSED_CREDENTIAL:
+                # Out of the engine unlogged (it retries only its own `_Again`): the caller
+                # tries another credential, or says why none worked.
+                raise _Refused(f"{what}: {outcome.said}", cause=outcome.cause) from outcome.error
             if outcome.verdict is Verdict.ATTEMPT:
                 self.log.warn(f"IAM {what} failed; retrying", attempt=t.attempt, cause=outcome.cause.value)
             code = outcome.http_code or 0

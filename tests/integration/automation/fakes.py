@@ -323,6 +323,9 @@ class Iam:
 
     bootstrap_token: str = field(default_factory=lambda: "boot-" + secrets.token_urlsafe(24))
     expired: bool = False
+    # The bootstrap token alone is refused (kubeadm's expire after 24 h); issued tokens still
+    # work, as the contract has them (bearer: the bootstrap token or a token from POST /tokens).
+    bootstrap_expired: bool = False
     token_expires_at: object = None  # every token's expires_at (any JSON value), instead of now + ttl_s
     ignores_role_filter: bool = False  # answers every user to GET /users?role=admin (break 10, G13)
     # An IAM without the contract's replay rule: the same create again is 409 "user exists"
@@ -351,6 +354,8 @@ class Iam:
             return error(401, "invalid token")
         if self.expired:
             return error(401, "token expired")
+        if self.bootstrap_expired and token.strip() == self.bootstrap_token:
+            return error(401, "bootstrap token expired")
         if path == "/users" and method == "GET":
             role = "" if self.ignores_role_filter else (query.get("role") or [""])[0]
             with self.lock:

@@ -6,6 +6,7 @@ bootstrap token; K3, the node token's expiry judged on this node's clock instead
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 
 from automation.spec.exitcodes import ExitCode
 
-from .conftest import Fba, FbaResult, Node
+from .conftest import Fba, FbaResult, Node, cause
 from .expect import IAM_INITIALIZED, assert_marker, assert_no_secret
 from .fakes import Answer
 
@@ -85,4 +86,88 @@ def test_a_409_after_a_definite_refusal_is_still_another_nodes(fba: Fba, node: N
     creds = _creds(node)
     assert creds["admin_password"] is None
     assert creds["admin_status"] == "created-elsewhere"
+    _assert_quiet(node, result)
+
+
+# K12 ------------------------------------------------------------------------------------------
+
+
+def _set_up_then_due(fba: Fba, node: Node, *, left_s: float) -> dict[str, Any]:
+    """Day 0: the node is set up. Then its node token is `left_s` from its expiry (due for
+    renewal; negative: expired) and the bootstrap token has expired."""
+    node.write_token()
+    fba.write_config(node.config())
+    first = fba.run("iam-setup")
+    assert first.rc == ExitCode.OK, first.describe()
+    creds = _creds(node)
+    creds["node_token_expires_at"] = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=left_s)).isoformat()
+    node.credentials_path.write_text(json.dumps(creds))
+    node.iam_state.bootstrap_expired = True
+    node.iam.clear()
+    return creds
+
+
+def test_a_due_node_token_is_renewed_with_itself_after_the_bootstrap_token_expired(fba: Fba, node: Node) -> None:
+    """K12: the renewal re-ran the whole set-up with the bootstrap token, got 401 and failed
+    every boot past day 1 on a node that was fully set up."""
+    before = _set_up_then_due(fba, node, left_s=600)
+
+    result = fba.run("iam-setup")
+
+    assert result.rc == ExitCode.OK, result.describe()
+    renewed = _creds(node)
+    assert renewed["node_token"] != before["node_token"]
+    assert renewed["admin_password"] == before["admin_password"]  # nothing else touched
+    assert renewed["admin_status"] == "created"
+    sent = node.iam.requests_to("POST", "/tokens")
+    assert [r.headers["authorization"] for r in sent] == [f"Bearer {before['node_token']}"]
+    assert not result.levels("ERROR")
+    assert "bootstrap token" in " ".join(line["message"] for line in result.levels("WARN"))
+    assert_marker(fba.marker(IAM_INITIALIZED))
+    _assert_quiet(node, result)
+
+
+def test_a_renewal_without_the_bootstrap_token_file_uses_the_node_token(fba: Fba, node: Node) -> None:
+    """A bootstrap token removed after day 0 (as one-time credentials are) is no failed boot."""
+    before = _set_up_then_due(fba, node, left_s=600)
+    node.token_path.unlink()
+
+    result = fba.run("iam-setup")
+
+    assert result.rc == ExitCode.OK, result.describe()
+    assert _creds(node)["node_token"] != before["node_token"]
+    _assert_quiet(node, result)
+
+
+def test_a_renewal_with_nothing_the_iam_accepts_fails_saying_what_to_do(fba: Fba, node: Node) -> None:
+    """The node token expired and the bootstrap token too: one clear ERROR naming both, exit 1,
+    nothing stored changed."""
+    before = _set_up_then_due(fba, node, left_s=-60)
+
+    result = fba.run("iam-setup")
+
+    assert result.rc == ExitCode.FAILED, result.describe()
+    assert cause(result.last) == "rejected"
+    message = result.last["message"]
+    assert "node token" in message and "bootstrap token" in message and str(node.token_path) in message
+    assert len(result.levels("ERROR")) == 1
+    assert _creds(node)["node_token"] == before["node_token"]
+    assert _creds(node)["admin_password"] == before["admin_password"]
+    _assert_quiet(node, result)
+
+
+def test_a_renewal_with_a_valid_bootstrap_token_and_a_refused_node_token_uses_the_bootstrap(
+    fba: Fba, node: Node
+) -> None:
+    """What still works is used: a node token the IAM no longer knows (revoked, an IAM rebuilt)
+    falls back to the bootstrap token."""
+    before = _set_up_then_due(fba, node, left_s=600)
+    node.iam_state.bootstrap_expired = False
+    with node.iam_state.lock:
+        node.iam_state.issued.clear()  # the IAM forgot every token it issued
+
+    result = fba.run("iam-setup")
+
+    assert result.rc == ExitCode.OK, result.describe()
+    assert _creds(node)["node_token"] != before["node_token"]
     _assert_quiet(node, result)
