@@ -49,6 +49,10 @@ STATUS_UNCONFIRMED = "unconfirmed"  # 409 after a create of ours that may have t
 # When the staged password was first sent (null: staged, never sent). A file without the key
 # comes from an fba that did not record it: its staged password may have been sent.
 SENT_AT = "admin_create_sent_at"
+# Whose clock judged a token dead on arrival, for its message.
+IAM_CLOCK = "the IAM's clock (its Date header)"
+OUR_CLOCK = "this node's clock (the answer had no readable Date header)"
+CLOCKS_APART_WARN_S = 300.0  # beyond ordinary drift and a slow answer: a clock not yet synced
 RENEW_WITHIN_MAX_S = 3600.0  # a stored node token closer than this to its expiry is renewed
 
 
@@ -412,16 +416,17 @@ class _Setup:
                 bootstrap = None
         candidates: list[tuple[str, str]] = []
         stored = self.creds.get("node_token")
-        if isinstance(stored, str) and stored:
-            dead = _expired_at(self.creds.get("node_token_expires_at"))
-            if dead is None:
-                candidates.append(("the stored node token", stored))
-            else:
-                refusals.append(f"the stored node token: expired at {dead}")
-        else:
-            refusals.append(f"the stored node token: none in {self.path}")
+        dead = _expired_at(self.creds.get("node_token_expires_at"))
+        if isinstance(stored, str) and stored and dead is None:
+            candidates.append(("the stored node token", stored))
         if bootstrap is not None:
             candidates.append(("the bootstrap token", bootstrap))
+        if isinstance(stored, str) and stored and dead is not None:
+            # Dead on our clock, maybe not on the IAM's, which decides (break 12, K3: a clock
+            # a day ahead before NTP); offered last, after what should still work.
+            candidates.append((f"the stored node token (expired at {dead} on this node's clock)", stored))
+        elif not (isinstance(stored, str) and stored):
+            refusals.append(f"the stored node token: none in {self.path}")
         for name, credential in candidates:
             try:
                 self.issue_node_token(credential, refusable=True)
@@ -561,12 +566,14 @@ class _Setup:
             raise StepFailed(f"IAM token response has no token: {reply.excerpt(80)}", cause=Cause.BAD_RESPONSE)
         self.log.redactor.add(token)
         expires = self._token_expiry(data.get("expires_at"), reply)
-        if expires is not None and expires <= datetime.now(UTC):
-            # Dead on arrival (the IAM's clock or ours is off, or the IAM clamps the TTL): exit 0
+        now, whose = self._iam_now(reply)
+        if expires is not None and expires <= now:
+            # Dead on arrival (the IAM clamps the TTL, or without a Date our clock is off): exit 0
             # would say "node token stored" for a token nothing can use (break 10, G11).
             raise StepFailed(
                 f"IAM issued a node token that is already expired (expires_at {data.get('expires_at')!r}, "
-                f"now {datetime.now(UTC).isoformat(timespec='seconds')}): check the clocks of this node and the IAM",
+                f"now {now.isoformat(timespec='seconds')} on {whose})"
+                + ("" if whose == IAM_CLOCK else ": check the clocks of this node and the IAM"),
                 cause=Cause.BAD_RESPONSE,
             )
         self.ctx.failpoints.hit("iam.after-token")
@@ -575,6 +582,35 @@ class _Setup:
         self.creds.update(node_token=token, node_token_subject=subject, node_token_expires_at=stored)
         self._save()
         self.log.info("Node token issued", subject=subject, expires_at=stored)
+
+    def _iam_now(self, reply: Response) -> tuple[datetime, str]:
+        """The time `reply` was answered on the IAM's clock (its `Date` header, RFC 9110 6.6.1),
+        and whose clock that is; ours only without a readable Date.
+
+        `expires_at` is the IAM's time: judged against our clock, a node whose clock was a day
+        ahead before NTP stepped it (G10's premise) called a fresh 24 h token "expired an hour
+        ago", `bad response`, and threw one away on every start (break 12, K3), as a Retry-After
+        date was misjudged before it was counted from the same answer's Date (break 10, G10)."""
+        ours = datetime.now(UTC)
+        text = reply.headers.get("date")
+        try:
+            # An HTTP date is RFC 1123's form, which `instants` reads; a zone-less one is GMT too.
+            said = instants.read(text.strip()) if isinstance(text, str) and text.strip() else None
+        except instants.UnreadableInstant:
+            said = None
+        if said is None:
+            return ours, OUR_CLOCK
+        apart = (said - ours).total_seconds()
+        if abs(apart) > CLOCKS_APART_WARN_S:
+            side = "ahead" if apart > 0 else "behind"
+            self.log.warn(
+                f"This node's clock and the IAM's differ by {abs(apart):.0f}s (the IAM {side}, by its Date "
+                "header): the node token's life is judged on the IAM's clock; fix the clock that is wrong (a node "
+                "before NTP: enable systemd-time-wait-sync.service, the units order after time-sync.target)",
+                iam_date=said.isoformat(timespec="seconds"),
+                node_time=ours.isoformat(timespec="seconds"),
+            )
+        return said, IAM_CLOCK
 
     @staticmethod
     def _token_expiry(value: object, reply: Response) -> datetime | None:

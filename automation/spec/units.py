@@ -20,6 +20,7 @@ Changes to the design, and why:
   marker exists. With `Requires=`, a chainfire join that failed once and then succeeded on
   its automatic restart left flaredb's join dead ("Dependency failed") until a human came;
   now flaredb's own `Restart=on-failure` picks it up, and it still never runs before chainfire.
+- `After=time-sync.target` on every unit (not in the design): see `TIME_SYNC`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ from automation.spec.commands import command, systemd_success_codes
 from automation.spec.markers import DEFAULT_STATE_DIR, Service, Step, marker_name
 
 NETWORK_ONLINE = "network-online.target"
+# Every unit orders after it, never pulls it in (systemd.special(7): "services where correct time
+# is essential"): the steps judge times (TLS certificates, the node token's expiry against the
+# IAM's), and a first boot before NTP stepped the clock judged them on a clock a day off (break
+# 12, K3). It waits for a real sync only where systemd-time-wait-sync.service (or an NTP client
+# that holds the target until synced) is enabled; elsewhere it is reached at once and costs
+# nothing, and fba judges the IAM's times on the IAM's own clock (its Date header) anyway.
+TIME_SYNC = "time-sync.target"
 MULTI_USER = "multi-user.target"
 DEFAULT_CONFIG_PATH = "/etc/nixos/secrets/cluster-config.json"
 SECRETS_DIR = "/etc/nixos/secrets"
@@ -118,7 +126,7 @@ CHAINFIRE_JOIN = UnitSpec(
     description="First-boot: bootstrap or join the chainfire cluster",
     argv=("join", "--service", Service.CHAINFIRE.value),
     exit_command="join",
-    after=(NETWORK_ONLINE, service_unit(Service.CHAINFIRE)),
+    after=(NETWORK_ONLINE, service_unit(Service.CHAINFIRE), TIME_SYNC),
     before=("flaredb-cluster-join.service",),
     wants=(NETWORK_ONLINE, service_unit(Service.CHAINFIRE)),
     remain_after_exit=True,
@@ -134,7 +142,7 @@ FLAREDB_JOIN = UnitSpec(
     description="First-boot: bootstrap or join the flaredb cluster",
     argv=("join", "--service", Service.FLAREDB.value, "--require-joined", Service.CHAINFIRE.value),
     exit_command="join",
-    after=(CHAINFIRE_JOIN.name, service_unit(Service.FLAREDB)),
+    after=(CHAINFIRE_JOIN.name, service_unit(Service.FLAREDB), TIME_SYNC),
     before=("iam-initial-setup.service",),
     wants=(CHAINFIRE_JOIN.name, service_unit(Service.FLAREDB)),
     remain_after_exit=True,
@@ -151,7 +159,7 @@ IAM_SETUP = UnitSpec(
     description="First-boot: ensure the IAM admin user and this node's token",
     argv=("iam-setup",),
     exit_command="iam-setup",
-    after=(FLAREDB_JOIN.name, service_unit(Service.IAM)),
+    after=(FLAREDB_JOIN.name, service_unit(Service.IAM), TIME_SYNC),
     before=("cluster-health-check.service",),
     wants=(service_unit(Service.IAM),),
     remain_after_exit=True,
@@ -167,7 +175,7 @@ HEALTH_CHECK = UnitSpec(
     description="First-boot: report cluster health and membership",
     argv=("health-report",),
     exit_command="health-report",
-    after=(CHAINFIRE_JOIN.name, FLAREDB_JOIN.name, IAM_SETUP.name),
+    after=(CHAINFIRE_JOIN.name, FLAREDB_JOIN.name, IAM_SETUP.name, TIME_SYNC),
     remain_after_exit=False,
     restart_sec=15,
     run_budget=("fba.startup_s", "report.budget_s"),
@@ -194,6 +202,7 @@ PLATFORM_MILESTONES: dict[str, float] = {NETWORK_ONLINE: 5.0}
 # Units the graph refers to but that others provide.
 EXTERNAL_UNITS: tuple[str, ...] = (
     NETWORK_ONLINE,
+    TIME_SYNC,
     service_unit(Service.CHAINFIRE),
     service_unit(Service.FLAREDB),
     service_unit(Service.IAM),

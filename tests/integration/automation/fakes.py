@@ -17,6 +17,7 @@ never waits for a slow answer to finish.
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import ipaddress
 import json
 import os
@@ -326,6 +327,9 @@ class Iam:
     # The bootstrap token alone is refused (kubeadm's expire after 24 h); issued tokens still
     # work, as the contract has them (bearer: the bootstrap token or a token from POST /tokens).
     bootstrap_expired: bool = False
+    # The IAM's clock minus ours: its `Date` header and the `expires_at` it computes (a node whose
+    # clock is a day ahead before NTP stepped it, or an IAM host behind; break 12, K3).
+    clock_offset_s: float = 0.0
     token_expires_at: object = None  # every token's expires_at (any JSON value), instead of now + ttl_s
     ignores_role_filter: bool = False  # answers every user to GET /users?role=admin (break 10, G13)
     # An IAM without the contract's replay rule: the same create again is 409 "user exists"
@@ -391,7 +395,8 @@ class Iam:
             token = "tok-" + secrets.token_urlsafe(32)
             with self.lock:
                 self.issued.append(token)
-            expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=int(body.get("ttl_s") or 86400))
+            now = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.clock_offset_s)
+            expires = now + dt.timedelta(seconds=int(body.get("ttl_s") or 86400))
             return Answer(
                 201,
                 {
@@ -403,6 +408,7 @@ class Iam:
                         else self.token_expires_at
                     ),
                 },
+                {"Date": email.utils.format_datetime(now, usegmt=True)} if self.clock_offset_s else {},
             )
         return error(404, f"no such endpoint: {method} {path}")
 
@@ -444,7 +450,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         data = b"" if answer.body is None else json.dumps(answer.body).encode("utf-8")
-        self.send_response(answer.status)
+        if any(name.lower() == "date" for name in answer.headers):
+            self.log_request(answer.status)  # the answer's own Date (a skewed clock), not a second one
+            self.send_response_only(answer.status)
+        else:
+            self.send_response(answer.status)
         for name, value in answer.headers.items():
             self.send_header(name, value)
         if data:

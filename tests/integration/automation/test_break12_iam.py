@@ -143,6 +143,8 @@ def test_a_renewal_with_nothing_the_iam_accepts_fails_saying_what_to_do(fba: Fba
     """The node token expired and the bootstrap token too: one clear ERROR naming both, exit 1,
     nothing stored changed."""
     before = _set_up_then_due(fba, node, left_s=-60)
+    with node.iam_state.lock:
+        node.iam_state.issued.clear()  # the IAM holds it expired too
 
     result = fba.run("iam-setup")
 
@@ -165,6 +167,51 @@ def test_a_renewal_with_a_valid_bootstrap_token_and_a_refused_node_token_uses_th
     node.iam_state.bootstrap_expired = False
     with node.iam_state.lock:
         node.iam_state.issued.clear()  # the IAM forgot every token it issued
+
+    result = fba.run("iam-setup")
+
+    assert result.rc == ExitCode.OK, result.describe()
+    assert _creds(node)["node_token"] != before["node_token"]
+    _assert_quiet(node, result)
+
+
+# K3 -------------------------------------------------------------------------------------------
+
+DAY_AND_AN_HOUR_S = 25 * 3600.0
+
+
+def test_a_node_token_is_judged_on_the_iams_clock_not_ours(fba: Fba, node: Node) -> None:
+    """K3: our clock a day ahead of the IAM's (first boot before NTP): a 24 h token "expired an
+    hour ago" on our clock, `bad response`, thrown away on every start. Its life is the IAM's:
+    `expires_at` minus the same answer's `Date`."""
+    node.iam_state.clock_offset_s = -DAY_AND_AN_HOUR_S
+    node.write_token()
+    fba.write_config(node.config())
+
+    result = fba.run("iam-setup")
+
+    assert result.rc == ExitCode.OK, result.describe()
+    creds = _creds(node)
+    assert creds["node_token"] == node.iam_state.issued[-1]
+    # Stored as the IAM gave it: the IAM enforces its own time, and our clock is the one NTP
+    # is about to step (stored on ours, the token would outlive its real expiry by a day).
+    stored = dt.datetime.fromisoformat(creds["node_token_expires_at"])
+    assert stored < dt.datetime.now(dt.UTC)
+    warning = " ".join(line["message"] for line in result.levels("WARN"))
+    assert "clock" in warning and "IAM" in warning
+    assert_marker(fba.marker(IAM_INITIALIZED))
+    _assert_quiet(node, result)
+
+
+def test_a_token_dead_on_our_clock_is_still_offered_to_the_iam_on_a_renewal(fba: Fba, node: Node) -> None:
+    """K3 with K12: our clock ahead, the bootstrap token expired: the stored node token looks
+    dead on our clock but is alive on the IAM's, which decides."""
+    node.iam_state.clock_offset_s = -DAY_AND_AN_HOUR_S
+    node.write_token()
+    fba.write_config(node.config())
+    assert fba.run("iam-setup").rc == ExitCode.OK
+    before = _creds(node)
+    node.iam_state.bootstrap_expired = True
 
     result = fba.run("iam-setup")
 
