@@ -5,9 +5,16 @@ file (0600, atomic) before the create request, so a crash between "IAM created t
 "we recorded it" never loses the only copy of the password. On the next run the staged
 password is sent again: 201/200 means it is ours (the contract answers a replayed create 200).
 A 409 means another node won the race, unless a create of ours may have taken effect before
-it (its answer lost to a timeout, a reset, a 5xx, or a crash after the file recorded it as
-sent): then the admin may be ours and its password is kept, `unconfirmed` (break 11, H4: the
-retry's 409 was read as "another node's" and the only copy of the admin password erased).
+it (any attempt that was not a definite refusal, `_may_have_taken_effect`, or a crash after
+the file recorded it as sent): then the admin may be ours and its password is kept,
+`unconfirmed` (break 11, H4; break 12, K10: the retry's 409 was read as "another node's" and
+the only copy of the admin password erased).
+
+A marker present with a node token near its expiry is a renewal (`_Setup.renew`): it needs
+only a credential the IAM still takes, the stored node token first (break 12, K12: the one-time
+bootstrap token had expired, and every boot after day 1 failed). Token times are the IAM's,
+judged on its clock (the answer's Date; break 12, K3).
+
 Secrets are registered with the logger's redactor before any request, so they cannot reach a
 log line.
 
@@ -102,16 +109,15 @@ def _run_iam_setup_locked(ctx: Context, log: Logger, budget_s: float | None) -> 
         log.warn(warning)
     cfg = ctx.config
     _check_credentials_writable(ctx)
-    token: str | None
-    try:
-        token = _bootstrap_token(secretfiles.bootstrap_token_file(cfg), log)
-    except ConfigError as err:
-        if not renewal:
-            raise
+    token: str | None = None
+    bootstrap_file = secretfiles.bootstrap_token_file(cfg)
+    if renewal and not bootstrap_file.path.exists() and not bootstrap_file.path.is_symlink():
         # A one-time credential removed after day 0 is no failed boot: the node token renews
-        # itself (break 12, K12). `renew` fails, naming this, when nothing else works.
-        log.warn(f"{err.message}; renewing the node token with the stored one")
-        token = None
+        # itself (break 12, K12); `renew` fails, naming this, when nothing else works. A file
+        # that is there is read as always (one others may read is still refused, exit 3).
+        log.warn(f"IAM bootstrap token not found: {bootstrap_file.path}; renewing the node token with the stored one")
+    else:
+        token = _bootstrap_token(bootstrap_file, log)
     if token is not None:
         log.redactor.add(token)
     base = cfg.local_api_url(Service.IAM)
@@ -286,7 +292,7 @@ class _Setup:
         self.ctx = ctx
         self.log = log
         self.base = base
-        self.bootstrap = token  # None: a renewal without a readable bootstrap token file
+        self.bootstrap = token  # None: a renewal whose bootstrap token file is gone
         self.path = Path(ctx.config.iam.credentials_path)
         self.deadline = Deadline.start(ctx.config.join.deadline_s if budget_s is None else budget_s, ctx.clock)
         self.creds = self._load()
@@ -403,7 +409,7 @@ class _Setup:
         refusals: list[str] = []
         bootstrap = self.bootstrap
         if bootstrap is None:
-            refusals.append(f"the bootstrap token: not readable from {path}")
+            refusals.append(f"the bootstrap token: not found at {path}")
         else:
             try:
                 self.ensure_admin(refusable=True)

@@ -175,7 +175,7 @@ CAUSES: tuple[CauseMeaning, ...] = (
         "a 2xx whose body lacks what the contract promises (a member list with members that are not member "
         "objects, or a `service`, `leader` or flag such as `has_quorum` of the wrong type: its candidate is set "
         "aside; an IAM admin list that is not a list of users; a node token whose `expires_at` is there but not "
-        "a time)",
+        "a time, or already past on the IAM's own clock: its answer's `Date`, ours only without one)",
     ),
     CauseMeaning(Cause.NOT_LEADER, "yes, a free hop", "a follower named another leader (307/421, `leader`)"),
     CauseMeaning(

@@ -163,10 +163,18 @@ COMMANDS: tuple[CommandSpec, ...] = (
             ExitMeaning(
                 0,
                 "initialized",
-                "admin ensured (read back from the IAM), node token stored (not expired), marker written",
+                "admin ensured (read back from the IAM), node token stored (not expired on the IAM's clock), marker "
+                "written; a renewal (the stored token near its expiry) renews it with the stored token while the IAM "
+                "takes it, else the bootstrap token, and skips the admin check with a WARN once the bootstrap token "
+                "is refused or gone",
                 True,
             ),
-            ExitMeaning(1, "failed", "IAM unreachable or refused; the last log line names the cause"),
+            ExitMeaning(
+                1,
+                "failed",
+                "IAM unreachable or refused (a renewal: neither the stored node token nor the bootstrap token "
+                "accepted); the last log line names the cause",
+            ),
             ExitMeaning(
                 2,
                 "already-initialized",
