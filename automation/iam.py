@@ -417,7 +417,7 @@ class _Setup:
                 refusals.append(f"the bootstrap token: {err.message}")
                 self.log.warn(
                     f"IAM refused the bootstrap token ({err.message}); the admin check is skipped on this "
-                    "renewal (the node was set up before), the node token renewed with the stored one"
+                    "renewal (the node was set up before); renewing the node token with what else it holds"
                 )
                 bootstrap = None
         candidates: list[tuple[str, str]] = []
@@ -433,14 +433,14 @@ class _Setup:
             candidates.append((f"the stored node token (expired at {dead} on this node's clock)", stored))
         elif not (isinstance(stored, str) and stored):
             refusals.append(f"the stored node token: none in {self.path}")
-        for name, credential in candidates:
+        for index, (name, credential) in enumerate(candidates):
             try:
                 self.issue_node_token(credential, refusable=True)
                 return
             except _Refused as err:
                 refusals.append(f"{name}: {err.message}")
-                if credential is not bootstrap and bootstrap is not None:
-                    self.log.warn(f"IAM refused {name} ({err.message}); renewing with the bootstrap token")
+                if index + 1 < len(candidates):
+                    self.log.warn(f"IAM refused {name} ({err.message}); renewing with {candidates[index + 1][0]}")
         raise StepFailed(
             f"cannot renew the node token: the IAM at {self.base} accepts nothing this node holds "
             f"({'; '.join(refusals)}); put a new bootstrap token in {path} and run iam-setup again",
