@@ -124,8 +124,39 @@ class _Socket:
         self.sock.close()
 
 
+class _FinalResponse(http.client.HTTPResponse):
+    """An `HTTPResponse` that skips interim answers (1xx other than 101) and reads the final one.
+
+    RFC 9110, 15.2: "A client MUST be able to parse one or more 1xx responses received prior to
+    a final response, even if the client does not expect one". `http.client` skips only
+    `100 Continue`; a proxy's `103 Early Hints` or a `102 Processing` was taken for the answer
+    and every request failed (break 12, K2). A 101 ends the exchange (fba never asks for an
+    upgrade, so it is an unexpected answer). The skipping is bounded by the request's deadline:
+    every read of the socket gets only the time left, and each interim answer checks it too, so
+    a peer sending 1xx forever ends the request as a headers timeout.
+    """
+
+    def __init__(self, sock: Any, debuglevel: int = 0, method: str | None = None, url: str | None = None) -> None:
+        super().__init__(sock, debuglevel, method, url)
+        self._deadline: DeadlineConnection | None = getattr(sock, "conn", None)
+
+    def _read_status(self) -> tuple[str, int, str]:
+        # http.client's one place that reads a status line (private, but unchanged since 3.0;
+        # typeshed does not declare it, hence the ignore).
+        read_status = super()._read_status  # type: ignore[misc]
+        while True:
+            version, status, reason = read_status()
+            if not 100 < status < 200 or status == 101:  # 100: http.client skips it itself
+                return version, status, reason
+            http.client.parse_headers(self.fp)  # the interim answer's fields, dropped
+            if self._deadline is not None:
+                self._deadline.left()
+
+
 class DeadlineConnection(http.client.HTTPConnection):
     """An `HTTPConnection` (or, with `tls`, HTTPS) that ends at `until` on `monotonic`'s clock."""
+
+    response_class = _FinalResponse
 
     def __init__(
         self,
