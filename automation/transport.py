@@ -22,6 +22,9 @@ from enum import StrEnum
 from typing import Any
 
 AddrInfo = list[tuple[Any, Any, int, str, Any]]
+# An address's least share of a request's connect time (Go's net.Dialer uses 2 s too): enough
+# for a loaded peer's SYN-ACK, short enough that a dead first address leaves time for the next.
+MIN_CONNECT_SHARE = 2.0
 
 
 class Phase(StrEnum):
@@ -200,17 +203,27 @@ class DeadlineConnection(http.client.HTTPConnection):
         self.sock = _Socket(sock, self)
 
     def _connect_any(self, infos: AddrInfo) -> socket.socket:
+        """A socket connected to the first of `infos` that accepts, each address in turn.
+
+        Each address gets a share of the time left (Go's `net.Dialer`: the time left over the
+        addresses left, at least `MIN_CONNECT_SHARE`), and a timeout moves on to the next one
+        like a refusal does: a name whose first address drops SYNs (a powered-off node, an AAAA
+        record where IPv6 is firewalled) took the whole request budget, and the live address
+        behind the same name was never tried (break 12, K15). The last address gets all that is
+        left; the request's deadline still bounds the whole."""
         last: OSError | None = None
-        for family, kind, proto, _, address in infos:
+        for index, (family, kind, proto, _, address) in enumerate(infos):
+            left = self.left()
+            share = max(left / (len(infos) - index), min(MIN_CONNECT_SHARE, left))
             sock = socket.socket(family, kind, proto)
             try:
-                sock.settimeout(self.left())
+                sock.settimeout(share)
                 sock.connect(address)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 return sock
             except TimeoutError:
                 sock.close()
-                raise PhaseTimeout(Phase.CONNECT) from None
+                last = PhaseTimeout(Phase.CONNECT)
             except OSError as err:
                 sock.close()
                 last = err

@@ -98,3 +98,67 @@ def test_101_is_still_a_final_answer(raw_peer: PeerFactory) -> None:
     peer = raw_peer(_interim_then([], 101, b""))
     answer = HttpClient(TlsConfig(), Logger()).request("GET", f"{peer.url}/health", timeout=2.0)
     assert answer.status == 101
+
+
+def _ok() -> Behaviour:
+    return _interim_then([])
+
+
+@pytest.fixture
+def name_for(monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
+    """`name_for(peer, ...)`: a host name that resolves to the peers' addresses (peers or
+    `(host, port)`) in that order (a round-robin name, or an AAAA + A pair); other names
+    resolve as before."""
+    real = socket.getaddrinfo
+    names: dict[str, list[tuple[str, int]]] = {}
+
+    def fake(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host in names:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", address) for address in names[host]]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+
+    def make(*peers: RawPeer | tuple[str, int]) -> str:
+        name = f"leader{len(names)}.c1.test"
+        names[name] = [p if isinstance(p, tuple) else (p.host, p.port) for p in peers]
+        return name
+
+    return make
+
+
+def test_a_first_address_that_drops_connections_leaves_time_for_the_next(
+    raw_peer: PeerFactory, name_for: Callable[..., str]
+) -> None:
+    dead, live = raw_peer(accept=False), raw_peer(_ok())
+    name = name_for(dead, live)
+    started = time.monotonic()
+    answer = HttpClient(TlsConfig(), Logger()).request("GET", f"http://{name}:{live.port}/health", timeout=4.1)
+    assert answer.status == 200
+    assert time.monotonic() - started < 3.5  # its share (2.05 s), not the whole 4.1 s
+
+
+def test_every_address_dropping_connections_ends_by_the_deadline_as_a_connect_timeout(
+    raw_peer: PeerFactory, name_for: Callable[..., str]
+) -> None:
+    name = name_for(raw_peer(accept=False), raw_peer(accept=False), raw_peer(accept=False))
+    started = time.monotonic()
+    with pytest.raises(TransportError) as caught:
+        HttpClient(TlsConfig(), Logger()).request("GET", f"http://{name}:2379/health", timeout=2.5)
+    assert 2.3 < time.monotonic() - started < 3.5
+    assert caught.value.cause is Cause.CONNECT_TIMEOUT
+
+
+def test_a_dead_address_then_a_refusing_one_is_named_by_the_last(
+    raw_peer: PeerFactory, name_for: Callable[..., str]
+) -> None:
+    refusing = socket.socket()
+    refusing.bind(("127.0.0.1", 0))  # bound, never listening: a refusal
+    port = refusing.getsockname()[1]
+    try:
+        name = name_for(raw_peer(accept=False), ("127.0.0.1", port))
+        with pytest.raises(TransportError) as caught:
+            HttpClient(TlsConfig(), Logger()).request("GET", f"http://{name}:2379/health", timeout=4.0)
+        assert caught.value.cause is Cause.CONNECTION_REFUSED
+    finally:
+        refusing.close()
