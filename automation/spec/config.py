@@ -19,7 +19,16 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, mo
 
 from automation.spec.commands import MAX_SECONDS
 from automation.spec.markers import NODE_ID_PATTERN, Service, is_node_id
-from automation.spec.urls import header_value_problem, host_key, is_unspecified, port_problem, redacted, url_problem
+from automation.spec.urls import (
+    credential_free,
+    header_value_problem,
+    host_key,
+    is_unspecified,
+    port_problem,
+    redacted,
+    url_credentials,
+    url_problem,
+)
 
 _HOST_RE = re.compile(
     r"^(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
@@ -83,6 +92,16 @@ def _http_url(value: str) -> str:
     return value
 
 
+def _webhook_url(value: str) -> str:
+    """`notify_url`: any http(s) URL. A webhook's path or query is often its credential (Slack,
+    Discord, Teams), so an error shows it as `scheme://host:port/…` (break 12, K4)."""
+    problem = url_problem(value)
+    if problem is not None:
+        why = "" if problem.startswith("not an http") else f" ({problem})"
+        raise ValueError(f"expected an http:// or https:// URL, got {_quote(credential_free(value))}{why}")
+    return value
+
+
 def _base_url(value: str) -> str:
     """A leader's or peer's API base URL: scheme, host and port, nothing after (a final `/` is
     allowed). fba asks `/admin/...` and the health path at the host's root, so a path (a leader
@@ -134,7 +153,7 @@ def _sendable_secret(value: SecretStr) -> SecretStr:
 
 RaftAddr = Annotated[str, AfterValidator(_ipv4_port), Field(json_schema_extra={"pattern": r"^[0-9.]+:[0-9]+$"})]
 Peer = Annotated[str, AfterValidator(_peer)]
-HttpUrl = Annotated[str, AfterValidator(_http_url), Field(json_schema_extra={"format": "uri"})]
+WebhookUrl = Annotated[str, AfterValidator(_webhook_url), Field(json_schema_extra={"format": "uri"})]
 BaseUrl = Annotated[str, AfterValidator(_base_url), Field(json_schema_extra={"format": "uri"})]
 Port = Annotated[int, Field(ge=1, le=65535)]
 FilePath = Annotated[str, AfterValidator(_file_path), Field(json_schema_extra={"pattern": "^/"})]
@@ -324,7 +343,11 @@ class ClusterConfig(_Strict):
     discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig)
     iam: IamConfig = Field(default_factory=IamConfig)
     preflight: PreflightConfig = Field(default_factory=PreflightConfig)
-    notify_url: HttpUrl | None = Field(default=None, description="Webhook for the health summary.")
+    notify_url: WebhookUrl | None = Field(
+        default=None,
+        description="Webhook for the health summary. Logs show it as scheme://host:port/… (its path and query "
+        "can be its credential).",
+    )
     notify_token: Annotated[SecretStr, AfterValidator(_sendable_secret)] | None = Field(
         default=None, description="Bearer token for notify_url."
     )
@@ -332,6 +355,12 @@ class ClusterConfig(_Strict):
     prometheus_textfile: FilePath | None = Field(
         default=None, description="Write health metrics here (node_exporter textfile collector)."
     )
+
+    def log_secrets(self) -> list[str | SecretStr]:
+        """What the log's redactor must mask: `notify_token`, and the parts of `notify_url` that
+        can be a webhook's credential (its path and query: Slack, Discord, Teams; break 12, K4)."""
+        found: list[str | SecretStr] = [self.notify_token] if self.notify_token is not None else []
+        return found + (url_credentials(self.notify_url) if self.notify_url else [])
 
     @model_validator(mode="after")
     def _cross_field(self) -> ClusterConfig:
@@ -346,7 +375,7 @@ class ClusterConfig(_Strict):
                 # token must not cross the wire in clear text on a cluster that asked for TLS.
                 raise ValueError(
                     "notify_url: expected an https:// URL because tls.enabled is true and notify_token is set "
-                    f"(the token would be sent in clear text), got {_quote(self.notify_url)}"
+                    f"(the token would be sent in clear text), got {_quote(credential_free(self.notify_url))}"
                 )
         contradiction = (
             self._port_shared()
