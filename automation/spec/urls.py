@@ -170,7 +170,7 @@ CREDENTIAL_PART_MIN = 16
 
 
 def credential_free(url: str) -> str:
-    """A webhook's URL as logs show it, `scheme://host:port/…`: without its path, query,
+    """A webhook's URL as logs show it, `scheme://host:port/...`: without its path, query,
     fragment and `user:password@`. Slack, Discord, Teams, Google Chat and Mattermost hooks carry
     their credential in the path or `?token=`/`?key=` (Alertmanager types such URLs `<secret>`),
     so all of it is withheld (break 12, K4). Unparseable text is shown as `(a webhook URL)`."""
@@ -185,7 +185,7 @@ def credential_free(url: str) -> str:
     shown_host = f"[{host}]" if ":" in host else host
     netloc = shown_host if port is None else f"{shown_host}:{port}"
     hidden = parts.path not in ("", "/") or parts.query or parts.fragment or "?" in url or "#" in url
-    return f"{parts.scheme}://{netloc}/" + ("…" if hidden else "")
+    return f"{parts.scheme}://{netloc}/" + ("..." if hidden else "")
 
 
 def url_credentials(url: str) -> list[str]:
