@@ -22,8 +22,9 @@ from enum import StrEnum
 from typing import Any
 
 AddrInfo = list[tuple[Any, Any, int, str, Any]]
-# An address's least share of a request's connect time (Go's net.Dialer uses 2 s too): enough
-# for a loaded peer's SYN-ACK, short enough that a dead first address leaves time for the next.
+# An address's least share of a request's connect time (Go's net.Dialer uses 2 s too), unless
+# that is over half the time left: enough for a loaded peer's SYN-ACK, short enough that a dead
+# first address leaves time for the next.
 MIN_CONNECT_SHARE = 2.0
 
 
@@ -205,8 +206,9 @@ class DeadlineConnection(http.client.HTTPConnection):
     def _connect_any(self, infos: AddrInfo) -> socket.socket:
         """A socket connected to the first of `infos` that accepts, each address in turn.
 
-        Each address gets a share of the time left (Go's `net.Dialer`: the time left over the
-        addresses left, at least `MIN_CONNECT_SHARE`), and a timeout moves on to the next one
+        Each address gets a share of the time left (as Go's `net.Dialer`: the time left over the
+        addresses left, at least `MIN_CONNECT_SHARE`, but never more than half of it, so a short
+        request budget still reaches a second address), and a timeout moves on to the next one
         like a refusal does: a name whose first address drops SYNs (a powered-off node, an AAAA
         record where IPv6 is firewalled) took the whole request budget, and the live address
         behind the same name was never tried (break 12, K15). The last address gets all that is
@@ -214,7 +216,9 @@ class DeadlineConnection(http.client.HTTPConnection):
         last: OSError | None = None
         for index, (family, kind, proto, _, address) in enumerate(infos):
             left = self.left()
-            share = max(left / (len(infos) - index), min(MIN_CONNECT_SHARE, left))
+            share = (
+                left if index == len(infos) - 1 else max(left / (len(infos) - index), min(MIN_CONNECT_SHARE, left / 2))
+            )
             sock = socket.socket(family, kind, proto)
             try:
                 sock.settimeout(share)

@@ -138,6 +138,13 @@ def test_a_first_address_that_drops_connections_leaves_time_for_the_next(
     assert time.monotonic() - started < 3.5  # its share (2.05 s), not the whole 4.1 s
 
 
+def test_a_short_budget_still_reaches_the_second_address(raw_peer: PeerFactory, name_for: Callable[..., str]) -> None:
+    """Under 4 s the 2 s least share would be all of it: the first address gets half at most."""
+    name = name_for(raw_peer(accept=False), live := raw_peer(_ok()))
+    answer = HttpClient(TlsConfig(), Logger()).request("GET", f"http://{name}:{live.port}/health", timeout=1.2)
+    assert answer.status == 200
+
+
 def test_every_address_dropping_connections_ends_by_the_deadline_as_a_connect_timeout(
     raw_peer: PeerFactory, name_for: Callable[..., str]
 ) -> None:
