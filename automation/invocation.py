@@ -73,8 +73,8 @@ class Invocation:
         # textfile over the credentials, the credentials at a marker's name) would destroy it.
         pathroles.refuse_clash(config, self.config_path, self.state_dir)
         self.log = self.log.bind(node_id=config.node_id)
-        if config.notify_token:
-            self.log.redactor.add(config.notify_token)
+        for secret in config.log_secrets():
+            self.log.redactor.add(secret)
         for warning in config.warnings():
             self.log.warn(f"Configuration: {warning}")
         if self.enforces_file_modes:

@@ -249,7 +249,10 @@ class _Parser:
         where = path_text(path)
         if match.group(1) is None and match.group(2) is None:
             if len(literal) > 20 or abs(int(literal)) >= INT_LIMIT:
-                raise self.fail(f"{where}: integer {_short(literal)} is out of range (64-bit)", pos)
+                # Its digits are not quoted: a numeric secret (a PIN-like token) in a config
+                # field was echoed whole (break 12, K5); the line and column say where it is.
+                digits = len(literal.lstrip("-"))
+                raise self.fail(f"{where}: an integer of {digits} digits is out of range (64-bit)", pos)
             return int(literal), match.end()
         number = float(literal)
         if number in (float("inf"), float("-inf")):

@@ -38,7 +38,7 @@ from automation.spec.config import ClusterConfig, with_port
 from automation.spec.exitcodes import ExitCode
 from automation.spec.markers import JOIN_SERVICES, Service, is_node_id
 from automation.spec.units import FIXED_BUDGETS
-from automation.spec.urls import host_problem, is_unspecified, raised_scheme, redacted, url_problem
+from automation.spec.urls import credential_free, host_problem, is_unspecified, raised_scheme, redacted, url_problem
 
 REQUEST_TIMEOUT_S = 3.0
 REPORT_BUDGET_S = FIXED_BUDGETS["report.budget_s"]
@@ -453,9 +453,11 @@ def _write_metrics(ctx: Context, path: Path, checks: list[Check], healthy: bool,
 
 def _notify(ctx: Context, summary: dict[str, Any], log: Logger, deadline: Deadline) -> None:
     url = ctx.config.notify_url or ""
+    shown = credential_free(url)  # the hook's path or query can be its credential (break 12, K4)
+    for secret in ctx.config.log_secrets():
+        log.redactor.add(secret)
     headers = {}
     if ctx.config.notify_token:
-        log.redactor.add(ctx.config.notify_token)
         headers["Authorization"] = f"Bearer {ctx.config.notify_token.get_secret_value()}"
 
     def step(t: Try) -> Outcome[Response]:
@@ -463,8 +465,8 @@ def _notify(ctx: Context, summary: dict[str, Any], log: Logger, deadline: Deadli
 
     def give_up(gave_up: GiveUp) -> StepFailed:
         # A summary that could not be sent does not change the verdict on the cluster: WARN.
-        log.warn("Could not send the health summary", url=url, **gave_up.context(), last=gave_up.said)
-        return StepFailed(f"notify {url}: {gave_up.said}", cause=gave_up.cause)
+        log.warn("Could not send the health summary", url=shown, **gave_up.context(), last=gave_up.said)
+        return StepFailed(f"notify {shown}: {gave_up.said}", cause=gave_up.cause)
 
     try:
         reply = run(
@@ -477,4 +479,4 @@ def _notify(ctx: Context, summary: dict[str, Any], log: Logger, deadline: Deadli
         )
     except StepFailed:
         return
-    log.info("Health summary sent", url=url, http_code=reply.status)
+    log.info("Health summary sent", url=shown, http_code=reply.status)

@@ -22,6 +22,10 @@ from enum import StrEnum
 from typing import Any
 
 AddrInfo = list[tuple[Any, Any, int, str, Any]]
+# An address's least share of a request's connect time (Go's net.Dialer uses 2 s too), unless
+# that is over half the time left: enough for a loaded peer's SYN-ACK, short enough that a dead
+# first address leaves time for the next.
+MIN_CONNECT_SHARE = 2.0
 
 
 class Phase(StrEnum):
@@ -124,8 +128,39 @@ class _Socket:
         self.sock.close()
 
 
+class _FinalResponse(http.client.HTTPResponse):
+    """An `HTTPResponse` that skips interim answers (1xx other than 101) and reads the final one.
+
+    RFC 9110, 15.2: "A client MUST be able to parse one or more 1xx responses received prior to
+    a final response, even if the client does not expect one". `http.client` skips only
+    `100 Continue`; a proxy's `103 Early Hints` or a `102 Processing` was taken for the answer
+    and every request failed (break 12, K2). A 101 ends the exchange (fba never asks for an
+    upgrade, so it is an unexpected answer). The skipping is bounded by the request's deadline:
+    every read of the socket gets only the time left, and each interim answer checks it too, so
+    a peer sending 1xx forever ends the request as a headers timeout.
+    """
+
+    def __init__(self, sock: Any, debuglevel: int = 0, method: str | None = None, url: str | None = None) -> None:
+        super().__init__(sock, debuglevel, method, url)
+        self._deadline: DeadlineConnection | None = getattr(sock, "conn", None)
+
+    def _read_status(self) -> tuple[str, int, str]:
+        # http.client's one place that reads a status line (private, but unchanged since 3.0;
+        # typeshed does not declare it, hence the ignore).
+        read_status = super()._read_status  # type: ignore[misc]
+        while True:
+            version, status, reason = read_status()
+            if not 100 < status < 200 or status == 101:  # 100: http.client skips it itself
+                return version, status, reason
+            http.client.parse_headers(self.fp)  # the interim answer's fields, dropped
+            if self._deadline is not None:
+                self._deadline.left()
+
+
 class DeadlineConnection(http.client.HTTPConnection):
     """An `HTTPConnection` (or, with `tls`, HTTPS) that ends at `until` on `monotonic`'s clock."""
+
+    response_class = _FinalResponse
 
     def __init__(
         self,
@@ -169,17 +204,30 @@ class DeadlineConnection(http.client.HTTPConnection):
         self.sock = _Socket(sock, self)
 
     def _connect_any(self, infos: AddrInfo) -> socket.socket:
+        """A socket connected to the first of `infos` that accepts, each address in turn.
+
+        Each address gets a share of the time left (as Go's `net.Dialer`: the time left over the
+        addresses left, at least `MIN_CONNECT_SHARE`, but never more than half of it, so a short
+        request budget still reaches a second address), and a timeout moves on to the next one
+        like a refusal does: a name whose first address drops SYNs (a powered-off node, an AAAA
+        record where IPv6 is firewalled) took the whole request budget, and the live address
+        behind the same name was never tried (break 12, K15). The last address gets all that is
+        left; the request's deadline still bounds the whole."""
         last: OSError | None = None
-        for family, kind, proto, _, address in infos:
+        for index, (family, kind, proto, _, address) in enumerate(infos):
+            left = self.left()
+            share = (
+                left if index == len(infos) - 1 else max(left / (len(infos) - index), min(MIN_CONNECT_SHARE, left / 2))
+            )
             sock = socket.socket(family, kind, proto)
             try:
-                sock.settimeout(self.left())
+                sock.settimeout(share)
                 sock.connect(address)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 return sock
             except TimeoutError:
                 sock.close()
-                raise PhaseTimeout(Phase.CONNECT) from None
+                last = PhaseTimeout(Phase.CONNECT)
             except OSError as err:
                 sock.close()
                 last = err

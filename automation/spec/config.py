@@ -19,18 +19,46 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, mo
 
 from automation.spec.commands import MAX_SECONDS
 from automation.spec.markers import NODE_ID_PATTERN, Service, is_node_id
-from automation.spec.urls import header_value_problem, host_key, is_unspecified, port_problem, redacted, url_problem
+from automation.spec.urls import (
+    credential_free,
+    header_value_problem,
+    host_key,
+    is_unspecified,
+    port_problem,
+    redacted,
+    url_credentials,
+    url_problem,
+)
 
 _HOST_RE = re.compile(
     r"^(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
 _NODE_ID_RE = NODE_ID_PATTERN
+SECRET_LOOK_MIN = 16  # shorter text is not taken for a token (`may_be_secret`)
 
 
 def _quote(value: object) -> str:
+    """A refused value as a config error shows it: quoted, cut at 60 characters, escaped to one
+    line; or only described when it looks like a secret (`may_be_secret`): a token pasted into
+    the wrong field was echoed into `config validate` and the journal of every unit (break 12,
+    K5)."""
     text = value if isinstance(value, str) else repr(value)
+    if may_be_secret(text):
+        return f"a {len(text)}-character value (not quoted: it may be a secret)"
     text = text if len(text) <= 60 else text[:57] + "..."
     return '"' + text.encode("unicode_escape").decode("ascii").replace('"', '\\"') + '"'
+
+
+def may_be_secret(text: str) -> bool:
+    """Whether `text` has the look of a token or key: at least `SECRET_LOOK_MIN` characters
+    without spaces that mix upper case, lower case and digits (base64, base64url, random
+    passwords), or hex of at least 20 digits with letters (API keys, digests). Hostnames, paths,
+    addresses and words do not look so; those that do are only described, never quoted."""
+    if len(text) < SECRET_LOOK_MIN or any(c.isspace() for c in text):
+        return False
+    mixed = any(c.islower() for c in text) and any(c.isupper() for c in text) and any(c.isdigit() for c in text)
+    hexadecimal = len(text) >= 20 and all(c in "0123456789abcdefABCDEF" for c in text)
+    return mixed or hexadecimal and any(c.isdigit() for c in text) and any(c.isalpha() for c in text)
 
 
 def _split_port(value: str, what: str) -> tuple[str, int]:
@@ -83,6 +111,16 @@ def _http_url(value: str) -> str:
     return value
 
 
+def _webhook_url(value: str) -> str:
+    """`notify_url`: any http(s) URL. A webhook's path or query is often its credential (Slack,
+    Discord, Teams), so an error shows it as `scheme://host:port/...` (break 12, K4)."""
+    problem = url_problem(value)
+    if problem is not None:
+        why = "" if problem.startswith("not an http") else f" ({problem})"
+        raise ValueError(f"expected an http:// or https:// URL, got {_quote(credential_free(value))}{why}")
+    return value
+
+
 def _base_url(value: str) -> str:
     """A leader's or peer's API base URL: scheme, host and port, nothing after (a final `/` is
     allowed). fba asks `/admin/...` and the health path at the host's root, so a path (a leader
@@ -95,7 +133,7 @@ def _base_url(value: str) -> str:
     if extra:
         raise ValueError(
             f"expected an API base URL (scheme://host:port) without {' or '.join(extra)}, got "
-            f"{_quote(redacted(value))}; fba asks /admin/... and the health path at the host's root"
+            f"{_quote(credential_free(value))}; fba asks /admin/... and the health path at the host's root"
         )
     return value
 
@@ -106,11 +144,18 @@ def _file_path(value: str) -> str:
     the current directory: an unset variable in a generated config)."""
     if not value:
         raise ValueError("expected an absolute path, got an empty one")
+    # The refused value is described, not quoted: path fields sit next to secrets
+    # (`bootstrap_token_path`, `node_key_path`), and the secret pasted into its file's field was
+    # echoed by every command that loads the config (break 12, K5).
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise ValueError(f"expected an absolute path without control characters, got {_quote(value)}")
+        raise ValueError(f"expected an absolute path without control characters, got {_described(value)}")
     if not value.startswith("/"):
-        raise ValueError(f"expected an absolute path (starting with /), got {_quote(value)}")
+        raise ValueError(f"expected an absolute path (starting with /), got {_described(value)}")
     return value
+
+
+def _described(value: str) -> str:
+    return f"a {len(value)}-character value that is not one (not quoted: it may be a secret)"
 
 
 def _url_path(value: str) -> str:
@@ -134,7 +179,7 @@ def _sendable_secret(value: SecretStr) -> SecretStr:
 
 RaftAddr = Annotated[str, AfterValidator(_ipv4_port), Field(json_schema_extra={"pattern": r"^[0-9.]+:[0-9]+$"})]
 Peer = Annotated[str, AfterValidator(_peer)]
-HttpUrl = Annotated[str, AfterValidator(_http_url), Field(json_schema_extra={"format": "uri"})]
+WebhookUrl = Annotated[str, AfterValidator(_webhook_url), Field(json_schema_extra={"format": "uri"})]
 BaseUrl = Annotated[str, AfterValidator(_base_url), Field(json_schema_extra={"format": "uri"})]
 Port = Annotated[int, Field(ge=1, le=65535)]
 FilePath = Annotated[str, AfterValidator(_file_path), Field(json_schema_extra={"pattern": "^/"})]
@@ -324,7 +369,11 @@ class ClusterConfig(_Strict):
     discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig)
     iam: IamConfig = Field(default_factory=IamConfig)
     preflight: PreflightConfig = Field(default_factory=PreflightConfig)
-    notify_url: HttpUrl | None = Field(default=None, description="Webhook for the health summary.")
+    notify_url: WebhookUrl | None = Field(
+        default=None,
+        description="Webhook for the health summary. Logs show it as scheme://host:port/... (its path and query "
+        "can be its credential).",
+    )
     notify_token: Annotated[SecretStr, AfterValidator(_sendable_secret)] | None = Field(
         default=None, description="Bearer token for notify_url."
     )
@@ -332,6 +381,12 @@ class ClusterConfig(_Strict):
     prometheus_textfile: FilePath | None = Field(
         default=None, description="Write health metrics here (node_exporter textfile collector)."
     )
+
+    def log_secrets(self) -> list[str | SecretStr]:
+        """What the log's redactor must mask: `notify_token`, and the parts of `notify_url` that
+        can be a webhook's credential (its path and query: Slack, Discord, Teams; break 12, K4)."""
+        found: list[str | SecretStr] = [self.notify_token] if self.notify_token is not None else []
+        return found + (url_credentials(self.notify_url) if self.notify_url else [])
 
     @model_validator(mode="after")
     def _cross_field(self) -> ClusterConfig:
@@ -346,7 +401,7 @@ class ClusterConfig(_Strict):
                 # token must not cross the wire in clear text on a cluster that asked for TLS.
                 raise ValueError(
                     "notify_url: expected an https:// URL because tls.enabled is true and notify_token is set "
-                    f"(the token would be sent in clear text), got {_quote(self.notify_url)}"
+                    f"(the token would be sent in clear text), got {_quote(credential_free(self.notify_url))}"
                 )
         contradiction = (
             self._port_shared()

@@ -57,7 +57,13 @@ STATUS_RULES: tuple[StatusRule, ...] = (
         "step ends with the answer in its message; the command's own contract comes first (409, leave's 404)",
     ),
     StatusRule(range(500, 600), Meaning.FAILED, "server error (500, 501, 505, ...): retried, using up an attempt"),
-    StatusRule(range(100, 200), Meaning.UNEXPECTED, "informational answers end no request: an attempt failed"),
+    StatusRule(
+        range(100, 200),
+        Meaning.UNEXPECTED,
+        "interim answers (100, 102, 103 Early Hints, ...) are skipped and the final answer read, within the "
+        "request's deadline (RFC 9110, 15.2); only a 101 ends a request (fba never asks for an upgrade): an "
+        "attempt failed",
+    ),
     StatusRule(range(300, 400), Meaning.UNEXPECTED, "other redirects: an attempt failed"),
 )
 

@@ -164,6 +164,52 @@ def redacted(url: str) -> str:
     return urlunsplit((parts.scheme, "***@" + parts.netloc.rpartition("@")[2], parts.path, parts.query, parts.fragment))
 
 
+# A path segment or query value this long is taken for a credential on its own (a webhook's
+# key, `XyZ9sEcReTpAtH0123456789abcd`), and masked wherever it appears without the rest.
+CREDENTIAL_PART_MIN = 16
+
+
+def credential_free(url: str) -> str:
+    """A webhook's URL as logs show it, `scheme://host:port/...`: without its path, query,
+    fragment and `user:password@`. Slack, Discord, Teams, Google Chat and Mattermost hooks carry
+    their credential in the path or `?token=`/`?key=` (Alertmanager types such URLs `<secret>`),
+    so all of it is withheld (break 12, K4). Unparseable text is shown as `(a webhook URL)`."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "(a webhook URL)"
+    if not parts.scheme or not host:
+        return "(a webhook URL)"
+    shown_host = f"[{host}]" if ":" in host else host
+    netloc = shown_host if port is None else f"{shown_host}:{port}"
+    hidden = parts.path not in ("", "/") or parts.query or parts.fragment or "?" in url or "#" in url
+    return f"{parts.scheme}://{netloc}/" + ("..." if hidden else "")
+
+
+def url_credentials(url: str) -> list[str]:
+    """The parts of a webhook's URL that may be its credential, for the log's redactor: what
+    follows the host (path, query, fragment, together and each), `user:password@`, and every
+    path segment or query value of at least `CREDENTIAL_PART_MIN` characters (a peer's error
+    page quotes the path it refused: Express's `Cannot POST /services/...`)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return [url]
+    found = [parts.netloc.rpartition("@")[0], parts.query, parts.fragment]
+    if parts.path not in ("", "/"):
+        found.append(parts.path)
+    after_host = url.partition("//" + parts.netloc)[2] if parts.netloc else ""
+    found.append(after_host)
+    found += [segment for segment in parts.path.split("/") if len(segment) >= CREDENTIAL_PART_MIN]
+    for pair in parts.query.split("&"):
+        value = pair.partition("=")[2]
+        if len(value) >= CREDENTIAL_PART_MIN:
+            found.append(value)
+    return [part for part in dict.fromkeys(found) if part and part != "/"]
+
+
 def header_value_problem(value: str) -> str | None:
     """Why `value` cannot go into an HTTP header (None: it can), without repeating it: it is
     usually a secret (a bearer token). A line break would end the header early; http.client

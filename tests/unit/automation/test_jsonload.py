@@ -82,7 +82,7 @@ def test_a_key_given_twice_at_any_depth_is_named_with_both_lines(
         (b"[-Infinity]", "-Infinity is not JSON (write a number or null) at line 1 column 2"),
         (b'{"a": {"b": 1e400}}', "a.b: number 1e400 is out of range at line 1 column 13"),
         (b'{"a": -1e400}', "a: number -1e400 is out of range at line 1 column 7"),
-        (b'{"a": 9223372036854775808}', "a: integer 9223372036854775808 is out of range (64-bit) at line 1 column 7"),
+        (b'{"a": 9223372036854775808}', "a: an integer of 19 digits is out of range (64-bit) at line 1 column 7"),
         (b'{"a": 1,}', "trailing comma before '}' at line 1 column 9"),
         (b"[1,\n]", "trailing comma before ']' at line 2 column 1"),
         (b'{"a": 1 // why\n}', "expected ',' or '}' after a, got '/' at line 1 column 9"),
