@@ -12,7 +12,10 @@ the leader's member list:
   presence (`--require-joined`, `status`) counts it as done any more (break 10, G5: the join
   refuted it, failed, and flaredb's join took it as chainfire's); the join runs and joins this
   node as itself (a clone becomes a new member, a conflict is named);
-- no leader answered within the check's budget (or none could say): trusted, with a WARN.
+- no leader answered within the check's budget (or none could say): a marker naming nobody is
+  trusted, with a WARN (a reboot never depends on the leader); one naming another node, cluster
+  or Raft address is not (it is not from this node's earlier boot: break 12, K14): kept as it is,
+  and the join runs as this node (exit 1 if no leader answers in time; systemd retries).
 A leader's list whose Raft `term` is older than another candidate names, or than a list read
 earlier in the run showed, is no answer either way (`discovery.newer_leader`, break 10, G2;
 break 11, H1): the later term's leader is asked instead.
@@ -79,6 +82,20 @@ def check_marker(ctx: Context, service: Service, state: MarkerState, join_cfg: J
             leader_url=answer.url,
         )
         answer = None  # nobody else was asked: as when no leader answers
+    if answer is None and ownership is Ownership.FOREIGN:
+        # A marker naming another node, cluster or Raft address (a cloned disk) is not from this
+        # node's earlier boot, so "a reboot must not depend on the leader" is not about it: only a
+        # leader's list naming this node could make the step done (break 12, K14: it was trusted
+        # on the clone's first boot while the rack powered on, exit 2, never joined). Kept as it is
+        # (nobody refuted it); the join runs as this node and fails if no leader answers in time.
+        log.warn(
+            f"Marker {state.name} {whom}: not this node's; not trusted without a leader's word, and no "
+            f"leader answered: joining as {me.describe()}",
+            marker=state.name,
+            since=since,
+            ownership=ownership.value,
+        )
+        return Trust.REJOIN
     if answer is None:
         log.warn(
             f"Marker {state.name} {whom}, and no leader could confirm it; trusting it "
