@@ -233,7 +233,8 @@ def _require_joined(ctx: Context, prerequisite: Service, join_cfg: JoinConfig, d
     prerequisite's leader confirms it (break 12, K14); one naming nobody also when no leader
     answers (a reboot must not depend on the leader; accepted with a WARN). A marker the leader
     refutes is set aside and does not count: flaredb's join added a cloned node whose chainfire
-    join had just been refused, exit 0 (break 10, G5). The check runs under the prerequisite's step lock (its join may be running)."""
+    join had just been refused, exit 0 (break 10, G5). The check runs under the prerequisite's
+    step lock (its join may be running)."""
     names = [marker_name(prerequisite, step) for step in (Step.INITIALIZED, Step.JOINED)]
     me = identity_for(ctx.config, prerequisite)
     state = _marker_present(ctx, prerequisite)
