@@ -46,7 +46,6 @@ from automation.membership import (
     MemberView,
     Proof,
     judge,
-    names_us,
     parse_member,
     parse_view,
     read_view,
@@ -57,6 +56,7 @@ from automation.spec.causes import MAYBE_DELIVERED, Cause
 from automation.spec.config import JoinConfig
 from automation.spec.exitcodes import ExitCode
 from automation.spec.markers import Service, Step, foreign_name, marker_name
+from automation.spec.urls import names_us
 from automation.steplock import step_lock
 
 Retry = Outcome[ExitCode]  # one attempt that did not finish the join, and why (automation.retry)
