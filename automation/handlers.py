@@ -58,6 +58,13 @@ def config_validate(inv: Invocation) -> ExitCode:
     # here only as a warning, and enforced where the file is used on the node.
     for warning in config.warnings():
         inv.out(f"{inv.config_path}: warning: {warning}")
+    # The shipped units' sandbox (break 12, K13): a warning, since the operator's units may
+    # add the directory to ReadWritePaths (`preflight` and the write itself judge on the node;
+    # the state dir is the run's choice, judged by `preflight`).
+    from automation.spec.units import sandbox_problems
+
+    for problem in sandbox_problems(config, None):
+        inv.out(f"{inv.config_path}: warning: {problem}")
     verdict = secretfiles.inspect(secretfiles.config_file(inv.config_path))
     if verdict.exposure in (secretfiles.Exposure.WORLD, secretfiles.Exposure.GROUP):
         inv.out(f"{inv.config_path}: warning: {verdict.detail}")
@@ -212,8 +219,13 @@ def units_render(inv: Invocation) -> ExitCode:
     directory = Path(inv.args.directory)
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"fba units render: {directory} exists and is not a directory")
+    writable = tuple(d for d in str(inv.args.writable or "").split(":") if d)
+    for entry in writable:
+        # A relative or odd entry would be a ReadWritePaths= systemd refuses (the unit fails).
+        if not entry.startswith("/") or any(c.isspace() or ord(c) < 0x20 or c in '"\\' for c in entry):
+            raise UsageError(f"fba units render: --writable expects absolute directories joined by ':', got {entry!a}")
     try:
-        paths = render_units(directory, fba=inv.args.fba)
+        paths = render_units(directory, fba=inv.args.fba, writable=writable)
     except OSError as err:
         # The path that failed (units.json being a directory, not DIR), and what did not happen.
         where = err.filename or directory
