@@ -6,7 +6,8 @@ names another node (a cloned disk, a renamed node) or nobody (the design's manua
 `date -Iseconds > marker`, or a marker from fba before identities) is verified once against
 the leader's member list:
 - listed there, settled: trusted, and re-written with this node's identity (same timestamp);
-- listed but not settled: trusted for now (WARN), not re-written;
+- listed but not settled: a marker naming nobody is trusted for now (WARN), not re-written; one
+  naming another node is not (the join waits for a settled list: break 12, K14);
 - not listed, or listed under another address, by a settled list: not trusted, and set aside
   (`<marker>.foreign`, kept for the operator) so that nothing that looks for the marker's
   presence (`--require-joined`, `status`) counts it as done any more (break 10, G5: the join
@@ -127,6 +128,18 @@ def check_marker(ctx: Context, service: Service, state: MarkerState, join_cfg: J
             leader_url=answer.url,
         )
         return Trust.TRUSTED
+    if verdict is Proof.PENDING and ownership is Ownership.FOREIGN:
+        # Listed but not settled proves nothing yet, and the marker is not this node's: the
+        # join waits for a settled list as any join does, and writes our own marker then
+        # (break 12, K14). Kept as it is: the leader does not refute it either.
+        log.warn(
+            f"Marker {state.name} {whom}: not this node's; the leader lists this node but "
+            f"{answer.judgement.detail}: joining as {me.describe()} (waiting for a settled list)",
+            marker=state.name,
+            leader_url=answer.url,
+            ownership=ownership.value,
+        )
+        return Trust.REJOIN
     if verdict is Proof.PENDING:
         log.warn(
             f"Marker {state.name} {whom}; the leader lists this node but {answer.judgement.detail}; "

@@ -365,6 +365,26 @@ def test_unverifiable_marker_is_trusted_with_a_warn_when_no_leader_answers(fba: 
     assert result.elapsed_s < 10  # bounded by about two request timeouts, not the join deadline
 
 
+def test_a_marker_naming_another_node_is_not_done_while_the_leaders_list_is_unsettled(fba: Fba, node: Node) -> None:
+    """Break 12, K14: the leader lists this node, but without quorum: a marker naming another
+    cluster is not "trusted for now" (exit 2 on the clone's word); the join waits for a settled
+    list as for any join, and ends by its deadline (exit 1) while the list stays unsettled."""
+    cluster = node.clusters["chainfire"]
+    cluster.add_member(NODE_ID, RAFT_ADDR, node.chainfire.url)
+    cluster.has_quorum = False
+    node.leader()
+    fba.write_config(
+        node.config(join={"max_attempts": 2, "retry_delay_s": 0.1, "deadline_s": 4, "request_timeout_s": 1})
+    )
+    fba.state_dir.mkdir(mode=0o700)
+    write_marker(fba.marker(JOINED), FOREIGN["other-cluster"])
+
+    result = fba.run(*JOIN)
+
+    assert result.rc == ExitCode.FAILED, result.describe()
+    assert not result.with_message("trusting it for now", "WARN")
+
+
 @pytest.mark.parametrize("whose", list(FOREIGN))
 def test_a_marker_naming_another_node_is_never_done_when_no_leader_answers(fba: Fba, node: Node, whose: str) -> None:
     """Break 12, K14: a cloned disk's marker names another node, cluster or Raft address; it is
