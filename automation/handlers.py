@@ -18,7 +18,9 @@ from automation.spec.exitcodes import ExitCode
 from automation.spec.markers import Service
 
 if TYPE_CHECKING:
+    from automation.markers import MarkerState
     from automation.spec.config import ClusterConfig
+    from automation.spec.units import UnitSpec
 
 
 def _positive(command: str, flag: str, value: float) -> float:
@@ -58,6 +60,13 @@ def config_validate(inv: Invocation) -> ExitCode:
     # here only as a warning, and enforced where the file is used on the node.
     for warning in config.warnings():
         inv.out(f"{inv.config_path}: warning: {warning}")
+    # The shipped units' sandbox (break 12, K13): a warning, since the operator's units may
+    # add the directory to ReadWritePaths (`preflight` and the write itself judge on the node;
+    # the state dir is the run's choice, judged by `preflight`).
+    from automation.spec.units import sandbox_problems
+
+    for problem in sandbox_problems(config, None):
+        inv.out(f"{inv.config_path}: warning: {problem}")
     verdict = secretfiles.inspect(secretfiles.config_file(inv.config_path))
     if verdict.exposure in (secretfiles.Exposure.WORLD, secretfiles.Exposure.GROUP):
         inv.out(f"{inv.config_path}: warning: {verdict.detail}")
@@ -157,6 +166,7 @@ def status(inv: Invocation) -> ExitCode:
 
     args = inv.args
     deadline = Deadline.start(_seconds("status", "timeout", args.timeout, zero=True))
+    loaded: list[ClusterConfig | None] = []  # the config, once read (only to judge a marker)
     return run_status(
         MarkerStore(inv.state_dir),
         bounded_systemd(deadline),
@@ -164,27 +174,51 @@ def status(inv: Invocation) -> ExitCode:
         deadline=deadline,
         emit=inv.out,
         fmt=args.format,
-        role_of=_role_of(inv),
+        role_of=_role_of(inv, loaded),
+        foreign_of=_foreign_of(inv, loaded),
     )
 
 
-def _role_of(inv: Invocation) -> Callable[[Path], str | None]:
+def _config_once(inv: Invocation, loaded: list[ClusterConfig | None]) -> ClusterConfig | None:
+    """The config for `fba status`, read at most once and only when a marker must be judged
+    (status works without one, and its start-up path imports no pydantic)."""
+    from automation import configfile
+
+    if not loaded:
+        try:
+            loaded.append(configfile.load(inv.config_path, inv.env))
+        except FbaError:
+            loaded.append(None)
+    return loaded[0]
+
+
+def _role_of(inv: Invocation, loaded: list[ClusterConfig | None]) -> Callable[[Path], str | None]:
     """Which setting's file a path is, for `fba status`: the config is read only when a marker
-    is not trusted (status works without one, and its start-up path imports no pydantic), and
-    once. A config that cannot be read leaves its own path to compare with."""
-    loaded: list[ClusterConfig | None] = []
+    is not trusted. A config that cannot be read leaves its own path to compare with."""
 
     def role_of(path: Path) -> str | None:
-        from automation import configfile, pathroles
+        from automation import pathroles
 
-        if not loaded:
-            try:
-                loaded.append(configfile.load(inv.config_path, inv.env))
-            except FbaError:
-                loaded.append(None)
-        return pathroles.role_of(path, loaded[0], inv.config_path)
+        return pathroles.role_of(path, _config_once(inv, loaded), inv.config_path)
 
     return role_of
+
+
+def _foreign_of(inv: Invocation, loaded: list[ClusterConfig | None]) -> Callable[[UnitSpec, MarkerState], str | None]:
+    """This node, described, when a step's marker names another node, cluster or Raft address
+    (the join's own comparison, `markertrust.identity_for`); None when it is ours, names nobody,
+    or the config cannot be read. Asked only for a step whose unit did not accept its marker."""
+
+    def foreign_of(unit: UnitSpec, state: MarkerState) -> str | None:
+        config = _config_once(inv, loaded)
+        if config is None or unit.service is None or state.identity is None:
+            return None
+        from automation.markertrust import identity_for
+
+        me = identity_for(config, unit.service)
+        return None if state.identity == me else me.describe()
+
+    return foreign_of
 
 
 def analyze(inv: Invocation) -> ExitCode:
@@ -212,8 +246,13 @@ def units_render(inv: Invocation) -> ExitCode:
     directory = Path(inv.args.directory)
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"fba units render: {directory} exists and is not a directory")
+    writable = tuple(d for d in str(inv.args.writable or "").split(":") if d)
+    for entry in writable:
+        # A relative or odd entry would be a ReadWritePaths= systemd refuses (the unit fails).
+        if not entry.startswith("/") or any(c.isspace() or ord(c) < 0x20 or c in '"\\' for c in entry):
+            raise UsageError(f"fba units render: --writable expects absolute directories joined by ':', got {entry!a}")
     try:
-        paths = render_units(directory, fba=inv.args.fba)
+        paths = render_units(directory, fba=inv.args.fba, writable=writable)
     except OSError as err:
         # The path that failed (units.json being a directory, not DIR), and what did not happen.
         where = err.filename or directory

@@ -46,7 +46,6 @@ from automation.membership import (
     MemberView,
     Proof,
     judge,
-    names_us,
     parse_member,
     parse_view,
     read_view,
@@ -57,6 +56,7 @@ from automation.spec.causes import MAYBE_DELIVERED, Cause
 from automation.spec.config import JoinConfig
 from automation.spec.exitcodes import ExitCode
 from automation.spec.markers import Service, Step, foreign_name, marker_name
+from automation.spec.urls import names_us
 from automation.steplock import step_lock
 
 Retry = Outcome[ExitCode]  # one attempt that did not finish the join, and why (automation.retry)
@@ -229,11 +229,12 @@ def own_service_elsewhere(
 
 def _require_joined(ctx: Context, prerequisite: Service, join_cfg: JoinConfig, deadline: Deadline, log: Logger) -> None:
     """`--require-joined`: the prerequisite's marker, trusted by the join's own rule
-    (`trusted_marker`): one naming this node at once; one naming another node or nobody only once
-    the prerequisite's leader confirms it, or when no leader answers (a reboot must not depend on
-    the leader; accepted with a WARN). A marker the leader refutes is set aside and does not
-    count: flaredb's join added a cloned node whose chainfire join had just been refused, exit 0
-    (break 10, G5). The check runs under the prerequisite's step lock (its join may be running)."""
+    (`trusted_marker`): one naming this node at once; one naming another node only once the
+    prerequisite's leader confirms it (break 12, K14); one naming nobody also when no leader
+    answers (a reboot must not depend on the leader; accepted with a WARN). A marker the leader
+    refutes is set aside and does not count: flaredb's join added a cloned node whose chainfire
+    join had just been refused, exit 0 (break 10, G5). The check runs under the prerequisite's
+    step lock (its join may be running)."""
     names = [marker_name(prerequisite, step) for step in (Step.INITIALIZED, Step.JOINED)]
     me = identity_for(ctx.config, prerequisite)
     state = _marker_present(ctx, prerequisite)

@@ -355,8 +355,13 @@ def probe_writable(directory: Path, what: str) -> None:
     except FileExistsError:
         return  # ours from a crashed run of this pid: creating it once proved the same
     except OSError as err:
+        # A read-only mount is most often the units' own sandbox (ProtectSystem=strict): say
+        # how to lift it for this directory (break 12, K13).
+        from automation.spec.units import WRITABLE_HINT  # here: `fba status` never writes
+
+        hint = f" (add it to the units' ReadWritePaths: {WRITABLE_HINT})" if err.errno == errno.EROFS else ""
         raise MarkerError(
-            f"cannot write in {what} {directory}: {regularfile.describe(err)}; nothing was asked of the "
+            f"cannot write in {what} {directory}: {regularfile.describe(err)}{hint}; nothing was asked of the "
             "cluster, as the result could not be recorded"
         ) from None
     os.close(fd)

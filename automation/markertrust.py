@@ -6,13 +6,17 @@ names another node (a cloned disk, a renamed node) or nobody (the design's manua
 `date -Iseconds > marker`, or a marker from fba before identities) is verified once against
 the leader's member list:
 - listed there, settled: trusted, and re-written with this node's identity (same timestamp);
-- listed but not settled: trusted for now (WARN), not re-written;
+- listed but not settled: a marker naming nobody is trusted for now (WARN), not re-written; one
+  naming another node is not (the join waits for a settled list: break 12, K14);
 - not listed, or listed under another address, by a settled list: not trusted, and set aside
   (`<marker>.foreign`, kept for the operator) so that nothing that looks for the marker's
   presence (`--require-joined`, `status`) counts it as done any more (break 10, G5: the join
   refuted it, failed, and flaredb's join took it as chainfire's); the join runs and joins this
   node as itself (a clone becomes a new member, a conflict is named);
-- no leader answered within the check's budget (or none could say): trusted, with a WARN.
+- no leader answered within the check's budget (or none could say): a marker naming nobody is
+  trusted, with a WARN (a reboot never depends on the leader); one naming another node, cluster
+  or Raft address is not (it is not from this node's earlier boot: break 12, K14): kept as it is,
+  and the join runs as this node (exit 1 if no leader answers in time; systemd retries).
 A leader's list whose Raft `term` is older than another candidate names, or than a list read
 earlier in the run showed, is no answer either way (`discovery.newer_leader`, break 10, G2;
 break 11, H1): the later term's leader is asked instead.
@@ -79,6 +83,20 @@ def check_marker(ctx: Context, service: Service, state: MarkerState, join_cfg: J
             leader_url=answer.url,
         )
         answer = None  # nobody else was asked: as when no leader answers
+    if answer is None and ownership is Ownership.FOREIGN:
+        # A marker naming another node, cluster or Raft address (a cloned disk) is not from this
+        # node's earlier boot, so "a reboot must not depend on the leader" is not about it: only a
+        # leader's list naming this node could make the step done (break 12, K14: it was trusted
+        # on the clone's first boot while the rack powered on, exit 2, never joined). Kept as it is
+        # (nobody refuted it); the join runs as this node and fails if no leader answers in time.
+        log.warn(
+            f"Marker {state.name} {whom}: not this node's; not trusted without a leader's word, and no "
+            f"leader answered: joining as {me.describe()}",
+            marker=state.name,
+            since=since,
+            ownership=ownership.value,
+        )
+        return Trust.REJOIN
     if answer is None:
         log.warn(
             f"Marker {state.name} {whom}, and no leader could confirm it; trusting it "
@@ -110,6 +128,18 @@ def check_marker(ctx: Context, service: Service, state: MarkerState, join_cfg: J
             leader_url=answer.url,
         )
         return Trust.TRUSTED
+    if verdict is Proof.PENDING and ownership is Ownership.FOREIGN:
+        # Listed but not settled proves nothing yet, and the marker is not this node's: the
+        # join waits for a settled list as any join does, and writes our own marker then
+        # (break 12, K14). Kept as it is: the leader does not refute it either.
+        log.warn(
+            f"Marker {state.name} {whom}: not this node's; the leader lists this node but "
+            f"{answer.judgement.detail}: joining as {me.describe()} (waiting for a settled list)",
+            marker=state.name,
+            leader_url=answer.url,
+            ownership=ownership.value,
+        )
+        return Trust.REJOIN
     if verdict is Proof.PENDING:
         log.warn(
             f"Marker {state.name} {whom}; the leader lists this node but {answer.judgement.detail}; "

@@ -16,7 +16,7 @@ from typing import Any
 
 from automation.http import Response
 from automation.spec.numbers import port_number
-from automation.spec.urls import host_key
+from automation.spec.urls import names_us
 
 
 @dataclass(frozen=True)
@@ -93,25 +93,6 @@ class Proof(StrEnum):
 class Judgement:
     verdict: Proof
     detail: str = ""
-
-
-def names_us(listed: str, node_id: str, raft_addr: str) -> bool:
-    """Whether a member list's `listed` Raft address is this node's `raft_addr` (IPv4:port).
-
-    Besides the same text, our host in another spelling, and `node_id:port` with our port:
-    the design's `initial_peers` form `host:port` names a peer by its id (`node01:2380`), and
-    a bootstrap cluster's members are listed as its peers were written. Comparing text alone
-    made a healthy one-node cluster seeded from `node01:2380` report its own member as a
-    conflict."""
-    if listed == raft_addr:
-        return True
-    host, _, port = listed.rpartition(":")
-    own_host, _, own_port = raft_addr.rpartition(":")
-    if port_number(port) is None or port_number(port) != port_number(own_port):
-        return False
-    # Hosts as the connection resolves them (`spec.urls.host_key`, the rule for our own API
-    # too): `[::ffff:10.0.0.4]` or `10.0.4` under another id is our address all the same.
-    return host_key(host) in {host_key(own_host), host_key(node_id)}
 
 
 def judge(view: MemberView, node_id: str, raft_addr: str) -> Judgement:

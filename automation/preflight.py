@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from automation import regularfile, secretfiles
+from automation import markers, regularfile, secretfiles
 from automation.context import Context
-from automation.errors import ConfigError
+from automation.errors import ConfigError, MarkerError
 from automation.http import TransportError
 from automation.spec.exitcodes import ExitCode
 from automation.spec.markers import Service
+from automation.spec.units import sandbox_problems
 
 # A certificate bundle or key in PEM; a file larger than this is not one (and /dev/zero never ends).
 MAX_PEM_BYTES = 1024 * 1024
@@ -49,6 +50,7 @@ def run_preflight(ctx: Context) -> ExitCode:
 
 def checks(ctx: Context) -> Iterator[Result]:
     yield from _file_modes(ctx)
+    yield from _write_paths(ctx)
     yield from _tls(ctx)
     yield _leader(ctx)
     yield from _resources(ctx)
@@ -61,6 +63,29 @@ def _file_modes(ctx: Context) -> Iterator[Result]:
         refused = verdict.exposure is secretfiles.Exposure.WORLD
         warned = verdict.exposure is secretfiles.Exposure.GROUP
         yield Result(file.check, not (refused or warned), verdict.detail, warn_only=warned)
+
+
+def _write_paths(ctx: Context) -> Iterator[Result]:
+    """Each directory the config makes fba write (the state dir, the IAM credentials', the
+    textfile's) can be written here and now (a read-only mount fails it), and is one the shipped
+    units' ProtectSystem=strict leaves writable (a WARN: the operator's units may add it to
+    ReadWritePaths). A textfile that could never be written was a WARN under "Cluster healthy"
+    on every boot, and a credentials path on `/persist` failed every boot (break 12, K13)."""
+    cfg = ctx.config
+    dirs = [("state dir", ctx.markers.directory), ("iam.credentials_path", Path(cfg.iam.credentials_path).parent)]
+    if cfg.prometheus_textfile:
+        dirs.append(("prometheus_textfile", Path(cfg.prometheus_textfile).parent))
+    for name, directory in dirs:
+        if not directory.is_dir():
+            continue  # created when first written (the state and credentials dirs); judged then
+        try:
+            markers.probe_writable(directory, f"{name}'s directory")
+        except MarkerError as err:
+            yield Result(f"writable:{name}", False, err.message)
+            continue
+        yield Result(f"writable:{name}", True, f"{directory}: writable")
+    for problem in sandbox_problems(cfg, str(ctx.markers.directory)):
+        yield Result(f"units-sandbox:{problem.partition(':')[0]}", False, problem, warn_only=True)
 
 
 def _leader(ctx: Context) -> Result:

@@ -19,6 +19,7 @@ healthy, but what was not asked is never called failed, stale, or something to r
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from automation.retry import GiveUp, Outcome, Try, fetch, run
 from automation.spec.config import ClusterConfig, with_port
 from automation.spec.exitcodes import ExitCode
 from automation.spec.markers import JOIN_SERVICES, Service, is_node_id
-from automation.spec.units import FIXED_BUDGETS
+from automation.spec.units import FIXED_BUDGETS, WRITABLE_HINT
 from automation.spec.urls import credential_free, host_problem, is_unspecified, raised_scheme, redacted, url_problem
 
 REQUEST_TIMEOUT_S = 3.0
@@ -76,6 +77,13 @@ def run_health_report(ctx: Context) -> ExitCode:
     budget = Deadline.start(REPORT_BUDGET_S, ctx.clock)
     reserve = NOTIFY_RESERVE_S if ctx.config.notify_url else 0.0
     checks = collect(ctx, budget.sub(REPORT_BUDGET_S - reserve))
+    if ctx.config.prometheus_textfile:
+        # Written before the verdict: metrics the operator asked for that cannot be written (a
+        # directory the units' ProtectSystem=strict leaves read-only) are a failed check, not a
+        # WARN under "Cluster healthy" and exit 0 (break 12, K13).
+        problem = _write_metrics(ctx, Path(ctx.config.prometheus_textfile), checks, all(c.ok for c in checks), log)
+        if problem is not None:
+            checks.append(Check("metrics", False, problem))
     stale = [c.name for c in checks if c.name.startswith("stale-member:")]
     failed = [c.name for c in checks if c.state == "failed"]
     unchecked = [c.name for c in checks if c.state == NOT_CHECKED]
@@ -97,8 +105,6 @@ def run_health_report(ctx: Context) -> ExitCode:
         log.warn("Cluster degraded" + (f" ({unmade})" if unmade else ""), summary=summary)
     else:
         log.warn(f"Cluster health unknown: {unmade}", summary=summary)
-    if ctx.config.prometheus_textfile:
-        _write_metrics(ctx, Path(ctx.config.prometheus_textfile), checks, healthy, log)
     if ctx.config.notify_url:
         _notify(ctx, summary, log, budget)  # what is left: the reserve, less a last probe's overrun
     return ExitCode.HEALTHY if healthy else ExitCode.UNHEALTHY
@@ -439,7 +445,8 @@ def metrics_text(checks: list[Check], healthy: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_metrics(ctx: Context, path: Path, checks: list[Check], healthy: bool, log: Logger) -> None:
+def _write_metrics(ctx: Context, path: Path, checks: list[Check], healthy: bool, log: Logger) -> str | None:
+    """Write the textfile; None, or why it could not be written (also logged, as an ERROR)."""
     text = metrics_text(checks, healthy)
     try:
         # Checked again where the write happens: a link made since the start could now lead
@@ -448,7 +455,14 @@ def _write_metrics(ctx: Context, path: Path, checks: list[Check], healthy: bool,
         # The textfile path is the operator's: a symlink there stays one (markers.link_target).
         write_atomic(path, text.encode("utf-8"), mode=0o644, follow_link=True)
     except Exception as err:
-        log.warn("Could not write Prometheus textfile", path=str(path), error=str(err))
+        hint = ""
+        cause = err if isinstance(err, OSError) else err.__cause__  # write_atomic's MarkerError wraps it
+        if isinstance(cause, OSError) and cause.errno == errno.EROFS:
+            hint = f"; add its directory to the units' ReadWritePaths ({WRITABLE_HINT})"
+        problem = f"prometheus_textfile {path}: {err}{hint}"
+        log.error("Could not write Prometheus textfile", path=str(path), error=str(err) + hint)
+        return problem
+    return None
 
 
 def _notify(ctx: Context, summary: dict[str, Any], log: Logger, deadline: Deadline) -> None:

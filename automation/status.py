@@ -32,6 +32,9 @@ POLL_S = 1.0
 
 # The setting whose file a path is now (`automation.pathroles.role_of`), or None.
 RoleOf = Callable[[Path], "str | None"]
+# This node, described, when the step's marker names another node, cluster or Raft address (by
+# the config, read only then: `fba status` loads no config on its usual path), else None.
+ForeignOf = Callable[[UnitSpec, MarkerState], "str | None"]
 
 
 class StepState(StrEnum):
@@ -84,6 +87,7 @@ def step_status(
     *,
     report: bool = True,
     role_of: RoleOf | None = None,
+    foreign_of: ForeignOf | None = None,
 ) -> StepStatus:
     """The step's state. `report`: name its untrusted markers (off when the state directory
     itself cannot be read, which is reported once instead of once per marker)."""
@@ -111,10 +115,21 @@ def step_status(
             if markers.exists(foreign_name(name))
         )
     active, result = props.get("ActiveState", ""), props.get("Result", "")
-    if marker is not None:
+    # The step's unit failed or waits to restart although its marker is there: the join did not
+    # accept the marker. One naming another node (a cloned disk) is never done without the
+    # leader's word (break 12, K14), so only then is it compared with this node's config.
+    unaccepted = active == "failed" or props.get("SubState") == "auto-restart"
+    other = foreign_of(unit, marker) if marker is not None and unaccepted and foreign_of is not None else None
+    if marker is not None and other is not None:
+        named = marker.identity.describe() if marker.identity else "nobody"
+        problems += (
+            f"marker {markers.path(marker.name)}: written for {named}, not for this node ({other}); not trusted "
+            "until the leader lists this node (a cloned disk's marker)",
+        )
+    elif marker is not None:
         since = marker.timestamp.isoformat() if marker.timestamp else None
-        # status reads no config: it shows whom the marker names, and the join (which knows
-        # who this node is) is what verifies a marker naming someone else or no one.
+        # status reads no config on this path: it shows whom the marker names, and the join
+        # (which knows who this node is) is what verifies a marker naming someone else or no one.
         whom = marker.identity.describe() if marker.identity else "unknown"
         return StepStatus(
             unit.name, StepState.DONE, since=since, marker=marker.name, marker_for=whom, problems=problems
@@ -144,7 +159,11 @@ Answers = dict[str, dict[str, str]]  # unit name -> the properties systemd last 
 
 
 def collect(
-    markers: MarkerStore, systemd: Systemd, known: Answers | None = None, role_of: RoleOf | None = None
+    markers: MarkerStore,
+    systemd: Systemd,
+    known: Answers | None = None,
+    role_of: RoleOf | None = None,
+    foreign_of: ForeignOf | None = None,
 ) -> list[StepStatus]:
     """The steps now. `known`: what systemd answered before (updated in place); a unit it gives
     no properties for this time (`systemctl show` failed or ran out of time: it names every unit
@@ -155,7 +174,9 @@ def collect(
     known.update({name: props for name, props in fresh.items() if props})
     report = markers.directory_problem() is None
     return [
-        step_status(unit, markers, systemd, known.get(unit.name, {}), report=report, role_of=role_of)
+        step_status(
+            unit, markers, systemd, known.get(unit.name, {}), report=report, role_of=role_of, foreign_of=foreign_of
+        )
         for unit in AUTOMATION_UNITS
     ]
 
@@ -174,14 +195,15 @@ def run_status(
     emit: Callable[[str], None],
     fmt: str,
     role_of: RoleOf | None = None,
+    foreign_of: ForeignOf | None = None,
 ) -> ExitCode:
     known: Answers = {}
-    steps = collect(markers, systemd, known, role_of)
+    steps = collect(markers, systemd, known, role_of, foreign_of)
     for _ in range(1_000_000):  # bounded by the deadline
         if not wait or overall(steps) is not ExitCode.NOT_FINISHED or deadline.expired():
             break
         deadline.sleep(POLL_S)
-        steps = collect(markers, systemd, known, role_of)
+        steps = collect(markers, systemd, known, role_of, foreign_of)
     code = overall(steps)
     emit(render(steps, code, fmt, markers.directory_problem()))
     return code

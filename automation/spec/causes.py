@@ -239,7 +239,8 @@ CAUSES: tuple[CauseMeaning, ...] = (
         "by systemd",
         (
             "`--require-joined`: the other service's marker is missing, or names another node (or nobody) and "
-            "that service's leader refutes it (it is then set aside as `<marker>.foreign`)"
+            "that service's leader refutes it (it is then set aside as `<marker>.foreign`), or names another node "
+            "and no leader of that service answers"
         ),
     ),
     CauseMeaning(Cause.NOT_ATTEMPTED, "no", "the deadline ended before the first request"),

@@ -274,7 +274,16 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "write *.service and units.json into DIR",
         _h("units_render"),
         table(ExitMeaning(0, "ok", "the unit files were written")),
-        args=(Arg(("directory",), type="path"), Arg(("--fba",), "ExecStart path of fba", default="/usr/bin/fba")),
+        args=(
+            Arg(("directory",), type="path"),
+            Arg(("--fba",), "ExecStart path of fba", default="/usr/bin/fba"),
+            Arg(
+                ("--writable",),
+                "directories (absolute, `:`-separated) the config writes besides the units' own, added to their "
+                "ReadWritePaths (prometheus_textfile's, iam.credentials_path's)",
+                default="",
+            ),
+        ),
         common=False,
     ),
 )

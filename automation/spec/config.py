@@ -24,6 +24,7 @@ from automation.spec.urls import (
     header_value_problem,
     host_key,
     is_unspecified,
+    names_us,
     port_problem,
     redacted,
     url_credentials,
@@ -390,7 +391,14 @@ class ClusterConfig(_Strict):
 
     @model_validator(mode="after")
     def _cross_field(self) -> ClusterConfig:
-        if self.bootstrap and not self._lists_self(self.initial_peers):
+        for field, peers, service in self._peer_lists():
+            problem = self._peer_list_problem(field, peers, service)
+            if problem:
+                raise ValueError(problem)
+            if self.bootstrap and peers and not self._lists_self(peers, service):
+                own = self.service_raft_addr(service)
+                raise ValueError(f"{field}: a bootstrap node must list itself ({self.node_id} or {own})")
+        if self.bootstrap and not self.initial_peers:
             raise ValueError(f"initial_peers: a bootstrap node must list itself ({self.node_id} or {self.raft_addr})")
         if self.tls.enabled:
             for name, url in self._urls():
@@ -619,14 +627,72 @@ class ClusterConfig(_Strict):
             )
         return out
 
-    def _lists_self(self, peers: list[str]) -> bool:
-        host = self.raft_addr.rpartition(":")[0]
+    def _peer_lists(self) -> list[tuple[str, list[str], Service]]:
+        """(field, peers, service) of every list of Raft peers in the config: a Raft cluster is
+        formed from it (the services' `--cluster-config`), so each names its service's Raft
+        addresses. `flaredb_peers` only when given (empty: flaredb takes `initial_peers`' hosts)."""
+        lists = [("initial_peers", self.initial_peers, Service.CHAINFIRE)]
+        if self.flaredb_peers:
+            lists.append(("flaredb_peers", self.flaredb_peers, Service.FLAREDB))
+        return lists
+
+    def _peer_list_problem(self, field: str, peers: list[str], service: Service) -> str | None:
+        """A peer list that contradicts itself or this node (break 12, K7): this node's id at
+        another address, its Raft address under another id, this node twice, an entry, an id or
+        an address twice. The rules the join applies to a leader's member list
+        (`membership.judge`, with the same `names_us`), applied to the list the cluster is formed
+        from: each validated, and the bootstrap "formed" a cluster whose first member list
+        already held the conflict (etcd refuses the same in `--initial-cluster` at start)."""
+        own = self.service_raft_addr(service)
+        first_text: dict[str, int] = {}
+        first_id: dict[str, int] = {}
+        first_addr: dict[tuple[str, int | None], int] = {}
+        first_self: int | None = None
+        for i, peer in enumerate(peers):
+            peer_id, sep, rest = peer.partition("=")
+            addr = rest if sep else peer
+            host, _, port = addr.rpartition(":")
+            ours = names_us(addr, self.node_id, own)
+            if peer in first_text:
+                return f"{field}[{i}]: {_quote(peer)} is given twice ({field}[{first_text[peer]}]); each peer once"
+            if sep and peer_id == self.node_id and not ours:
+                return (
+                    f"{field}[{i}]: {_quote(peer)} gives this node's id {self.node_id} another address than its "
+                    f"Raft address {own}; fix the entry or raft_addr"
+                )
+            if sep and ours and peer_id != self.node_id:
+                return (
+                    f"{field}[{i}]: {_quote(peer)} gives this node's Raft address {own} to another id ({peer_id}, "
+                    f"this node is {self.node_id}); fix the entry or node_id"
+                )
+            if ours and first_self is not None:
+                return (
+                    f"{field}[{i}]: {_quote(peer)} is this node again ({field}[{first_self}] is "
+                    f"{_quote(peers[first_self])}); list it once"
+                )
+            key = (host_key(host), int(port) if port.isdigit() else None)
+            for taken, what in ((first_id.get(peer_id) if sep else None, f"id {peer_id}"),
+                                (first_addr.get(key), f"address {addr}")):  # fmt: skip
+                if taken is not None:
+                    return (
+                        f"{field}[{i}]: {_quote(peer)} names {what} again ({field}[{taken}] is "
+                        f"{_quote(peers[taken])}); each peer once, at one address"
+                    )
+            first_text[peer] = i
+            first_addr[key] = i
+            if sep:
+                first_id[peer_id] = i
+            if ours:
+                first_self = i
+        return None
+
+    def _lists_self(self, peers: list[str], service: Service) -> bool:
+        """Some entry is this node: at its Raft address (`names_us`), or under its id (whose
+        address `_peer_list_problem` has already checked)."""
+        own = self.service_raft_addr(service)
         for peer in peers:
             peer_id, sep, addr = peer.partition("=")
-            peer_host = addr.rpartition(":")[0] if sep else peer.rpartition(":")[0]
-            if peer_id == self.node_id and sep:
-                return True
-            if peer == self.raft_addr or addr == self.raft_addr or peer_host in (self.node_id, host):
+            if (sep and peer_id == self.node_id) or names_us(addr if sep else peer, self.node_id, own):
                 return True
         return False
 

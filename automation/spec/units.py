@@ -25,11 +25,15 @@ Changes to the design, and why:
 
 from __future__ import annotations
 
+import posixpath
 from enum import StrEnum
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from automation.spec.commands import command, systemd_success_codes
 from automation.spec.markers import DEFAULT_STATE_DIR, Service, Step, marker_name
+
+if TYPE_CHECKING:  # `fba status` imports this module and must not import pydantic
+    from automation.spec.config import ClusterConfig
 
 NETWORK_ONLINE = "network-online.target"
 # Every unit orders after it, never pulls it in (systemd.special(7): "services where correct time
@@ -46,6 +50,14 @@ RUNTIME_DIR = "/run/first-boot-automation"
 # An optional file of KEY=VALUE lines (failpoints, knobs) that a harness or operator can drop in.
 ENVIRONMENT_FILE = f"{RUNTIME_DIR}/env"
 
+
+# The directories every automation unit may write under its `ProtectSystem=strict` besides its
+# StateDirectory= (`DEFAULT_STATE_DIR`): the secrets dir (IAM credentials) and the runtime dir
+# (the failpoints' once-per-boot record). The one list for the rendered units' and the Nix
+# module's ReadWritePaths= and for `sandbox_problems`; an operator adds directories of their
+# own (`fba units render --writable`, NixOS `services.first-boot-automation.writablePaths`).
+WRITABLE_DIRS: tuple[str, ...] = (SECRETS_DIR, RUNTIME_DIR)
+WRITABLE_HINT = "NixOS: services.first-boot-automation.writablePaths; Debian: fba units render DIR --writable DIR2"
 
 # [Service] hardening of every automation unit: it writes only its state and secrets dirs.
 HARDENING: dict[str, str | bool] = {
@@ -230,3 +242,43 @@ def default_environment() -> dict[str, str]:
         "FBA_STATE_DIR": str(DEFAULT_STATE_DIR),
         "PYTHONUNBUFFERED": "1",
     }
+
+
+def read_write_paths(extra: tuple[str, ...] = ()) -> list[str]:
+    """The units' ReadWritePaths= values: `-` (a directory that does not exist yet is no error:
+    systemd would refuse to start the unit) before each of `WRITABLE_DIRS` and `extra`."""
+    return [f"-{d}" for d in (*WRITABLE_DIRS, *extra)]
+
+
+def _under(path: str, directory: str) -> bool:
+    path, directory = posixpath.normpath(path), posixpath.normpath(directory)
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
+def sandbox_problems(config: ClusterConfig, state_dir: str | None, extra: tuple[str, ...] = ()) -> list[str]:
+    """The configured paths fba writes that the units' sandbox leaves read-only, one line each
+    (break 12, K13): with `ProtectSystem=strict` everything but the StateDirectory= and
+    ReadWritePaths= is mounted read-only, so a `prometheus_textfile` in node_exporter's
+    directory was never written (exit 0, a WARN) and an `iam.credentials_path` on `/persist`
+    failed every boot. fba writes a file by renaming a temporary file in its directory, so the
+    directory must be writable. `extra`: the directories the operator's units add. `state_dir`
+    (None: not judged): the run's `--state-dir`/`FBA_STATE_DIR`, not the config's."""
+    writable = (str(DEFAULT_STATE_DIR), *WRITABLE_DIRS, *extra)
+    paths = [("iam.credentials_path", config.iam.credentials_path)]
+    if config.prometheus_textfile:
+        paths.append(("prometheus_textfile", config.prometheus_textfile))
+    out = []
+    for field, path in paths:
+        directory = posixpath.dirname(posixpath.normpath(path))
+        if not any(_under(directory, w) for w in writable):
+            out.append(
+                f"{field}: {path} is outside the units' writable directories ({', '.join(writable)}): under "
+                f"their ProtectSystem=strict {directory} is read-only; add it to their ReadWritePaths "
+                f"({WRITABLE_HINT})"
+            )
+    if state_dir is not None and not any(_under(state_dir, w) for w in (str(DEFAULT_STATE_DIR), *extra)):
+        out.append(
+            f"state dir: {state_dir} is not the units' StateDirectory ({DEFAULT_STATE_DIR}); under their "
+            f"ProtectSystem=strict it is read-only unless added to their ReadWritePaths ({WRITABLE_HINT})"
+        )
+    return out

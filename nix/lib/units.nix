@@ -53,12 +53,15 @@ rec {
   #   environment  the unit's Environment= (default: units.json's environment)
   #   stateDir     absolute, under /var/lib (the module asserts it)
   #   secretsDir   writable under ProtectSystem=strict
+  #   writablePaths  directories the node's cluster-config.json writes besides the units' own
+  #                (prometheus_textfile's, iam.credentials_path's): added to ReadWritePaths
   mkService =
     {
       execPrefix,
       environment ? graph.environment,
       stateDir ? graph.stateDir,
       secretsDir ? graph.secretsDir,
+      writablePaths ? [ ],
     }:
     unit:
     {
@@ -86,10 +89,11 @@ rec {
           EnvironmentFile = "-${graph.environmentFile}";
           StateDirectory = stateDirectoryName stateDir;
           StateDirectoryMode = graph.stateDirMode;
-          ReadWritePaths = [
-            "-${secretsDir}"
-            "-${graph.runtimeDir}"
-          ];
+          # units.json's writableDirs (the secrets dir as the caller names it), then the
+          # operator's: everything else is read-only under ProtectSystem=strict (break 12, K13).
+          ReadWritePaths = map (d: "-${d}") (
+            map (d: if d == graph.secretsDir then secretsDir else d) graph.writableDirs ++ writablePaths
+          );
         }
         // (if unit.successExitStatus == [ ] then { } else { SuccessExitStatus = unit.successExitStatus; })
         // (

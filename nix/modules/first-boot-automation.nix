@@ -34,7 +34,7 @@ let
   automation = units.mkServices {
     execPrefix = lib.getExe' cfg.package "fba";
     inherit environment;
-    inherit (cfg) stateDir;
+    inherit (cfg) stateDir writablePaths;
     secretsDir = graph.secretsDir;
   } cfg.services;
 
@@ -64,6 +64,19 @@ in
       default = graph.stateDir;
       defaultText = lib.literalExpression ''"/var/lib/first-boot-automation" (from nix/units.json)'';
       description = "Directory of the marker files (mode ${graph.stateDirMode}); must be under /var/lib.";
+    };
+
+    writablePaths = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [ "/var/lib/prometheus-node-exporter/text-files" ];
+      description = ''
+        Directories the node's cluster-config.json writes besides the units' own
+        (${lib.concatStringsSep ", " graph.writableDirs} and the state directory): the directory
+        of `prometheus_textfile` and of a non-default `iam.credentials_path`. The units run with
+        ProtectSystem=strict, which leaves every other path read-only; these are added to their
+        ReadWritePaths. `fba config validate` names a write path outside them.
+      '';
     };
 
     services = mkOption {
@@ -135,6 +148,10 @@ in
             {
               assertion = lib.hasPrefix "/var/lib/" cfg.stateDir && !(lib.hasInfix ".." cfg.stateDir);
               message = "services.first-boot-automation.stateDir: got `${cfg.stateDir}'; it must be under /var/lib/ (systemd's StateDirectory= creates it with mode ${graph.stateDirMode}).";
+            }
+            {
+              assertion = lib.all (p: lib.hasPrefix "/" p && !(lib.hasInfix ".." p)) cfg.writablePaths;
+              message = "services.first-boot-automation.writablePaths: got [${lib.concatStringsSep ", " cfg.writablePaths}]; give absolute directories (without ..), such as /var/lib/prometheus-node-exporter/text-files.";
             }
             {
               assertion = lib.hasPrefix "/" cfg.configFile;

@@ -215,3 +215,33 @@ def test_a_peers_member_id_cannot_inject_samples_into_the_textfile(fba: Fba, nod
     for member_id in (crafted, "back\\slash", 'q"uote'):
         assert f"stale-member:chainfire:{member_id}" in labels
     assert len(labels) == len(set(labels))  # one sample per check name
+
+
+def test_a_textfile_that_cannot_be_written_fails_the_report(fba: Fba, node: Node, tmp_path: Path) -> None:
+    """Break 12, K13: the metrics the operator asked for (`prometheus_textfile`) cannot be written
+    (under the units' ProtectSystem=strict its directory is read-only; here its parent is a
+    file): exit 1 with a failed `metrics` check in the summary, never exit 0 with a WARN."""
+    healthy_node(node)
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    fba.write_config(node.config(initial_peers=["127.0.0.2:2380"], prometheus_textfile=str(blocker / "fba.prom")))
+
+    result = fba.run("health-report")
+
+    assert result.rc == ExitCode.UNHEALTHY, result.describe()
+    summary = summary_of(result)
+    assert summary["failed"] == ["metrics"], summary
+    assert not result.with_message("Cluster healthy")
+    assert result.with_message("Could not write Prometheus textfile", "ERROR")
+
+
+def test_config_validate_names_a_write_path_the_units_cannot_write(fba: Fba, node: Node) -> None:
+    """Break 12, K13: `config validate` says which configured write path the shipped units'
+    sandbox leaves read-only, and how to add it; a warning (validate may run elsewhere)."""
+    fba.write_config(node.config(prometheus_textfile="/var/lib/node_exporter/textfile_collector/fba.prom"))
+
+    result = fba.run("config", "validate")
+
+    assert result.rc == ExitCode.OK, result.describe()
+    assert "warning: prometheus_textfile: /var/lib/node_exporter/textfile_collector/fba.prom" in result.stdout
+    assert "ReadWritePaths" in result.stdout

@@ -348,14 +348,14 @@ def test_foreign_marker_confirmed_by_the_leader_is_rewritten_for_this_node(fba: 
     assert assert_marker(fba.marker(JOINED), ME).isoformat() == "2026-10-01T08:00:00+00:00"
 
 
-@pytest.mark.parametrize("whose", ["old-format", "other-cluster"])
-def test_unverifiable_marker_is_trusted_with_a_warn_when_no_leader_answers(fba: Fba, node: Node, whose: str) -> None:
-    """A reboot must not depend on the leader: nobody answers, the marker is kept as it is."""
+def test_unverifiable_marker_is_trusted_with_a_warn_when_no_leader_answers(fba: Fba, node: Node) -> None:
+    """A reboot must not depend on the leader: a marker that names nobody (the design's manual
+    `date -Iseconds > marker`) is kept as it is when nobody answers."""
     closed = f"http://127.0.0.1:{free_port()}"
     fba.write_config(node.config(leader_url=closed, services={"chainfire": {"leader_url": closed}}))
     fba.state_dir.mkdir(mode=0o700)
     marker = fba.marker(JOINED)
-    text = write_old_marker(marker) if whose == "old-format" else write_marker(marker, FOREIGN[whose])
+    text = write_old_marker(marker)
 
     result = fba.run(*JOIN)
 
@@ -363,6 +363,52 @@ def test_unverifiable_marker_is_trusted_with_a_warn_when_no_leader_answers(fba: 
     assert result.with_message("no leader could confirm it; trusting it", "WARN")
     assert marker.read_text() == text
     assert result.elapsed_s < 10  # bounded by about two request timeouts, not the join deadline
+
+
+def test_a_marker_naming_another_node_is_not_done_while_the_leaders_list_is_unsettled(fba: Fba, node: Node) -> None:
+    """Break 12, K14: the leader lists this node, but without quorum: a marker naming another
+    cluster is not "trusted for now" (exit 2 on the clone's word); the join waits for a settled
+    list as for any join, and ends by its deadline (exit 1) while the list stays unsettled."""
+    cluster = node.clusters["chainfire"]
+    cluster.add_member(NODE_ID, RAFT_ADDR, node.chainfire.url)
+    cluster.has_quorum = False
+    node.leader()
+    fba.write_config(
+        node.config(join={"max_attempts": 2, "retry_delay_s": 0.1, "deadline_s": 4, "request_timeout_s": 1})
+    )
+    fba.state_dir.mkdir(mode=0o700)
+    write_marker(fba.marker(JOINED), FOREIGN["other-cluster"])
+
+    result = fba.run(*JOIN)
+
+    assert result.rc == ExitCode.FAILED, result.describe()
+    assert not result.with_message("trusting it for now", "WARN")
+
+
+@pytest.mark.parametrize("whose", list(FOREIGN))
+def test_a_marker_naming_another_node_is_never_done_when_no_leader_answers(fba: Fba, node: Node, whose: str) -> None:
+    """Break 12, K14: a cloned disk's marker names another node, cluster or Raft address; it is
+    not from this node's earlier boot, so "a reboot must not depend on the leader" does not
+    apply. No leader answering, the join runs as this node and fails (exit 1, systemd retries);
+    the marker is kept as it is (nobody refuted it) and never counts as done."""
+    closed = f"http://127.0.0.1:{free_port()}"
+    fba.write_config(
+        node.config(
+            leader_url=closed,
+            services={"chainfire": {"leader_url": closed}},
+            join={"max_attempts": 2, "retry_delay_s": 0.1, "deadline_s": 5, "request_timeout_s": 1},
+        )
+    )
+    fba.state_dir.mkdir(mode=0o700)
+    marker = fba.marker(JOINED)
+    text = write_marker(marker, FOREIGN[whose])
+
+    result = fba.run(*JOIN)
+
+    assert result.rc == ExitCode.FAILED, result.describe()
+    assert result.with_message("not this node's; not trusted without a leader's word", "WARN")
+    assert not result.with_message("trusting it", "WARN")
+    assert marker.read_text() == text
 
 
 def test_own_marker_means_no_request_at_all(fba: Fba, node: Node) -> None:
@@ -583,16 +629,21 @@ def test_iam_marker_of_another_node_reruns_the_setup_as_this_node(fba: Fba, node
     assert_marker(fba.marker(IAM_INITIALIZED), ME)
 
 
-def test_require_joined_accepts_a_prerequisite_marker_naming_another_node_with_a_warn(fba: Fba, node: Node) -> None:
-    node.leader("flaredb")
+def test_require_joined_refuses_a_prerequisite_marker_naming_another_node_when_no_leader_answers(
+    fba: Fba, node: Node
+) -> None:
+    """Break 12, K14: chainfire's leader does not answer, and chainfire's marker names another
+    cluster (a cloned disk): it is not this node's, so flaredb's join waits (exit 1)."""
+    flaredb = node.leader("flaredb")
     fba.write_config(node.config())
     fba.state_dir.mkdir(mode=0o700)
     write_marker(fba.marker(JOINED), FOREIGN["other-cluster"])
 
     result = fba.run(*FLAREDB_JOIN, "--require-joined", "chainfire")
 
-    assert result.rc == ExitCode.OK, result.describe()
-    assert result.with_message("chainfire's marker .chainfire-joined written for node04 of cluster lab1", "WARN")
+    assert result.rc == ExitCode.FAILED, result.describe()
+    assert cause(result.last) == "prerequisite not joined yet", result.describe()
+    assert posts(flaredb) == []
 
 
 def test_health_report_probes_http_peer_urls_over_https_under_tls(fba: Fba, tls_node: Node) -> None:

@@ -113,3 +113,20 @@ def test_leader_unreachable_fails(fba: Fba, node: Node) -> None:
     assert result.rc == ExitCode.FAILED, result.describe()
     leader = _checks(result)["leader-reachable"]
     assert leader["level"] == "ERROR" and "connection refused" in leader["context"]["detail"]
+
+
+def test_write_paths_are_judged_here_and_against_the_units_sandbox(fba: Fba, node: Node, tmp_path: Path) -> None:
+    """Break 12, K13: each directory the config writes is probed here (a read-only mount fails
+    the check); one outside the shipped units' writable directories is a WARN naming how to add
+    it (the operator's units may have added it: no failure)."""
+    textdir = tmp_path / "textfile_collector"
+    textdir.mkdir()
+    fba.write_config(node.config(prometheus_textfile=str(textdir / "fba.prom")))
+
+    result = fba.run("preflight")
+
+    checks = _checks(result)
+    assert checks["writable:prometheus_textfile"]["level"] == "INFO", result.describe()
+    sandbox = checks["units-sandbox:prometheus_textfile"]
+    assert sandbox["level"] == "WARN" and "ReadWritePaths" in sandbox["context"]["detail"], sandbox
+    assert not [n for n, line in checks.items() if "writable" in n and line["level"] == "ERROR"], result.describe()

@@ -64,6 +64,18 @@ def test_provisioning_unit_runs_before_everything_it_feeds(module_eval: ModuleEv
     assert provision["unitConfig"] == {"ConditionPathIsDirectory": source}
 
 
+def test_writable_paths_reach_every_units_read_write_paths(module_eval: ModuleEval) -> None:
+    """Break 12, K13: the units' ProtectSystem=strict leaves every path outside ReadWritePaths
+    read-only; the module's `writablePaths` (a textfile collector's directory) is added to
+    units.json's own list, in every automation unit, as `fba units render --writable` does."""
+    extra = "/var/lib/prometheus-node-exporter/text-files"
+    setting = f'services.first-boot-automation.writablePaths=["{extra}"]'
+    for unit in GRAPH["units"]:
+        attr = f"systemd.services.{unit['name'].removesuffix('.service')}.serviceConfig.ReadWritePaths"
+        paths = evaluate(module_eval, MODULE, *STANDINS, *ENABLE, "--set", setting, "--attr", attr)
+        assert paths == [f"-{d}" for d in GRAPH["writableDirs"]] + [f"-{extra}"], unit["name"]
+
+
 def test_tmpfiles_state_dir_is_private(module_eval: ModuleEval) -> None:
     rules = evaluate(module_eval, MODULE, *STANDINS, *ENABLE, "--attr", "systemd.tmpfiles.rules")
     assert f"d {GRAPH['stateDir']} {GRAPH['stateDirMode']} root root - -" in rules
@@ -84,8 +96,12 @@ def test_tmpfiles_state_dir_is_private(module_eval: ModuleEval) -> None:
             [*STANDINS, *ENABLE, "--set", 'services.first-boot-automation.stateDir="/srv/fba"'],
             "services.first-boot-automation.stateDir: got `/srv/fba'; it must be under /var/lib/",
         ),
+        (
+            [*STANDINS, *ENABLE, "--set", 'services.first-boot-automation.writablePaths=["textfiles"]'],
+            "services.first-boot-automation.writablePaths: got [textfiles]; give absolute directories",
+        ),
     ],
-    ids=["service-unit-missing", "requirement-not-selected", "state-dir-outside-var-lib"],
+    ids=["service-unit-missing", "requirement-not-selected", "state-dir-outside-var-lib", "writable-path-relative"],
 )
 def test_assertions_explain_the_fix(module_eval: ModuleEval, args: list[str], message: str) -> None:
     done = module_eval.run(*PKGS, MODULE, *args)

@@ -214,3 +214,13 @@ def test_help_is_laid_out_as_argparse_would(columns: str, monkeypatch: pytest.Mo
         theirs.formatter_class = argparse.HelpFormatter
         assert ours.format_help() == theirs.format_help()
         assert ours.format_usage() == theirs.format_usage()
+
+
+def test_units_render_adds_the_operators_writable_directories(tmp_path: Path) -> None:
+    """Break 12, K13: `--writable` reaches every unit's ReadWritePaths; a relative entry is a
+    usage error and nothing is written (systemd would refuse such a unit)."""
+    assert run(["units", "render", str(tmp_path / "u"), "--writable", "/var/lib/node_exporter/tf:/persist/s"], {}) == 0
+    for unit in (tmp_path / "u").glob("*.service"):
+        assert "-/var/lib/node_exporter/tf -/persist/s\n" in unit.read_text(), unit
+    assert run(["units", "render", str(tmp_path / "v"), "--writable", "textfiles"], {}) != 0
+    assert not (tmp_path / "v").exists()

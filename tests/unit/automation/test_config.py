@@ -324,3 +324,94 @@ def test_a_services_leader_on_another_services_api_port_is_invalid(
 def test_a_leader_on_a_port_no_service_uses_stays_valid(join_config: dict[str, Any]) -> None:
     join_config["services"] = {"chainfire": {"leader_url": "https://10.0.1.11:12379"}}
     parse(json.dumps(join_config).encode())
+
+
+# Break 12, K7: a peer list that contradicts itself or this node is refused, one line each.
+@pytest.mark.parametrize(
+    ("field", "peers", "expected"),
+    [
+        (
+            "initial_peers",
+            ["node01=10.0.1.9:2380", "node02=10.0.1.12:2380", "node03=10.0.1.13:2380"],
+            'initial_peers[0]: "node01=10.0.1.9:2380" gives this node\'s id node01 another address than its Raft '
+            "address 10.0.1.11:2380; fix the entry or raft_addr",
+        ),
+        (
+            "initial_peers",
+            ["node09=10.0.1.11:2380", "node02=10.0.1.12:2380", "node03=10.0.1.13:2380"],
+            'initial_peers[0]: "node09=10.0.1.11:2380" gives this node\'s Raft address 10.0.1.11:2380 to another '
+            "id (node09, this node is node01); fix the entry or node_id",
+        ),
+        (
+            "initial_peers",
+            ["node01=10.0.1.11:2380", "node02=10.0.1.12:2380", "node02=10.0.1.13:2380"],
+            'initial_peers[2]: "node02=10.0.1.13:2380" names id node02 again (initial_peers[1] is '
+            '"node02=10.0.1.12:2380"); each peer once, at one address',
+        ),
+        (
+            "initial_peers",
+            ["node01=10.0.1.11:2380", "node02=10.0.1.12:2380", "node03=10.0.1.12:2380"],
+            'initial_peers[2]: "node03=10.0.1.12:2380" names address 10.0.1.12:2380 again (initial_peers[1] is '
+            '"node02=10.0.1.12:2380"); each peer once, at one address',
+        ),
+        (
+            "initial_peers",
+            ["node01=10.0.1.11:2380", "node02=10.0.1.12:2380", "node02=10.0.1.12:2380"],
+            'initial_peers[2]: "node02=10.0.1.12:2380" is given twice (initial_peers[1]); each peer once',
+        ),
+        (
+            "initial_peers",
+            ["10.0.1.11:2380", "10.0.1.12:2380", "10.0.1.12:2380"],
+            'initial_peers[2]: "10.0.1.12:2380" is given twice (initial_peers[1]); each peer once',
+        ),
+        (
+            "initial_peers",
+            ["node01:2380", "10.0.1.11:2380", "node02:2380"],
+            'initial_peers[1]: "10.0.1.11:2380" is this node again (initial_peers[0] is "node01:2380"); list it once',
+        ),
+        (
+            "flaredb_peers",
+            ["node01=10.0.1.9:2480", "node02=10.0.1.12:2480"],
+            'flaredb_peers[0]: "node01=10.0.1.9:2480" gives this node\'s id node01 another address than its Raft '
+            "address 10.0.1.11:2480; fix the entry or raft_addr",
+        ),
+        (
+            "flaredb_peers",
+            ["node01:2480", "node02=10.0.1.12:2480", "node03=10.0.1.12:2480"],
+            'flaredb_peers[2]: "node03=10.0.1.12:2480" names address 10.0.1.12:2480 again (flaredb_peers[1] is '
+            '"node02=10.0.1.12:2480"); each peer once, at one address',
+        ),
+        (
+            "flaredb_peers",
+            ["node02:2480", "node03:2480"],
+            "flaredb_peers: a bootstrap node must list itself (node01 or 10.0.1.11:2480)",
+        ),
+    ],
+)
+def test_a_peer_list_that_contradicts_itself_or_this_node_is_refused(
+    bootstrap_config: dict[str, Any], field: str, peers: list[str], expected: str
+) -> None:
+    bootstrap_config[field] = peers
+    assert problems(bootstrap_config) == (expected,)
+
+
+def test_a_joining_nodes_peer_list_is_judged_too(join_config: dict[str, Any]) -> None:
+    join_config["initial_peers"] = ["node01=10.0.1.11:2380", "node04=10.0.1.99:2380"]
+    assert problems(join_config) == (
+        'initial_peers[1]: "node04=10.0.1.99:2380" gives this node\'s id node04 another address than its Raft '
+        "address 10.0.1.13:2380; fix the entry or raft_addr",
+    )
+
+
+@pytest.mark.parametrize(
+    "peers",
+    [
+        ["node01=10.0.1.11:2380", "node02=10.0.1.12:2380", "node03=10.0.1.13:2380"],
+        ["node01:2380", "node02:2380", "node03:2380"],
+        ["10.0.1.11:2380", "node02=10.0.1.12:2380", "10.0.1.13:2380"],
+    ],
+)
+def test_a_consistent_peer_list_validates(bootstrap_config: dict[str, Any], peers: list[str]) -> None:
+    bootstrap_config["initial_peers"] = peers
+    bootstrap_config["flaredb_peers"] = [p.replace(":2380", ":2480") for p in peers]
+    parse(json.dumps(bootstrap_config).encode())

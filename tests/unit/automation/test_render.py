@@ -123,3 +123,33 @@ def test_the_exit_table_has_the_codes_every_command_may_exit_with() -> None:
     assert [m.code for m in SIGNALS] == [ExitCode.INTERRUPTED] == [130]
     assert f"| every command | 130 | {SIGNALS[0].name} |" in table
     assert "SIGTERM" in table  # what it does is said with the table, from the same data
+
+
+# Break 12, K13: the units' sandbox and the config's write paths agree, from one list.
+def test_read_write_paths_come_from_the_one_list_plus_the_operators() -> None:
+    from automation.spec.units import WRITABLE_DIRS
+
+    text = systemd_unit(HEALTH_CHECK, writable=("/var/lib/node_exporter/textfile_collector",))
+    line = next(x for x in text.splitlines() if x.startswith("ReadWritePaths="))
+    assert line.split("=", 1)[1].split() == [f"-{d}" for d in WRITABLE_DIRS] + [
+        "-/var/lib/node_exporter/textfile_collector"
+    ]
+    assert json.loads(units_json())["writableDirs"] == list(WRITABLE_DIRS)
+
+
+def test_a_write_path_outside_the_units_writable_dirs_is_named(join_config: dict[str, object]) -> None:
+    from automation.configfile import parse
+    from automation.spec.units import sandbox_problems
+
+    join_config.update(
+        prometheus_textfile="/var/lib/node_exporter/textfile_collector/fba.prom",
+        iam={"credentials_path": "/persist/secrets/iam-admin.json"},
+    )
+    config = parse(json.dumps(join_config).encode())
+    found = sandbox_problems(config, "/var/lib/first-boot-automation")
+    assert [p.split(":", 1)[0] for p in found] == ["iam.credentials_path", "prometheus_textfile"]
+    assert "ProtectSystem=strict" in found[1] and "services.first-boot-automation.writablePaths" in found[1]
+    others = sandbox_problems(config, "/srv/state", ("/persist/secrets", "/var/lib/node_exporter"))
+    assert [p.split(":", 1)[0] for p in others] == ["state dir"]
+    assert sandbox_problems(parse(json.dumps(join_config | {"prometheus_textfile": None, "iam": {}}).encode()),
+                            "/var/lib/first-boot-automation") == []  # fmt: skip

@@ -37,7 +37,9 @@ README_BUDGET_S = 60.0  # the README's command table: "one 60 s budget for all o
 
 
 def test_checks_and_notify_end_within_one_budget(tmp_path: Path, join_config: dict[str, Any]) -> None:
-    peers = [f"node{i:02d}=10.0.1.{i}:2380" for i in range(10, 60)]  # 50 peers x 3 services x 3 s
+    # 50 peers x 3 services x 3 s; not 10.0.1.13, this node's own address (a peer list that gives it
+    # to another id is refused since break 12, K7)
+    peers = [f"node{i:02d}=10.0.1.{i}:2380" for i in range(14, 64)]
     join_config.update(initial_peers=peers, notify_url="http://127.0.0.1:9/hook", notify_attempts=20)
     now = [0.0]
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from automation.markers import MarkerStore
+from automation.markers import MarkerState, MarkerStore
 from automation.policy import Clock, Deadline
 from automation.spec.exitcodes import ExitCode
-from automation.spec.units import AUTOMATION_UNITS
+from automation.spec.units import AUTOMATION_UNITS, UnitSpec
 from automation.status import StepState, collect, run_status
 from automation.systemd import Systemd, run_command
 
@@ -244,3 +244,31 @@ def test_wait_keeps_the_last_answer_when_systemctl_does_not_answer_in_time(tmp_p
     )
     assert code is ExitCode.NOT_FINISHED
     assert [s["state"] for s in json.loads(lines[0])["steps"]] == ["running"] * 4
+
+
+def test_a_marker_for_another_node_whose_unit_did_not_accept_it_is_not_done(tmp_path: Path) -> None:
+    """Break 12, K14: a cloned disk's `.chainfire-joined` names node01; the join (which judges
+    it with the config) failed and waits to restart. The step is not `done` on that marker's
+    word: its unit's state stands, and the marker is named as not this node's. The config is
+    asked only for such a step (`foreign_of`), a marker of ours on an active unit stays done."""
+    from automation.spec.markers import MarkerIdentity
+
+    markers = MarkerStore(tmp_path)
+    markers.write(".chainfire-joined", MarkerIdentity("node01", "c1", "10.0.0.1:2380"))
+    markers.write(".flaredb-joined", MarkerIdentity("node04", "c1", "10.0.0.4:2480"))
+    asked: list[str] = []
+
+    def foreign_of(unit: UnitSpec, state: MarkerState) -> str | None:
+        asked.append(unit.name)
+        return "node04 of cluster c1 (10.0.0.4:2380)" if state.identity and state.identity.node_id != "node04" else None
+
+    systemd = fake_systemd(
+        {
+            "chainfire-cluster-join.service": {"ActiveState": "activating", "SubState": "auto-restart"},
+            "flaredb-cluster-join.service": {"ActiveState": "active"},
+        }
+    )
+    steps = collect(markers, systemd, foreign_of=foreign_of)
+    assert [s.state for s in steps[:2]] == [StepState.RUNNING, StepState.DONE]
+    assert "not for this node (node04 of cluster c1" in steps[0].problems[0]
+    assert asked == ["chainfire-cluster-join.service"]
