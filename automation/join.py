@@ -140,7 +140,7 @@ def _refuse_if_cluster_exists(
             log.debug("Bootstrap check: no answer", leader_url=url, cause=err.cause.value)
             continue
         view = parse_view(reply) if reply.ok else None
-        if view is None or not view.members or foreign_list(ctx.config, service, view):
+        if view is None or not view.members or foreign_list(ctx.config, service, view, ctx.terms, url):
             continue
         if judge(view, me.node_id, me.raft_addr).verdict in (Proof.PROVEN, Proof.PENDING):
             # This node's cluster (a conflict, our id or address under other values, is not),
@@ -401,7 +401,7 @@ class Joiner:
         if view is None:
             self._set_aside(url, Cause.UNREADABLE_MEMBER_LIST)
             return Outcome(Verdict.ATTEMPT, Cause.UNREADABLE_MEMBER_LIST, f"from {url}: {reply.excerpt(80)}")
-        wrong = foreign_list(self.ctx.config, self.service, view)
+        wrong = foreign_list(self.ctx.config, self.service, view, self.finder.terms, url, self.finder.vouched(url))
         if wrong:
             self.log.warn(f"Leader candidate {url} answered {wrong}; not using it", leader_url=url)
             self._set_aside(url, Cause.FOREIGN_MEMBER_LIST)

@@ -48,6 +48,12 @@ class MemberView:
     committed: bool | None = None  # an explicit "the last change is committed" flag
     leader_id: str | None = None  # the leader's member id, when the answer names one
     term: int | None = None  # the Raft term the answer was given in, when it says (an integer)
+    cluster: str | None = None  # the cluster's name (`cluster_name`), when the answer says (break 12, K11)
+
+    def keys(self) -> frozenset[tuple[str, str]]:
+        """Its members as (id, Raft address as the connection resolves it): what tells one
+        cluster's lists from another's when they do not name their cluster (`discovery.foreign_list`)."""
+        return frozenset((m.id, raft_key(m.raft_addr)) for m in self.members)
 
     def find(self, member_id: str) -> Member | None:
         return next((m for m in self.members if m.id == member_id), None)
@@ -93,6 +99,12 @@ class Proof(StrEnum):
 class Judgement:
     verdict: Proof
     detail: str = ""
+
+
+def raft_key(addr: str) -> str:
+    """`host:port` with the host as the connection resolves it (`spec.urls.host_key`)."""
+    host, _, port = addr.rpartition(":")
+    return f"{host_key(host)}:{port}"
 
 
 def names_us(listed: str, node_id: str, raft_addr: str) -> bool:
@@ -263,6 +275,7 @@ def read_view(reply: Response) -> MemberView | None:
     if bad:
         raise BadMemberList(f"{len(bad)} of {len(raw)} members are not member objects: {'; '.join(bad[:3])}")
     service = _typed(body, "service", str, "a string")
+    cluster = _typed(body, "cluster", str, "a string")
     leader = _typed(body, "leader", (dict, str), "a leader object or id")  # a bare id names no URL
     leader_url = _typed(body, "leader_url", str, "a string")
     if isinstance(leader, dict):
@@ -286,4 +299,5 @@ def read_view(reply: Response) -> MemberView | None:
         # Read leniently: only compared between two answers (a stale leader's list, break 9), so
         # a term we cannot read is no term, not a bad list.
         term=body["term"] if type(body.get("term")) is int else None,
+        cluster=cluster,
     )
