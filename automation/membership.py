@@ -79,10 +79,17 @@ class MemberView:
         reasons = []
         if self.committed is False:
             reasons.append("the answer says the change is not committed")
+        # Not said (absent or null) is unknown, not yes: the contract requires both flags, and
+        # only a list that says "quorum, nothing in flight" (or `committed: true`) proves
+        # (break 12, K9: a list without them was taken as proof after one read).
         if self.has_quorum is False:
             reasons.append("no quorum")
+        elif self.has_quorum is None:
+            reasons.append("the list does not say it has quorum")
         if self.change_in_flight:
             reasons.append("a membership change in flight")
+        elif self.change_in_flight is None:
+            reasons.append("the list does not say whether a membership change is in flight")
         if self.no_leader:
             reasons.append("no leader")
         return reasons

@@ -287,7 +287,7 @@ class _Probe:
         # A change in flight (another node joining right now) is a moment, not this node's
         # health: the report is run once per boot, and a unit failed for that moment stays
         # failed. Quorum and the leader, which the leader's list also says, are judged.
-        judgement = judge(replace(view, change_in_flight=None, committed=None), cfg.node_id,
+        judgement = judge(replace(view, change_in_flight=False, committed=None), cfg.node_id,
                           cfg.service_raft_addr(service))  # fmt: skip
         ok = judgement.verdict is Proof.PROVEN
         if leader_checked:

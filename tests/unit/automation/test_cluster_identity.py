@@ -116,3 +116,26 @@ def test_another_clusters_later_term_does_not_make_our_leaders_list_stale() -> N
     assert peers.asked == [FOREIGN]
     seen = finder.terms.highest(Service.CHAINFIRE)
     assert seen is not None and seen.term == 9
+
+
+def test_a_list_that_does_not_say_quorum_or_in_flight_proves_nothing() -> None:
+    """Break 12, K9: `has_quorum`/`change_in_flight` absent or null is unknown, not yes (the
+    contract requires both); `committed: true` still proves on its own."""
+    from automation.membership import Proof, judge
+
+    me = member("node04", "10.0.0.4")
+    for missing in ("has_quorum", "change_in_flight"):
+        for value in ("absent", None):
+            raw = body([*OURS, me], 9)
+            if value == "absent":
+                del raw[missing]
+            else:
+                raw[missing] = None
+            found = parse_view(Response(200, {}, json.dumps(raw).encode(), "x"))
+            assert found is not None
+            judged = judge(found, "node04", "10.0.0.4:2380")
+            assert judged.verdict is Proof.PENDING and "does not say" in judged.detail, (missing, value)
+    raw = body([*OURS, me], 9, committed=True)
+    del raw["has_quorum"], raw["change_in_flight"]
+    found = parse_view(Response(200, {}, json.dumps(raw).encode(), "x"))
+    assert found is not None and judge(found, "node04", "10.0.0.4:2380").verdict is Proof.PROVEN
