@@ -241,8 +241,7 @@ def _other_cluster(
         host = (addr if sep else peer).rpartition(":")[0]
         # By id, or by host on any port: flaredb's peers may be `initial_peers` (chainfire's port).
         if any(
-            m.id == (peer_id if sep else host)
-            or host_key(host) in (_raft_host(m.raft_addr), _api_host(m.api_url))
+            m.id == (peer_id if sep else host) or host_key(host) in (_raft_host(m.raft_addr), _api_host(m.api_url))
             for m in others
         ):
             return None
