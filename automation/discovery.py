@@ -31,12 +31,12 @@ from urllib.parse import urlsplit, urlunsplit
 from automation.errors import ConfigError
 from automation.http import HttpClient, Response, TransportError
 from automation.log import Logger
-from automation.membership import MemberView, parse_view
+from automation.membership import MemberView, parse_view, raft_key
 from automation.policy import SYSTEM_CLOCK, Clock, Deadline, parse_retry_after
 from automation.spec.causes import Cause
 from automation.spec.config import ClusterConfig, with_port
 from automation.spec.markers import JOIN_SERVICES, Service
-from automation.spec.urls import host_key, raised_scheme, redacted, url_problem
+from automation.spec.urls import host_key, names_us, raised_scheme, redacted, url_problem
 
 MIN_GAP_S = 0.25  # at most 4 requests a second to any one peer
 LEADERLESS_CAP_S = 4.0  # the longest pause for a peer that answered "no leader"/"no quorum"
@@ -152,22 +152,108 @@ def same_peer(a: str | None, b: str) -> bool:
     return a is not None and _peer_key(a) == _peer_key(b)
 
 
-def foreign_list(config: ClusterConfig, service: Service, view: MemberView) -> str | None:
-    """Why this member list is not `service`'s (None: it is, as far as it can tell).
+def foreign_list(
+    config: ClusterConfig,
+    service: Service,
+    view: MemberView,
+    terms: TermFloor | None = None,
+    source: str | None = None,
+    vouched: bool = False,
+) -> str | None:
+    """Why this member list is not `service`'s list of this node's cluster (None: it is, as
+    far as it can tell). The one rule before any list is used (join, leave, marker check,
+    health report, the term floor).
 
-    By its `service` field when it has one; else by its members' Raft ports: a list whose
-    members all use another service's Raft port and none ours belongs to that service.
+    The service: by its `service` field when it has one; else by its members' Raft ports: a
+    list whose members all use another service's Raft port and none ours belongs to that
+    service. The cluster (`_other_cluster`): a list of another cluster is no evidence about
+    ours, whatever its term (break 12, K11: a discovery peer whose address now serves another
+    cluster got this node added there).
     """
-    if view.service is not None:
-        return None if view.service == service.value else f"a member list of {view.service}, not {service.value}"
-    ours = _port("tcp://" + config.service_raft_addr(service)) or -1
-    others = {_port("tcp://" + config.service_raft_addr(s)) or -1: s for s in JOIN_SERVICES if s is not service}
-    others.pop(ours, None)
-    ports = {m.raft_port or -1 for m in view.members}
-    if view.members and ours not in ports and ports <= set(others):
-        owner = others[next(iter(ports))]
-        return f"a member list of {owner.value}, not {service.value} (its members use Raft port(s) {sorted(ports)})"
-    return None
+    if view.service is not None and view.service != service.value:
+        return f"a member list of {view.service}, not {service.value}"
+    if view.service is None:
+        ours = _port("tcp://" + config.service_raft_addr(service)) or -1
+        others = {_port("tcp://" + config.service_raft_addr(s)) or -1: s for s in JOIN_SERVICES if s is not service}
+        others.pop(ours, None)
+        ports = {m.raft_port or -1 for m in view.members}
+        if view.members and ours not in ports and ports <= set(others):
+            owner = others[next(iter(ports))]
+            return f"a member list of {owner.value}, not {service.value} (its members use Raft port(s) {sorted(ports)})"
+    return _other_cluster(config, service, view, terms, source, vouched)
+
+
+def _raft_host(addr: str) -> str:
+    return raft_key(addr).rpartition(":")[0]
+
+
+def _api_host(url: str | None) -> str:
+    try:
+        return host_key(urlsplit(url or "").hostname or "")
+    except ValueError:
+        return ""
+
+
+def _is_us(config: ClusterConfig, raft_addr: str, key: tuple[str, str]) -> bool:
+    """Whether a member (id, Raft address) is this node: a list naming us tells no cluster."""
+    return key[0] == config.node_id or names_us(key[1], config.node_id, raft_addr)
+
+
+def _other_cluster(
+    config: ClusterConfig,
+    service: Service,
+    view: MemberView,
+    terms: TermFloor | None,
+    source: str | None,
+    vouched: bool,
+) -> str | None:
+    """Why `view` is another cluster's list (None: ours, or nothing to tell by).
+
+    A list that names its cluster (`cluster`, the contract's) is ours only under our
+    `cluster_name`. One that does not is judged conservatively by its members, this node
+    aside (a list naming only us tells nothing): Raft configurations of one cluster overlap
+    from one change to the next, so within one run a list of ours shares a member (same id
+    and Raft address) with the lists of ours already read (`TermFloor.keys`); before any was
+    read, with the configured peers (by id, or host of its Raft address or API) or the
+    configured leader. The configured leader's own answer, and the answer of a leader it named
+    (`vouched`: `LeaderFinder.vouched`), are ours by the operator's word. A removed ex-member
+    that runs on as a cluster of its own, or an address reused by another cluster, shares none."""
+    if view.cluster is not None:
+        if view.cluster == config.cluster_name:
+            return None
+        return f"a member list of cluster {view.cluster!r}, not {config.cluster_name!r}"
+    me = config.service_raft_addr(service)
+    others = [m for m in view.members if not _is_us(config, me, (m.id, m.raft_addr))]
+    leader = config.leader_url_for(service)
+    if not others or vouched or (source is not None and same_peer(source, leader)):
+        return None
+    seen = {key for key in (terms.keys(service) if terms is not None else ()) if not _is_us(config, me, key)}
+    if seen:
+        if any((m.id, raft_key(m.raft_addr)) in seen for m in others):
+            return None
+        known = sorted({member_id for member_id, _ in seen if member_id != config.node_id})
+        return (
+            f"another cluster's list: its members {sorted(m.id for m in others)} share none with the lists of "
+            f"this cluster read in this run ({known})"
+        )
+    for peer in config.peers_for(service):
+        peer_id, sep, addr = peer.partition("=")
+        host = (addr if sep else peer).rpartition(":")[0]
+        # By id, or by host on any port: flaredb's peers may be `initial_peers` (chainfire's port).
+        if any(
+            m.id == (peer_id if sep else host) or host_key(host) in (_raft_host(m.raft_addr), _api_host(m.api_url))
+            for m in others
+        ):
+            return None
+    # The configured leader's host is one of our cluster's hosts (its API port may differ: a
+    # proxy, a per-service port).
+    leader_host = host_key(urlsplit(leader).hostname or "")
+    if any(leader_host in (_raft_host(m.raft_addr), _api_host(m.api_url)) for m in others):
+        return None
+    return (
+        f"another cluster's list: its members {sorted(m.id for m in others)} include neither the configured "
+        f"leader {leader} nor any configured peer"
+    )
 
 
 @dataclass(frozen=True)
@@ -177,6 +263,7 @@ class TermSeen:
     term: int
     leader_url: str  # as the list named it
     source: str  # who said it: a candidate's URL, or this node's own service
+    keys: frozenset[tuple[str, str]] = frozenset()  # its members (`MemberView.keys`)
 
 
 @dataclass
@@ -189,20 +276,31 @@ class TermFloor:
     leader's: no proof either way (break 11, H1/H3/H6; etcd clients keep the highest revision
     seen for the same reason). Only settled lists that name a leader raise it: a partitioned
     node campaigning alone raises its term without ever leading, and must not hold every real
-    leader's list below it. Mutable on purpose: one per command run (`Context.terms`), shared
-    by every finder of that run (the marker check's, the join's, the leave's, the report's)."""
+    leader's list below it. Terms count within one cluster: only lists sharing a member with
+    the one judged are compared (`highest(like=...)`; break 12, K11: another cluster's term
+    5000 made our term-9 leader's list "stale"). It also keeps the members of every list of
+    ours read in the run (`keys`), which tell another cluster's list (`foreign_list`).
+    Mutable on purpose: one per command run (`Context.terms`), shared by every finder of that
+    run (the marker check's, the join's, the leave's, the report's)."""
 
-    _seen: dict[str, TermSeen] = field(default_factory=dict)
+    _seen: dict[str, list[TermSeen]] = field(default_factory=dict)
+    _keys: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
 
     def saw(self, service: Service, view: MemberView, source: str) -> None:
+        self._keys.setdefault(service.value, set()).update(view.keys())
         if view.term is None or not view.leader_url or view.unsettled():
             return
-        best = self._seen.get(service.value)
-        if best is None or view.term > best.term:
-            self._seen[service.value] = TermSeen(view.term, view.leader_url, source)
+        self._seen.setdefault(service.value, []).append(TermSeen(view.term, view.leader_url, source, view.keys()))
 
-    def highest(self, service: Service) -> TermSeen | None:
-        return self._seen.get(service.value)
+    def keys(self, service: Service) -> frozenset[tuple[str, str]]:
+        return frozenset(self._keys.get(service.value, ()))
+
+    def highest(self, service: Service, like: MemberView | None = None) -> TermSeen | None:
+        """The highest term seen; with `like`, among the lists sharing a member with it."""
+        seen = self._seen.get(service.value, [])
+        if like is not None and like.members:
+            seen = [s for s in seen if s.keys & like.keys()]
+        return max(seen, key=lambda s: s.term, default=None)
 
 
 @dataclass(frozen=True)
@@ -266,14 +364,14 @@ def newer_leader(
         seen = parse_view(reply) if reply.ok else None
         if seen is None or seen.term is None or not seen.leader_url or seen.unsettled():
             continue
-        if foreign_list(finder.config, finder.service, seen):
+        if foreign_list(finder.config, finder.service, seen, finder.terms, other, finder.vouched(other)):
             continue
         finder.saw(seen, other)
         leader = finder.normalise(seen.leader_url)
         if leader is None or same_peer(leader, url) or seen.term <= max(view.term, best.term if best else 0):
             continue  # the same peer in a later term: the floor below says so
         best = LaterTerm(seen.term, other, leader)
-    floor = finder.terms.highest(finder.service)
+    floor = finder.terms.highest(finder.service, like=view)
     if floor is not None and floor.term > max(view.term, best.term if best else 0):
         leader = finder.normalise(floor.leader_url)
         if leader is not None and (same_peer(leader, url) or finder.is_own(leader)):
@@ -329,6 +427,16 @@ class LeaderFinder:
         named = own.leader_id is not None and own.leader_id != self.config.node_id and cluster.find(own.leader_id)
         if named or any(m.api_url and same_peer(m.api_url, own.leader_url) for m in cluster.members):
             self.saw(own, f"this node's own {self.service.value} service")
+
+    def vouched(self, url: str) -> bool:
+        """Whether `url` is the configured leader, or was reached from it through hints in a
+        row (a 307/421 or a list's `leader`): its list is this cluster's by the operator's word
+        (`foreign_list`), whether or not it lists the follower that named it."""
+        leader = self.config.leader_url_for(self.service)
+        if same_peer(url, leader):
+            return True
+        chain = self._chain_urls
+        return bool(chain) and same_peer(chain[0], leader) and any(same_peer(u, url) for u in chain)
 
     def warn_once(self, key: str, message: str, **context: object) -> None:
         if key not in self._warned:

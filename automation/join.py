@@ -31,6 +31,7 @@ plus what etcd, Consul and kubeadm users learnt the hard way:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from automation.context import Context
@@ -43,6 +44,7 @@ from automation.markers import MarkerState, Ownership
 from automation.markertrust import Trust, check_marker, identity_for
 from automation.membership import (
     BadMemberList,
+    Member,
     MemberView,
     Proof,
     judge,
@@ -140,7 +142,7 @@ def _refuse_if_cluster_exists(
             log.debug("Bootstrap check: no answer", leader_url=url, cause=err.cause.value)
             continue
         view = parse_view(reply) if reply.ok else None
-        if view is None or not view.members or foreign_list(ctx.config, service, view):
+        if view is None or not view.members or foreign_list(ctx.config, service, view, ctx.terms, url):
             continue
         if judge(view, me.node_id, me.raft_addr).verdict in (Proof.PROVEN, Proof.PENDING):
             # This node's cluster (a conflict, our id or address under other values, is not),
@@ -320,6 +322,7 @@ class Joiner:
         self.deadline = deadline if deadline is not None else Deadline.start(cfg.deadline_s, ctx.clock)
         self.policy = join_policy(cfg)
         self.added_by_us = False  # a 201 seen, or an add sent whose answer was lost
+        self.add_accepted = False  # a 2xx to our add seen (not merely an answer lost)
         self.saw_409 = False
         self.adds = 0  # adds that took or may have taken effect (201, our own 409, answer lost)
         self.add_again_at = 0.0  # monotonic time before which no add is sent again
@@ -402,7 +405,7 @@ class Joiner:
         if view is None:
             self._set_aside(url, Cause.UNREADABLE_MEMBER_LIST)
             return Outcome(Verdict.ATTEMPT, Cause.UNREADABLE_MEMBER_LIST, f"from {url}: {reply.excerpt(80)}")
-        wrong = foreign_list(self.ctx.config, self.service, view)
+        wrong = foreign_list(self.ctx.config, self.service, view, self.finder.terms, url, self.finder.vouched(url))
         if wrong:
             self.log.warn(f"Leader candidate {url} answered {wrong}; not using it", leader_url=url)
             self._set_aside(url, Cause.FOREIGN_MEMBER_LIST)
@@ -446,7 +449,7 @@ class Joiner:
         if view.leader_url is not None and not view.unsettled():
             self.finder.clear(url)  # a settled leader's list: its next failure starts from the shortest pause
         if judgement.verdict is Proof.CONFLICT:
-            self._conflict(judgement.detail)
+            self._conflict(judgement.detail, view.members)
         if judgement.verdict is Proof.PROVEN:
             return self._outvoted(url, view) or self._joined()
         if judgement.verdict is Proof.PENDING:
@@ -514,7 +517,7 @@ class Joiner:
             return Outcome(Verdict.ATTEMPT, Cause.NOT_LEADER, detail)
         judgement = judge(view, self.node_id, self.raft_addr)
         if judgement.verdict is Proof.CONFLICT:
-            self._conflict(judgement.detail)
+            self._conflict(judgement.detail, view.members)
         if judgement.verdict is Proof.PROVEN:
             outvoted = self._outvoted(url, view)
             if outvoted is not None:
@@ -584,12 +587,38 @@ class Joiner:
         self.log.warn(message, marker=name, raft_addr=self.raft_addr)
         return ExitCode.ALREADY_DONE
 
-    def _conflict(self, detail: str) -> None:
-        message = (
-            f"Membership conflict: {detail}; refusing to add a duplicate. "
-            "Fix raft_addr/node_id or remove the stale member (fba leave --member)"
-        )
-        self.log.error(message, cause=Cause.MEMBERSHIP_CONFLICT.value)
+    def _conflict(self, detail: str, members: Sequence[Member] = ()) -> None:
+        """Exit 3. Before any add of ours, nothing was added; after one was accepted (or may have
+        been), the list holds this run's member beside the conflicting one, and the message
+        says so: "refusing to add a duplicate" there told the operator the cluster was unchanged
+        while it had one more voter (break 12, K6: a twin node_id added between our read and
+        our add; a leader that lower-cases ids). `members`: the list (or 409 member) it is in."""
+        if not self.added_by_us:
+            message = (
+                f"Membership conflict: {detail}; refusing to add a duplicate. "
+                "Fix raft_addr/node_id or remove the stale member (fba leave --member)"
+            )
+            self.log.error(message, cause=Cause.MEMBERSHIP_CONFLICT.value)
+            raise MembershipConflict(message)
+        mine = self.node_id.casefold()
+        folded = sorted({m.id for m in members if m.id != self.node_id and m.id.casefold() == mine})
+        if folded:
+            advice = (
+                f"the leader lists this node's id as {', '.join(folded)} (the ids differ only in case: the leader "
+                f"compares them without case); set node_id to {folded[0]} and run the join again"
+            )
+        else:
+            advice = (
+                f"one entry is this run's (id {self.node_id}, raft_addr {self.raft_addr}); give the other node that "
+                "uses this id (a cloned config or image) its own node_id, and remove the extra entry through the "
+                "leader by its Raft address (fba leave --member cannot tell entries with the same id apart)"
+            )
+        if self.add_accepted:
+            how, changed = "was accepted", "This run added a member, so the cluster changed"
+        else:
+            how, changed = "was sent (its answer lost)", "The cluster may hold a member this run added"
+        message = f"Membership conflict after this run's member add {how}: {detail}. {changed}; {advice}"
+        self.log.error(message, cause=Cause.MEMBERSHIP_CONFLICT.value, added_by_this_run=True)
         raise MembershipConflict(message)
 
     def _add(self, url: str, t: Try) -> Retry:
@@ -612,7 +641,7 @@ class Joiner:
         if reply.ok:
             # Any 2xx (the contract's 201, a 200, a bodiless 204, a 202 still applying it): the
             # add was taken, and only the member list read next proves it (kind E).
-            self.added_by_us = True
+            self.added_by_us = self.add_accepted = True
             self._took()
             self.log.info("Member add accepted; verifying membership", **context)
             self.ctx.failpoints.hit("join.after-add")
@@ -631,7 +660,7 @@ class Joiner:
                     f"but this node is configured with {self.raft_addr}"
                 )
             if member is not None and member.id != self.node_id:
-                self._conflict(f"raft_addr {self.raft_addr} is already used by member {member.id}")
+                self._conflict(f"raft_addr {self.raft_addr} is already used by member {member.id}", (member,))
             self._took()
             self.finder.prefer(url)
             return Outcome(Verdict.HOP, Cause.VERIFYING, f"HTTP 409 from {url}", delay=0)

@@ -29,12 +29,12 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from automation.context import Context
-from automation.discovery import LeaderFinder, leader_hint, leaderless
+from automation.discovery import LeaderFinder, foreign_list, leader_hint, leaderless
 from automation.errors import FbaError, MembershipConflict, StepFailed, UsageError
 from automation.http import Response, TransportError
 from automation.log import Logger
 from automation.markertrust import ask_leader, identity_for
-from automation.membership import Proof
+from automation.membership import Proof, parse_view
 from automation.policy import Deadline, join_policy
 from automation.removal import confirm_removed
 from automation.retry import Outcome, Try, Verdict, classify, classify_error, done, run
@@ -96,6 +96,9 @@ def _run_leave_locked(
         return outcome
 
     def _delete(url: str, t: Try) -> Outcome[Response]:
+        wrong = _other_cluster(url, t)
+        if wrong is not None:
+            return wrong
         try:
             reply = ctx.http.request("DELETE", f"{url}/admin/member/{segment}", timeout=deadline.cap(t.timeout))
         except TransportError as err:
@@ -136,6 +139,26 @@ def _run_leave_locked(
         elif outcome.verdict is not Verdict.TRANSIENT:  # "later" is logged by the engine as a wait
             log.error("Leave request refused", cause=outcome.cause.value, detail=outcome.detail, attempt=t.attempt)
         return outcome
+
+    def _other_cluster(url: str, t: Try) -> Outcome[Response] | None:
+        """A candidate other than the configured leader gets the DELETE only if the list it
+        answers is this cluster's (`discovery.foreign_list`): a discovery peer whose address now
+        serves another cluster was sent it, and `--member x22` removed that cluster's member
+        (break 12, K11). An answer that is no list says nothing here: the DELETE is judged as
+        before (its answer, then the leader's list, must confirm it)."""
+        if finder.same_peer(url, ctx.config.leader_url_for(service)):
+            return None
+        try:
+            reply = ctx.http.request("GET", f"{url}/admin/members", timeout=deadline.cap(t.timeout))
+        except TransportError:
+            return None
+        view = parse_view(reply) if reply.ok else None
+        wrong = foreign_list(ctx.config, service, view, ctx.terms, url, finder.vouched(url)) if view else None
+        if wrong is None:
+            return None
+        log.warn(f"Leader candidate {url} answered {wrong}; not sending it the DELETE", leader_url=url)
+        finder.set_aside(url, Cause.FOREIGN_MEMBER_LIST.value, base_s=cfg.retry_delay_s, cap_s=cfg.max_retry_delay_s)
+        return Outcome(Verdict.ATTEMPT, Cause.FOREIGN_MEMBER_LIST, f"{url} answered {wrong}")
 
     took: list[str] = []  # who answered the DELETE: its list is read first
     claims: list[str] = []  # what it said when it said "not a member"

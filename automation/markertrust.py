@@ -198,7 +198,7 @@ def ask_leader(
             if not finder.learn(leader_hint(reply)):
                 finder.forget()
             continue
-        if foreign_list(ctx.config, service, view):
+        if foreign_list(ctx.config, service, view, finder.terms, url, finder.vouched(url)):
             finder.forget()
             continue
         finder.saw(view, url)  # the run's term floor (`discovery.TermFloor`)

@@ -16,7 +16,7 @@ from typing import Any
 
 from automation.http import Response
 from automation.spec.numbers import port_number
-from automation.spec.urls import names_us
+from automation.spec.urls import host_key, names_us
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,12 @@ class MemberView:
     committed: bool | None = None  # an explicit "the last change is committed" flag
     leader_id: str | None = None  # the leader's member id, when the answer names one
     term: int | None = None  # the Raft term the answer was given in, when it says (an integer)
+    cluster: str | None = None  # the cluster's name (`cluster_name`), when the answer says (break 12, K11)
+
+    def keys(self) -> frozenset[tuple[str, str]]:
+        """Its members as (id, Raft address as the connection resolves it): what tells one
+        cluster's lists from another's when they do not name their cluster (`discovery.foreign_list`)."""
+        return frozenset((m.id, raft_key(m.raft_addr)) for m in self.members)
 
     def find(self, member_id: str) -> Member | None:
         return next((m for m in self.members if m.id == member_id), None)
@@ -73,10 +79,17 @@ class MemberView:
         reasons = []
         if self.committed is False:
             reasons.append("the answer says the change is not committed")
+        # Not said (absent or null) is unknown, not yes: the contract requires both flags, and
+        # only a list that says "quorum, nothing in flight" (or `committed: true`) proves
+        # (break 12, K9: a list without them was taken as proof after one read).
         if self.has_quorum is False:
             reasons.append("no quorum")
+        elif self.has_quorum is None:
+            reasons.append("the list does not say it has quorum")
         if self.change_in_flight:
             reasons.append("a membership change in flight")
+        elif self.change_in_flight is None:
+            reasons.append("the list does not say whether a membership change is in flight")
         if self.no_leader:
             reasons.append("no leader")
         return reasons
@@ -93,6 +106,12 @@ class Proof(StrEnum):
 class Judgement:
     verdict: Proof
     detail: str = ""
+
+
+def raft_key(addr: str) -> str:
+    """`host:port` with the host as the connection resolves it (`spec.urls.host_key`)."""
+    host, _, port = addr.rpartition(":")
+    return f"{host_key(host)}:{port}"
 
 
 def judge(view: MemberView, node_id: str, raft_addr: str) -> Judgement:
@@ -244,6 +263,7 @@ def read_view(reply: Response) -> MemberView | None:
     if bad:
         raise BadMemberList(f"{len(bad)} of {len(raw)} members are not member objects: {'; '.join(bad[:3])}")
     service = _typed(body, "service", str, "a string")
+    cluster = _typed(body, "cluster", str, "a string")
     leader = _typed(body, "leader", (dict, str), "a leader object or id")  # a bare id names no URL
     leader_url = _typed(body, "leader_url", str, "a string")
     if isinstance(leader, dict):
@@ -267,4 +287,5 @@ def read_view(reply: Response) -> MemberView | None:
         # Read leniently: only compared between two answers (a stale leader's list, break 9), so
         # a term we cannot read is no term, not a bad list.
         term=body["term"] if type(body.get("term")) is int else None,
+        cluster=cluster,
     )

@@ -122,7 +122,7 @@ def confirm_removed(
             return set_aside(
                 where, Cause.UNREADABLE_MEMBER_LIST, f"{where} answered no member list: {reply.excerpt(80)}"
             )
-        wrong = foreign_list(ctx.config, service, view)
+        wrong = foreign_list(ctx.config, service, view, finder.terms, where, finder.vouched(where))
         if wrong:
             return set_aside(where, Cause.FOREIGN_MEMBER_LIST, f"{where} answered {wrong}")
         finder.saw(view, where)  # the run's term floor (`discovery.TermFloor`)

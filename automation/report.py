@@ -185,7 +185,7 @@ class _Probe:
         view = parse_view(Response(status, {}, body or b"", url)) if 200 <= status < 300 else None
         if view is None:
             return None, f"{detail}, no member list" if status else detail
-        wrong = foreign_list(self.ctx.config, service, view)
+        wrong = foreign_list(self.ctx.config, service, view, self.ctx.terms, api)
         if wrong:
             return None, f"{url} answered {wrong}"
         return view, url
@@ -293,7 +293,7 @@ class _Probe:
         # A change in flight (another node joining right now) is a moment, not this node's
         # health: the report is run once per boot, and a unit failed for that moment stays
         # failed. Quorum and the leader, which the leader's list also says, are judged.
-        judgement = judge(replace(view, change_in_flight=None, committed=None), cfg.node_id,
+        judgement = judge(replace(view, change_in_flight=False, committed=None), cfg.node_id,
                           cfg.service_raft_addr(service))  # fmt: skip
         ok = judgement.verdict is Proof.PROVEN
         if leader_checked:
@@ -312,6 +312,10 @@ class _Probe:
                 finder.log.warn(disagreement)
         if local is not None and local.has_quorum is False:
             checks.append(Check(f"{service.value}:quorum", False, "the local member reports no quorum"))
+        # The leader whose list this is answered this very report: never stale, whatever its own
+        # entry advertises (a multi-homed leader registered another network's api_url, which
+        # does not answer from here; the report advised removing the leader: break 12, K8).
+        answered = said.partition("/admin/members")[0]  # the URL whose answer `view` is
         for member in view.members:
             if member.id == cfg.node_id:
                 continue
@@ -320,6 +324,13 @@ class _Probe:
                 probe = Check(member.id, False, unprobed)
             else:
                 probe = self.health(member.id, api + cfg.endpoint(service).health_path)
+            if not probe.ok and _answered_as_leader(view, member, answered):
+                finder.log.warn(
+                    f"{member.id} leads and answered this report at {answered}, but its listed api_url does not "
+                    f"answer from here ({probe.detail})",
+                    member=member.id,
+                )
+                continue
             if not probe.checked:
                 # Never probed (or cut short) for the budget: not stale, and no advice to remove
                 # it; following that advice removed healthy voters (break 11, H9).
@@ -348,6 +359,15 @@ class _Probe:
                     )
                 )
         return checks
+
+
+def _answered_as_leader(view: MemberView, member: Member, answered: str) -> bool:
+    """Whether `member` is the leader of `view` and `view` was read from that leader's URL
+    (`answered`): then it answered this run, at the URL its own list gives for the leader."""
+    if view.leader_url is None or not same_peer(answered, view.leader_url):
+        return False
+    named = view.leader_id == member.id if view.leader_id is not None else False
+    return named or (member.api_url is not None and same_peer(member.api_url, view.leader_url))
 
 
 def _member_api(cfg: ClusterConfig, service: Service, member: Member) -> tuple[str | None, str]:

@@ -78,16 +78,17 @@ class ClusterApp:
 
     def _members_body(self) -> c.Members:
         raft = self.node.raft
+        cluster = self.cfg.cluster_name or None
         if raft is None:
             return c.Members(service=self.cfg.service, members=[], leader=None, term=0, has_quorum=False,
-                             change_in_flight=False)
+                             change_in_flight=False, cluster=cluster)
         return c.Members(service=self.cfg.service, members=sorted_bodies(raft.members()),
                          leader=self._leader_ref(raft),
                          term=raft.term(), has_quorum=raft.has_quorum(),
                          # A restarted node still re-applying its journal's membership
                          # changes shows a list that may change under the reader: unsettled.
                          change_in_flight=self.node.change_lock.locked()
-                         or not raft.recovered())
+                         or not raft.recovered(), cluster=cluster)
 
     def health(self) -> Response:
         if not self.node.health_ready():
@@ -105,7 +106,8 @@ class ClusterApp:
             role = c.Role.LEADER if raft.is_leader() else c.Role.FOLLOWER
         body = c.Health(service=self.cfg.service, node_id=self.cfg.node_id, role=role,
                         leader=view.leader, term=view.term, members=view.members,
-                        has_quorum=view.has_quorum, change_in_flight=view.change_in_flight)
+                        has_quorum=view.has_quorum, change_in_flight=view.change_in_flight,
+                        cluster=view.cluster)
         return Response(200, c.dump(body))
 
     # -- admin ------------------------------------------------------------------------------

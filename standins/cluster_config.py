@@ -67,6 +67,7 @@ class ClusterConfigFile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     node_id: str
+    cluster_name: str | None = None
     bootstrap: bool = False
     raft_addr: str
     initial_peers: list[str] = []

@@ -62,6 +62,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("--data-dir", "Raft journal, snapshot and peer list live here", _RAFT),
     Setting("--initial-cluster", "bootstrap peers id=host:port,... (none: join mode)", _RAFT),
     Setting("--cluster-config", "derive id, addresses, peers, TLS from cluster-config.json", _ALL),
+    Setting("--cluster-name", "the cluster's name, given as `cluster` in member lists and /health", _RAFT),
     Setting("--tls-ca", "CA bundle: verifies peers and (optionally) client certificates", _ALL),
     Setting("--tls-cert", "server certificate (PEM); also the client cert towards peers", _ALL),
     Setting("--tls-key", "key of --tls-cert (PEM)", _ALL),
@@ -117,6 +118,7 @@ class DaemonConfig:
     bootstrap_token_file: Path | None = None
     bootstrap_token_expires: datetime | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+    cluster_name: str = ""  # `cluster` in member lists and /health (empty: not said)
 
     @property
     def scheme(self) -> str:
@@ -234,6 +236,7 @@ def _resolve(service: Service, raw: Mapping[str, str | None]) -> DaemonConfig:
         if (p := raw.get("bootstrap_token_file") or from_file.bootstrap_token_file)
         else None,
         bootstrap_token_expires=_expiry(raw.get("bootstrap_token_expires")),
+        cluster_name=raw.get("cluster_name") or from_file.cluster_name or "",
     )
 
 
@@ -248,6 +251,7 @@ class _FromFile:
     tls: TlsSection | None = None
     flaredb_url: str | None = None  # iam: this node's flaredb
     bootstrap_token_file: str | None = None  # iam: the shared bootstrap token
+    cluster_name: str | None = None
 
 
 def _from_cluster_config(service: Service, path: str | None) -> _FromFile:
@@ -269,7 +273,7 @@ def _from_cluster_config(service: Service, path: str | None) -> _FromFile:
     # The node's address (what peers and certificates name) and loopback (what local tools and
     # NixOS test scripts probe: `wait_for_open_port(2379)` means localhost).
     listen = f"{host}:{api_port}" if host in ("127.0.0.1", "0.0.0.0") else f"{host}:{api_port},127.0.0.1:{api_port}"
-    return _FromFile(cfg.node_id, raft_addr, listen, peers, tls, flaredb_url, token_file)
+    return _FromFile(cfg.node_id, raft_addr, listen, peers, tls, flaredb_url, token_file, cfg.cluster_name)
 
 
 def _tls(raw: Mapping[str, str | None], from_file: _FromFile) -> TlsFiles | None:

@@ -82,6 +82,7 @@ class Health(_Body):
     members: list[Member]
     has_quorum: bool
     change_in_flight: bool
+    cluster: str | None = None
 
 
 class Starting(_Body):
@@ -101,6 +102,9 @@ class Members(_Body):
     term: int
     has_quorum: bool
     change_in_flight: bool
+    # The cluster's name (fba's `cluster_name`), when the daemon was given one: a client that
+    # reached another cluster's node (a reused address, a stale peer list) can tell.
+    cluster: str | None = None
 
 
 class MemberAddRequest(_Body):
@@ -202,5 +206,9 @@ class TokenIssued(_Body):
 
 
 def dump(body: BaseModel) -> dict[str, Any]:
-    """A response body as JSON-ready data."""
-    return body.model_dump(mode="json")
+    """A response body as JSON-ready data. `cluster` is optional in the contract: absent when
+    the daemon was given no cluster name (other nulls, such as `leader`, are said)."""
+    out = body.model_dump(mode="json")
+    if "cluster" in out and out["cluster"] is None:
+        del out["cluster"]
+    return out

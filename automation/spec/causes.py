@@ -193,7 +193,10 @@ CAUSES: tuple[CauseMeaning, ...] = (
         "we are listed, but without quorum, with a change in flight, uncommitted or as a learner",
     ),
     CauseMeaning(
-        Cause.FOREIGN_MEMBER_LIST, "yes, uses an attempt", "a candidate answered another service's member list"
+        Cause.FOREIGN_MEMBER_LIST,
+        "yes, uses an attempt",
+        "a candidate answered a member list of another service, or of another cluster (its `cluster` is not our "
+        "`cluster_name`; or, unnamed, it shares no member with our cluster's lists)",
     ),
     CauseMeaning(
         Cause.CANDIDATES_SET_ASIDE, "no", "the deadline ended while every candidate was set aside after failing"

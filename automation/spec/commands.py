@@ -133,7 +133,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
                 "invalid",
                 "invalid arguments or configuration, a membership conflict, this node's own service in another "
                 "cluster, or a bootstrap node beside a cluster that does not list it (`cluster already exists`); "
-                "no member was added, no marker written",
+                "no member was added, no marker written (unless the message says this run's add was accepted "
+                "before the conflict showed: then it names the entry to remove)",
             ),
         ),
         args=(

@@ -72,12 +72,19 @@ def hint_leader_at(leader: FakeServer, view: dict[str, Any], how: str, url: str,
                       repeat_last=True)  # fmt: skip
 
 
-def stale_leader(servers: Servers, *, term: int = 3, members: tuple[dict[str, str], ...] = ()) -> FakeServer:
+def stale_leader(
+    servers: Servers, *, term: int = 3, members: tuple[dict[str, str], ...] = (), knows_leader: bool = True
+) -> FakeServer:
     """A leader cut off from the others (break 10, G2/G3): it still names itself leader of
     `term`, claims quorum, lists `members` (what was true in its term) and answers a DELETE of
     anyone else 404 "not a member", as a real cut-off old leader does."""
     cluster = Cluster(leader_id="old0", leader_raft_addr="127.0.0.8:2380", term=term)
     server: FakeServer = servers.start("stale", cluster=cluster)
+    if knows_leader:
+        # Cut off from the cluster it led, it still lists that cluster's members: the current
+        # leader (`Cluster`'s leader0) among them. A list sharing no member with ours is
+        # another cluster's, whose terms say nothing about ours (break 12, K11).
+        cluster.add_member("leader0", "127.0.0.9:2380")
     for member in members:
         cluster.add_member(member["id"], member["raft_addr"], member.get("api_url", ""))
     return server

@@ -126,7 +126,10 @@ def test_a_stale_leaders_list_does_not_veto_the_add(fba: Fba, node: Node, server
     node.clusters["chainfire"].term = 9
     leader_id = node.clusters["chainfire"].leader_id
     node.chainfire.script("GET", "/health", own_health(node, leader_id, "follower"), repeat_last=True)
-    stale = stale_leader(servers)
+    # leader0 was elected after the stale leader was cut off; both lists hold node02 (one cluster).
+    node02 = {"id": "node02", "raft_addr": "127.0.0.7:2380"}
+    node.clusters["chainfire"].add_member(node02["id"], node02["raft_addr"])
+    stale = stale_leader(servers, members=(node02,), knows_leader=False)
     fba.write_config(_behind_stale(node, stale.url, leader.url))
 
     result = fba.run(*JOIN)

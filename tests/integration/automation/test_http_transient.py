@@ -126,7 +126,7 @@ def _lists_of_a_leader_at(url: str) -> tuple[bytes, bytes]:
     list proves a join)."""
     leader = {"id": "node01", "api_url": url}
     body = {"members": [], "leader": leader, "has_quorum": True, "change_in_flight": False}
-    added = {"members": [{"id": NODE_ID, "raft_addr": RAFT_ADDR}], "leader": leader, "has_quorum": True}
+    added = {**body, "members": [{"id": NODE_ID, "raft_addr": RAFT_ADDR}]}  # both flags said (break 12, K9)
     return json.dumps(body).encode(), json.dumps(added).encode()
 
 

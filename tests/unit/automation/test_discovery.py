@@ -246,8 +246,10 @@ class ListPeers:
 
 
 def _list(leader: str, term: int) -> dict[str, Any]:
-    member = {"id": leader, "raft_addr": f"{leader}:2380", "api_url": f"http://{leader}:2379"}
-    return {"members": [member], "leader": {"id": leader, "api_url": f"http://{leader}:2379"}, "term": term,
+    # One cluster's lists share members (terms are compared only within one cluster: break 12, K11).
+    names = dict.fromkeys(["node01", "node02", "node03", leader])
+    members = [{"id": n, "raft_addr": f"{n}:2380", "api_url": f"http://{n}:2379"} for n in names]
+    return {"members": members, "leader": {"id": leader, "api_url": f"http://{leader}:2379"}, "term": term,
             "has_quorum": True, "change_in_flight": False}  # fmt: skip
 
 

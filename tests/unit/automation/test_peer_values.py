@@ -90,7 +90,8 @@ def test_a_field_of_the_wrong_type_makes_a_bad_answer_not_a_proof(body: dict[str
 
 
 def test_a_null_flag_is_absent_but_a_string_is_not_false() -> None:
-    body = {"members": [LEADER, US], "has_quorum": True, "committed": None, "leader": "node01"}
+    body = {"members": [LEADER, US], "has_quorum": True, "change_in_flight": False, "committed": None,
+            "leader": "node01"}  # fmt: skip
     view = read_view(reply(body))
     assert view is not None and view.committed is None and view.leader_url is None
     assert judge(view, ME, ADDR).verdict is Proof.PROVEN

@@ -138,3 +138,12 @@ def test_cluster_config_listens_on_the_node_address_and_loopback(tmp_path: Path)
     assert (config.api_host, config.api_port) == ("10.77.0.12", 2379)
     assert config.extra_listen == (("127.0.0.1", 2379),)
     assert config.advertise_api_url == "http://10.77.0.12:2379"
+
+
+def test_the_cluster_name_comes_from_the_flag_or_the_cluster_config(tmp_path: Path) -> None:
+    """Break 12, K11: member lists and /health say whose cluster they are (`cluster`)."""
+    path = _write(tmp_path, {"node_id": "node04", "cluster_name": "c1", "raft_addr": "10.0.1.14:2380"})
+    assert parse_config(Service.CHAINFIRE, ["--cluster-config", path], {}).cluster_name == "c1"
+    named = parse_config(Service.FLAREDB, ["--cluster-config", path, "--cluster-name", "c2"], {})
+    assert named.cluster_name == "c2"
+    assert parse_config(Service.CHAINFIRE, ["--raft-addr", "10.0.1.14:2380"], {}).cluster_name == ""

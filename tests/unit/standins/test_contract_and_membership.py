@@ -95,3 +95,13 @@ def test_derive_find_and_sort() -> None:
     assert derive_api_url("10.0.1.13:2380", "https", 2379) == "https://10.0.1.13:2379"
     assert find([A, B], "node02") == B and find([A], "x") is None
     assert [m.id for m in sorted_bodies([B, A])] == ["node01", "node02"]
+
+
+def test_a_member_list_names_its_cluster_only_when_given_one() -> None:
+    """Break 12, K11: `cluster` is optional in the contract: absent when not given, never null."""
+    body = c.Members(service=c.Service.CHAINFIRE, members=[], leader=None, term=0, has_quorum=False,
+                     change_in_flight=False)  # fmt: skip
+    assert "cluster" not in c.dump(body)
+    named = c.Members(service=c.Service.CHAINFIRE, members=[], leader=None, term=0, has_quorum=False,
+                      change_in_flight=False, cluster="c1")  # fmt: skip
+    assert c.dump(named)["cluster"] == "c1"
