@@ -246,7 +246,12 @@ def _break_config(lab: Lab, command: str, expected: str) -> None:
     node = lab.joiner
     node.succeed(command, timeout=30)
     if lab.partition is not None and lab.partition.active:
-        # Heal only now: a pending auto-restart must meet the broken file, not a reachable leader.
+        # Heal only now, and only with the join stopped: a pending auto-restart must meet the
+        # broken file, not a reachable leader, and a run already going (it read the good file
+        # before `command`) must not meet the healed network (CI, 2026-12-02: a run that started
+        # 4 s before the heal reached the leader 1 s after it and joined). Stopped while still
+        # cut off, it cannot have added anything; `restart` below starts it on the broken file.
+        node.succeed(f"systemctl stop {CHAINFIRE_JOIN.name}", timeout=60)
         lab.partition.stop()
     since = cursors(lab.cluster, BOOTSTRAP)
     with lab.faults.recorder.interval("bad_config", f"{JOINER} {expected}", nodes=[JOINER]):
