@@ -1,10 +1,13 @@
-"""Checks shared by the `fba` integration tests (markers on disk, secrets in output)."""
+"""Checks shared by the `fba` integration tests (markers on disk, secrets in output, the IAM
+credentials file)."""
 
 from __future__ import annotations
 
+import json
 import stat
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from automation.spec.markers import (
     MARKER_MODE,
@@ -15,6 +18,9 @@ from automation.spec.markers import (
     marker_name,
     parse_marker,
 )
+
+if TYPE_CHECKING:
+    from .conftest import FbaResult, Node
 
 JOINED = marker_name(Service.CHAINFIRE, Step.JOINED)
 INITIALIZED = marker_name(Service.CHAINFIRE, Step.INITIALIZED)
@@ -53,3 +59,20 @@ def assert_no_secret(text: str, *secrets: str | None) -> None:
     for secret in secrets:
         if secret:
             assert secret not in text, f"a secret ({secret[:4]}...) appears in the output"
+
+
+def credentials(node: Node) -> dict[str, Any]:
+    """The node's IAM credentials file, parsed (a JSON object)."""
+    value = json.loads(node.credentials_path.read_text())
+    assert isinstance(value, dict)
+    return value
+
+
+def assert_iam_quiet(node: Node, *results: FbaResult) -> None:
+    """No secret the fake IAM knows (bootstrap token, every user's password, every token it
+    issued) appears in any of the runs' output."""
+    with node.iam_state.lock:
+        secrets = [node.iam_state.bootstrap_token, *(u["password"] for u in node.iam_state.users.values())]
+        secrets += node.iam_state.issued
+    for result in results:
+        assert_no_secret(result.output, *secrets)

@@ -8,30 +8,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import signal
-from typing import Any
 
 import pytest
 
 from automation.spec.exitcodes import ExitCode
 
-from .conftest import Fba, FbaResult, Node, cause
-from .expect import IAM_INITIALIZED, assert_marker, assert_no_secret, markers_in
+from .conftest import Fba, Node, cause
+from .expect import IAM_INITIALIZED, assert_iam_quiet, assert_marker, credentials, markers_in
 from .fakes import Answer
-
-
-def _creds(node: Node) -> dict[str, Any]:
-    value = json.loads(node.credentials_path.read_text())
-    assert isinstance(value, dict)
-    return value
-
-
-def _assert_quiet(node: Node, *results: FbaResult) -> None:
-    with node.iam_state.lock:
-        secrets = [node.iam_state.bootstrap_token, *(u["password"] for u in node.iam_state.users.values())]
-        secrets += node.iam_state.issued
-    for result in results:
-        assert_no_secret(result.output, *secrets)
-
 
 LOST = {
     # The 201 comes after the request timeout (1 s in the tests' config): a slow commit.
@@ -54,14 +38,14 @@ def test_a_409_after_a_lost_create_keeps_the_password_it_sent(fba: Fba, node: No
 
     assert result.rc == ExitCode.OK, result.describe()
     assert [r.status for r in node.iam.requests_to("POST", "/users")] == [LOST[lost].status, 409]
-    creds = _creds(node)
+    creds = credentials(node)
     assert creds["admin_password"] == node.iam_state.users["admin"]["password"]  # kept: it may be the admin's
     assert creds["admin_status"] == "unconfirmed"
     assert "created by another node" not in result.output
     warning = " ".join(line["message"] for line in result.levels("WARN"))
     assert "may be this node's" in warning and "unconfirmed" in warning
     assert_marker(fba.marker(IAM_INITIALIZED))
-    _assert_quiet(node, result)
+    assert_iam_quiet(node, result)
 
     # Nothing later drops it: the IAM lists the admin, the file says unconfirmed.
     fba.marker(IAM_INITIALIZED).unlink()
@@ -69,8 +53,8 @@ def test_a_409_after_a_lost_create_keeps_the_password_it_sent(fba: Fba, node: No
     again = fba.run("iam-setup")
     assert again.rc == ExitCode.OK, again.describe()
     assert node.iam.requests_to("POST", "/users") == []
-    assert _creds(node)["admin_password"] == creds["admin_password"]
-    assert _creds(node)["admin_status"] == "unconfirmed"
+    assert credentials(node)["admin_password"] == creds["admin_password"]
+    assert credentials(node)["admin_status"] == "unconfirmed"
 
 
 def test_a_lost_create_answer_replayed_to_a_contract_iam_is_ours(fba: Fba, node: Node) -> None:
@@ -83,10 +67,10 @@ def test_a_lost_create_answer_replayed_to_a_contract_iam_is_ours(fba: Fba, node:
 
     assert result.rc == ExitCode.OK, result.describe()
     assert [r.status for r in node.iam.requests_to("POST", "/users")] == [201, 200]
-    creds = _creds(node)
+    creds = credentials(node)
     assert creds["admin_status"] == "created"
     assert creds["admin_password"] == node.iam_state.users["admin"]["password"]
-    _assert_quiet(node, result)
+    assert_iam_quiet(node, result)
 
 
 def test_a_crash_after_the_create_then_409_keeps_the_password(fba: Fba, node: Node) -> None:
@@ -98,17 +82,17 @@ def test_a_crash_after_the_create_then_409_keeps_the_password(fba: Fba, node: No
 
     crashed = fba.run("iam-setup", env={"FBA_FAILPOINTS": "iam.after-admin-create=crash"})
     assert crashed.rc == -signal.SIGKILL, crashed.describe()
-    staged = _creds(node)["admin_password"]
+    staged = credentials(node)["admin_password"]
     assert staged == node.iam_state.users["admin"]["password"]
 
     rerun = fba.run("iam-setup")
 
     assert rerun.rc == ExitCode.OK, rerun.describe()
-    creds = _creds(node)
+    creds = credentials(node)
     assert creds["admin_password"] == staged
     assert creds["admin_status"] == "unconfirmed"
     assert "created by another node" not in rerun.output
-    _assert_quiet(node, crashed, rerun)
+    assert_iam_quiet(node, crashed, rerun)
 
 
 def test_a_crash_before_the_create_sent_nothing_so_a_409_is_another_nodes(fba: Fba, node: Node) -> None:
@@ -118,16 +102,16 @@ def test_a_crash_before_the_create_sent_nothing_so_a_409_is_another_nodes(fba: F
     fba.write_config(node.config())
     crashed = fba.run("iam-setup", env={"FBA_FAILPOINTS": "iam.before-create=crash"})
     assert crashed.rc == -signal.SIGKILL, crashed.describe()
-    assert _creds(node)["admin_password"]
+    assert credentials(node)["admin_password"]
     node.iam_state.add_user("admin", password="the-other-nodes-password")
 
     rerun = fba.run("iam-setup")
 
     assert rerun.rc == ExitCode.OK, rerun.describe()
-    creds = _creds(node)
+    creds = credentials(node)
     assert creds["admin_password"] is None
     assert creds["admin_status"] == "created-elsewhere"
-    _assert_quiet(node, crashed, rerun)
+    assert_iam_quiet(node, crashed, rerun)
 
 
 def test_a_racer_that_lost_and_crashed_knows_the_admin_is_another_nodes(fba: Fba, node: Node) -> None:
@@ -143,10 +127,10 @@ def test_a_racer_that_lost_and_crashed_knows_the_admin_is_another_nodes(fba: Fba
     rerun = fba.run("iam-setup")
 
     assert rerun.rc == ExitCode.OK, rerun.describe()
-    creds = _creds(node)
+    creds = credentials(node)
     assert creds["admin_password"] is None
     assert creds["admin_status"] == "created-elsewhere"
-    _assert_quiet(node, crashed, rerun)
+    assert_iam_quiet(node, crashed, rerun)
 
 
 def test_a_staged_password_from_an_fba_that_did_not_record_sending_is_kept(fba: Fba, node: Node) -> None:
@@ -165,10 +149,10 @@ def test_a_staged_password_from_an_fba_that_did_not_record_sending_is_kept(fba: 
     result = fba.run("iam-setup")
 
     assert result.rc == ExitCode.OK, result.describe()
-    creds = _creds(node)
+    creds = credentials(node)
     assert creds["admin_password"] == "staged-pw"
     assert creds["admin_status"] == "unconfirmed"
-    _assert_quiet(node, result)
+    assert_iam_quiet(node, result)
 
 
 # H5 -------------------------------------------------------------------------------------------
@@ -196,7 +180,7 @@ def test_an_expired_node_token_is_refused_in_every_common_shape(fba: Fba, node: 
     assert cause(result.last) == "bad response"
     assert "already expired" in result.last["message"]
     assert markers_in(fba.state_dir) == []
-    _assert_quiet(node, result)
+    assert_iam_quiet(node, result)
 
 
 @pytest.mark.parametrize("value", ["next tuesday", "", "2023-13-45", True, [2023]])
@@ -211,7 +195,7 @@ def test_an_unreadable_node_token_expiry_is_a_bad_response_naming_it(fba: Fba, n
     assert cause(result.last) == "bad response"
     assert "expires_at" in result.last["message"] and repr(value) in result.last["message"]
     assert markers_in(fba.state_dir) == []
-    _assert_quiet(node, result)
+    assert_iam_quiet(node, result)
 
 
 def test_a_future_expiry_in_another_shape_is_stored_as_iso_and_renewed_when_due(fba: Fba, node: Node) -> None:
@@ -223,14 +207,14 @@ def test_a_future_expiry_in_another_shape_is_stored_as_iso_and_renewed_when_due(
     first = fba.run("iam-setup")
 
     assert first.rc == ExitCode.OK, first.describe()
-    stored = _creds(node)["node_token_expires_at"]
+    stored = credentials(node)["node_token_expires_at"]
     assert dt.datetime.fromisoformat(stored) == soon.replace(microsecond=0)
     node.iam_state.token_expires_at = None
 
     again = fba.run("iam-setup")  # 60 s left of a 1-day TTL: renewed, not "nothing to do"
 
     assert again.rc == ExitCode.OK, again.describe()
-    assert dt.datetime.fromisoformat(_creds(node)["node_token_expires_at"]) > soon
+    assert dt.datetime.fromisoformat(credentials(node)["node_token_expires_at"]) > soon
 
 
 def test_a_stored_expiry_that_cannot_be_read_is_renewed(fba: Fba, node: Node) -> None:
@@ -239,7 +223,7 @@ def test_a_stored_expiry_that_cannot_be_read_is_renewed(fba: Fba, node: Node) ->
     fba.write_config(node.config())
     first = fba.run("iam-setup")
     assert first.rc == ExitCode.OK, first.describe()
-    creds = _creds(node)
+    creds = credentials(node)
     old = creds["node_token"]
     creds["node_token_expires_at"] = "sometime next week"
     node.credentials_path.write_text(json.dumps(creds))
@@ -247,5 +231,5 @@ def test_a_stored_expiry_that_cannot_be_read_is_renewed(fba: Fba, node: Node) ->
     again = fba.run("iam-setup")
 
     assert again.rc == ExitCode.OK, again.describe()
-    assert _creds(node)["node_token"] != old
+    assert credentials(node)["node_token"] != old
     assert "cannot be read" in " ".join(line["message"] for line in again.levels("WARN"))

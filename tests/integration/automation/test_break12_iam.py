@@ -14,24 +14,9 @@ import pytest
 
 from automation.spec.exitcodes import ExitCode
 
-from .conftest import Fba, FbaResult, Node, cause
-from .expect import IAM_INITIALIZED, assert_marker, assert_no_secret
+from .conftest import Fba, Node, cause
+from .expect import IAM_INITIALIZED, assert_iam_quiet, assert_marker, credentials
 from .fakes import Answer
-
-
-def _creds(node: Node) -> dict[str, Any]:
-    value = json.loads(node.credentials_path.read_text())
-    assert isinstance(value, dict)
-    return value
-
-
-def _assert_quiet(node: Node, *results: FbaResult) -> None:
-    with node.iam_state.lock:
-        secrets = [node.iam_state.bootstrap_token, *(u["password"] for u in node.iam_state.users.values())]
-        secrets += node.iam_state.issued
-    for result in results:
-        assert_no_secret(result.output, *secrets)
-
 
 # K10 ------------------------------------------------------------------------------------------
 
@@ -62,12 +47,12 @@ def test_a_409_after_a_committed_create_answered_oddly_keeps_the_password(fba: F
 
     assert result.rc == ExitCode.OK, result.describe()
     assert [r.status for r in node.iam.requests_to("POST", "/users")][-1] == 409
-    creds = _creds(node)
+    creds = credentials(node)
     assert creds["admin_password"] == node.iam_state.users["admin"]["password"]
     assert creds["admin_status"] == "unconfirmed"
     assert "created by another node" not in result.output
     assert_marker(fba.marker(IAM_INITIALIZED))
-    _assert_quiet(node, result)
+    assert_iam_quiet(node, result)
 
 
 def test_a_409_after_a_definite_refusal_is_still_another_nodes(fba: Fba, node: Node) -> None:
@@ -83,10 +68,10 @@ def test_a_409_after_a_definite_refusal_is_still_another_nodes(fba: Fba, node: N
 
     assert result.rc == ExitCode.OK, result.describe()
     assert [r.status for r in node.iam.requests_to("POST", "/users")] == [429, 409]
-    creds = _creds(node)
+    creds = credentials(node)
     assert creds["admin_password"] is None
     assert creds["admin_status"] == "created-elsewhere"
-    _assert_quiet(node, result)
+    assert_iam_quiet(node, result)
 
 
 # K12 ------------------------------------------------------------------------------------------
@@ -99,7 +84,7 @@ def _set_up_then_due(fba: Fba, node: Node, *, left_s: float) -> dict[str, Any]:
     fba.write_config(node.config())
     first = fba.run("iam-setup")
     assert first.rc == ExitCode.OK, first.describe()
-    creds = _creds(node)
+    creds = credentials(node)
     creds["node_token_expires_at"] = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=left_s)).isoformat()
     node.credentials_path.write_text(json.dumps(creds))
     node.iam_state.bootstrap_expired = True
@@ -115,7 +100,7 @@ def test_a_due_node_token_is_renewed_with_itself_after_the_bootstrap_token_expir
     result = fba.run("iam-setup")
 
     assert result.rc == ExitCode.OK, result.describe()
-    renewed = _creds(node)
+    renewed = credentials(node)
     assert renewed["node_token"] != before["node_token"]
     assert renewed["admin_password"] == before["admin_password"]  # nothing else touched
     assert renewed["admin_status"] == "created"
@@ -124,7 +109,7 @@ def test_a_due_node_token_is_renewed_with_itself_after_the_bootstrap_token_expir
     assert not result.levels("ERROR")
     assert "bootstrap token" in " ".join(line["message"] for line in result.levels("WARN"))
     assert_marker(fba.marker(IAM_INITIALIZED))
-    _assert_quiet(node, result)
+    assert_iam_quiet(node, result)
 
 
 def test_a_renewal_without_the_bootstrap_token_file_uses_the_node_token(fba: Fba, node: Node) -> None:
@@ -135,8 +120,8 @@ def test_a_renewal_without_the_bootstrap_token_file_uses_the_node_token(fba: Fba
     result = fba.run("iam-setup")
 
     assert result.rc == ExitCode.OK, result.describe()
-    assert _creds(node)["node_token"] != before["node_token"]
-    _assert_quiet(node, result)
+    assert credentials(node)["node_token"] != before["node_token"]
+    assert_iam_quiet(node, result)
 
 
 def test_a_renewal_with_nothing_the_iam_accepts_fails_saying_what_to_do(fba: Fba, node: Node) -> None:
@@ -153,9 +138,9 @@ def test_a_renewal_with_nothing_the_iam_accepts_fails_saying_what_to_do(fba: Fba
     message = result.last["message"]
     assert "node token" in message and "bootstrap token" in message and str(node.token_path) in message
     assert len(result.levels("ERROR")) == 1
-    assert _creds(node)["node_token"] == before["node_token"]
-    assert _creds(node)["admin_password"] == before["admin_password"]
-    _assert_quiet(node, result)
+    assert credentials(node)["node_token"] == before["node_token"]
+    assert credentials(node)["admin_password"] == before["admin_password"]
+    assert_iam_quiet(node, result)
 
 
 def test_a_renewal_with_a_valid_bootstrap_token_and_a_refused_node_token_uses_the_bootstrap(
@@ -171,8 +156,8 @@ def test_a_renewal_with_a_valid_bootstrap_token_and_a_refused_node_token_uses_th
     result = fba.run("iam-setup")
 
     assert result.rc == ExitCode.OK, result.describe()
-    assert _creds(node)["node_token"] != before["node_token"]
-    _assert_quiet(node, result)
+    assert credentials(node)["node_token"] != before["node_token"]
+    assert_iam_quiet(node, result)
 
 
 # K3 -------------------------------------------------------------------------------------------
@@ -191,7 +176,7 @@ def test_a_node_token_is_judged_on_the_iams_clock_not_ours(fba: Fba, node: Node)
     result = fba.run("iam-setup")
 
     assert result.rc == ExitCode.OK, result.describe()
-    creds = _creds(node)
+    creds = credentials(node)
     assert creds["node_token"] == node.iam_state.issued[-1]
     # Stored as the IAM gave it: the IAM enforces its own time, and our clock is the one NTP
     # is about to step (stored on ours, the token would outlive its real expiry by a day).
@@ -200,7 +185,7 @@ def test_a_node_token_is_judged_on_the_iams_clock_not_ours(fba: Fba, node: Node)
     warning = " ".join(line["message"] for line in result.levels("WARN"))
     assert "clock" in warning and "IAM" in warning
     assert_marker(fba.marker(IAM_INITIALIZED))
-    _assert_quiet(node, result)
+    assert_iam_quiet(node, result)
 
 
 def test_a_token_dead_on_our_clock_is_still_offered_to_the_iam_on_a_renewal(fba: Fba, node: Node) -> None:
@@ -210,11 +195,11 @@ def test_a_token_dead_on_our_clock_is_still_offered_to_the_iam_on_a_renewal(fba:
     node.write_token()
     fba.write_config(node.config())
     assert fba.run("iam-setup").rc == ExitCode.OK
-    before = _creds(node)
+    before = credentials(node)
     node.iam_state.bootstrap_expired = True
 
     result = fba.run("iam-setup")
 
     assert result.rc == ExitCode.OK, result.describe()
-    assert _creds(node)["node_token"] != before["node_token"]
-    _assert_quiet(node, result)
+    assert credentials(node)["node_token"] != before["node_token"]
+    assert_iam_quiet(node, result)

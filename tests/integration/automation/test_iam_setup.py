@@ -8,14 +8,13 @@ import datetime as dt
 import json
 import signal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from automation.spec.exitcodes import ExitCode
 
 from .conftest import NODE_ID, Fba, FbaResult, Node, cause
-from .expect import IAM_INITIALIZED, assert_marker, assert_no_secret, markers_in, mode_of
+from .expect import IAM_INITIALIZED, assert_marker, assert_no_secret, credentials, markers_in, mode_of
 
 
 def _secrets(node: Node, *extra: str | None) -> list[str | None]:
@@ -25,14 +24,8 @@ def _secrets(node: Node, *extra: str | None) -> list[str | None]:
     return [node.iam_state.bootstrap_token, *passwords, *tokens, *extra]
 
 
-def _creds(node: Node) -> dict[str, Any]:
-    value = json.loads(node.credentials_path.read_text())
-    assert isinstance(value, dict)
-    return value
-
-
 def _assert_quiet(node: Node, *results: FbaResult) -> None:
-    creds = _creds(node) if node.credentials_path.exists() else {}
+    creds = credentials(node) if node.credentials_path.exists() else {}
     for result in results:
         assert_no_secret(result.output, *_secrets(node, creds.get("admin_password"), creds.get("node_token")))
 
@@ -46,7 +39,7 @@ def test_creates_admin_and_node_token(fba: Fba, node: Node) -> None:
     assert result.rc == ExitCode.OK, result.describe()
     assert_marker(fba.marker(IAM_INITIALIZED))
     assert mode_of(node.credentials_path) == 0o600
-    creds = _creds(node)
+    creds = credentials(node)
     assert creds["admin_status"] == "created"
     assert creds["admin_password"] == node.iam_state.users["admin"]["password"]
     assert creds["node_token"] in node.iam_state.issued
@@ -80,7 +73,7 @@ def test_admin_409_means_created_elsewhere(fba: Fba, node: Node) -> None:
     result = fba.run("iam-setup")
 
     assert result.rc == ExitCode.OK, result.describe()
-    creds = _creds(node)
+    creds = credentials(node)
     assert creds["admin_password"] is None
     assert creds["admin_status"] == "created-elsewhere"
     assert isinstance(creds["node_token"], str) and creds["node_token"]
@@ -98,7 +91,7 @@ def test_other_admin_present_means_no_create(fba: Fba, node: Node) -> None:
 
     assert result.rc == ExitCode.OK, result.describe()
     assert node.iam.requests_to("POST", "/users") == []
-    assert _creds(node)["admin_status"] == "created-elsewhere"
+    assert credentials(node)["admin_status"] == "created-elsewhere"
     _assert_quiet(node, result)
 
 
@@ -148,7 +141,7 @@ def test_crash_after_admin_create_keeps_the_staged_password(fba: Fba, node: Node
     crashed = fba.run("iam-setup", env=env)
 
     assert crashed.rc == -signal.SIGKILL, crashed.describe()
-    staged = _creds(node)["admin_password"]
+    staged = credentials(node)["admin_password"]
     assert staged and staged == node.iam_state.users["admin"]["password"]  # IAM has the admin, we have its password
     assert markers_in(fba.state_dir) == []
 
@@ -157,7 +150,7 @@ def test_crash_after_admin_create_keeps_the_staged_password(fba: Fba, node: Node
     assert rerun.rc == ExitCode.OK, rerun.describe()
     assert node.iam_state.admins() == ["admin"]
     assert [r.status for r in node.iam.requests_to("POST", "/users")] == [201, 200]  # the replay is recognised
-    creds = _creds(node)
+    creds = credentials(node)
     # The admin IAM holds was created with our staged password: it must not be thrown away.
     assert creds["admin_password"] == staged, creds.get("admin_status")
     assert creds["admin_status"] == "created"
@@ -176,7 +169,7 @@ def test_crash_after_token_then_rerun_converges(fba: Fba, node: Node) -> None:
     rerun = fba.run("iam-setup", env=env)
 
     assert rerun.rc == ExitCode.OK, rerun.describe()
-    creds = _creds(node)
+    creds = credentials(node)
     assert creds["admin_status"] == "created"
     assert creds["node_token"] in node.iam_state.issued
     assert node.iam_state.admins() == ["admin"]
@@ -192,14 +185,14 @@ def test_crash_before_create_sends_the_staged_password_on_rerun(fba: Fba, node: 
     crashed = fba.run("iam-setup", env=env)
 
     assert crashed.rc == -signal.SIGKILL, crashed.describe()
-    staged = _creds(node)["admin_password"]
+    staged = credentials(node)["admin_password"]
     assert staged and node.iam_state.admins() == []
 
     rerun = fba.run("iam-setup", env=env)
 
     assert rerun.rc == ExitCode.OK, rerun.describe()
     assert [r.status for r in node.iam.requests_to("POST", "/users")] == [201]
-    assert _creds(node)["admin_password"] == staged == node.iam_state.users["admin"]["password"]
+    assert credentials(node)["admin_password"] == staged == node.iam_state.users["admin"]["password"]
     _assert_quiet(node, crashed, rerun)
 
 
@@ -282,7 +275,7 @@ def test_a_surviving_credentials_file_does_not_stand_for_the_admin(fba: Fba, nod
 
     assert result.rc == ExitCode.OK, result.describe()
     assert node.iam_state.admins() == ["admin"]
-    creds = _creds(node)
+    creds = credentials(node)
     assert creds["admin_status"] == "created"
     assert creds["admin_password"] == node.iam_state.users["admin"]["password"]
     if password:
@@ -304,7 +297,7 @@ def test_a_created_file_whose_admin_the_iam_lacks_beside_another_admin_fails(fba
 
     assert result.rc == ExitCode.FAILED, result.describe()
     assert "from another cluster" in result.last["message"]
-    assert _creds(node)["admin_password"] == "old-cluster-pw"  # never dropped
+    assert credentials(node)["admin_password"] == "old-cluster-pw"  # never dropped
     assert markers_in(fba.state_dir) == []
 
 
@@ -319,7 +312,7 @@ def test_users_that_are_not_admins_are_not_counted_as_admins(fba: Fba, node: Nod
 
     assert result.rc == ExitCode.OK, result.describe()
     assert sorted(node.iam_state.admins()) == ["admin"]
-    assert _creds(node)["admin_status"] == "created"
+    assert credentials(node)["admin_status"] == "created"
     _assert_quiet(node, result)
 
 
@@ -360,7 +353,7 @@ def test_a_stored_node_token_expired_or_about_to_is_renewed(fba: Fba, node: Node
     fba.write_config(node.config())
     first = fba.run("iam-setup")
     assert first.rc == ExitCode.OK, first.describe()
-    creds = _creds(node)
+    creds = credentials(node)
     old_token = creds["node_token"]
     soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=left_s)
     creds["node_token_expires_at"] = soon.isoformat(timespec="seconds")
@@ -369,7 +362,7 @@ def test_a_stored_node_token_expired_or_about_to_is_renewed(fba: Fba, node: Node
     again = fba.run("iam-setup")
 
     assert again.rc == ExitCode.OK, again.describe()
-    renewed = _creds(node)
+    renewed = credentials(node)
     assert renewed["node_token"] != old_token and renewed["node_token"] in node.iam_state.issued
     assert dt.datetime.fromisoformat(renewed["node_token_expires_at"]) > soon
     assert renewed["admin_status"] == "created" and renewed["admin_password"] == creds["admin_password"]
