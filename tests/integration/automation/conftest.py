@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from .fakes import LOOPBACK, Cluster, FakeServer, Iam, Pki, ServerTls, free_port, make_pki
+from .rawpeers import Behaviour, RawPeer
 
 FBA = Path(sys.executable).with_name("fba")
 PEER_HOST = "127.0.0.2"
@@ -344,3 +345,21 @@ def node(servers: Servers, tmp_path: Path) -> Node:
 @pytest.fixture
 def tls_node(servers: Servers, tmp_path: Path, pki: Pki) -> Node:
     return Node(servers, tmp_path, tls=ServerTls(pki))
+
+
+PeerFactory = Callable[..., RawPeer]
+
+
+@pytest.fixture
+def raw_peer() -> Iterator[PeerFactory]:
+    """Scripted raw-socket peers (`rawpeers.RawPeer`), each closed after the test."""
+    made: list[RawPeer] = []
+
+    def make(*script: Behaviour, **kwargs: Any) -> RawPeer:
+        peer = RawPeer(*script, **kwargs)
+        made.append(peer)
+        return peer
+
+    yield make
+    for peer in made:
+        peer.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,23 +16,8 @@ from automation.log import Logger
 from automation.spec.causes import Cause
 from automation.spec.config import TlsConfig
 
+from .conftest import PeerFactory
 from .rawpeers import Behaviour, RawPeer, read_request
-
-PeerFactory = Callable[..., RawPeer]
-
-
-@pytest.fixture
-def raw_peer() -> Iterator[PeerFactory]:
-    made: list[RawPeer] = []
-
-    def make(*script: Behaviour, **kwargs: Any) -> RawPeer:
-        peer = RawPeer(*script, **kwargs)
-        made.append(peer)
-        return peer
-
-    yield make
-    for peer in made:
-        peer.close()
 
 
 def _interim_then(interim: list[bytes], status: int = 200, body: bytes = b'{"ok": true}') -> Behaviour:

@@ -7,35 +7,17 @@ start-up slack), never speed measurements.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
-
-import pytest
 
 from automation.spec.exitcodes import ExitCode
 
-from .conftest import Fba, Node, cause
+from .conftest import Fba, Node, PeerFactory, cause
 from .expect import markers_in
-from .rawpeers import Behaviour, RawPeer, answer, silent, trickle_body, trickle_chunked, trickle_headers
+from .rawpeers import answer, silent, trickle_body, trickle_chunked, trickle_headers
 
 JOIN = ("join", "--service", "chainfire")
 SLACK_S = 8.0  # start-up on a loaded 2-core machine (load 20: ~5 s); a trickle would take 45 s and more
 
-PeerFactory = Callable[..., RawPeer]
-
-
-@pytest.fixture
-def raw_peer() -> Iterator[PeerFactory]:
-    made: list[RawPeer] = []
-
-    def make(*script: Behaviour, **kwargs: Any) -> RawPeer:
-        peer = RawPeer(*script, **kwargs)
-        made.append(peer)
-        return peer
-
-    yield make
-    for peer in made:
-        peer.close()
 
 
 def _join_config(node: Node, url: str, **join: Any) -> dict[str, Any]:
